@@ -1,0 +1,64 @@
+"""Token relevance -> chunk scores -> citations and the grounding share.
+
+For one sentence:
+- ``score(chunk)`` = summed relevance of the chunk's tokens (signed);
+- ``share(chunk)`` = positive relevance in the chunk / positive relevance over the context tokens, where the
+  context is the prompt's content tokens (no BOS, no special or chat-template tokens) plus the answer
+  written before this sentence;
+- ``grounding`` = the sum of the shares: the part of the evidence that came from the retrieved chunks;
+- ``cited`` = the chunks whose share is at least ``min_share``, by score.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from .types import Citation
+
+DEFAULT_MIN_SHARE = 0.15
+
+
+def sentence_citations(
+    relevance: Tensor,
+    chunk_ids: Sequence[str],
+    chunk_token_spans: Sequence[tuple[int, int]],
+    context_mask: Tensor,
+    min_share: float = DEFAULT_MIN_SHARE,
+) -> tuple[tuple[Citation, ...], tuple[str, ...], float]:
+    """Citations (all chunks, by score), the cited ids, and the grounding share for one sentence.
+
+    ``relevance`` is the sentence's row of token relevance; ``context_mask`` marks the tokens that count
+    as context for it. Chunk tokens must lie inside the context.
+    """
+    relevance = relevance.float()
+    positive = relevance.clamp(min=0)
+    total = float(positive[context_mask].sum())
+    citations = []
+    for chunk_id, (a, b) in zip(chunk_ids, chunk_token_spans, strict=True):
+        score = float(relevance[a:b].sum())
+        share = float(positive[a:b].sum()) / total if total > 0 else 0.0
+        citations.append(Citation(chunk_id=chunk_id, score=score, share=share))
+    citations.sort(key=lambda c: c.score, reverse=True)
+    cited = tuple(c.chunk_id for c in citations if c.share >= min_share and c.score > 0)
+    grounding = sum(c.share for c in citations)
+    return tuple(citations), cited, grounding
+
+
+def context_mask(
+    seq_len: int,
+    content_token_mask: Tensor,
+    answer_start: int,
+    sentence_start: int,
+) -> Tensor:
+    """Tokens that count as context for a sentence starting at token ``sentence_start``.
+
+    ``content_token_mask`` (length ``answer_start``) marks the prompt tokens that are content (not BOS,
+    special or template tokens); the answer tokens before the sentence count too.
+    """
+    mask = torch.zeros(seq_len, dtype=torch.bool)
+    mask[:answer_start] = content_token_mask
+    mask[answer_start:sentence_start] = True
+    return mask

@@ -1,0 +1,298 @@
+"""The engine: one forward pass over prompt + answer on the patched model, one backward per sentence."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Literal
+
+import torch
+from torch import Tensor
+from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
+
+from .aggregate import DEFAULT_MIN_SHARE, context_mask, sentence_citations
+from .errors import ContextTooLongError, EmptyAnswerError
+from .lrp import attnlrp, family_for
+from .prompt import DEFAULT_SYSTEM, RenderedPrompt, render_messages, render_rag_prompt
+from .text import char_to_token_spans, locate_chunks, split_sentences
+from .types import AttributionResult, Chunk, SentenceAttribution, Span, TokenRelevance, as_chunks
+
+Target = Literal["token", "max", "logprob"]
+TARGETS: tuple[str, ...] = ("token", "max", "logprob")
+Backward = Literal["loop", "batched"]
+
+
+def sentence_targets(logits: Tensor, answer_ids: Tensor, spans: Sequence[tuple[int, int]], target: str) -> Tensor:
+    """One scalar per sentence: the sum over its tokens of the chosen per-token score.
+
+    ``logits[i]`` predicts ``answer_ids[i]``; ``spans`` index the answer tokens. ``"token"`` is the logit of
+    the token actually in the answer, ``"max"`` the largest logit (Sentence-LRP; equal under greedy
+    decoding), ``"logprob"`` the token's log-probability.
+    """
+    if target == "token":
+        per_token = logits.gather(-1, answer_ids[:, None])[:, 0]
+    elif target == "max":
+        per_token = logits.max(-1).values
+    elif target == "logprob":
+        per_token = torch.log_softmax(logits.float(), -1).gather(-1, answer_ids[:, None])[:, 0]
+    else:
+        raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
+    return torch.stack([per_token[a:b].sum() for a, b in spans])
+
+
+def sentence_relevance(
+    model: PreTrainedModel,
+    input_ids: Tensor,
+    answer_start: int,
+    sentence_spans: Sequence[tuple[int, int]],
+    target: str = "token",
+    backward: Backward = "loop",
+) -> tuple[Tensor, Tensor]:
+    """AttnLRP relevance of every input token for each sentence: ``(relevance[n, seq], target_values[n])``.
+
+    ``input_ids`` is the 1-D prompt + answer; ``sentence_spans`` are absolute token ranges inside the
+    answer. Relevance is ``(grad * embedding).sum(-1)`` at the input embeddings, in float32 or wider.
+    ``backward="loop"`` runs one backward per sentence reusing the graph; ``"batched"`` runs them as one
+    vmapped backward (``is_grads_batched``). Both give the same values.
+    """
+    if backward not in ("loop", "batched"):
+        raise ValueError(f"backward must be 'loop' or 'batched', got {backward!r}")
+    input_ids = input_ids.to(model.device)
+    seq_len = input_ids.shape[0]
+    with attnlrp(model), torch.enable_grad():
+        embeds = model.get_input_embeddings()(input_ids[None]).detach().requires_grad_(True)
+        positions = torch.arange(answer_start - 1, seq_len - 1, device=input_ids.device)
+        logits = model(inputs_embeds=embeds, logits_to_keep=positions, use_cache=False).logits[0]
+        relative = [(a - answer_start, b - answer_start) for a, b in sentence_spans]
+        targets = sentence_targets(logits, input_ids[answer_start:], relative, target)
+        if backward == "batched":
+            eye = torch.eye(len(targets), dtype=targets.dtype, device=targets.device)
+            (grads,) = torch.autograd.grad(targets, embeds, grad_outputs=eye, is_grads_batched=True)
+            grads = grads[:, 0]
+        else:
+            grads = torch.cat(
+                [
+                    torch.autograd.grad(t, embeds, retain_graph=i < len(targets) - 1)[0]
+                    for i, t in enumerate(targets)
+                ]
+            )
+        # At least float32 whatever the model runs in (bf16 sums lose the small contributions).
+        dtype = torch.promote_types(embeds.dtype, torch.float32)
+        relevance = (grads.to(dtype) * embeds[0].detach().to(dtype)).sum(-1)
+    return relevance.cpu(), targets.detach().to(dtype).cpu()
+
+
+class Attributor:
+    """Attributes answers to retrieved chunks with sentence-level AttnLRP on a local causal LM.
+
+    The model is patched only for the duration of each attribution and is a plain model otherwise.
+    """
+
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
+        *,
+        target: Target = "token",
+        min_share: float = DEFAULT_MIN_SHARE,
+        max_new_tokens: int = 160,
+        backward: Backward = "loop",
+        system_prompt: str | None = DEFAULT_SYSTEM,
+        keep_token_relevance: bool = True,
+    ) -> None:
+        family_for(model)  # fail now, not at the first call, for an architecture without rules
+        if target not in TARGETS:
+            raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
+        if not getattr(tokenizer, "is_fast", False):
+            raise TypeError(
+                "rag_attrib needs a fast tokenizer (for character offsets); load it with "
+                "AutoTokenizer.from_pretrained(..., use_fast=True)"
+            )
+        self.model, self.tokenizer = model, tokenizer
+        self.target, self.min_share, self.max_new_tokens = target, min_share, max_new_tokens
+        self.backward, self.system_prompt, self.keep_token_relevance = backward, system_prompt, keep_token_relevance
+
+    @classmethod
+    def load(cls, name_or_path: str | None = None, **kwargs: Any) -> Attributor:
+        """``Attributor`` on ``load_model(name_or_path)``; with no argument, the embedded default model."""
+        from .model import load_model
+
+        model_kwargs = {k: kwargs.pop(k) for k in ("gguf_file", "dtype", "device", "attn_implementation", "cache")
+                        if k in kwargs}
+        model, tokenizer = load_model(name_or_path, **model_kwargs)
+        return cls(model, tokenizer, **kwargs)
+
+    @property
+    def model_name(self) -> str:
+        return str(getattr(self.model, "name_or_path", "") or self.model.config.model_type)
+
+    def attribute(
+        self,
+        question: str,
+        chunks: Iterable[str | Chunk | Mapping[str, Any]],
+        answer: str | None = None,
+        *,
+        target: Target | None = None,
+    ) -> AttributionResult:
+        """Render the default RAG prompt, generate the answer if none is given, and attribute it.
+
+        A given answer (from any LLM) is scored by teacher forcing: the result says ``proxy=True``.
+        """
+        if not isinstance(question, str) or not question.strip():
+            raise ValueError("question must be a non-empty string")
+        chunks = as_chunks(chunks)
+        _check_answer(answer)
+        rendered = render_rag_prompt(self.tokenizer, question, chunks, self.system_prompt)
+        return self._attribute(rendered, chunks, answer, question, target, add_special_tokens=False)
+
+    def attribute_prompt(
+        self,
+        prompt: str | Sequence[Mapping[str, Any]],
+        chunks: Iterable[str | Chunk | Mapping[str, Any]],
+        answer: str | None = None,
+        *,
+        question: str | None = None,
+        target: Target | None = None,
+    ) -> AttributionResult:
+        """Attribute an answer to a prompt someone else rendered (a string, or chat messages).
+
+        Chat messages are rendered with the local model's chat template. Each chunk is found in the prompt
+        by its text; ``ChunkNotFoundError`` says which one is missing.
+        """
+        chunks = as_chunks(chunks)
+        _check_answer(answer)
+        if isinstance(prompt, str):
+            text = prompt
+            rendered = RenderedPrompt(text, tuple(locate_chunks(text, chunks)), (Span(0, len(text)),))
+            add_special = not _starts_with_special(self.tokenizer, text)
+        else:
+            rendered = render_messages(self.tokenizer, prompt)
+            rendered = RenderedPrompt(rendered.text, tuple(locate_chunks(rendered.text, chunks)), rendered.content_spans)
+            add_special = False
+        return self._attribute(rendered, chunks, answer, question, target, add_special_tokens=add_special)
+
+    def _attribute(
+        self,
+        rendered: RenderedPrompt,
+        chunks: tuple[Chunk, ...],
+        answer: str | None,
+        question: str | None,
+        target: str | None,
+        add_special_tokens: bool,
+    ) -> AttributionResult:
+        target = target or self.target
+        tok = self.tokenizer
+        prompt_enc = tok(rendered.text, add_special_tokens=add_special_tokens, return_offsets_mapping=True)
+        prompt_ids, prompt_offsets = prompt_enc["input_ids"], prompt_enc["offset_mapping"]
+        proxy = answer is not None
+        if answer is None:
+            answer = self.generate(prompt_ids)
+            if not answer.strip():
+                raise EmptyAnswerError(
+                    "the model generated an empty answer; pass answer=... or check the prompt and max_new_tokens"
+                )
+        answer_enc = tok(answer, add_special_tokens=False, return_offsets_mapping=True)
+        answer_ids, answer_offsets = answer_enc["input_ids"], answer_enc["offset_mapping"]
+        answer_start = len(prompt_ids)
+        seq_len = answer_start + len(answer_ids)
+        self._check_length(seq_len, answer_start)
+
+        sentence_spans = split_sentences(answer)
+        sentence_tokens = [
+            (answer_start + a, answer_start + b) for a, b in char_to_token_spans(answer, answer_offsets, sentence_spans)
+        ]
+        chunk_tokens = char_to_token_spans(rendered.text, prompt_offsets, rendered.chunk_spans)
+
+        input_ids = torch.tensor(prompt_ids + answer_ids, dtype=torch.long)
+        relevance, values = sentence_relevance(
+            self.model, input_ids, answer_start, sentence_tokens, target=target, backward=self.backward
+        )
+
+        content = _content_mask(prompt_ids, prompt_offsets, rendered.content_spans, set(tok.all_special_ids))
+        sentences = []
+        for i, (span, (a, _)) in enumerate(zip(sentence_spans, sentence_tokens, strict=True)):
+            mask = context_mask(seq_len, content, answer_start, a)
+            citations, cited, grounding = sentence_citations(
+                relevance[i], [c.id for c in chunks], chunk_tokens, mask, self.min_share
+            )
+            sentences.append(
+                SentenceAttribution(span.of(answer), span, citations, cited, grounding, float(values[i]))
+            )
+
+        token_relevance = None
+        if self.keep_token_relevance:
+            full_text = rendered.text + answer
+            offsets = [Span(*o) for o in prompt_offsets] + [Span(s + len(rendered.text), e + len(rendered.text))
+                                                           for s, e in answer_offsets]
+            tokens = tok.convert_ids_to_tokens(prompt_ids + answer_ids)
+            token_relevance = TokenRelevance(
+                tokens=tuple(o.of(full_text) if o.end > o.start else t for o, t in zip(offsets, tokens)),
+                offsets=tuple(offsets),
+                answer_start=answer_start,
+                values=tuple(tuple(float(v) for v in row) for row in relevance),
+            )
+        return AttributionResult(
+            sentences=tuple(sentences),
+            chunks=chunks,
+            chunk_spans=rendered.chunk_spans,
+            prompt=rendered.text,
+            answer=answer,
+            question=question,
+            model=self.model_name,
+            target=target,
+            proxy=proxy,
+            min_share=self.min_share,
+            token_relevance=token_relevance,
+        )
+
+    @torch.no_grad()
+    def generate(self, prompt_ids: Sequence[int]) -> str:
+        """Greedy answer of the local model, bounded by ``max_new_tokens``."""
+        self._check_length(len(prompt_ids) + self.max_new_tokens, len(prompt_ids))
+        ids = torch.tensor([list(prompt_ids)], device=self.model.device)
+        gen = self.model.generation_config
+        config = GenerationConfig(
+            max_new_tokens=self.max_new_tokens,
+            do_sample=False,
+            eos_token_id=gen.eos_token_id,
+            pad_token_id=gen.pad_token_id if gen.pad_token_id is not None else gen.eos_token_id,
+        )
+        out = self.model.generate(ids, attention_mask=torch.ones_like(ids), generation_config=config)
+        return self.tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True).strip()
+
+    def _check_length(self, seq_len: int, prompt_len: int) -> None:
+        limit = getattr(self.model.config, "max_position_embeddings", None)
+        if limit is not None and seq_len > limit:
+            raise ContextTooLongError(
+                f"prompt ({prompt_len} tokens) plus answer need {seq_len} tokens, but {self.model_name} has a "
+                f"context window of {limit}; pass fewer or shorter chunks, a shorter answer, or a model with a "
+                "longer context"
+            )
+
+
+def _check_answer(answer: str | None) -> None:
+    if answer is None:
+        return
+    if not isinstance(answer, str):
+        raise TypeError(f"answer must be a str or None, got {type(answer).__name__}")
+    if not answer.strip():
+        raise EmptyAnswerError(
+            "the answer is empty or only whitespace; pass the text the LLM answered, or answer=None to let the "
+            "local model generate one"
+        )
+
+
+def _starts_with_special(tokenizer: PreTrainedTokenizerBase, text: str) -> bool:
+    return any(t and text.startswith(t) for t in tokenizer.all_special_tokens)
+
+
+def _content_mask(
+    ids: Sequence[int], offsets: Sequence[tuple[int, int]], content_spans: Sequence[Span], special_ids: set[int]
+) -> Tensor:
+    """Prompt tokens that are content: inside a message text, not special, and not the first token (the
+    attention sink, which gathers relevance whatever it is)."""
+    mask = torch.zeros(len(ids), dtype=torch.bool)
+    for i, (token_id, (s, e)) in enumerate(zip(ids, offsets)):
+        if i == 0 or token_id in special_ids or e <= s:
+            continue
+        mask[i] = any(span.start < e <= span.end for span in content_spans)
+    return mask

@@ -1,0 +1,338 @@
+"""``rag-attrib``: attribute each sentence of a RAG answer to the retrieved chunks, from the command line.
+
+    rag-attrib demo [--model M] [--json OUT]
+    rag-attrib attribute --chunks FILE --question Q [--answer A | --answer-file F] [--prompt-file P]
+                         [--model M] [--json OUT] [--target token|max|logprob]
+
+The model is loaded only inside the commands, so ``rag-attrib --help`` never touches it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import NoChunksError, RagAttribError
+from .types import Chunk, as_chunks
+
+if TYPE_CHECKING:
+    from .types import AttributionResult
+
+TARGETS = ("token", "max", "logprob")  # the same as rag_attrib.attribute.TARGETS, without importing torch here
+DEFAULT_DEMO_JSON = "rag_attrib_demo.json"
+
+
+class ChunkFileError(RagAttribError, ValueError):
+    """The chunks file is missing, unreadable, or holds no usable chunks."""
+
+
+class CliInputError(RagAttribError, ValueError):
+    """A command-line input (answer file, prompt file, output path) cannot be used."""
+
+
+# A fictional island, so the small default model cannot answer from memory: every chunk is about the same
+# town (distractors with years and numbers of their own); the answer to the question is in one chunk only.
+DEMO: dict[str, Any] = {
+    "question": "In what year was the Quillhaven lighthouse first lit?",
+    "chunks": (
+        Chunk(
+            id="ferry",
+            text=(
+                "The ferry Gull Maiden links Quillhaven to the mainland port of Dunmorrow. It has sailed twice a "
+                "day since 1964, and the crossing takes about ninety minutes in calm weather."
+            ),
+        ),
+        Chunk(
+            id="bakery",
+            text=(
+                "Marrow & Daughters, the oldest bakery on Quillhaven, opened in 1903. It is known for its "
+                "seaweed rye bread, which is still baked in the original stone oven."
+            ),
+        ),
+        Chunk(
+            id="lighthouse",
+            text=(
+                "The Quillhaven lighthouse stands on Tern Point at the northern tip of the island. It was first "
+                "lit in 1847, and its keeper, Ada Fenwick, tended the lamp for forty years."
+            ),
+        ),
+        Chunk(
+            id="festival",
+            text=(
+                "Every August, Quillhaven holds the Lantern Tide festival, when boats carry paper lanterns around "
+                "the harbour. The festival began in 1921 to celebrate the return of the herring fleet."
+            ),
+        ),
+        Chunk(
+            id="population",
+            text=(
+                "Quillhaven is a small town of about 2,300 people on the island of the same name. Most residents "
+                "work in fishing, tourism or the island's wool mill."
+            ),
+        ),
+    ),
+}
+
+
+# ---------------------------------------------------------------------------------------------- reading input
+
+
+def read_chunks(path: str | Path) -> tuple[Chunk, ...]:
+    """Chunks from a file: JSON (a list), JSONL (one item per line), or plain text (blank-line separated).
+
+    A JSON/JSONL item is a string or an object with ``"text"`` and optional ``"id"`` and ``"metadata"``.
+    ``.json`` and ``.jsonl``/``.ndjson`` files are read as such; any other file is read as JSON or JSONL
+    when it parses as one, else as plain text.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ChunkFileError(f"chunks file {str(path)!r} does not exist; check the path") from None
+    except IsADirectoryError:
+        raise ChunkFileError(f"chunks file {str(path)!r} is a directory; pass a .json, .jsonl or .txt file") from None
+    except UnicodeDecodeError as err:
+        raise ChunkFileError(f"chunks file {str(path)!r} is not UTF-8 text ({err.reason}); save it as UTF-8") from None
+    except OSError as err:
+        raise ChunkFileError(f"cannot read chunks file {str(path)!r}: {err.strerror or err}") from None
+
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        items = _parse_json(text, path)
+    elif suffix in (".jsonl", ".ndjson"):
+        items = _parse_jsonl(text, path)
+    else:
+        items = _sniff(text, path)
+
+    if not items:
+        raise NoChunksError(
+            f"no chunks in {str(path)!r}: give a JSON list, one JSON item per line, or plain-text passages "
+            "separated by blank lines"
+        )
+    for n, item in enumerate(items, start=1):
+        if isinstance(item, dict):
+            if "text" not in item:
+                raise ChunkFileError(f"chunk {n} in {str(path)!r} has no \"text\" key (keys: {sorted(item)})")
+            if not isinstance(item["text"], str):
+                raise ChunkFileError(f"chunk {n} in {str(path)!r}: \"text\" must be a string")
+            if item.get("metadata") is not None and not isinstance(item["metadata"], dict):
+                raise ChunkFileError(f"chunk {n} in {str(path)!r}: \"metadata\" must be an object")
+        elif not isinstance(item, str):
+            raise ChunkFileError(
+                f"chunk {n} in {str(path)!r} is a JSON {type(item).__name__}; use a string or an object with "
+                "a \"text\" key"
+            )
+    try:
+        return as_chunks(items)
+    except RagAttribError:
+        raise
+    except (TypeError, ValueError) as err:
+        raise ChunkFileError(f"{str(path)!r}: {err}") from None
+
+
+def _parse_json(text: str, path: Path) -> list[Any]:
+    if not text.strip():
+        return []
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ChunkFileError(f"{str(path)!r} is not valid JSON: {err}") from None
+    if not isinstance(data, list):
+        raise ChunkFileError(
+            f"{str(path)!r} holds a JSON {type(data).__name__}; the chunks file must be a JSON list of strings "
+            "or of objects with a \"text\" key"
+        )
+    return data
+
+
+def _parse_jsonl(text: str, path: Path) -> list[Any]:
+    items = []
+    for n, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            items.append(json.loads(line))
+        except json.JSONDecodeError as err:
+            raise ChunkFileError(f"{str(path)!r} line {n} is not valid JSON: {err}") from None
+    return items
+
+
+def _sniff(text: str, path: Path) -> list[Any]:
+    stripped = text.strip()
+    if stripped.startswith("["):
+        try:
+            data = json.loads(stripped)
+        except json.JSONDecodeError:
+            pass
+        else:
+            if isinstance(data, list):
+                return data
+    lines = [line for line in text.splitlines() if line.strip()]
+    if lines and all(line.lstrip().startswith(("{", '"')) for line in lines):
+        try:
+            return [json.loads(line) for line in lines]
+        except json.JSONDecodeError:
+            pass
+    return _parse_text(text)
+
+
+def _parse_text(text: str) -> list[str]:
+    return [part.strip() for part in re.split(r"\n[ \t]*\n", text) if part.strip()]
+
+
+def _read_text(path: str, what: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CliInputError(f"{what} {path!r} does not exist; check the path") from None
+    except UnicodeDecodeError as err:
+        raise CliInputError(f"{what} {path!r} is not UTF-8 text ({err.reason}); save it as UTF-8") from None
+    except OSError as err:
+        raise CliInputError(f"cannot read {what} {path!r}: {err.strerror or err}") from None
+
+
+def _write_json(result: AttributionResult, out: str) -> Path:
+    path = Path(out)
+    try:
+        path.write_text(result.to_json() + "\n", encoding="utf-8")
+    except OSError as err:
+        raise CliInputError(f"cannot write the JSON result to {out!r}: {err.strerror or err}") from None
+    return path
+
+
+# ---------------------------------------------------------------------------------------------- commands
+
+
+def _load(model: str | None, stderr: Any) -> Any:
+    from .attribute import Attributor  # heavy (torch, transformers): only when a command runs
+
+    name = model or "the embedded default model (SmolLM2-135M-Instruct)"
+    with stderr.status(f"Loading {name}…"):
+        return Attributor.load(model)
+
+
+def _finish(result: AttributionResult, json_out: str | None, console: Any) -> None:
+    from .render.terminal import print_result
+
+    print_result(result, console=console)
+    if json_out:
+        path = _write_json(result, json_out)
+        console.print(f"\nWrote the full result (JSON) to {path.resolve()}", highlight=False, markup=False)
+
+
+def cmd_demo(args: argparse.Namespace, console: Any, stderr: Any) -> int:
+    attributor = _load(args.model, stderr)
+    with stderr.status("Generating the answer and attributing each sentence…"):
+        result = attributor.attribute(DEMO["question"], DEMO["chunks"])
+    _finish(result, args.json, console)
+    return 0
+
+
+def cmd_attribute(args: argparse.Namespace, console: Any, stderr: Any) -> int:
+    chunks = read_chunks(args.chunks)
+    question = args.question
+    if question is not None and not question.strip():
+        raise CliInputError("--question is empty; pass the question the answer responds to")
+    if question is None and args.prompt_file is None:
+        raise CliInputError("--question is required (unless --prompt-file gives the whole prompt)")
+    answer = args.answer
+    if args.answer_file is not None:
+        answer = _read_text(args.answer_file, "answer file").strip()
+    prompt = _read_text(args.prompt_file, "prompt file") if args.prompt_file is not None else None
+
+    attributor = _load(args.model, stderr)
+    with stderr.status("Attributing each sentence…" if answer is not None else "Generating the answer and attributing…"):
+        if prompt is not None:
+            result = attributor.attribute_prompt(prompt, chunks, answer, question=question, target=args.target)
+        else:
+            result = attributor.attribute(question, chunks, answer, target=args.target)
+    _finish(result, args.json, console)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- parser
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("rag-attrib")
+    except Exception:  # not installed as a distribution (e.g. run from a source tree)
+        from . import __version__
+
+        return __version__
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rag-attrib",
+        description="Which retrieved chunk did each answer sentence come from? Sentence-level AttnLRP for RAG.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    model_help = "model: a folder saved with save_pretrained, a .gguf file, or a downloaded hub id " \
+                 "(default: the embedded SmolLM2-135M-Instruct)"
+
+    demo = sub.add_parser(
+        "demo",
+        help="attribute the answer to a built-in question about a fictional island town",
+        description="Let the model answer a built-in question from 5 built-in chunks about a fictional island "
+        "town (only one chunk holds the answer), and show which chunk each sentence came from.",
+    )
+    demo.add_argument("--model", metavar="M", help=model_help)
+    demo.add_argument("--json", metavar="OUT", default=DEFAULT_DEMO_JSON,
+                      help=f"where to write the JSON result (default: {DEFAULT_DEMO_JSON})")
+    demo.set_defaults(func=cmd_demo)
+
+    att = sub.add_parser(
+        "attribute",
+        help="attribute an answer to chunks read from a file",
+        description="Attribute each sentence of an answer to the chunks in FILE. Without --answer/--answer-file "
+        "the model writes the answer itself; with one, the given answer (from any LLM) is scored by teacher "
+        "forcing (a proxy attribution).",
+    )
+    att.add_argument("--chunks", metavar="FILE", required=True,
+                     help="a JSON list (strings, or objects with \"text\" and optional \"id\"/\"metadata\"), "
+                     "a JSONL file (one such item per line), or plain text with chunks separated by blank lines")
+    att.add_argument("--question", metavar="Q", help="the question (required unless --prompt-file is given)")
+    answer = att.add_mutually_exclusive_group()
+    answer.add_argument("--answer", metavar="A", help="the answer to attribute (default: the model generates one)")
+    answer.add_argument("--answer-file", metavar="F", help="read the answer to attribute from this file")
+    att.add_argument("--prompt-file", metavar="P",
+                     help="the exact prompt the model saw (used as is); every chunk's text must occur in it")
+    att.add_argument("--model", metavar="M", help=model_help)
+    att.add_argument("--json", metavar="OUT", help="also write the full result as JSON to OUT")
+    att.add_argument("--target", choices=TARGETS, default=None,
+                     help="what each sentence's score explains: the logit of the answer token (token, default), "
+                     "the max logit (max) or the log-probability (logprob)")
+    att.set_defaults(func=cmd_attribute)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from rich.console import Console
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    console, stderr = Console(), Console(stderr=True)
+    try:
+        return args.func(args, console, stderr)
+    except RagAttribError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

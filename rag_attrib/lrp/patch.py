@@ -1,0 +1,146 @@
+"""``attnlrp(model)``: patch ONE model instance with the AttnLRP rules, and restore it exactly on exit.
+
+What changes while patched, and only on this instance:
+- normalisation and MLP modules get a replacement ``forward`` set on the instance (the class is untouched);
+- the instance gets its own copy of its config whose attention implementation is a wrapper registered
+  with transformers' ``AttentionInterface``: it applies the attention rule to q, k, v and then calls the
+  kernel the model was using (eager, SDPA, flash...), so any kernel works;
+- parameters stop requiring gradients (attribution needs gradients at the input only) and dropout is off.
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+import types
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from torch import nn
+from transformers import AttentionInterface
+from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, AttentionMaskInterface
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+
+from .arch import Family, family_for
+from .rules import scale_gradient
+
+PREFIX = "rag_attrib_lrp_"
+_PATCHED_FLAG = "_rag_attrib_patched"
+
+
+def _kernel(module: nn.Module, name: str) -> Callable:
+    if name == "eager":
+        # Each modeling file defines its own eager attention; use the one of the module's family.
+        return sys.modules[type(module).__module__].eager_attention_forward
+    return ALL_ATTENTION_FUNCTIONS[name]
+
+
+def lrp_attention_name(kernel_name: str) -> str:
+    """Register (once) the LRP wrapper around ``kernel_name`` and return its interface name.
+
+    Registering adds a new name; it never replaces an existing entry of the global registries.
+    """
+    name = PREFIX + kernel_name
+    if name not in ALL_ATTENTION_FUNCTIONS:
+
+        def lrp_attention(module, query, key, value, attention_mask, **kwargs):
+            query = scale_gradient(query, 0.25)
+            key = scale_gradient(key, 0.25)
+            value = scale_gradient(value, 0.5)
+            return _kernel(module, kernel_name)(module, query, key, value, attention_mask, **kwargs)
+
+        AttentionInterface.register(name, lrp_attention)
+        # Without a mask function under the same name the model would silently run with no causal mask.
+        AttentionMaskInterface.register(name, ALL_MASK_ATTENTION_FUNCTIONS[kernel_name])
+    return name
+
+
+def patched_modules(model: nn.Module, family: Family | None = None) -> list[tuple[str, nn.Module, str]]:
+    """``(qualified name, module, rule name)`` for every submodule the family patches."""
+    family = family or family_for(model)
+    found = []
+    for qualified_name, module in model.named_modules():
+        rule = family.rule_for(module)
+        if rule is not None:
+            found.append((qualified_name, module, rule[0]))
+    return found
+
+
+@contextmanager
+def attnlrp(model: nn.Module) -> Iterator[nn.Module]:
+    """Patch ``model`` in place for AttnLRP; everything is restored on exit, also when the body raises.
+
+    Raises ``UnsupportedModelError`` (naming the supported model types) for an unknown architecture.
+    """
+    family = family_for(model)
+    if getattr(model, _PATCHED_FLAG, False):
+        raise RuntimeError("attnlrp(model) is already active on this model; do not nest it")
+
+    undo: list[Callable[[], None]] = []
+    try:
+        setattr(model, _PATCHED_FLAG, True)
+        undo.append(lambda: delattr(model, _PATCHED_FLAG))
+
+        for module in model.modules():
+            rule = family.rule_for(module)
+            if rule is not None:
+                undo.append(_set_instance_forward(module, rule[1]))
+
+        undo.append(_swap_config(model))
+
+        grad_flags = [(p, p.requires_grad) for p in model.parameters()]
+        for p, _ in grad_flags:
+            p.requires_grad_(False)
+        undo.append(lambda: [p.requires_grad_(flag) for p, flag in grad_flags])
+
+        was_training = model.training
+        model.eval()
+        undo.append(lambda: model.train(was_training))
+
+        yield model
+    finally:
+        for step in reversed(undo):
+            step()
+
+
+def _set_instance_forward(module: nn.Module, forward: Callable) -> Callable[[], None]:
+    previous = module.__dict__.get("forward")
+    module.forward = types.MethodType(forward, module)
+
+    def restore() -> None:
+        if previous is None:
+            del module.forward
+        else:
+            module.forward = previous
+
+    return restore
+
+
+def _swap_config(model: nn.Module) -> Callable[[], None]:
+    """Give this instance its own config copy that selects the LRP attention wrapper.
+
+    Configs can be shared between instances (two models built from one config object), so the
+    attention implementation is never changed on the shared object.
+    """
+    config = model.config
+    kernel = config._attn_implementation or "eager"
+    if kernel.startswith(PREFIX):
+        raise RuntimeError("this model's config already selects the rag_attrib LRP attention; do not nest attnlrp")
+    patched = copy.copy(config)
+    patched._attn_implementation_internal = lrp_attention_name(kernel)
+    holders = [m for m in model.modules() if getattr(m, "config", None) is config]
+    for m in holders:
+        m.config = patched
+
+    def restore() -> None:
+        for m in holders:
+            m.config = config
+
+    return restore
+
+
+def is_patched(model: nn.Module) -> bool:
+    return bool(getattr(model, _PATCHED_FLAG, False))
+
+
+__all__ = ["attnlrp", "is_patched", "patched_modules", "lrp_attention_name"]

@@ -1,0 +1,1 @@
+"""Renderers for AttributionResult: terminal (rich)."""

@@ -1,0 +1,224 @@
+"""The data model users get back: frozen dataclasses with a versioned JSON form."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import NoChunksError, ResultFormatError
+
+FORMAT = "rag_attrib.result"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Span:
+    """A half-open character range ``[start, end)`` in some text."""
+
+    start: int
+    end: int
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.start <= self.end:
+            raise ValueError(f"Span needs 0 <= start <= end, got ({self.start}, {self.end})")
+
+    def of(self, text: str) -> str:
+        return text[self.start : self.end]
+
+    def to_list(self) -> list[int]:
+        return [self.start, self.end]
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One retrieved passage. ``id`` is the caller's (document id, node id); it is never replaced."""
+
+    id: str
+    text: str
+    metadata: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "text": self.text, "metadata": dict(self.metadata)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Chunk:
+        return cls(id=str(d["id"]), text=d["text"], metadata=dict(d.get("metadata") or {}))
+
+
+def as_chunks(items: Iterable[str | Chunk | Mapping[str, Any]]) -> tuple[Chunk, ...]:
+    """Normalise user input to Chunks. Plain strings get ids "1", "2", ... (their number in the prompt)."""
+    chunks = []
+    for n, item in enumerate(items, start=1):
+        if isinstance(item, Chunk):
+            chunks.append(item)
+        elif isinstance(item, str):
+            chunks.append(Chunk(id=str(n), text=item))
+        elif isinstance(item, Mapping) and "text" in item:
+            chunks.append(Chunk(id=str(item.get("id", n)), text=item["text"], metadata=dict(item.get("metadata") or {})))
+        else:
+            raise TypeError(
+                f"chunk {n} is a {type(item).__name__}; pass a str, a rag_attrib.Chunk, or a dict with a 'text' key"
+            )
+    if not chunks:
+        raise NoChunksError("no chunks were given: pass the retrieved passages as chunks=[...] (at least one)")
+    ids = [c.id for c in chunks]
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        raise ValueError(f"chunk ids must be unique, these repeat: {duplicates}; give each chunk its own id")
+    empty = [c.id for c in chunks if not c.text.strip()]
+    if empty:
+        raise ValueError(f"chunks {empty} have no text; drop them before attributing")
+    return tuple(chunks)
+
+
+@dataclass(frozen=True)
+class Citation:
+    """How much one chunk contributed to one sentence.
+
+    ``score`` is the summed relevance of the chunk's tokens (signed); ``share`` is the chunk's part of
+    the positive relevance over the context tokens, in [0, 1].
+    """
+
+    chunk_id: str
+    score: float
+    share: float
+
+
+@dataclass(frozen=True)
+class SentenceAttribution:
+    """One answer sentence: where it sits in the answer and which chunks it came from.
+
+    ``citations`` holds every chunk, sorted by score (raw scores are never dropped); ``cited`` holds the
+    ids the selection rule picked. ``grounding`` is the share of positive relevance landing in chunks.
+    """
+
+    text: str
+    span: Span
+    citations: tuple[Citation, ...]
+    cited: tuple[str, ...]
+    grounding: float
+    target_value: float
+
+    @property
+    def top(self) -> Citation | None:
+        return self.citations[0] if self.citations else None
+
+
+@dataclass(frozen=True)
+class TokenRelevance:
+    """Relevance of every input token, one row per sentence; offsets index ``prompt + answer``."""
+
+    tokens: tuple[str, ...]
+    offsets: tuple[Span, ...]
+    answer_start: int
+    values: tuple[tuple[float, ...], ...]
+
+
+@dataclass(frozen=True)
+class AttributionResult:
+    """Everything one attribution produced, enough to re-render or re-check it later."""
+
+    sentences: tuple[SentenceAttribution, ...]
+    chunks: tuple[Chunk, ...]
+    chunk_spans: tuple[Span, ...]
+    prompt: str
+    answer: str
+    question: str | None
+    model: str
+    target: str
+    proxy: bool
+    min_share: float
+    token_relevance: TokenRelevance | None = None
+
+    def chunk(self, chunk_id: str) -> Chunk:
+        for c in self.chunks:
+            if c.id == chunk_id:
+                return c
+        raise KeyError(f"no chunk with id {chunk_id!r}; ids are {[c.id for c in self.chunks]}")
+
+    def to_dict(self, token_relevance: bool = True) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "model": self.model,
+            "target": self.target,
+            "proxy": self.proxy,
+            "min_share": self.min_share,
+            "question": self.question,
+            "prompt": self.prompt,
+            "answer": self.answer,
+            "chunks": [c.to_dict() for c in self.chunks],
+            "chunk_spans": [s.to_list() for s in self.chunk_spans],
+            "sentences": [
+                {
+                    "text": s.text,
+                    "span": s.span.to_list(),
+                    "cited": list(s.cited),
+                    "grounding": s.grounding,
+                    "target_value": s.target_value,
+                    "citations": [
+                        {"chunk_id": c.chunk_id, "score": c.score, "share": c.share} for c in s.citations
+                    ],
+                }
+                for s in self.sentences
+            ],
+        }
+        tr = self.token_relevance
+        if token_relevance and tr is not None:
+            d["token_relevance"] = {
+                "tokens": list(tr.tokens),
+                "offsets": [o.to_list() for o in tr.offsets],
+                "answer_start": tr.answer_start,
+                "values": [list(row) for row in tr.values],
+            }
+        return d
+
+    def to_json(self, token_relevance: bool = True, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(token_relevance), indent=indent, ensure_ascii=False)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> AttributionResult:
+        if d.get("format") != FORMAT:
+            raise ResultFormatError(f"not a rag_attrib result (format={d.get('format')!r}); expected {FORMAT!r}")
+        if d.get("version") != FORMAT_VERSION:
+            raise ResultFormatError(
+                f"result format version {d.get('version')} is not readable by this rag_attrib "
+                f"(reads version {FORMAT_VERSION}); upgrade rag_attrib or re-run the attribution"
+            )
+        tr = d.get("token_relevance")
+        return cls(
+            sentences=tuple(
+                SentenceAttribution(
+                    text=s["text"],
+                    span=Span(*s["span"]),
+                    citations=tuple(Citation(c["chunk_id"], c["score"], c["share"]) for c in s["citations"]),
+                    cited=tuple(s["cited"]),
+                    grounding=s["grounding"],
+                    target_value=s["target_value"],
+                )
+                for s in d["sentences"]
+            ),
+            chunks=tuple(Chunk.from_dict(c) for c in d["chunks"]),
+            chunk_spans=tuple(Span(*s) for s in d["chunk_spans"]),
+            prompt=d["prompt"],
+            answer=d["answer"],
+            question=d.get("question"),
+            model=d["model"],
+            target=d["target"],
+            proxy=d["proxy"],
+            min_share=d["min_share"],
+            token_relevance=None
+            if tr is None
+            else TokenRelevance(
+                tokens=tuple(tr["tokens"]),
+                offsets=tuple(Span(*o) for o in tr["offsets"]),
+                answer_start=tr["answer_start"],
+                values=tuple(tuple(row) for row in tr["values"]),
+            ),
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> AttributionResult:
+        return cls.from_dict(json.loads(text))
