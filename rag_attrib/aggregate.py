@@ -33,7 +33,7 @@ def sentence_citations(
     ``relevance`` is the sentence's row of token relevance; ``context_mask`` marks the tokens that count
     as context for it. Chunk tokens must lie inside the context.
     """
-    relevance = relevance.float()
+    relevance = relevance.to(torch.promote_types(relevance.dtype, torch.float32))
     positive = relevance.clamp(min=0)
     total = float(positive[context_mask].sum())
     citations = []

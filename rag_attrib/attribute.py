@@ -200,7 +200,7 @@ class Attributor:
         sentence_tokens = [
             (answer_start + a, answer_start + b) for a, b in char_to_token_spans(answer, answer_offsets, sentence_spans)
         ]
-        chunk_tokens = char_to_token_spans(rendered.text, prompt_offsets, rendered.chunk_spans)
+        chunk_tokens = _token_spans_any_order(rendered.text, prompt_offsets, rendered.chunk_spans)
 
         input_ids = torch.tensor(prompt_ids + answer_ids, dtype=torch.long)
         relevance, values = sentence_relevance(
@@ -267,6 +267,18 @@ class Attributor:
                 f"context window of {limit}; pass fewer or shorter chunks, a shorter answer, or a model with a "
                 "longer context"
             )
+
+
+def _token_spans_any_order(
+    text: str, offsets: Sequence[tuple[int, int]], spans: Sequence[Span]
+) -> list[tuple[int, int]]:
+    """Token ranges of character spans that may come in any order (chunks in someone else's prompt)."""
+    order = sorted(range(len(spans)), key=lambda i: spans[i].start)
+    ranges = char_to_token_spans(text, offsets, [spans[i] for i in order])
+    result: list[tuple[int, int]] = [(0, 0)] * len(spans)
+    for i, r in zip(order, ranges):
+        result[i] = r
+    return result
 
 
 def _check_answer(answer: str | None) -> None:

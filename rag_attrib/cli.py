@@ -208,8 +208,11 @@ def _write_json(result: AttributionResult, out: str) -> Path:
 
 
 def _load(model: str | None, stderr: Any) -> Any:
+    from transformers.utils import logging as hf_logging
+
     from .attribute import Attributor  # heavy (torch, transformers): only when a command runs
 
+    hf_logging.disable_progress_bar()  # a "Loading weights" bar would fight with the status spinner
     name = model or "the embedded default model (SmolLM2-135M-Instruct)"
     with stderr.status(f"Loading {name}…"):
         return Attributor.load(model)

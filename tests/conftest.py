@@ -39,3 +39,35 @@ def tiny_llama(attn: str = "sdpa", seed: int = 0, dtype: torch.dtype = torch.flo
 @pytest.fixture
 def llama64():
     return tiny_llama("sdpa")
+
+
+CHAT_TEMPLATE = (
+    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n'}}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+
+def byte_tokenizer(chat_template: bool = True):
+    """A fast tokenizer with one token per byte plus chat special tokens (259 ids), built offline."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+    vocab = {ch: i for i, ch in enumerate(bytes_to_unicode().values())}
+    backend = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="<|im_end|>", bos_token="<|im_start|>")
+    tokenizer.add_special_tokens({"additional_special_tokens": ["<|endoftext|>"]})
+    if chat_template:
+        tokenizer.chat_template = CHAT_TEMPLATE
+    return tokenizer
+
+
+@pytest.fixture
+def tiny_attributor():
+    from rag_attrib import Attributor
+
+    tokenizer = byte_tokenizer()
+    model = tiny_llama(vocab_size=len(tokenizer), max_position_embeddings=2048, scale=1.0)
+    return Attributor(model, tokenizer, max_new_tokens=12)

@@ -58,16 +58,16 @@ def _top_citations(sentence: SentenceAttribution, top: int) -> Text:
 
 def result_table(result: AttributionResult, top: int = 3) -> Table:
     """One row per answer sentence: number, text, cited chunk ids, top citations, grounding share."""
-    table = Table(box=box.SIMPLE_HEAD, show_lines=False, expand=False, pad_edge=False, header_style="bold")
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
     table.add_column("#", justify="right", style="dim", no_wrap=True)
-    table.add_column("Sentence", overflow="fold", ratio=3, min_width=20)
-    table.add_column("Cited", overflow="fold", ratio=1, min_width=6)
+    table.add_column("Sentence", overflow="fold")
+    table.add_column("Cited", overflow="fold", max_width=24)
     table.add_column(f"Top {top}: score (share)" if top != 1 else "Top: score (share)", overflow="fold",
-                     ratio=1, min_width=12)
+                     max_width=40)
     table.add_column("Grounding", justify="right", no_wrap=True)
     for n, s in enumerate(result.sentences, start=1):
         cited = (
-            _markup(", ".join(f"[bold cyan]{escape(i)}[/bold cyan]" for i in s.cited))
+            _markup("\n".join(f"[bold cyan]{escape(i)}[/bold cyan]" for i in s.cited))
             if s.cited
             else _markup("[dim]none[/dim]")
         )
@@ -97,11 +97,18 @@ def _header(result: AttributionResult) -> Text:
     return _markup("\n".join(lines))
 
 
-def _legend(result: AttributionResult) -> Text:
-    lines = ["[bold]Chunks[/bold]"]
-    for c in result.chunks:
-        lines.append(f"  [cyan]\\[{escape(c.id)}][/cyan] {escape(_short(c.text))}")
-    return _markup("\n".join(lines))
+def _legend(result: AttributionResult, width: int) -> Text:
+    """``[id] first ~80 characters`` per chunk, each on one line of the console's width."""
+    legend = Text()
+    labels = [f"[{c.id}]" for c in result.chunks]
+    pad = min(max((len(label) for label in labels), default=0), 24)
+    for label, chunk in zip(labels, result.chunks):
+        room = max(20, min(LEGEND_CHARS, width - max(pad, len(label)) - 3))
+        legend.append("  ")
+        legend.append(label.ljust(pad), style="cyan")
+        legend.append(" " + _short(chunk.text, room) + "\n")
+    legend.rstrip()
+    return legend
 
 
 def print_result(result: AttributionResult, console: Console | None = None, top: int = 3) -> None:
@@ -111,4 +118,5 @@ def print_result(result: AttributionResult, console: Console | None = None, top:
         body = result_table(result, top=top)
     else:
         body = _markup("[dim](the answer has no sentences)[/dim]")
-    console.print(Group(_header(result), Text(""), body, _legend(result)))
+    legend = _legend(result, console.width)
+    console.print(Group(_header(result), Text(""), body, Text(""), _markup("[bold]Chunks[/bold]"), legend))
