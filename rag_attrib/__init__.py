@@ -1,35 +1,60 @@
-"""rag_attrib: which retrieved chunk did each answer sentence come from? Sentence-level AttnLRP for RAG."""
+"""rag_attrib: which retrieved chunk did each answer sentence come from? Sentence-level AttnLRP for RAG.
 
-from .attribute import Attributor
-from .errors import (
-    ChunkNotFoundError,
-    ContextTooLongError,
-    EmptyAnswerError,
-    ModelNotFoundError,
-    NoChunksError,
-    RagAttribError,
-    UnsupportedModelError,
-)
-from .lrp import attnlrp
-from .model import load_model
-from .types import AttributionResult, Chunk, Citation, SentenceAttribution, Span
+Names are imported on first use, so ``import rag_attrib`` (and ``rag-attrib --help``) does not load torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "AttributionResult",
-    "Attributor",
-    "ChunkNotFoundError",
-    "Chunk",
-    "Citation",
-    "ContextTooLongError",
-    "EmptyAnswerError",
-    "ModelNotFoundError",
-    "NoChunksError",
-    "RagAttribError",
-    "SentenceAttribution",
-    "Span",
-    "UnsupportedModelError",
-    "attnlrp",
-    "load_model",
-]
+_EXPORTS = {
+    "Attributor": "attribute",
+    "attnlrp": "lrp",
+    "load_model": "model",
+    "AttributionResult": "types",
+    "Chunk": "types",
+    "Citation": "types",
+    "SentenceAttribution": "types",
+    "Span": "types",
+    "ChunkNotFoundError": "errors",
+    "ContextTooLongError": "errors",
+    "EmptyAnswerError": "errors",
+    "InvalidChunksError": "errors",
+    "ModelNotFoundError": "errors",
+    "NoChunksError": "errors",
+    "RagAttribError": "errors",
+    "UnsupportedModelError": "errors",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'rag_attrib' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:
+    from .attribute import Attributor
+    from .errors import (
+        ChunkNotFoundError,
+        ContextTooLongError,
+        EmptyAnswerError,
+        InvalidChunksError,
+        ModelNotFoundError,
+        NoChunksError,
+        RagAttribError,
+        UnsupportedModelError,
+    )
+    from .lrp import attnlrp
+    from .model import load_model
+    from .types import AttributionResult, Chunk, Citation, SentenceAttribution, Span

@@ -248,7 +248,8 @@ def cmd_attribute(args: argparse.Namespace, console: Any, stderr: Any) -> int:
     prompt = _read_text(args.prompt_file, "prompt file") if args.prompt_file is not None else None
 
     attributor = _load(args.model, stderr)
-    with stderr.status("Attributing each sentence…" if answer is not None else "Generating the answer and attributing…"):
+    status = "Attributing each sentence…" if answer is not None else "Generating the answer and attributing…"
+    with stderr.status(status):
         if prompt is not None:
             result = attributor.attribute_prompt(prompt, chunks, answer, question=question, target=args.target)
         else:

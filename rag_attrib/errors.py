@@ -11,7 +11,11 @@ class EmptyAnswerError(RagAttribError, ValueError):
     """The answer to attribute is empty or only whitespace."""
 
 
-class NoChunksError(RagAttribError, ValueError):
+class InvalidChunksError(RagAttribError, ValueError):
+    """The chunks cannot be used as given (duplicate ids, empty text, wrong type)."""
+
+
+class NoChunksError(InvalidChunksError):
     """No retrieved chunks were given, so there is nothing to cite."""
 
 

@@ -84,7 +84,7 @@ def _load_pretrained(name: str, attn: str | None) -> tuple[PreTrainedModel, PreT
         model = AutoModelForCausalLM.from_pretrained(name, local_files_only=True, attn_implementation=attn)
     except OSError as err:
         raise ModelNotFoundError(
-            f"cannot load model {name!r}: {err}. Pass a folder saved with save_pretrained, a .gguf file, or a "
+            f"cannot load model {name!r}: {str(err).rstrip('.')}. Pass a folder saved with save_pretrained, a .gguf file, or a "
             "hub id already downloaded to the Hugging Face cache (rag_attrib never downloads at run time; "
             "download it first with `hf download <id>`)."
         ) from err

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import NoChunksError, ResultFormatError
+from .errors import InvalidChunksError, NoChunksError, ResultFormatError
 
 FORMAT = "rag_attrib.result"
 FORMAT_VERSION = 1
@@ -58,7 +58,7 @@ def as_chunks(items: Iterable[str | Chunk | Mapping[str, Any]]) -> tuple[Chunk, 
         elif isinstance(item, Mapping) and "text" in item:
             chunks.append(Chunk(id=str(item.get("id", n)), text=item["text"], metadata=dict(item.get("metadata") or {})))
         else:
-            raise TypeError(
+            raise InvalidChunksError(
                 f"chunk {n} is a {type(item).__name__}; pass a str, a rag_attrib.Chunk, or a dict with a 'text' key"
             )
     if not chunks:
@@ -66,10 +66,10 @@ def as_chunks(items: Iterable[str | Chunk | Mapping[str, Any]]) -> tuple[Chunk, 
     ids = [c.id for c in chunks]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
-        raise ValueError(f"chunk ids must be unique, these repeat: {duplicates}; give each chunk its own id")
+        raise InvalidChunksError(f"chunk ids must be unique, these repeat: {duplicates}; give each chunk its own id")
     empty = [c.id for c in chunks if not c.text.strip()]
     if empty:
-        raise ValueError(f"chunks {empty} have no text; drop them before attributing")
+        raise InvalidChunksError(f"chunks {empty} have no text; drop them before attributing")
     return tuple(chunks)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 from tokenizers import ByteLevelBPETokenizer
@@ -161,8 +162,6 @@ def test_generated_answers_keep_the_invariants():
 
 
 def _looks_citation_only(text: str) -> bool:
-    import re
-
     return re.fullmatch(r"(?:\[[^\]\s]+\][\s,;]*)+[.,;:!?]*", text) is not None
 
 
@@ -293,6 +292,12 @@ def test_whitespace_insensitive_fallback_returns_original_span():
 def test_exact_match_is_preferred_over_whitespace_match():
     prompt = "Paris  is big. Paris is big."
     (span,) = locate_chunks(prompt, [Chunk("a", "Paris is big.")])
+    assert span == Span(15, 28)
+
+
+def test_chunk_whitespace_at_the_ends_is_not_part_of_the_span():
+    prompt = "Paris  is big. Paris is big.\nQuestion?"
+    (span,) = locate_chunks(prompt, [Chunk("a", "Paris is big.\n")])
     assert span == Span(15, 28)
 
 

