@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import NoChunksError, RagAttribError
+from .errors import InvalidChunksError, NoChunksError, RagAttribError
 from .types import Chunk, as_chunks
 
 if TYPE_CHECKING:
@@ -128,9 +128,9 @@ def read_chunks(path: str | Path) -> tuple[Chunk, ...]:
             )
     try:
         return as_chunks(items)
-    except RagAttribError:
+    except NoChunksError:
         raise
-    except (TypeError, ValueError) as err:
+    except InvalidChunksError as err:  # say which file the bad chunk came from
         raise ChunkFileError(f"{str(path)!r}: {err}") from None
 
 
