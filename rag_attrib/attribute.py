@@ -132,17 +132,19 @@ class Attributor:
         answer: str | None = None,
         *,
         target: Target | None = None,
+        sentences: Sequence[Span] | None = None,
     ) -> AttributionResult:
         """Render the default RAG prompt, generate the answer if none is given, and attribute it.
 
         A given answer (from any LLM) is scored by teacher forcing: the result says ``proxy=True``.
+        ``sentences`` (character spans into ``answer``) replaces the built-in sentence split.
         """
         if not isinstance(question, str) or not question.strip():
             raise ValueError("question must be a non-empty string")
         chunks = as_chunks(chunks)
         _check_answer(answer)
         rendered = render_rag_prompt(self.tokenizer, question, chunks, self.system_prompt)
-        return self._attribute(rendered, chunks, answer, question, target, add_special_tokens=False)
+        return self._attribute(rendered, chunks, answer, question, target, False, sentences)
 
     def attribute_prompt(
         self,
@@ -152,6 +154,7 @@ class Attributor:
         *,
         question: str | None = None,
         target: Target | None = None,
+        sentences: Sequence[Span] | None = None,
     ) -> AttributionResult:
         """Attribute an answer to a prompt someone else rendered (a string, or chat messages).
 
@@ -168,7 +171,7 @@ class Attributor:
             rendered = render_messages(self.tokenizer, prompt)
             rendered = RenderedPrompt(rendered.text, tuple(locate_chunks(rendered.text, chunks)), rendered.content_spans)
             add_special = False
-        return self._attribute(rendered, chunks, answer, question, target, add_special_tokens=add_special)
+        return self._attribute(rendered, chunks, answer, question, target, add_special, sentences)
 
     def _attribute(
         self,
@@ -178,7 +181,10 @@ class Attributor:
         question: str | None,
         target: str | None,
         add_special_tokens: bool,
+        sentences: Sequence[Span] | None = None,
     ) -> AttributionResult:
+        if sentences is not None and answer is None:
+            raise ValueError("sentences=... needs the answer it indexes; pass answer=... too")
         target = target or self.target
         tok = self.tokenizer
         prompt_enc = tok(rendered.text, add_special_tokens=add_special_tokens, return_offsets_mapping=True)
@@ -196,7 +202,7 @@ class Attributor:
         seq_len = answer_start + len(answer_ids)
         self._check_length(seq_len, answer_start)
 
-        sentence_spans = split_sentences(answer)
+        sentence_spans = split_sentences(answer) if sentences is None else _checked_spans(sentences, answer)
         sentence_tokens = [
             (answer_start + a, answer_start + b) for a, b in char_to_token_spans(answer, answer_offsets, sentence_spans)
         ]
@@ -208,13 +214,13 @@ class Attributor:
         )
 
         content = _content_mask(prompt_ids, prompt_offsets, rendered.content_spans, set(tok.all_special_ids))
-        sentences = []
+        attributed = []
         for i, (span, (a, _)) in enumerate(zip(sentence_spans, sentence_tokens, strict=True)):
             mask = context_mask(seq_len, content, answer_start, a)
             citations, cited, grounding = sentence_citations(
                 relevance[i], [c.id for c in chunks], chunk_tokens, mask, self.min_share
             )
-            sentences.append(
+            attributed.append(
                 SentenceAttribution(span.of(answer), span, citations, cited, grounding, float(values[i]))
             )
 
@@ -231,7 +237,7 @@ class Attributor:
                 values=tuple(tuple(float(v) for v in row) for row in relevance),
             )
         return AttributionResult(
-            sentences=tuple(sentences),
+            sentences=tuple(attributed),
             chunks=chunks,
             chunk_spans=rendered.chunk_spans,
             prompt=rendered.text,
@@ -279,6 +285,19 @@ def _token_spans_any_order(
     for i, r in zip(order, ranges):
         result[i] = r
     return result
+
+
+def _checked_spans(spans: Sequence[Span], answer: str) -> list[Span]:
+    spans = list(spans)
+    if not spans:
+        raise ValueError("sentences=[] has no sentence to attribute; pass None to split the answer automatically")
+    for a, b in zip(spans, spans[1:]):
+        if a.end > b.start:
+            raise ValueError(f"sentence spans must be in order and must not overlap: {a} then {b}")
+    for span in spans:
+        if span.end > len(answer) or not span.of(answer).strip():
+            raise ValueError(f"sentence span {span} is outside the answer or only whitespace")
+    return spans
 
 
 def _check_answer(answer: str | None) -> None:

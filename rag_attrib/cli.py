@@ -3,6 +3,7 @@
     rag-attrib demo [--model M] [--json OUT]
     rag-attrib attribute --chunks FILE --question Q [--answer A | --answer-file F] [--prompt-file P]
                          [--model M] [--json OUT] [--target token|max|logprob]
+    rag-attrib verify INPUT.jsonl --out OUT.jsonl [--html REPORT] [--model M]
 
 The model is loaded only inside the commands, so ``rag-attrib --help`` never touches it.
 """
@@ -258,6 +259,52 @@ def cmd_attribute(args: argparse.Namespace, console: Any, stderr: Any) -> int:
     return 0
 
 
+def cmd_verify(args: argparse.Namespace, console: Any, stderr: Any) -> int:
+    from .batch import read_results, run_local
+    from .render.html import render_report
+    from .verify import Verification, summarize
+
+    if not Path(args.input).is_file():
+        raise CliInputError(f"input file {args.input!r} does not exist; pass a JSONL file, one record per line")
+    attributor = _load(args.model, stderr)
+    counts = run_local(attributor, args.input, args.out, token_relevance=bool(args.html))
+    records = read_results(args.out)
+    verified = [(r, Verification.from_dict(r)) for r in records if r["ok"]]
+    summary = summarize(v for _, v in verified)
+    console.print(
+        f"{counts['ok']} verified, {counts['errors']} errors, {counts['skipped']} already done "
+        f"-> {Path(args.out).resolve()}", highlight=False, markup=False,
+    )
+    _print_summary(summary, [r for r in records if not r["ok"]], console)
+    if args.html:
+        def title(r: dict[str, Any]) -> str:
+            return f"line {r['line']}" + (f" · id {r['id']}" if r.get("id") is not None else "")
+
+        errors = [(title(r), r["error"]) for r in records if not r["ok"]]
+        page = render_report([(title(r), v.result, v) for r, v in verified], errors)
+        Path(args.html).write_text(page, encoding="utf-8")
+        console.print(f"Wrote the HTML report to {Path(args.html).resolve()}", highlight=False, markup=False)
+    return 0
+
+
+def _print_summary(summary: dict[str, Any], errors: list[dict[str, Any]], console: Any) -> None:
+    from rich.markup import escape
+
+    def pct(x: float | None) -> str:
+        return "n/a" if x is None else f"{x:.0%}"
+
+    verdicts = ", ".join(f"{k} {v}" for k, v in summary["verdicts"].items())
+    console.print(f"sentences: {summary['sentences']} ({verdicts})", highlight=False, markup=False)
+    console.print(
+        f"citation precision {pct(summary['citation_precision'])}, recall {pct(summary['citation_recall'])}, "
+        f"ungrounded {pct(summary['ungrounded_share'])}", highlight=False, markup=False,
+    )
+    for record in errors[:10]:
+        console.print(f"[red]error[/red] {escape(record['error'])}")
+    if len(errors) > 10:
+        console.print(f"... and {len(errors) - 10} more error records in the output", highlight=False)
+
+
 # ---------------------------------------------------------------------------------------------- parser
 
 
@@ -316,6 +363,20 @@ def build_parser() -> argparse.ArgumentParser:
                      help="what each sentence's score explains: the logit of the answer token (token, default), "
                      "the max logit (max) or the log-probability (logprob)")
     att.set_defaults(func=cmd_attribute)
+
+    ver = sub.add_parser(
+        "verify",
+        help="check the [n] citations of many answers against the attribution (JSONL in, JSONL out)",
+        description="For each record of INPUT (one JSON object per line: question, chunks, answer, optional "
+        "prompt and id), attribute the answer with its citation markers stripped and give each sentence a "
+        "verdict: supported, miscited, uncited or ungrounded. Results are appended to OUT as they finish; "
+        "rerunning with the same OUT skips the records already written.",
+    )
+    ver.add_argument("input", metavar="INPUT.jsonl")
+    ver.add_argument("--out", metavar="OUT.jsonl", required=True, help="where results go (appended, resumable)")
+    ver.add_argument("--html", metavar="REPORT", help="also write a self-contained HTML report of all records")
+    ver.add_argument("--model", metavar="M", help=model_help)
+    ver.set_defaults(func=cmd_verify)
     return parser
 
 

@@ -219,6 +219,12 @@ class AttributionResult:
             ),
         )
 
+    def to_html(self, title: str | None = None) -> str:
+        """A self-contained HTML page: sentences, a relevance heat map over the chunks, a score table."""
+        from .render.html import render_html
+
+        return render_html(self, title=title)
+
     @classmethod
     def from_json(cls, text: str) -> AttributionResult:
         return cls.from_dict(json.loads(text))
