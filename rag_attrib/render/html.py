@@ -12,6 +12,8 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from . import chunk_tokens
+
 if TYPE_CHECKING:
     from ..types import AttributionResult
     from ..verify import Verification
@@ -138,22 +140,10 @@ def _section(index: int, title: str, result: AttributionResult, verification: Ve
 
 def _data(result: AttributionResult) -> dict[str, Any]:
     """What the page script needs: per chunk, its tokens with one relevance per sentence."""
-    tr = result.token_relevance
-    chunks = []
-    for chunk, span in zip(result.chunks, result.chunk_spans):
-        tokens = []
-        if tr is not None:
-            shown = span.start  # byte-level tokens of one character share offsets: show the text once
-            for j, offset in enumerate(tr.offsets[: tr.answer_start]):
-                a, b = max(offset.start, shown), min(offset.end, span.end)
-                if a < b:
-                    tokens.append([result.prompt[a:b], [row[j] for row in tr.values]])
-                    shown = b
-                elif tokens and offset.start < shown <= offset.end:  # another piece of the same character
-                    tokens[-1][1] = [x + row[j] for x, row in zip(tokens[-1][1], tr.values)]
-        else:  # no per-token data kept: show the text uncoloured
-            tokens.append([chunk.text, [0.0] * len(result.sentences)])
-        chunks.append({"id": chunk.id, "tokens": tokens})
+    chunks = [
+        {"id": chunk.id, "tokens": [[text, rel] for text, rel in chunk_tokens(result, i)]}
+        for i, chunk in enumerate(result.chunks)
+    ]
     sentences = [
         {"text": s.text, "cited": list(s.cited),
          "citations": {c.chunk_id: {"score": c.score, "share": c.share} for c in s.citations}}

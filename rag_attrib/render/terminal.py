@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..types import AttributionResult, SentenceAttribution
+from . import chunk_tokens
 
 LEGEND_CHARS = 80
 
@@ -111,12 +112,43 @@ def _legend(result: AttributionResult, width: int) -> Text:
     return legend
 
 
+def heat_map(result: AttributionResult, sentence_index: int) -> Text:
+    """The sentence's top chunk with each token shaded by its relevance (red positive, blue negative)."""
+    sentence = result.sentences[sentence_index]
+    ids = [c.id for c in result.chunks]
+    pieces = chunk_tokens(result, ids.index(sentence.citations[0].chunk_id))
+    peak = max((abs(rel[sentence_index]) for _, rel in pieces), default=0.0) or 1.0
+    text = Text()
+    for piece, rel in pieces:
+        strength = min(abs(rel[sentence_index]) / peak, 1.0)
+        fade = int(255 * (1 - 0.75 * strength))
+        colour = f"rgb(255,{fade},{fade})" if rel[sentence_index] >= 0 else f"rgb({fade},{fade},255)"
+        text.append(piece, style=f"black on {colour}" if strength > 0.05 else "")
+    return text
+
+
+def heat_maps(result: AttributionResult) -> Table:
+    """One compact heat map per sentence, over its top chunk."""
+    table = Table(box=None, show_header=False, pad_edge=False)
+    table.add_column(style="dim", no_wrap=True)
+    table.add_column(overflow="fold")
+    for i, s in enumerate(result.sentences):
+        label = Text(f"{i + 1} ") + Text(f"[{s.citations[0].chunk_id}]", style="cyan")
+        table.add_row(label, heat_map(result, i))
+    return table
+
+
 def print_result(result: AttributionResult, console: Console | None = None, top: int = 3) -> None:
-    """Print the header (question, model, proxy or own answer), the sentence table and the chunk legend."""
+    """Print the header (question, model, proxy or own answer), the sentence table, a heat map of each
+    sentence's top chunk, and the chunk legend."""
     console = console or Console()
+    parts = [_header(result), Text("")]
     if result.sentences:
-        body = result_table(result, top=top)
+        parts.append(result_table(result, top=top))
+        if result.token_relevance is not None and result.chunks:
+            parts += [Text(""), _markup("[bold]Where each sentence came from[/bold] [dim](its top chunk; red: "
+                                        "positive relevance, blue: negative)[/dim]"), heat_maps(result)]
     else:
-        body = _markup("[dim](the answer has no sentences)[/dim]")
-    legend = _legend(result, console.width)
-    console.print(Group(_header(result), Text(""), body, Text(""), _markup("[bold]Chunks[/bold]"), legend))
+        parts.append(_markup("[dim](the answer has no sentences)[/dim]"))
+    parts += [Text(""), _markup("[bold]Chunks[/bold]"), _legend(result, console.width)]
+    console.print(Group(*parts))

@@ -16,7 +16,12 @@ from typing import Any
 from llama_index.core.instrumentation import root_dispatcher
 from llama_index.core.instrumentation.event_handlers import BaseEventHandler
 from llama_index.core.instrumentation.events import BaseEvent
-from llama_index.core.instrumentation.events.llm import LLMChatEndEvent, LLMCompletionEndEvent
+from llama_index.core.instrumentation.events.llm import (
+    LLMChatEndEvent,
+    LLMChatStartEvent,
+    LLMCompletionEndEvent,
+    LLMCompletionStartEvent,
+)
 from llama_index.core.instrumentation.events.query import QueryEndEvent, QueryStartEvent
 from llama_index.core.instrumentation.span import BaseSpan
 from llama_index.core.instrumentation.span_handlers import BaseSpanHandler
@@ -51,6 +56,7 @@ class QueryWatcher:
         self._parents: dict[str, str | None] = {}
         self._queries: set[str] = set()
         self._watches: dict[str, _Watch] = {}
+        self._llm_spans: set[str] = set()  # LLM calls in progress
 
     def watch(self, span_id: str | None, on_end: QueryEndCallback) -> bool:
         """Watch the query that ``span_id`` runs in; False when it runs in no query (nothing to watch)."""
@@ -71,14 +77,21 @@ class QueryWatcher:
             self._parents.pop(span_id, None)
             self._queries.discard(span_id)
             self._watches.pop(span_id, None)
+            self._llm_spans.discard(span_id)
 
     def handle(self, event: BaseEvent) -> None:
         if isinstance(event, QueryStartEvent) and event.span_id:
             with self._lock:
                 self._queries.add(event.span_id)
+        elif isinstance(event, (LLMChatStartEvent, LLMCompletionStartEvent)) and event.span_id:
+            with self._lock:
+                self._llm_spans.add(event.span_id)
         elif isinstance(event, (LLMChatEndEvent, LLMCompletionEndEvent)):
             with self._lock:
-                query = self._nearest(event.span_id, self._watches)
+                self._llm_spans.discard(event.span_id)
+                # A call made inside another LLM call (CustomLLM.chat calls complete) is part of the outer one.
+                nested = self._nearest(self._parents.get(event.span_id), self._llm_spans) is not None
+                query = None if nested else self._nearest(event.span_id, self._watches)
                 if query is not None:
                     self._watches[query].calls.append(_llm_call(event))
         elif isinstance(event, QueryEndEvent) and event.span_id:

@@ -1,0 +1,30 @@
+"""LlamaIndex integration of rag_attrib: per-sentence citations on a query engine's response.
+
+    engine = index.as_query_engine(node_postprocessors=[AttributionPostprocessor(Attributor.load())])
+    response = engine.query("...")
+    response.metadata["citations"]      # one entry per answer sentence, citing node ids
+    response.source_nodes[0].score      # attribution score; node.metadata["retrieval_score"] keeps the retriever's
+"""
+
+from __future__ import annotations
+
+from .capture import LLMCall
+from .postprocessor import (
+    ATTRIBUTION_KEY,
+    CITATIONS_KEY,
+    RETRIEVAL_SCORE_KEY,
+    AttributionPostprocessor,
+    ResponseNotAttributableError,
+    attach_attribution,
+)
+
+__version__ = "0.1.0"
+__all__ = [
+    "ATTRIBUTION_KEY",
+    "CITATIONS_KEY",
+    "RETRIEVAL_SCORE_KEY",
+    "AttributionPostprocessor",
+    "LLMCall",
+    "ResponseNotAttributableError",
+    "attach_attribution",
+]

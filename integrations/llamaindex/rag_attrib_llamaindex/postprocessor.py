@@ -1,0 +1,199 @@
+"""``AttributionPostprocessor``: per-sentence citations and attribution scores on a query engine's response.
+
+A node postprocessor runs before the answer exists, so it only asks for its query to be watched; the
+attribution happens when LlamaIndex reports the query's end (``QueryEndEvent``), from the prompt and answer
+of the query's final LLM call, and is written onto the response before ``query()`` returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from llama_index.core.base.response.schema import AsyncStreamingResponse, StreamingResponse
+from llama_index.core.bridge.pydantic import Field
+from llama_index.core.instrumentation.events.query import QueryEndEvent
+from llama_index.core.instrumentation.span import active_span_id
+from llama_index.core.postprocessor.types import BaseNodePostprocessor
+from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore, QueryBundle
+from rag_attrib import AttributionResult, Chunk, ChunkNotFoundError, NoChunksError, RagAttribError
+
+from .capture import LLMCall, query_watcher
+
+log = logging.getLogger(__name__)
+
+CITATIONS_KEY = "citations"
+ATTRIBUTION_KEY = "attribution"
+RETRIEVAL_SCORE_KEY = "retrieval_score"
+
+# An Attributor patches its model in place for the length of a call, so two calls must never overlap.
+_attribution_lock = threading.Lock()
+
+
+class ResponseNotAttributableError(RagAttribError):
+    """The response cannot be attributed as it is: it is streamed, or no LLM call of the query was seen."""
+
+
+class AttributionPostprocessor(BaseNodePostprocessor):
+    """Cites the source nodes in every sentence of the answer, by AttnLRP on a local model (rag_attrib).
+
+    Add it to a query engine's ``node_postprocessors`` (last, so it sees the nodes the LLM gets). After
+    ``query()``/``aquery()`` the response holds ``metadata["citations"]`` (one entry per sentence), each
+    source node's ``score`` is its attribution score (mean share over the sentences; None for a node the
+    final LLM call did not see) and ``node.metadata["retrieval_score"]`` keeps the retriever's score.
+    A failure never breaks the query: it is logged and recorded in ``metadata["attribution"]["error"]``.
+    """
+
+    attributor: Any = Field(exclude=True, description="The rag_attrib.Attributor whose local model scores answers.")
+
+    def __init__(self, attributor: Any = None, **kwargs: Any) -> None:
+        if attributor is None:
+            from rag_attrib import Attributor
+
+            attributor = Attributor.load()
+        elif not callable(getattr(attributor, "attribute_prompt", None)):
+            raise TypeError(
+                f"attributor must be a rag_attrib.Attributor, got {type(attributor).__name__}; create one with "
+                "rag_attrib.Attributor.load() (or leave it out to load the embedded model)"
+            )
+        super().__init__(attributor=attributor, **kwargs)
+        query_watcher()  # attach to LlamaIndex's instrumentation now, before the first query starts
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "AttributionPostprocessor"
+
+    def _postprocess_nodes(
+        self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
+    ) -> list[NodeWithScore]:
+        """Passes the nodes through unchanged and has the current query attributed when it ends."""
+        if not query_watcher().watch(active_span_id.get(), self._attribute_response):
+            log.warning(
+                "AttributionPostprocessor ran outside a query engine's query()/aquery(), so no response will be "
+                "attributed; use it in a query engine's node_postprocessors"
+            )
+        return nodes
+
+    def _attribute_response(self, event: QueryEndEvent, calls: list[LLMCall]) -> None:
+        query = event.query
+        question = query.query_str if isinstance(query, QueryBundle) else str(query)
+        attach_attribution(self.attributor, event.response, question, calls)
+
+
+def attach_attribution(attributor: Any, response: Any, question: str | None, calls: Sequence[LLMCall]) -> None:
+    """Write citations and attribution scores onto ``response``; a failure is logged and recorded, not raised."""
+    if response.metadata is None:
+        response.metadata = {}
+    try:
+        _check_attributable(response, calls)
+        final = calls[-1]
+        nodes = [n.node for n in response.source_nodes]
+        chunks, unattributed = chunks_in_final_prompt(nodes, final, calls[:-1])
+        with _attribution_lock:
+            result = attributor.attribute_prompt(list(final.messages), chunks, final.answer, question=question)
+    except Exception as err:
+        log.warning("rag_attrib could not attribute the response (%s: %s); the answer is unchanged",
+                    type(err).__name__, err, exc_info=not isinstance(err, RagAttribError))
+        response.metadata[CITATIONS_KEY] = []
+        response.metadata[ATTRIBUTION_KEY] = {
+            "error": {"type": type(err).__name__, "message": str(err)},
+            "llm_calls": len(calls),
+        }
+        return
+
+    scores = node_scores(result)
+    response.metadata[CITATIONS_KEY] = result.to_dict(token_relevance=False)["sentences"]
+    response.metadata[ATTRIBUTION_KEY] = {
+        "error": None,
+        "llm_calls": len(calls),
+        "model": result.model,
+        "proxy": result.proxy,
+        "question": question,
+        "answer": result.answer,
+        "attributed_nodes": [c.id for c in chunks],
+        "unattributed_nodes": unattributed,
+    }
+    response.source_nodes = [_rescored(n, scores.get(n.node.node_id)) for n in response.source_nodes]
+
+
+def _check_attributable(response: Any, calls: Sequence[LLMCall]) -> None:
+    if isinstance(response, (StreamingResponse, AsyncStreamingResponse)):
+        raise ResponseNotAttributableError(
+            "a streamed response is not attributed (its answer is not complete when query() returns); build the "
+            "query engine with streaming=False"
+        )
+    if not response.source_nodes:
+        raise NoChunksError("the query retrieved no nodes, so there is nothing to cite")
+    if not calls:
+        raise ResponseNotAttributableError(
+            "no LLM call was seen during this query; the synthesizer must call its LLM inside the query (in "
+            "the same thread or asyncio task, or one started with a copy of its context)"
+        )
+
+
+def chunks_in_final_prompt(
+    nodes: Sequence[BaseNode], final: LLMCall, earlier: Sequence[LLMCall]
+) -> tuple[list[Chunk], list[str]]:
+    """The nodes in the final call's prompt as chunks (text as it appears there), and the other nodes' ids.
+
+    Synthesizers put ``node.get_content(metadata_mode=MetadataMode.LLM)`` (metadata header and text) into
+    the prompt; a custom template may use the bare text. A node that only an earlier call saw (refine,
+    compact or tree_summarize over many nodes) is left out: the final call knows it only through the
+    previous answer quoted in its prompt. A node in no prompt at all raises ``ChunkNotFoundError``.
+    """
+    chunks, unattributed = [], []
+    for node in nodes:
+        texts = [t for t in (node.get_content(MetadataMode.LLM), node.get_content(MetadataMode.NONE)) if t.strip()]
+        in_final = next((t for t in texts if _contains(final.prompt_text, t)), None)
+        if in_final is not None:
+            chunks.append(Chunk(node.node_id, in_final))
+        elif not texts or any(_contains(call.prompt_text, t) for call in earlier for t in texts):
+            unattributed.append(node.node_id)
+        else:
+            snippet = " ".join(texts[0].split())[:60]
+            raise ChunkNotFoundError(
+                f"source node {node.node_id!r} ({snippet!r}...) is in none of the {len(earlier) + 1} LLM prompt(s) "
+                "of this query; the prompt template must include node text unchanged (LlamaIndex inserts "
+                "node.get_content(metadata_mode=MetadataMode.LLM)), and a postprocessor after this one must not "
+                "rewrite it"
+            )
+    if not chunks:
+        raise NoChunksError(
+            f"none of the {len(nodes)} source nodes is in the final LLM call's prompt (response modes such as "
+            "tree_summarize end with a call over summaries only); use response_mode='compact' or 'refine'"
+        )
+    return chunks, unattributed
+
+
+def node_scores(result: AttributionResult) -> dict[str, float]:
+    """Each chunk's mean share over the answer's sentences: its part of the answer's relevance, in [0, 1]."""
+    totals = dict.fromkeys((c.id for c in result.chunks), 0.0)
+    for sentence in result.sentences:
+        for citation in sentence.citations:
+            totals[citation.chunk_id] += citation.share
+    return {chunk_id: total / max(len(result.sentences), 1) for chunk_id, total in totals.items()}
+
+
+def _rescored(scored: NodeWithScore, score: float | None) -> NodeWithScore:
+    """The node with the attribution score; a copy keeps the retriever's score in its metadata (as
+    SentenceTransformerRerank's keep_retrieval_score does), hidden from LLM and embedding text. A copy,
+    because the same node object may be shared with other queries or the docstore."""
+    node = scored.node
+    metadata = {RETRIEVAL_SCORE_KEY: scored.score, **node.metadata}  # a reranker may have stored it already
+    copy = node.model_copy(update={
+        "metadata": metadata,
+        "excluded_llm_metadata_keys": _with_key(node.excluded_llm_metadata_keys),
+        "excluded_embed_metadata_keys": _with_key(node.excluded_embed_metadata_keys),
+    })
+    return NodeWithScore(node=copy, score=score)
+
+
+def _with_key(keys: list[str]) -> list[str]:
+    return keys if RETRIEVAL_SCORE_KEY in keys else [*keys, RETRIEVAL_SCORE_KEY]
+
+
+def _contains(prompt: str, text: str) -> bool:
+    """Whether ``text`` occurs in ``prompt``, ignoring differences in whitespace (as rag_attrib's search does)."""
+    return " ".join(text.split()) in " ".join(prompt.split())

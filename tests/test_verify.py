@@ -1,0 +1,203 @@
+"""Citation verification: marker parsing, verdicts, batch metrics, the resumable JSONL runner."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rag_attrib.aggregate import DEFAULT_MIN_SHARE
+from rag_attrib.batch import finished_lines, read_results, run_local, verify_line
+from rag_attrib.text import split_sentences
+from rag_attrib.types import AttributionResult, Chunk, Citation, SentenceAttribution, Span, as_chunks
+from rag_attrib.verify import Verification, parse_markers, strip_markers, summarize, verify
+
+CHUNKS = [Chunk("a", "Alpha text."), Chunk("b", "Beta text."), Chunk("doc-7", "Gamma text.")]
+
+
+class ScriptedAttributor:
+    """Stands in for Attributor: each sentence's shares come from a script keyed by a word in it."""
+
+    def __init__(self, script: dict[str, dict[str, float]], fail_on: str | None = None):
+        self.script, self.fail_on, self.calls = script, fail_on, []
+
+    def attribute(self, question, chunks, answer, *, sentences=None, target=None):
+        return self._result(chunks, answer, sentences, question)
+
+    def attribute_prompt(self, prompt, chunks, answer, *, question=None, sentences=None, target=None):
+        return self._result(chunks, answer, sentences, question)
+
+    def _result(self, chunks, answer, spans, question):
+        chunks = as_chunks(chunks)
+        self.calls.append(answer)
+        if self.fail_on and self.fail_on in answer:
+            raise RuntimeError(f"scripted failure on {self.fail_on!r}")
+        spans = spans or split_sentences(answer)
+        sentences = []
+        for span in spans:
+            text = span.of(answer)
+            shares = next((v for k, v in self.script.items() if k in text), {})
+            citations = sorted((Citation(c.id, 10 * shares.get(c.id, 0.0), shares.get(c.id, 0.0)) for c in chunks),
+                               key=lambda c: c.score, reverse=True)
+            cited = tuple(c.chunk_id for c in citations if c.share >= DEFAULT_MIN_SHARE)
+            sentences.append(SentenceAttribution(text, span, tuple(citations), cited, sum(shares.values()), 1.0))
+        return AttributionResult(tuple(sentences), chunks, tuple(Span(0, 1) for _ in chunks), "prompt", answer,
+                                 question, "scripted", "token", True, DEFAULT_MIN_SHARE)
+
+
+# ---------------------------------------------------------------- markers
+
+
+@pytest.mark.parametrize(
+    "text,keys,ids",
+    [
+        ("Alpha [1].", ["1"], ["a"]),
+        ("Beta [2][3].", ["2", "3"], ["b", "doc-7"]),
+        ("Both [1, 2].", ["1", "2"], ["a", "b"]),
+        ("Gamma [doc-7].", ["doc-7"], ["doc-7"]),
+        ("Footnote [^2].", ["2"], ["b"]),
+        ("Nowhere [9].", ["9"], [None]),
+        ("By id [b].", ["b"], ["b"]),
+        ("No marker here.", [], []),
+    ],
+)
+def test_parse_markers(text, keys, ids):
+    markers = parse_markers(text, CHUNKS)
+    assert [m.key for m in markers] == keys
+    assert [m.chunk_id for m in markers] == ids
+    for m in markers:
+        assert text[m.span.start] == "[" and text[m.span.end - 1] == "]"
+
+
+def test_strip_markers_keeps_a_map_to_the_original():
+    answer = "Alpha is first [1]. Beta [2][3] is second."
+    clean, to_original = strip_markers(answer, parse_markers(answer, CHUNKS))
+    assert clean == "Alpha is first. Beta is second."
+    assert [answer[i] for i in to_original] == list(clean)
+
+
+def test_custom_marker_pattern():
+    markers = parse_markers("Alpha (source 2).", CHUNKS, patterns=[r"\(source (\d+)\)"])
+    assert [m.chunk_id for m in markers] == ["b"]
+
+
+# ---------------------------------------------------------------- verdicts
+
+
+def test_each_verdict():
+    attributor = ScriptedAttributor({
+        "Alpha": {"a": 0.6, "b": 0.1},
+        "Beta": {"b": 0.5, "a": 0.1},
+        "Gamma": {"doc-7": 0.4},
+        "Moon": {"a": 0.1, "b": 0.1, "doc-7": 0.1},
+    })
+    answer = "Alpha is first [1]. Beta is second [1]. Gamma is third. The Moon is cheese [2]."
+    v = verify(attributor, "q?", CHUNKS, answer)
+    assert [s.verdict for s in v.sentences] == ["supported", "miscited", "uncited", "ungrounded"]
+    assert [s.text for s in v.sentences] == [
+        "Alpha is first [1].", "Beta is second [1].", "Gamma is third.", "The Moon is cheese [2]."]
+    assert v.sentences[1].cited == ("a",) and v.sentences[1].suggestion == ("b",)
+    assert v.sentences[2].suggestion == ("doc-7",)
+    assert v.sentences[3].suggestion == ()
+    # the attributed text has no markers, but the verdicts keep them
+    assert attributor.calls == ["Alpha is first. Beta is second. Gamma is third. The Moon is cheese."]
+    assert v.counts() == {"supported": 1, "miscited": 1, "uncited": 1, "ungrounded": 1}
+
+
+def test_unknown_marker_is_reported_and_does_not_support():
+    v = verify(ScriptedAttributor({"Alpha": {"a": 0.6}}), "q?", CHUNKS, "Alpha is first [9].")
+    assert v.sentences[0].verdict == "miscited"
+    assert v.sentences[0].unknown_markers == ("9",)
+
+
+def test_marker_only_fragment_joins_its_sentence():
+    v = verify(ScriptedAttributor({"Alpha": {"a": 0.6}}), "q?", CHUNKS, "Alpha is first.\n[1]")
+    assert len(v.sentences) == 1 and v.sentences[0].verdict == "supported"
+
+
+def test_summary_metrics():
+    attributor = ScriptedAttributor({"Alpha": {"a": 0.6, "b": 0.3}, "Beta": {"b": 0.5}, "Moon": {}})
+    v = verify(attributor, "q?", CHUNKS, "Alpha [1][3]. Beta [2]. The Moon.")
+    summary = summarize([v])
+    # cited pairs: (Alpha,a) (Alpha,doc-7) (Beta,b) -> 2 carried; carried pairs: (Alpha,a) (Alpha,b) (Beta,b)
+    assert summary["citation_precision"] == pytest.approx(2 / 3)
+    assert summary["citation_recall"] == pytest.approx(2 / 3)
+    assert summary["ungrounded_share"] == pytest.approx(1 / 3)
+    assert summary["sentences"] == 3
+
+
+def test_verification_round_trips_through_json():
+    v = verify(ScriptedAttributor({"Alpha": {"a": 0.6}}), "q?", CHUNKS, "Alpha [1]. Beta.")
+    again = Verification.from_dict(json.loads(json.dumps(v.to_dict())))
+    assert again.sentences == v.sentences and again.answer == v.answer
+
+
+def test_verify_on_the_tiny_model(tiny_attributor):
+    v = verify(tiny_attributor, "Who?", CHUNKS, "Alpha text [1]. Beta text [doc-7].")
+    assert len(v.sentences) == 2
+    assert v.result.answer == "Alpha text. Beta text."
+    assert {s.verdict for s in v.sentences} <= {"supported", "miscited", "uncited", "ungrounded"}
+
+
+# ---------------------------------------------------------------- the JSONL runner
+
+
+def write_input(path, n=5, bad_lines=()):
+    lines = []
+    for i in range(1, n + 1):
+        if i in bad_lines:
+            lines.append('{"id": "r%d", "answer": "no chunks"}' % i if i % 2 else "{not json")
+        else:
+            lines.append(json.dumps({"id": f"r{i}", "question": "q?", "chunks": [c.to_dict() for c in CHUNKS],
+                                     "answer": f"Alpha number {i} [1]."}))
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_malformed_records_become_error_records_and_the_run_goes_on(tmp_path):
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_input(src, n=5, bad_lines=(2, 3))
+    counts = run_local(ScriptedAttributor({"Alpha": {"a": 0.6}}), src, out, progress=False)
+    assert counts == {"skipped": 0, "ok": 3, "errors": 2}
+    records = read_results(out)
+    assert [r["line"] for r in records] == [1, 2, 3, 4, 5]
+    assert records[1]["ok"] is False and "line 2" in records[1]["error"] and "not valid JSON" in records[1]["error"]
+    assert records[2]["ok"] is False and records[2]["id"] == "r3" and "missing chunks" in records[2]["error"]
+    assert records[0]["verdicts"][0]["verdict"] == "supported"
+
+
+def test_a_failing_record_is_recorded(tmp_path):
+    record = verify_line(ScriptedAttributor({}, fail_on="number 1"), json.dumps(
+        {"id": "x", "question": "q", "chunks": ["Alpha text."], "answer": "Alpha number 1."}), 7)
+    assert record == {"line": 7, "id": "x", "ok": False, "error": "scripted failure on 'number 1'",
+                      "error_type": "RuntimeError"}
+
+
+class Interrupt(BaseException):
+    """Stands for a kill: not an Exception, so the runner does not record it."""
+
+
+def test_interrupted_run_resumes_without_losing_or_duplicating(tmp_path):
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_input(src, n=6)
+
+    class DiesAtRecord4(ScriptedAttributor):
+        def _result(self, chunks, answer, spans, question):
+            if "number 4" in answer:
+                raise Interrupt()
+            return super()._result(chunks, answer, spans, question)
+
+    with pytest.raises(Interrupt):
+        run_local(DiesAtRecord4({"Alpha": {"a": 0.6}}), src, out, progress=False)
+    assert [r["line"] for r in read_results(out)] == [1, 2, 3]
+    with open(out, "a") as f:
+        f.write('{"line": 4, "id": "r4", "ok": tr')  # a write cut off by the kill
+    attributor = ScriptedAttributor({"Alpha": {"a": 0.6}})
+    counts = run_local(attributor, src, out, progress=False)
+    assert counts == {"skipped": 3, "ok": 3, "errors": 0}
+    assert attributor.calls == ["Alpha number 4.", "Alpha number 5.", "Alpha number 6."]
+    assert [r["line"] for r in read_results(out)] == [1, 2, 3, 4, 5, 6]
+    assert run_local(attributor, src, out, progress=False) == {"skipped": 6, "ok": 0, "errors": 0}
+
+
+def test_finished_lines_of_a_missing_file(tmp_path):
+    assert finished_lines(tmp_path / "nope.jsonl") == set()
