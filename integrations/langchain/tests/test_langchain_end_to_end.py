@@ -1,0 +1,58 @@
+"""End to end with the embedded SmolLM2: it answers inside a real LCEL chain and attributes the answer."""
+
+from __future__ import annotations
+
+import runpy
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import rag_chain
+from langchain_core.language_models import FakeListChatModel
+
+from rag_attrib import Attributor
+from rag_attrib_langchain import with_citations
+
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "langchain_rag.py"
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def smollm2() -> Attributor:
+    return Attributor.load()
+
+
+@pytest.fixture(scope="module")
+def example() -> dict:
+    """The example's module namespace (its LocalChatModel wraps SmolLM2 as a LangChain chat model)."""
+    return runpy.run_path(str(EXAMPLE))
+
+
+def test_the_local_models_single_source_answer_cites_the_right_document(vector_store, smollm2, example):
+    chat_model = example["LocalChatModel"](model=smollm2.model, tokenizer=smollm2.tokenizer)
+    chain = rag_chain(vector_store.as_retriever(search_kwargs={"k": 4}), chat_model)
+    out = with_citations(chain, smollm2).invoke("Where does the ferry to Quenby leave from?")
+
+    assert "Ardel" in out["output"]  # a fact only the ferry document holds
+    (sentence,) = out["citations"]["sentences"]
+    assert sentence["citations"][0]["chunk_id"] == "ferry" and sentence["cited"] == ["ferry"]
+    assert {c["id"] for c in out["citations"]["chunks"]} == {"lighthouse", "bakery", "ferry", "school"}
+
+
+def test_an_answer_from_another_model_is_scored_by_the_local_one(vector_store, smollm2):
+    api_model = FakeListChatModel(responses=["The bakery is run by Mira Tollan. The lighthouse dates from 1872."])
+    chain = rag_chain(vector_store.as_retriever(search_kwargs={"k": 4}), api_model)
+    citations = with_citations(chain, smollm2).invoke("Who runs the bakery, and how old is the lighthouse?")["citations"]
+
+    assert citations["proxy"] is True and citations["model"] == smollm2.model_name
+    assert [s["citations"][0]["chunk_id"] for s in citations["sentences"]] == ["bakery", "lighthouse"]
+
+
+def test_the_example_prints_each_sentence_with_its_cited_document(example, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", [str(EXAMPLE)])
+    example["main"]()
+
+    printed = capsys.readouterr().out
+    assert "Answer:   The ferry to Quenby leaves from the mainland port of Ardel." in printed
+    assert "1. The ferry to Quenby leaves from the mainland port of Ardel.\n   cites quenby/ferry.txt (" in printed
