@@ -1,8 +1,8 @@
 """``rag-attrib``: attribute each sentence of a RAG answer to the retrieved chunks, from the command line.
 
-    rag-attrib demo [--model M] [--json OUT]
+    rag-attrib demo [--model M] [--json OUT] [--html REPORT]
     rag-attrib attribute --chunks FILE --question Q [--answer A | --answer-file F] [--prompt-file P]
-                         [--model M] [--json OUT] [--target token|max|logprob]
+                         [--model M] [--json OUT] [--html REPORT] [--target token|max|logprob]
     rag-attrib verify INPUT.jsonl --out OUT.jsonl [--html REPORT] [--model M]
 
 The model is loaded only inside the commands, so ``rag-attrib --help`` never touches it.
@@ -219,20 +219,27 @@ def _load(model: str | None, stderr: Any) -> Any:
         return Attributor.load(model)
 
 
-def _finish(result: AttributionResult, json_out: str | None, console: Any) -> None:
+def _finish(result: AttributionResult, args: argparse.Namespace, console: Any) -> None:
     from .render.terminal import print_result
 
     print_result(result, console=console)
-    if json_out:
-        path = _write_json(result, json_out)
+    if args.json:
+        path = _write_json(result, args.json)
         console.print(f"\nWrote the full result (JSON) to {path.resolve()}", highlight=False, markup=False)
+    if args.html:
+        path = Path(args.html)
+        try:
+            path.write_text(result.to_html(), encoding="utf-8")
+        except OSError as err:
+            raise CliInputError(f"cannot write the HTML report to {args.html!r}: {err.strerror or err}") from None
+        console.print(f"Wrote the HTML report to {path.resolve()}", highlight=False, markup=False)
 
 
 def cmd_demo(args: argparse.Namespace, console: Any, stderr: Any) -> int:
     attributor = _load(args.model, stderr)
     with stderr.status("Generating the answer and attributing each sentence…"):
         result = attributor.attribute(DEMO["question"], DEMO["chunks"])
-    _finish(result, args.json, console)
+    _finish(result, args, console)
     return 0
 
 
@@ -255,7 +262,7 @@ def cmd_attribute(args: argparse.Namespace, console: Any, stderr: Any) -> int:
             result = attributor.attribute_prompt(prompt, chunks, answer, question=question, target=args.target)
         else:
             result = attributor.attribute(question, chunks, answer, target=args.target)
-    _finish(result, args.json, console)
+    _finish(result, args, console)
     return 0
 
 
@@ -339,6 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--model", metavar="M", help=model_help)
     demo.add_argument("--json", metavar="OUT", default=DEFAULT_DEMO_JSON,
                       help=f"where to write the JSON result (default: {DEFAULT_DEMO_JSON})")
+    demo.add_argument("--html", metavar="REPORT", help="also write a self-contained HTML report")
     demo.set_defaults(func=cmd_demo)
 
     att = sub.add_parser(
@@ -359,6 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="the exact prompt the model saw (used as is); every chunk's text must occur in it")
     att.add_argument("--model", metavar="M", help=model_help)
     att.add_argument("--json", metavar="OUT", help="also write the full result as JSON to OUT")
+    att.add_argument("--html", metavar="REPORT", help="also write a self-contained HTML report")
     att.add_argument("--target", choices=TARGETS, default=None,
                      help="what each sentence's score explains: the logit of the answer token (token, default), "
                      "the max logit (max) or the log-probability (logprob)")

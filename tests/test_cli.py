@@ -354,3 +354,40 @@ def test_demo_end_to_end(tmp_path: Path, capsys):
     assert [c.id for c in result.chunks] == [c.id for c in DEMO["chunks"]]
     stdout = capsys.readouterr().out
     assert "Grounding" in stdout and "[lighthouse]" in stdout and str(out.resolve()) in stdout.replace("\n", "")
+
+
+# ------------------------------------------------------------------------------------------------ verify
+
+
+def test_verify_command_writes_jsonl_html_and_summary(tmp_path: Path, capsys, monkeypatch):
+    from test_verify import CHUNKS as VERIFY_CHUNKS
+    from test_verify import ScriptedAttributor
+
+    from rag_attrib.attribute import Attributor
+
+    monkeypatch.setattr(Attributor, "load", classmethod(lambda cls, name=None, **kw: ScriptedAttributor(
+        {"Alpha": {"a": 0.6}, "Beta": {"b": 0.5}})))
+    src = tmp_path / "in.jsonl"
+    good = {"question": "q?", "chunks": [c.to_dict() for c in VERIFY_CHUNKS]}
+    src.write_text("\n".join([
+        json.dumps({**good, "id": "x", "answer": "Alpha here [1]. Beta there [1]."}),
+        "{broken",
+        json.dumps({**good, "answer": "Nothing supports this."}),
+    ]) + "\n")
+    out, report = tmp_path / "out.jsonl", tmp_path / "report.html"
+    assert main(["verify", str(src), "--out", str(out), "--html", str(report)]) == 0
+    stdout = capsys.readouterr().out
+    assert "2 verified, 1 errors, 0 already done" in stdout
+    assert "supported 1, miscited 1, uncited 0, ungrounded 1" in stdout
+    assert "line 2: not valid JSON" in stdout
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r["line"], r["ok"]) for r in lines] == [(1, True), (2, False), (3, True)]
+    page = report.read_text()
+    assert "line 1 · id x" in page and "Not verified (1)" in page
+    assert main(["verify", str(src), "--out", str(out)]) == 0  # resumed: nothing left to do
+    assert "0 verified, 0 errors, 3 already done" in capsys.readouterr().out
+
+
+def test_verify_command_missing_input(tmp_path: Path, capsys):
+    assert main(["verify", str(tmp_path / "nope.jsonl"), "--out", str(tmp_path / "o.jsonl")]) == 2
+    assert "does not exist" in capsys.readouterr().err

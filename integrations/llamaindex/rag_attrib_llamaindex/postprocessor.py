@@ -89,8 +89,7 @@ def attach_attribution(attributor: Any, response: Any, question: str | None, cal
     try:
         _check_attributable(response, calls)
         final = calls[-1]
-        nodes = [n.node for n in response.source_nodes]
-        chunks, unattributed = chunks_in_final_prompt(nodes, final, calls[:-1])
+        chunks, unattributed = chunks_in_final_prompt([n.node for n in response.source_nodes], calls)
         with _attribution_lock:
             result = attributor.attribute_prompt(list(final.messages), chunks, final.answer, question=question)
     except Exception as err:
@@ -133,36 +132,37 @@ def _check_attributable(response: Any, calls: Sequence[LLMCall]) -> None:
         )
 
 
-def chunks_in_final_prompt(
-    nodes: Sequence[BaseNode], final: LLMCall, earlier: Sequence[LLMCall]
-) -> tuple[list[Chunk], list[str]]:
+def chunks_in_final_prompt(nodes: Sequence[BaseNode], calls: Sequence[LLMCall]) -> tuple[list[Chunk], list[str]]:
     """The nodes in the final call's prompt as chunks (text as it appears there), and the other nodes' ids.
 
     Synthesizers put ``node.get_content(metadata_mode=MetadataMode.LLM)`` (metadata header and text) into
-    the prompt; a custom template may use the bare text. A node that only an earlier call saw (refine,
-    compact or tree_summarize over many nodes) is left out: the final call knows it only through the
-    previous answer quoted in its prompt. A node in no prompt at all raises ``ChunkNotFoundError``.
+    the prompt; a custom template may use the bare text. With one LLM call every node must be in its
+    prompt (else ``ChunkNotFoundError``). With several (refine; compact or tree_summarize over more text
+    than one prompt holds, whose repacking may cut a node in two), only the nodes whole in the final
+    prompt are attributed: the final call knows the others only through the previous answer it quotes.
     """
+    final = calls[-1]
     chunks, unattributed = [], []
     for node in nodes:
         texts = [t for t in (node.get_content(MetadataMode.LLM), node.get_content(MetadataMode.NONE)) if t.strip()]
         in_final = next((t for t in texts if _contains(final.prompt_text, t)), None)
         if in_final is not None:
             chunks.append(Chunk(node.node_id, in_final))
-        elif not texts or any(_contains(call.prompt_text, t) for call in earlier for t in texts):
+        elif len(calls) > 1 or not texts:
             unattributed.append(node.node_id)
         else:
-            snippet = " ".join(texts[0].split())[:60]
             raise ChunkNotFoundError(
-                f"source node {node.node_id!r} ({snippet!r}...) is in none of the {len(earlier) + 1} LLM prompt(s) "
-                "of this query; the prompt template must include node text unchanged (LlamaIndex inserts "
-                "node.get_content(metadata_mode=MetadataMode.LLM)), and a postprocessor after this one must not "
+                f"source node {node.node_id!r} ({' '.join(texts[0].split())[:60]!r}...) is not in the LLM's "
+                "prompt; the prompt template must include node text unchanged (LlamaIndex inserts "
+                "node.get_content(metadata_mode=MetadataMode.LLM)), and no postprocessor after this one may "
                 "rewrite it"
             )
     if not chunks:
         raise NoChunksError(
-            f"none of the {len(nodes)} source nodes is in the final LLM call's prompt (response modes such as "
-            "tree_summarize end with a call over summaries only); use response_mode='compact' or 'refine'"
+            f"none of the {len(nodes)} source nodes is whole in the prompt of the last of {len(calls)} LLM calls: "
+            "they went to earlier calls (tree_summarize ends with a call over summaries only), or the prompt "
+            "template rewrote node text; use response_mode='compact' or 'refine' with a template that "
+            "includes node text unchanged"
         )
     return chunks, unattributed
 
