@@ -26,12 +26,15 @@ from .rules import scale_gradient
 
 PREFIX = "rag_attrib_lrp_"
 _PATCHED_FLAG = "_rag_attrib_patched"
+_EAGER_OVERRIDE = "_rag_attrib_eager_attention"  # set on the patched config copy only
 
 
 def _kernel(module: nn.Module, name: str) -> Callable:
     if name == "eager":
-        # Each modeling file defines its own eager attention; use the one of the module's family.
-        return sys.modules[type(module).__module__].eager_attention_forward
+        # A family may need a rule inside the kernel (Gemma 2's soft-capping); else each modeling file
+        # defines its own eager attention: use the one of the module's family.
+        override = getattr(module.config, _EAGER_OVERRIDE, None)
+        return override or sys.modules[type(module).__module__].eager_attention_forward
     return ALL_ATTENTION_FUNCTIONS[name]
 
 
@@ -86,16 +89,24 @@ def attnlrp(model: nn.Module) -> Iterator[nn.Module]:
             if rule is not None:
                 undo.append(_set_instance_forward(module, rule[1]))
 
-        undo.append(_swap_config(model))
+        undo.append(_swap_config(model, family))
+        if family.prepare is not None:
+            for module, forward in family.prepare(model, model.config):
+                undo.append(_set_instance_forward(module, forward))
 
         grad_flags = [(p, p.requires_grad) for p in model.parameters()]
         for p, _ in grad_flags:
             p.requires_grad_(False)
         undo.append(lambda: [p.requires_grad_(flag) for p, flag in grad_flags])
 
-        was_training = model.training
+        modes = [(m, m.training) for m in model.modules()]
         model.eval()
-        undo.append(lambda: model.train(was_training))
+        # Gradient checkpointing only runs in training mode: keep it on for the layers that have it, while
+        # everything inside them (dropout) stays in eval mode.
+        for m in model.modules():
+            if getattr(m, "gradient_checkpointing", False) is True and hasattr(m, "_gradient_checkpointing_func"):
+                m.training = True
+        undo.append(lambda: [setattr(m, "training", mode) for m, mode in modes])
 
         yield model
     finally:
@@ -116,7 +127,7 @@ def _set_instance_forward(module: nn.Module, forward: Callable) -> Callable[[], 
     return restore
 
 
-def _swap_config(model: nn.Module) -> Callable[[], None]:
+def _swap_config(model: nn.Module, family: Family) -> Callable[[], None]:
     """Give this instance its own config copy that selects the LRP attention wrapper.
 
     Configs can be shared between instances (two models built from one config object), so the
@@ -128,6 +139,8 @@ def _swap_config(model: nn.Module) -> Callable[[], None]:
         raise RuntimeError("this model's config already selects the rag_attrib LRP attention; do not nest attnlrp")
     patched = copy.copy(config)
     patched._attn_implementation_internal = lrp_attention_name(kernel)
+    if family.eager_attention is not None:
+        setattr(patched, _EAGER_OVERRIDE, family.eager_attention)
     holders = [m for m in model.modules() if getattr(m, "config", None) is config]
     for m in holders:
         m.config = patched

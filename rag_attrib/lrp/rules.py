@@ -83,8 +83,8 @@ class UniformProduct(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: Tensor):
         a, b = ctx.saved_tensors
-        grad_a = (grad * b * 0.5).sum_to_size(a.shape)
-        grad_b = (grad * a * 0.5).sum_to_size(b.shape)
+        grad_a = (grad * b * 0.5).sum_to_size(a.shape).to(a.dtype)
+        grad_b = (grad * a * 0.5).sum_to_size(b.shape).to(b.dtype)
         return grad_a, grad_b
 
 
@@ -100,14 +100,29 @@ def uniform_product(a: Tensor, b: Tensor) -> Tensor:
     return UniformProduct.apply(a, b)
 
 
-def rms_norm(x: Tensor, weight: Tensor, eps: float) -> Tensor:
-    """RMSNorm with its normalising factor held constant in the backward pass (the identity rule).
+def normalise(x: Tensor, eps: float) -> Tensor:
+    """``x / rms(x)`` in float32, with the normaliser held constant in the backward (the identity rule).
 
-    Follows transformers' dtype path exactly (normalise in float32, cast back, then scale) so the forward
-    value is bit-identical to the original module.
+    The same operations, in the same order and dtype, as transformers' RMSNorms, so that every family's
+    patched norm is bit-identical to its original.
     """
-    input_dtype = x.dtype
     h = x.to(torch.float32)
-    variance = h.pow(2).mean(-1, keepdim=True)
-    h = h * torch.rsqrt(variance + eps).detach()
-    return weight * h.to(input_dtype)
+    return h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + eps).detach()
+
+
+def rms_norm(x: Tensor, weight: Tensor, eps: float) -> Tensor:
+    """Llama's RMSNorm under the identity rule: normalise in float32, cast back, then scale."""
+    return weight * normalise(x, eps).to(x.dtype)
+
+
+def layer_norm(x: Tensor, norm: torch.nn.LayerNorm) -> Tensor:
+    """LayerNorm under the identity rule: the centring stays linear, the standard deviation is constant.
+
+    The value is the fused kernel's own (bit-identical); only the gradient comes from the rule.
+    """
+    exact = torch.nn.functional.layer_norm(x, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
+    centred = x - x.mean(-1, keepdim=True)
+    rule = centred * torch.rsqrt(centred.pow(2).mean(-1, keepdim=True) + norm.eps).detach()
+    if norm.weight is not None:
+        rule = rule * norm.weight
+    return exact.detach() + (rule - rule.detach())

@@ -12,7 +12,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-Prompt = Union[str, list[dict[str, Any]]]  # an LLM's prompt string, or a chat model's messages as role/content dicts
+Prompt = str | list[dict[str, Any]]  # an LLM's prompt string, or a chat model's messages as role/content dicts
 
 # The core patches the model in place while it attributes, so attributions must never overlap, even when
 # several handlers (or threads of one handler) share an Attributor.
@@ -264,7 +264,7 @@ def document_chunks(documents: Sequence[Document]) -> list[Chunk]:
     ids = [_own_id(doc) for doc in documents]
     if None in ids or len(set(ids)) < len(ids):
         ids = [str(n) for n in range(1, len(documents) + 1)]
-    return [Chunk(str(i), doc.page_content, dict(doc.metadata)) for i, doc in zip(ids, documents)]
+    return [Chunk(str(i), doc.page_content, dict(doc.metadata)) for i, doc in zip(ids, documents, strict=True)]
 
 
 def _own_id(doc: Document) -> str | None:

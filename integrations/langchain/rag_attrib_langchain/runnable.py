@@ -29,7 +29,8 @@ class CitedRunnable(Runnable[Any, dict[str, Any]]):
     """
 
     def __init__(
-        self, chain: Runnable, handler: CitationCallbackHandler, *, key: str = "citations", token_relevance: bool = False
+        self, chain: Runnable, handler: CitationCallbackHandler, *, key: str = "citations",
+        token_relevance: bool = False,
     ) -> None:
         self.chain, self.handler, self.key, self.token_relevance = chain, handler, key, token_relevance
         self.name = f"{chain.get_name()}WithCitations"

@@ -1,4 +1,5 @@
-"""End to end with the embedded SmolLM2: it answers inside a real LCEL chain and attributes the answer."""
+"""End to end with the embedded SmolLM2: it answers inside the example's LCEL chain (an in-memory vector
+store with a deterministic embedding, a chat prompt template, SmolLM2 as a chat model) and attributes."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import rag_chain
 from langchain_core.language_models import FakeListChatModel
 
 from rag_attrib import Attributor
@@ -29,9 +29,9 @@ def example() -> dict:
     return runpy.run_path(str(EXAMPLE))
 
 
-def test_the_local_models_single_source_answer_cites_the_right_document(vector_store, smollm2, example):
+def test_the_local_models_single_source_answer_cites_the_right_document(smollm2, example):
     chat_model = example["LocalChatModel"](model=smollm2.model, tokenizer=smollm2.tokenizer)
-    chain = rag_chain(vector_store.as_retriever(search_kwargs={"k": 4}), chat_model)
+    chain = example["build_chain"](chat_model)
     out = with_citations(chain, smollm2).invoke("Where does the ferry to Quenby leave from?")
 
     assert "Ardel" in out["output"]  # a fact only the ferry document holds
@@ -40,10 +40,11 @@ def test_the_local_models_single_source_answer_cites_the_right_document(vector_s
     assert {c["id"] for c in out["citations"]["chunks"]} == {"lighthouse", "bakery", "ferry", "school"}
 
 
-def test_an_answer_from_another_model_is_scored_by_the_local_one(vector_store, smollm2):
+def test_an_answer_from_another_model_is_scored_by_the_local_one(smollm2, example):
     api_model = FakeListChatModel(responses=["The bakery is run by Mira Tollan. The lighthouse dates from 1872."])
-    chain = rag_chain(vector_store.as_retriever(search_kwargs={"k": 4}), api_model)
-    citations = with_citations(chain, smollm2).invoke("Who runs the bakery, and how old is the lighthouse?")["citations"]
+    chain = example["build_chain"](api_model)
+    out = with_citations(chain, smollm2).invoke("Who runs the bakery, and how old is the lighthouse?")
+    citations = out["citations"]
 
     assert citations["proxy"] is True and citations["model"] == smollm2.model_name
     assert [s["citations"][0]["chunk_id"] for s in citations["sentences"]] == ["bakery", "lighthouse"]

@@ -127,8 +127,9 @@ def _check_attributable(response: Any, calls: Sequence[LLMCall]) -> None:
         raise NoChunksError("the query retrieved no nodes, so there is nothing to cite")
     if not calls:
         raise ResponseNotAttributableError(
-            "no LLM call was seen during this query; the synthesizer must call its LLM inside the query (in "
-            "the same thread or asyncio task, or one started with a copy of its context)"
+            "no LLM call of this query was seen to finish: it failed, or the synthesizer called its LLM outside "
+            "the query's context (it must run in the query's thread or asyncio task, or one started with a copy "
+            "of its context)"
         )
 
 
@@ -159,10 +160,9 @@ def chunks_in_final_prompt(nodes: Sequence[BaseNode], calls: Sequence[LLMCall]) 
             )
     if not chunks:
         raise NoChunksError(
-            f"none of the {len(nodes)} source nodes is whole in the prompt of the last of {len(calls)} LLM calls: "
-            "they went to earlier calls (tree_summarize ends with a call over summaries only), or the prompt "
-            "template rewrote node text; use response_mode='compact' or 'refine' with a template that "
-            "includes node text unchanged"
+            f"none of the {len(nodes)} source nodes is whole in the prompt of the last of {len(calls)} LLM calls, "
+            "and only that call is attributed (tree_summarize ends with a call over summaries; compact may cut "
+            "nodes across calls); give the LLM a context window that holds all retrieved nodes, or retrieve fewer"
         )
     return chunks, unattributed
 

@@ -91,7 +91,8 @@ class ScriptedLLM(CustomLLM):
         for question, answer in self.answers.items():
             if question in prompt:
                 return CompletionResponse(text=answer)
-        raise ValueError(f"no scripted answer for this prompt: {prompt[-200:]!r}")
+        # Not a ValueError: LlamaIndex's refine swallows those (it takes them for structured-output failures).
+        raise LookupError(f"no scripted answer for this prompt: {prompt[-200:]!r}")
 
     @llm_completion_callback()
     def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
@@ -105,9 +106,9 @@ class ScriptedLLM(CustomLLM):
 
     @llm_completion_callback()
     def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
-        answer = self._answer(prompt).text
-        for i, word in enumerate(answer.split(" ")):
-            yield CompletionResponse(text=" ".join(answer.split(" ")[: i + 1]), delta=word)
+        words = self._answer(prompt).text.split(" ")
+        for i in range(len(words)):
+            yield CompletionResponse(text=" ".join(words[: i + 1]), delta=(" " if i else "") + words[i])
 
 
 class LocalLLM(CustomLLM):

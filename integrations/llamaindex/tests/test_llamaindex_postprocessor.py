@@ -1,0 +1,189 @@
+"""AttributionPostprocessor in a real VectorStoreIndex query engine, with a scripted LLM and a stand-in
+Attributor (word overlap), so each test checks the integration's logic in milliseconds."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from conftest import QUENBY, OverlapAttributor, ScriptedLLM
+from llama_index.core import PromptTemplate, VectorStoreIndex
+from llama_index.core.base.response.schema import StreamingResponse
+from llama_index.core.schema import MetadataMode, NodeWithScore, TextNode
+from rag_attrib_llamaindex import AttributionPostprocessor
+from rag_attrib_llamaindex.capture import query_watcher
+
+BAKERY_Q = "Who runs the bakery in Quenby?"
+BAKERY_A = "Mira Tollan runs the bakery. It sells a honey bread called tollencake."
+
+
+def make_engine(index, attributor, llm, **kwargs):
+    kwargs.setdefault("similarity_top_k", 3)
+    return index.as_query_engine(llm=llm, node_postprocessors=[AttributionPostprocessor(attributor)], **kwargs)
+
+
+def retrieval_scores(index, question, top_k=3):
+    return {n.node.node_id: n.score for n in index.as_retriever(similarity_top_k=top_k).retrieve(question)}
+
+
+@pytest.mark.parametrize("chat_model", [False, True], ids=["completion", "chat"])
+def test_single_source_answer_cites_its_node(quenby_index, chat_model):
+    attributor = OverlapAttributor()
+    llm = ScriptedLLM(answers={BAKERY_Q: BAKERY_A}, chat_model=chat_model)
+    response = make_engine(quenby_index, attributor, llm).query(BAKERY_Q)
+
+    assert str(response) == BAKERY_A
+    citations = response.metadata["citations"]
+    assert [c["text"] for c in citations] == ["Mira Tollan runs the bakery.", "It sells a honey bread called tollencake."]
+    assert all(c["cited"] == ["bakery"] for c in citations)
+    assert all(BAKERY_A[slice(*c["span"])] == c["text"] for c in citations)
+    info = response.metadata["attribution"]
+    assert info["error"] is None and info["proxy"] is True and info["llm_calls"] == 1
+    assert info["question"] == BAKERY_Q and info["answer"] == BAKERY_A
+    assert sorted(info["attributed_nodes"]) == sorted(n.node.node_id for n in response.source_nodes)
+
+    # The attributor saw the prompt the LLM got: chat messages as they were, a completion prompt as one user turn.
+    prompt = attributor.calls[-1]["prompt"]
+    assert [m["role"] for m in prompt] == (["system", "user"] if chat_model else ["user"])
+    assert BAKERY_Q in prompt[-1]["content"] and QUENBY["bakery"] in prompt[-1]["content"]
+
+
+def test_source_nodes_carry_attribution_scores_and_keep_retrieval_scores(quenby_index):
+    response = make_engine(quenby_index, OverlapAttributor(), ScriptedLLM(answers={BAKERY_Q: BAKERY_A})).query(BAKERY_Q)
+
+    scores = {n.node.node_id: n.score for n in response.source_nodes}
+    assert scores.pop("bakery") == 1.0  # every sentence gives it the whole share
+    assert set(scores.values()) == {0.0}
+    kept = {n.node.node_id: n.node.metadata["retrieval_score"] for n in response.source_nodes}
+    assert kept == retrieval_scores(quenby_index, BAKERY_Q)
+    assert len(set(kept.values())) == 3  # distinct similarities, so a mix-up would show
+    for n in response.source_nodes:  # the kept score never leaks into a later prompt or embedding
+        assert "retrieval_score" not in n.node.get_content(MetadataMode.LLM)
+        assert "retrieval_score" not in n.node.get_content(MetadataMode.EMBED)
+
+
+def test_node_text_is_taken_as_the_prompt_shows_it_with_its_metadata_header():
+    nodes = [TextNode(id_=k, text=v, metadata={"file_name": f"{k}.txt"}) for k, v in QUENBY.items()]
+    index = VectorStoreIndex(nodes)
+    attributor = OverlapAttributor()
+    response = make_engine(index, attributor, ScriptedLLM(answers={BAKERY_Q: BAKERY_A})).query(BAKERY_Q)
+
+    assert response.metadata["attribution"]["error"] is None
+    chunks = {c.id: c.text for c in attributor.calls[-1]["chunks"]}
+    assert chunks["bakery"] == f"file_name: bakery.txt\n\n{QUENBY['bakery']}"
+    assert response.metadata["citations"][0]["cited"] == ["bakery"]
+
+
+def test_template_that_rewrites_node_text_records_chunk_not_found(quenby_index, caplog):
+    shouting = PromptTemplate(
+        "Context:\n{context_str}\nQuery: {query_str}\nAnswer: ",
+        function_mappings={"context_str": lambda **kwargs: kwargs["context_str"].upper()},
+    )
+    llm = ScriptedLLM(answers={BAKERY_Q: BAKERY_A})
+    with caplog.at_level(logging.WARNING, logger="rag_attrib_llamaindex"):
+        response = make_engine(quenby_index, OverlapAttributor(), llm, text_qa_template=shouting).query(BAKERY_Q)
+
+    assert str(response) == BAKERY_A  # the query itself is untouched
+    assert response.metadata["citations"] == []
+    error = response.metadata["attribution"]["error"]
+    assert error["type"] == "ChunkNotFoundError" and "'lighthouse'" in error["message"]
+    assert "ChunkNotFoundError" in caplog.text
+    assert {n.node.node_id: n.score for n in response.source_nodes} == retrieval_scores(quenby_index, BAKERY_Q)
+
+
+class BrokenAttributor:
+    def attribute_prompt(self, *args, **kwargs):
+        raise RuntimeError("the attribution model ran out of memory")
+
+
+def test_attributor_failure_never_breaks_the_query(quenby_index, caplog):
+    llm = ScriptedLLM(answers={BAKERY_Q: BAKERY_A})
+    with caplog.at_level(logging.WARNING, logger="rag_attrib_llamaindex"):
+        response = make_engine(quenby_index, BrokenAttributor(), llm).query(BAKERY_Q)
+
+    assert str(response) == BAKERY_A
+    assert response.metadata["attribution"]["error"] == {
+        "type": "RuntimeError", "message": "the attribution model ran out of memory"}
+    assert "ran out of memory" in caplog.text and "Traceback" in caplog.text  # unexpected: logged in full
+
+
+def test_streamed_response_is_not_attributed_but_still_streams(quenby_index):
+    engine = make_engine(quenby_index, OverlapAttributor(), ScriptedLLM(answers={BAKERY_Q: BAKERY_A}), streaming=True)
+    response = engine.query(BAKERY_Q)
+
+    assert isinstance(response, StreamingResponse)
+    assert response.metadata["attribution"]["error"]["type"] == "ResponseNotAttributableError"
+    assert "streaming=False" in response.metadata["attribution"]["error"]["message"]
+    assert str(response) == BAKERY_A
+
+
+def test_refine_attributes_the_final_call_and_the_node_in_it(quenby_index):
+    attributor = OverlapAttributor()
+    llm = ScriptedLLM(answers={BAKERY_Q: BAKERY_A})
+    response = make_engine(quenby_index, attributor, llm, response_mode="refine").query(BAKERY_Q)
+
+    order = [n.node.node_id for n in response.source_nodes]  # refine makes one call per node, in this order
+    info = response.metadata["attribution"]
+    assert info["error"] is None and info["llm_calls"] == 3
+    assert info["attributed_nodes"] == order[-1:] and info["unattributed_nodes"] == order[:-1]
+    final_prompt = attributor.calls[-1]["prompt"][-1]["content"]
+    assert "existing answer" in final_prompt and QUENBY[order[0]] not in final_prompt
+    scores = {n.node.node_id: n.score for n in response.source_nodes}
+    assert [scores[i] for i in order[:-1]] == [None, None]  # not attributed, not zero
+    assert all(n.node.metadata["retrieval_score"] is not None for n in response.source_nodes)
+
+
+def test_compact_over_more_than_one_prompt_attributes_the_nodes_whole_in_the_last(quenby_index):
+    attributor = OverlapAttributor()
+    llm = ScriptedLLM(answers={BAKERY_Q: BAKERY_A}, context_window=700)  # four nodes need two prompts
+    response = make_engine(quenby_index, attributor, llm, similarity_top_k=4).query(BAKERY_Q)
+
+    info = response.metadata["attribution"]
+    assert info["error"] is None and info["llm_calls"] == 2
+    final_prompt = " ".join(attributor.calls[-1]["prompt"][-1]["content"].split())
+    whole = [n.node.node_id for n in response.source_nodes if n.node.text in final_prompt]
+    assert whole and info["attributed_nodes"] == whole
+    assert sorted(info["attributed_nodes"] + info["unattributed_nodes"]) == sorted(QUENBY)
+
+
+def test_tree_summarize_over_summaries_records_that_no_node_reached_the_final_call(quenby_index):
+    llm = ScriptedLLM(answers={BAKERY_Q: BAKERY_A}, context_window=180)  # several summaries, then one over them
+    response = make_engine(quenby_index, OverlapAttributor(), llm, similarity_top_k=4,
+                           response_mode="tree_summarize").query(BAKERY_Q)
+
+    assert str(response) == BAKERY_A
+    info = response.metadata["attribution"]
+    assert info["llm_calls"] > 1 and info["error"]["type"] == "NoChunksError"
+    assert "context window" in info["error"]["message"]
+
+
+def test_only_queries_of_engines_with_the_postprocessor_are_attributed(quenby_index):
+    llm = ScriptedLLM(answers={BAKERY_Q: BAKERY_A})
+    make_engine(quenby_index, OverlapAttributor(), llm)  # installs the instrumentation handlers
+    plain = quenby_index.as_query_engine(llm=llm, similarity_top_k=3).query(BAKERY_Q)
+
+    assert "citations" not in plain.metadata and "attribution" not in plain.metadata
+    assert all(n.node.metadata == {} for n in plain.source_nodes)
+
+
+def test_a_failing_query_raises_as_usual_and_leaves_nothing_behind(quenby_index):
+    engine = make_engine(quenby_index, OverlapAttributor(), ScriptedLLM(answers={BAKERY_Q: BAKERY_A}))
+    with pytest.raises(LookupError, match="no scripted answer"):
+        engine.query("What is the capital of Quenby?")
+    assert engine.query(BAKERY_Q).metadata["attribution"]["error"] is None
+
+    watcher = query_watcher()
+    assert not (watcher._watches or watcher._queries or watcher._llm_spans or watcher._parents)
+
+
+def test_outside_a_query_the_postprocessor_passes_nodes_through_and_warns(caplog):
+    nodes = [NodeWithScore(node=TextNode(id_="a", text="Some text."), score=0.5)]
+    with caplog.at_level(logging.WARNING, logger="rag_attrib_llamaindex"):
+        out = AttributionPostprocessor(OverlapAttributor()).postprocess_nodes(nodes, query_str="q")
+    assert out == nodes
+    assert "outside a query engine" in caplog.text
+
+
+def test_attributor_of_the_wrong_type_is_refused_with_the_fix():
+    with pytest.raises(TypeError, match=r"rag_attrib\.Attributor\.load\(\)"):
+        AttributionPostprocessor("SmolLM2-135M-Instruct")
