@@ -24,8 +24,9 @@ from llama_index.core.base.llms.types import CompletionResponse, CompletionRespo
 from llama_index.core.embeddings import BaseEmbedding  # noqa: E402
 from llama_index.core.llms import CustomLLM  # noqa: E402
 from llama_index.core.llms.callbacks import llm_completion_callback  # noqa: E402
-from rag_attrib import Attributor  # noqa: E402
 from rag_attrib_llamaindex import AttributionPostprocessor  # noqa: E402
+
+from rag_attrib import Attributor  # noqa: E402
 
 DOCUMENTS = {
     "lighthouse": "The Quenby lighthouse was built in 1872 by the engineer Harald Voss.",

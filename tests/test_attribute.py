@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from conftest import byte_tokenizer, tiny_llama
-from transformers import GPT2Config, GPT2LMHeadModel
+from transformers import OPTConfig, OPTForCausalLM
 
 from rag_attrib import (
     AttributionResult,
@@ -133,9 +133,10 @@ def test_prompt_and_answer_longer_than_the_context_window():
 
 
 def test_unsupported_architecture():
-    gpt2 = GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=259))
-    with pytest.raises(UnsupportedModelError, match="Supported model types: llama, mistral, qwen2, qwen3"):
-        Attributor(gpt2, byte_tokenizer())
+    opt = OPTForCausalLM(OPTConfig(num_hidden_layers=1, hidden_size=16, num_attention_heads=2, ffn_dim=32,
+                                   vocab_size=259, word_embed_proj_dim=16))
+    with pytest.raises(UnsupportedModelError, match="Supported model types: gemma2, gemma3_text, gpt2, granite"):
+        Attributor(opt, byte_tokenizer())
 
 
 def test_duplicate_chunk_ids_are_refused(tiny_attributor):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from conftest import tiny_llama
-from transformers import GPT2Config, GPT2LMHeadModel
+from transformers import OPTConfig, OPTForCausalLM
 from transformers.models.llama import modeling_llama
 
 from rag_attrib.attribute import sentence_relevance
@@ -107,9 +107,10 @@ def test_rules_cover_every_norm_and_mlp():
 
 
 def test_unsupported_architecture_names_the_supported_ones():
-    gpt2 = GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=50))
-    with pytest.raises(UnsupportedModelError, match="llama.*mistral.*qwen2") as err:
-        with attnlrp(gpt2):
+    opt = OPTForCausalLM(OPTConfig(num_hidden_layers=1, hidden_size=16, num_attention_heads=2, ffn_dim=32,
+                                   vocab_size=50, word_embed_proj_dim=16))
+    with pytest.raises(UnsupportedModelError, match="model_type='opt'.*gpt2.*llama.*mistral.*qwen2") as err:
+        with attnlrp(opt):
             pass
     assert "register" in str(err.value)
 

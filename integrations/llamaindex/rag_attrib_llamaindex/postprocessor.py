@@ -18,6 +18,7 @@ from llama_index.core.instrumentation.events.query import QueryEndEvent
 from llama_index.core.instrumentation.span import active_span_id
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore, QueryBundle
+
 from rag_attrib import AttributionResult, Chunk, ChunkNotFoundError, NoChunksError, RagAttribError
 
 from .capture import LLMCall, query_watcher

@@ -23,6 +23,7 @@ from llama_index.core.embeddings import BaseEmbedding  # noqa: E402
 from llama_index.core.llms import CustomLLM  # noqa: E402
 from llama_index.core.llms.callbacks import llm_completion_callback  # noqa: E402
 from llama_index.core.schema import TextNode  # noqa: E402
+
 from rag_attrib.text import locate_chunks, split_sentences  # noqa: E402
 from rag_attrib.types import AttributionResult, Citation, SentenceAttribution, as_chunks  # noqa: E402
 

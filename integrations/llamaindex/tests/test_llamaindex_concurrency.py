@@ -20,7 +20,8 @@ CASES = {
 
 def make_engine(index, attributor, delay=0.0):
     llm = ScriptedLLM(answers={q: a for q, (a, _) in CASES.items()}, delay=delay)
-    return index.as_query_engine(llm=llm, similarity_top_k=4, node_postprocessors=[AttributionPostprocessor(attributor)])
+    postprocessor = AttributionPostprocessor(attributor)
+    return index.as_query_engine(llm=llm, similarity_top_k=4, node_postprocessors=[postprocessor])
 
 
 def assert_attributed_to_its_own_query(question, response):
@@ -49,7 +50,7 @@ def test_concurrent_threads_do_not_mix(quenby_index):
     with ThreadPoolExecutor(max_workers=len(questions)) as pool:
         responses = list(pool.map(engine.query, questions))
 
-    for question, response in zip(questions, responses):
+    for question, response in zip(questions, responses, strict=True):
         assert_attributed_to_its_own_query(question, response)
     assert len(attributor.calls) == len(questions)
     assert all(call["question"] in call["prompt"][-1]["content"] for call in attributor.calls)
@@ -63,6 +64,6 @@ def test_concurrent_asyncio_tasks_do_not_mix(quenby_index):
     async def ask_all():
         return await asyncio.gather(*(engine.aquery(q) for q in questions))
 
-    for question, response in zip(questions, asyncio.run(ask_all())):
+    for question, response in zip(questions, asyncio.run(ask_all()), strict=True):
         assert_attributed_to_its_own_query(question, response)
     assert all(call["question"] in call["prompt"][-1]["content"] for call in attributor.calls)

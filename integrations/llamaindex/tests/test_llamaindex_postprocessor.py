@@ -34,7 +34,8 @@ def test_single_source_answer_cites_its_node(quenby_index, chat_model):
 
     assert str(response) == BAKERY_A
     citations = response.metadata["citations"]
-    assert [c["text"] for c in citations] == ["Mira Tollan runs the bakery.", "It sells a honey bread called tollencake."]
+    assert [c["text"] for c in citations] == ["Mira Tollan runs the bakery.",
+                                              "It sells a honey bread called tollencake."]
     assert all(c["cited"] == ["bakery"] for c in citations)
     assert all(BAKERY_A[slice(*c["span"])] == c["text"] for c in citations)
     info = response.metadata["attribution"]
