@@ -4,6 +4,7 @@
     rag-attrib attribute --chunks FILE --question Q [--answer A | --answer-file F] [--prompt-file P]
                          [--model M] [--json OUT] [--html REPORT] [--target token|max|logprob]
     rag-attrib verify INPUT.jsonl --out OUT.jsonl [--html REPORT] [--model M]
+    rag-attrib check-model MODEL
 
 The model is loaded only inside the commands, so ``rag-attrib --help`` never touches it.
 """
@@ -294,6 +295,18 @@ def cmd_verify(args: argparse.Namespace, console: Any, stderr: Any) -> int:
     return 0
 
 
+def cmd_check_model(args: argparse.Namespace, console: Any, stderr: Any) -> int:
+    from .check import check_model, print_report
+    from .model import load_model
+
+    with stderr.status(f"Loading {args.model}…"):
+        model, tokenizer = load_model(None if args.model == "default" else args.model)
+    with stderr.status("Checking the rules on a fixed prompt…"):
+        report = check_model(model, tokenizer, name=args.model)
+    print_report(report, console)
+    return 0 if report.ok else 1
+
+
 def _print_summary(summary: dict[str, Any], errors: list[dict[str, Any]], console: Any) -> None:
     from rich.markup import escape
 
@@ -386,6 +399,18 @@ def build_parser() -> argparse.ArgumentParser:
     ver.add_argument("--html", metavar="REPORT", help="also write a self-contained HTML report of all records")
     ver.add_argument("--model", metavar="M", help=model_help)
     ver.set_defaults(func=cmd_verify)
+
+    chk = sub.add_parser(
+        "check-model",
+        help="check that a model can be attributed correctly (rules, coverage, kernels, relevance flow)",
+        description="Load MODEL, patch it, run a fixed prompt, and print its family, which submodules got which "
+        "rule, the relevance at each layer's input over the target, and eager/SDPA agreement. Exits 1 when the "
+        "model cannot be attributed correctly.",
+    )
+    chk.add_argument("model", metavar="MODEL",
+                     help="a folder saved with save_pretrained, a .gguf file, a downloaded hub id, or 'default' "
+                     "(the embedded SmolLM2-135M-Instruct)")
+    chk.set_defaults(func=cmd_check_model)
     return parser
 
 

@@ -35,8 +35,11 @@ FAMILIES = sorted(CONFIGS)
 EAGER_ONLY = {"gemma2"}  # transformers runs Gemma 2 with eager attention only (soft-capping)
 
 
-def tiny_model(model_type: str, attn: str = "sdpa", seed: int = 0, dtype=torch.float64, scale: float = 2.0):
+def tiny_model(model_type: str, attn: str = "sdpa", seed: int = 0, dtype=torch.float64, scale: float = 2.0,
+               **overrides):
     config = CONFIGS[model_type]()
+    for key, value in overrides.items():
+        setattr(config, key, value)
     config._attn_implementation = "eager" if model_type in EAGER_ONLY else attn
     torch.manual_seed(seed)
     model = T.AutoModelForCausalLM.from_config(config).to(dtype).eval()

@@ -8,6 +8,7 @@ the query it belongs to, so concurrent queries never mix their prompts.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ from llama_index.core.instrumentation.events.llm import (
 from llama_index.core.instrumentation.events.query import QueryEndEvent, QueryStartEvent
 from llama_index.core.instrumentation.span import BaseSpan
 from llama_index.core.instrumentation.span_handlers import BaseSpanHandler
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -99,16 +102,16 @@ class QueryWatcher:
                 self._queries.discard(event.span_id)
                 watch = self._watches.pop(event.span_id, None)
             if watch is not None:  # outside the lock: attribution takes seconds
-                watch.on_end(event, watch.calls)
+                try:
+                    watch.on_end(event, watch.calls)
+                except Exception:  # LlamaIndex drops handler errors silently; say what happened
+                    log.exception("rag_attrib: attributing the response of a query failed")
 
     def _nearest(self, span_id: str | None, wanted: set[str] | dict[str, Any]) -> str | None:
-        seen = set()
-        while span_id is not None and span_id not in seen:
-            if span_id in wanted:
-                return span_id
-            seen.add(span_id)
+        """``span_id`` or its closest ancestor that is in ``wanted``."""
+        while span_id is not None and span_id not in wanted:
             span_id = self._parents.get(span_id)
-        return None
+        return span_id
 
 
 def _llm_call(event: LLMChatEndEvent | LLMCompletionEndEvent) -> LLMCall:

@@ -1,0 +1,177 @@
+"""``rag-attrib check-model``: can this model be attributed correctly? Check it on a fixed prompt.
+
+Checks, in order: the architecture has rules; every submodule is covered by a rule or known to be plain;
+the patched forward pass equals the original; the model is restored on exit; relevance agrees between
+the eager and SDPA attention kernels; and relevance flows down the layers without jumps (the ratio of
+the relevance at each decoder layer's input to the target).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from transformers.modeling_layers import GradientCheckpointingLayer
+
+from .attribute import sentence_relevance, sentence_targets
+from .errors import UnsupportedModelError
+from .lrp import attnlrp, family_for
+from .lrp.arch import uncovered_modules
+from .lrp.patch import patched_modules
+from .prompt import render_rag_prompt
+from .types import Chunk
+
+CHUNKS = (
+    Chunk("1", "The Quenby lighthouse was built in 1872 by the engineer Harald Voss."),
+    Chunk("2", "Quenby's bakery, run by Mira Tollan, sells a honey bread called tollencake."),
+)
+QUESTION = "Who built the Quenby lighthouse?"
+ANSWER = "The lighthouse was built by Harald Voss in 1872."
+
+FORWARD_TOLERANCE = 1e-4  # relative; 0 for every dense family, rounding for MoE with a grouped kernel
+KERNEL_TOLERANCE = 1e-2  # relative max difference of eager and SDPA relevance (float32 softmax rounding)
+LAYER_JUMP = 4.0  # relevance may change from one layer to the next by at most this factor
+
+
+@dataclass
+class CheckReport:
+    model: str
+    model_type: str
+    family: str | None = None
+    rules: list[tuple[str, int, str]] = field(default_factory=list)  # (module class, count, rule)
+    uncovered: list[str] = field(default_factory=list)
+    forward_difference: float | None = None
+    restored: bool | None = None
+    kernel_difference: float | None = None
+    layer_ratios: list[float] = field(default_factory=list)  # relevance at each layer input / target
+    input_ratio: float | None = None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def check_model(model: nn.Module, tokenizer, name: str | None = None) -> CheckReport:
+    report = CheckReport(model=name or str(getattr(model, "name_or_path", "") or type(model).__name__),
+                         model_type=str(getattr(model.config, "model_type", None)))
+    try:
+        family = family_for(model)
+    except UnsupportedModelError as err:
+        report.problems.append(str(err))
+        return report
+    report.family = family.name
+    counts = Counter((type(m).__name__, rule) for _, m, rule in patched_modules(model, family))
+    report.rules = [(cls, n, rule) for (cls, rule), n in sorted(counts.items())]
+    report.uncovered = uncovered_modules(model, family)
+    if report.uncovered:
+        report.problems.append(f"{len(report.uncovered)} submodules have no rule and are not known to be plain: "
+                               f"{', '.join(report.uncovered[:5])}; describe them in the family (Family.rules)")
+
+    ids, answer_start = _inputs(tokenizer, model.device)
+    spans = [(answer_start, ids.shape[0])]
+    with torch.no_grad():
+        before = model(ids[None], use_cache=False).logits
+        with attnlrp(model):
+            inside = model(ids[None], use_cache=False).logits
+        after = model(ids[None], use_cache=False).logits
+    report.forward_difference = ((inside - before).abs().max() / before.abs().max()).item()
+    report.restored = bool(torch.equal(before, after)) and all("forward" not in m.__dict__ for m in model.modules())
+    if report.forward_difference > FORWARD_TOLERANCE:
+        report.problems.append(f"the patched forward pass differs from the original by "
+                               f"{report.forward_difference:.2e} (relative): a rule changes the model's output")
+    if not report.restored:
+        report.problems.append("the model is not restored exactly after attnlrp() exits")
+
+    report.layer_ratios, report.input_ratio = _layer_ratios(model, ids, answer_start)
+    steps = [report.input_ratio, *report.layer_ratios]
+    jumps = [b / a for a, b in zip(steps, steps[1:]) if a != 0]
+    if not all(1 / LAYER_JUMP <= j <= LAYER_JUMP for j in jumps) or report.input_ratio <= 0:
+        report.problems.append("relevance jumps between layers (or vanishes): some operation has no rule")
+
+    report.kernel_difference = _kernel_difference(model, ids, answer_start, spans)
+    if report.kernel_difference is not None and report.kernel_difference > KERNEL_TOLERANCE:
+        report.problems.append(f"eager and SDPA attention give relevance {report.kernel_difference:.2e} apart")
+    return report
+
+
+def _inputs(tokenizer, device) -> tuple[torch.Tensor, int]:
+    prompt = render_rag_prompt(tokenizer, QUESTION, CHUNKS).text
+    prompt_ids = tokenizer(prompt, add_special_tokens=not getattr(tokenizer, "chat_template", None))["input_ids"]
+    answer_ids = tokenizer(ANSWER, add_special_tokens=False)["input_ids"]
+    return torch.tensor(prompt_ids + answer_ids, device=device), len(prompt_ids)
+
+
+def _layer_ratios(model: nn.Module, ids: torch.Tensor, answer_start: int) -> tuple[list[float], float]:
+    """Relevance at each decoder layer's input (and at the embeddings) over the target."""
+    layers = [m for m in model.modules() if isinstance(m, GradientCheckpointingLayer)]  # the decoder layers
+    inputs: list[torch.Tensor] = []
+
+    def keep_input(module, args, kwargs):
+        hidden = args[0] if args else kwargs["hidden_states"]
+        hidden.retain_grad()
+        inputs.append(hidden)
+
+    with attnlrp(model), torch.enable_grad():
+        hooks = [layer.register_forward_pre_hook(keep_input, with_kwargs=True) for layer in layers]
+        try:
+            embeds = model.get_input_embeddings()(ids[None]).detach().requires_grad_(True)
+            positions = torch.arange(answer_start - 1, ids.shape[0] - 1, device=ids.device)
+            logits = model(inputs_embeds=embeds, logits_to_keep=positions, use_cache=False).logits[0]
+            target = sentence_targets(logits, ids[answer_start:], [(0, ids.shape[0] - answer_start)], "token")[0]
+            target.backward()
+        finally:
+            for hook in hooks:
+                hook.remove()
+        value = target.item()
+        ratios = [((h.grad * h).float().sum() / value).item() for h in inputs]
+        return ratios, ((embeds.grad * embeds).float().sum() / value).item()
+
+
+def _kernel_difference(model: nn.Module, ids, answer_start, spans) -> float | None:
+    original = model.config._attn_implementation
+    other = "eager" if original != "eager" else "sdpa"
+    try:
+        first, _ = sentence_relevance(model, ids, answer_start, spans)
+        model.set_attn_implementation(other)
+        second, _ = sentence_relevance(model, ids, answer_start, spans)
+    except (ValueError, KeyError, NotImplementedError):
+        return None  # the model supports one kernel only
+    finally:
+        model.set_attn_implementation(original)
+    return ((first - second).abs().max() / first.abs().max()).item()
+
+
+def print_report(report: CheckReport, console=None) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = console or Console()
+    console.print(f"[bold]Model:[/bold] {escape(report.model)}  [bold]model_type:[/bold] {escape(report.model_type)}"
+                  f"  [bold]family:[/bold] {escape(str(report.family))}")
+    if report.rules:
+        table = Table(title="Rules", title_justify="left", show_edge=False)
+        for column in ("module", "count", "rule"):
+            table.add_column(column)
+        for cls, n, rule in report.rules:
+            table.add_row(cls, str(n), rule)
+        table.add_row("(every attention module)", "", "uniform: q, k gradient x 1/4, v x 1/2 (AttentionInterface)")
+        console.print(table)
+    if report.forward_difference is not None:
+        console.print(f"patched forward = original: relative difference {report.forward_difference:.1e}; "
+                      f"restored exactly: {'yes' if report.restored else 'NO'}", highlight=False)
+    if report.kernel_difference is not None:
+        console.print(f"eager vs SDPA relevance: relative difference {report.kernel_difference:.1e}", highlight=False)
+    elif report.family:
+        console.print("eager vs SDPA relevance: n/a (the model runs one attention kernel only)")
+    if report.layer_ratios:
+        line = "  ".join(f"{r:.2f}" for r in report.layer_ratios)
+        console.print(f"relevance at each layer input / target (first to last layer): {line}", highlight=False)
+        console.print(f"relevance at the input embeddings / target: {report.input_ratio:.2f}", highlight=False)
+    for problem in report.problems:
+        console.print(f"[red]problem:[/red] {escape(problem)}")
+    console.print("[bold green]verdict: OK[/bold green] - this model can be attributed" if report.ok
+                  else "[bold red]verdict: FAILED[/bold red] - do not trust attributions of this model")

@@ -1,0 +1,338 @@
+"""Attribution methods compared by the evaluation, behind one small interface.
+
+A method is a function ``fn(attributor, prepared) -> MethodOutput``: ``prepared`` is one case tokenised once
+(prompt and answer ids, the token range of every chunk and sentence); the output holds one score per
+sentence and chunk (higher: the chunk matters more for the sentence). The harness counts the model's
+forward passes itself (a hook on the model) and times each call, so a method only declares its backward
+passes. Adding one::
+
+    from rag_attrib.eval import MethodOutput, method
+
+    @method("first_chunk", "always blames the first chunk")
+    def first_chunk(attributor, prepared):
+        scores = torch.zeros(prepared.n_sentences, prepared.n_chunks)
+        scores[:, 0] = 1
+        return MethodOutput(scores)
+
+``shares`` (optional) is each chunk's part of the positive evidence over the whole context (prompt content
+and the answer before the sentence), as ``Citation.share``: methods that have it can flag a sentence as
+ungrounded when its best chunk's share is below ``min_share``.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import zlib
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ..aggregate import context_mask, sentence_citations
+from ..attribute import _content_mask, sentence_targets
+from ..prompt import render_rag_prompt
+from ..text import char_to_token_spans
+from .data import EvalCase
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """One case, tokenised with the attributor's tokenizer and default RAG prompt (as ``attribute`` does)."""
+
+    case: EvalCase
+    prompt_ids: list[int]
+    answer_ids: list[int]
+    chunk_tokens: list[tuple[int, int]]  # absolute token range of each chunk
+    sentence_tokens: list[tuple[int, int]]  # absolute token range of each sentence
+    content: Tensor  # [answer_start] bool: prompt tokens that count as context
+
+    @property
+    def answer_start(self) -> int:
+        return len(self.prompt_ids)
+
+    @property
+    def seq_len(self) -> int:
+        return len(self.prompt_ids) + len(self.answer_ids)
+
+    @property
+    def input_ids(self) -> Tensor:
+        return torch.tensor(self.prompt_ids + self.answer_ids, dtype=torch.long)
+
+    @property
+    def n_sentences(self) -> int:
+        return len(self.sentence_tokens)
+
+    @property
+    def n_chunks(self) -> int:
+        return len(self.chunk_tokens)
+
+    def context_masks(self) -> list[Tensor]:
+        """Per sentence, the tokens that count as its context (``aggregate.context_mask``)."""
+        return [context_mask(self.seq_len, self.content, self.answer_start, a) for a, _ in self.sentence_tokens]
+
+
+def prepare(attributor: Any, case: EvalCase) -> Prepared:
+    tok = attributor.tokenizer
+    rendered = render_rag_prompt(tok, case.question, case.chunks, attributor.system_prompt)
+    enc = tok(rendered.text, add_special_tokens=False, return_offsets_mapping=True)
+    answer = case.answer
+    answer_enc = tok(answer, add_special_tokens=False, return_offsets_mapping=True)
+    start = len(enc["input_ids"])
+    sentences = [(start + a, start + b) for a, b in char_to_token_spans(answer, answer_enc["offset_mapping"], case.spans)]
+    chunks = char_to_token_spans(rendered.text, enc["offset_mapping"], rendered.chunk_spans)
+    content = _content_mask(enc["input_ids"], enc["offset_mapping"], rendered.content_spans, set(tok.all_special_ids))
+    return Prepared(case, list(enc["input_ids"]), list(answer_enc["input_ids"]), chunks, sentences, content)
+
+
+@dataclass(frozen=True)
+class MethodOutput:
+    scores: Tensor  # [n_sentences, n_chunks], float
+    backwards: int = 0
+    shares: Tensor | None = None  # [n_sentences, n_chunks] in [0, 1], or None
+
+
+MethodFn = Callable[[Any, Prepared], MethodOutput]
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    fn: MethodFn
+    description: str = ""
+    available: Callable[[], str | None] = field(default=lambda: None)  # None, or why it cannot run here
+
+    def __call__(self, attributor: Any, prepared: Prepared) -> MethodOutput:
+        return self.fn(attributor, prepared)
+
+
+METHODS: dict[str, Method] = {}
+
+
+def method(name: str, description: str = "", available: Callable[[], str | None] | None = None):
+    """Register ``fn(attributor, prepared) -> MethodOutput`` under ``name``."""
+
+    def register(fn: MethodFn) -> MethodFn:
+        METHODS[name] = Method(name, fn, description, available or (lambda: None))
+        return fn
+
+    return register
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+
+class ForwardCounter:
+    """Counts calls of a model's top-level forward (a forward pre-hook) while active."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
+@contextmanager
+def count_forwards(model: torch.nn.Module) -> Iterator[ForwardCounter]:
+    counter = ForwardCounter()
+
+    def hook(*_: Any) -> None:
+        counter.count += 1
+
+    handle = model.register_forward_pre_hook(hook)
+    try:
+        yield counter
+    finally:
+        handle.remove()
+
+
+def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
+    t = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t
+
+
+@torch.no_grad()
+def sentence_logprobs(attributor: Any, case: EvalCase, keep: Sequence[int], answer_ids: Sequence[int] | None = None,
+                      sentence_spans: Sequence[tuple[int, int]] | None = None) -> Tensor:
+    """Teacher-forced log-probability of every answer sentence given the prompt with only chunks ``keep``.
+
+    The prompt is re-rendered with ``render_rag_prompt`` from the kept chunks (in their original order); the
+    answer and its sentences are tokenised once, so they are the same tokens whatever is removed.
+    ``sentence_spans`` are token ranges relative to the answer start. One forward pass.
+    """
+    tok, model = attributor.tokenizer, attributor.model
+    if answer_ids is None or sentence_spans is None:
+        enc = tok(case.answer, add_special_tokens=False, return_offsets_mapping=True)
+        answer_ids = enc["input_ids"]
+        sentence_spans = char_to_token_spans(case.answer, enc["offset_mapping"], case.spans)
+    kept = [case.chunks[i] for i in sorted(keep)]
+    rendered = render_rag_prompt(tok, case.question, kept, attributor.system_prompt)
+    prompt_ids = tok(rendered.text, add_special_tokens=False)["input_ids"]
+    ids = torch.tensor([list(prompt_ids) + list(answer_ids)], device=model.device)
+    start = len(prompt_ids)
+    positions = torch.arange(start - 1, ids.shape[1] - 1, device=model.device)
+    logits = model(ids, logits_to_keep=positions, use_cache=False).logits[0].float()
+    per_token = torch.log_softmax(logits, -1).gather(-1, ids[0, start:, None])[:, 0].cpu()
+    return torch.stack([per_token[a:b].sum() for a, b in sentence_spans]).double()
+
+
+def relative_sentences(prepared: Prepared) -> list[tuple[int, int]]:
+    return [(a - prepared.answer_start, b - prepared.answer_start) for a, b in prepared.sentence_tokens]
+
+
+def _aggregate(relevance: Tensor, prepared: Prepared, min_share: float) -> tuple[Tensor, Tensor]:
+    """Token relevance rows -> (scores, shares) with the core's aggregation (``sentence_citations``)."""
+    ids = [str(i) for i in range(prepared.n_chunks)]
+    scores = torch.zeros(prepared.n_sentences, prepared.n_chunks, dtype=torch.float64)
+    shares = torch.zeros_like(scores)
+    for i, mask in enumerate(prepared.context_masks()):
+        citations, _, _ = sentence_citations(relevance[i], ids, prepared.chunk_tokens, mask, min_share)
+        for c in citations:
+            scores[i, int(c.chunk_id)] = c.score
+            shares[i, int(c.chunk_id)] = c.share
+    return scores, shares
+
+
+# ---------------------------------------------------------------------------------------------- methods
+
+
+@method("attnlrp", "ours: sentence-level AttnLRP (Attributor.attribute), 1 forward + 1 backward per sentence")
+def attnlrp_method(attributor: Any, prepared: Prepared) -> MethodOutput:
+    case = prepared.case
+    result = attributor.attribute(case.question, case.chunks, case.answer, sentences=case.spans)
+    index = {c.id: j for j, c in enumerate(case.chunks)}
+    scores = torch.zeros(prepared.n_sentences, prepared.n_chunks, dtype=torch.float64)
+    shares = torch.zeros_like(scores)
+    for i, s in enumerate(result.sentences):
+        for c in s.citations:
+            scores[i, index[c.chunk_id]] = c.score
+            shares[i, index[c.chunk_id]] = c.share
+    return MethodOutput(scores, backwards=len(result.sentences), shares=shares)
+
+
+@method("gradxinput", "plain gradient x input at the embeddings, same target and aggregation, no LRP rules")
+def gradxinput_method(attributor: Any, prepared: Prepared) -> MethodOutput:
+    model = attributor.model
+    ids = prepared.input_ids.to(model.device)
+    start = prepared.answer_start
+    with torch.enable_grad():
+        embeds = model.get_input_embeddings()(ids[None]).detach().requires_grad_(True)
+        positions = torch.arange(start - 1, ids.shape[0] - 1, device=ids.device)
+        logits = model(inputs_embeds=embeds, logits_to_keep=positions, use_cache=False).logits[0]
+        targets = sentence_targets(logits, ids[start:], relative_sentences(prepared), attributor.target)
+        grads = [torch.autograd.grad(t, embeds, retain_graph=i < len(targets) - 1)[0][0] for i, t in enumerate(targets)]
+    dtype = torch.promote_types(embeds.dtype, torch.float32)
+    relevance = torch.stack([(g.to(dtype) * embeds[0].detach().to(dtype)).sum(-1) for g in grads]).cpu()
+    scores, shares = _aggregate(relevance, prepared, attributor.min_share)
+    return MethodOutput(scores, backwards=len(targets), shares=shares)
+
+
+@contextmanager
+def eager_attention(model: torch.nn.Module) -> Iterator[None]:
+    """Eager attention (which can return attention weights) on this model instance, restored on exit."""
+    before = model.config._attn_implementation
+    if before != "eager":
+        model.set_attn_implementation("eager")
+    try:
+        yield
+    finally:
+        if before != "eager":
+            model.set_attn_implementation(before)
+
+
+@method("attention", "attention weights from the sentence's positions onto each chunk, mean over heads and layers")
+@torch.no_grad()
+def attention_method(attributor: Any, prepared: Prepared) -> MethodOutput:
+    model = attributor.model
+    ids = prepared.input_ids.to(model.device)
+    with eager_attention(model):
+        out = model(ids[None], output_attentions=True, use_cache=False, logits_to_keep=1)
+    # [seq, seq]: mean over layers and heads of the attention of each query position onto each key position
+    att = torch.stack([a[0].float().mean(0) for a in out.attentions]).mean(0).cpu().double()
+    scores = torch.zeros(prepared.n_sentences, prepared.n_chunks, dtype=torch.float64)
+    shares = torch.zeros_like(scores)
+    for i, ((a, b), mask) in enumerate(zip(prepared.sentence_tokens, prepared.context_masks())):
+        rows = att[a - 1 : b - 1].mean(0)  # the positions whose outputs predict the sentence's tokens
+        total = float(rows[mask].sum())
+        for j, (ca, cb) in enumerate(prepared.chunk_tokens):
+            scores[i, j] = rows[ca:cb].sum()
+            shares[i, j] = scores[i, j] / total if total > 0 else 0.0
+    return MethodOutput(scores, shares=shares)
+
+
+STOPWORDS = frozenset(
+    "a an and are as at be been by for from has have he her his in is it its of on or she that the their them "
+    "they this to was were which who with".split()
+)
+
+
+def words(text: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in STOPWORDS}
+
+
+def unigram_f1(sentence: str, chunk: str) -> float:
+    s, c = words(sentence), words(chunk)
+    common = len(s & c)
+    if not common:
+        return 0.0
+    p, r = common / len(s), common / len(c)
+    return 2 * p * r / (p + r)
+
+
+@method("lexical", "word overlap between sentence and chunk (unigram F1 without stopwords); no model")
+def lexical_method(attributor: Any, prepared: Prepared) -> MethodOutput:
+    case = prepared.case
+    scores = torch.tensor(
+        [[unigram_f1(s.text, c.text) for c in case.chunks] for s in case.sentences], dtype=torch.float64
+    )
+    return MethodOutput(scores)
+
+
+def case_seed(seed: int, case_id: str, salt: str = "") -> int:
+    return zlib.crc32(f"{salt}{seed}:{case_id}".encode())
+
+
+RANDOM_SEED = 0
+
+
+@method("random", "uniform random scores, seeded by the case id")
+def random_method(attributor: Any, prepared: Prepared, seed: int | None = None) -> MethodOutput:
+    g = torch.Generator().manual_seed(case_seed(RANDOM_SEED if seed is None else seed, prepared.case.id, "random"))
+    return MethodOutput(torch.rand(prepared.n_sentences, prepared.n_chunks, generator=g, dtype=torch.float64))
+
+
+@method("loo", "leave-one-chunk-out: drop in each sentence's log-probability when the chunk is removed")
+def loo_method(attributor: Any, prepared: Prepared) -> MethodOutput:
+    case, n = prepared.case, prepared.n_chunks
+    spans = relative_sentences(prepared)
+    base = sentence_logprobs(attributor, case, range(n), prepared.answer_ids, spans)
+    without = [sentence_logprobs(attributor, case, [k for k in range(n) if k != j], prepared.answer_ids, spans)
+               for j in range(n)]
+    return MethodOutput(base[:, None] - torch.stack(without, 1))
+
+
+def contextcite_available() -> str | None:
+    from .contextcite import unavailable
+
+    return unavailable()
+
+
+def _contextcite(num_ablations: int) -> MethodFn:
+    def fn(attributor: Any, prepared: Prepared) -> MethodOutput:
+        from .contextcite import contextcite_scores
+
+        return MethodOutput(contextcite_scores(attributor, prepared, num_ablations))
+
+    return fn
+
+
+METHODS["contextcite"] = Method(
+    "contextcite", _contextcite(64), "peer: ContextCite (PyPI context-cite), its default 64 ablations, LASSO",
+    contextcite_available,
+)
+METHODS["contextcite16"] = Method(
+    "contextcite16", _contextcite(16), "peer: ContextCite with 16 ablations", contextcite_available
+)
+
+DEFAULT_METHODS = ("attnlrp", "gradxinput", "attention", "lexical", "random", "loo", "contextcite", "contextcite16")
