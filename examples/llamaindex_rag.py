@@ -4,29 +4,21 @@
 
 The engine is plain LlamaIndex (VectorStoreIndex.from_documents, as_query_engine); rag_attrib takes part as
 one node postprocessor. Two stand-ins keep the example offline: an embedding that hashes words (use yours,
-e.g. HuggingFaceEmbedding) and, as the answering LLM, the embedded SmolLM2 (use any LLM, e.g. OpenAI: the
-local model then scores that LLM's answer by teacher forcing, "proxy attribution").
+e.g. HuggingFaceEmbedding) and, as the answering LLM, the embedded SmolLM2 through LocalLLM (use any LLM,
+e.g. OpenAI: the local model then scores that LLM's answer by teacher forcing, "proxy attribution").
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import zlib
-from typing import Any
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")  # rag_attrib never downloads; this keeps transformers quiet too
+from llama_index.core import Document, Settings, VectorStoreIndex
+from llama_index.core.embeddings import BaseEmbedding
+from rag_attrib_llamaindex import AttributionPostprocessor, LocalLLM
 
-import torch  # noqa: E402
-from llama_index.core import Document, Settings, VectorStoreIndex  # noqa: E402
-from llama_index.core.base.llms.types import CompletionResponse, CompletionResponseGen, LLMMetadata  # noqa: E402
-from llama_index.core.embeddings import BaseEmbedding  # noqa: E402
-from llama_index.core.llms import CustomLLM  # noqa: E402
-from llama_index.core.llms.callbacks import llm_completion_callback  # noqa: E402
-from rag_attrib_llamaindex import AttributionPostprocessor  # noqa: E402
-
-from rag_attrib import Attributor  # noqa: E402
+from rag_attrib import Attributor
 
 DOCUMENTS = {
     "lighthouse": "The Quenby lighthouse was built in 1872 by the engineer Harald Voss.",
@@ -57,31 +49,6 @@ class WordHashEmbedding(BaseEmbedding):
         return self._get_text_embedding(query)
 
 
-class LocalChatLLM(CustomLLM):
-    """Stand-in LLM: a local Hugging Face chat model answering greedily, the prompt as one user turn."""
-
-    model: Any
-    tokenizer: Any
-    max_new_tokens: int = 60
-
-    @property
-    def metadata(self) -> LLMMetadata:
-        return LLMMetadata(context_window=2048, num_output=self.max_new_tokens, model_name="local")
-
-    @llm_completion_callback()
-    def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
-        ids = self.tokenizer.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
-                                                 return_tensors="pt", return_dict=True)["input_ids"]
-        with torch.no_grad():
-            out = self.model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=self.max_new_tokens,
-                                      do_sample=False, pad_token_id=self.tokenizer.eos_token_id)
-        return CompletionResponse(text=self.tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True).strip())
-
-    @llm_completion_callback()
-    def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
-        yield self.complete(prompt, formatted=formatted, **kwargs)
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--question", default="When was the Quenby lighthouse built?")
@@ -89,7 +56,7 @@ def main(argv: list[str] | None = None) -> None:
 
     attributor = Attributor.load()  # the local model that scores answers: the embedded SmolLM2-135M-Instruct
     Settings.embed_model = WordHashEmbedding()
-    Settings.llm = LocalChatLLM(model=attributor.model, tokenizer=attributor.tokenizer)
+    Settings.llm = LocalLLM(attributor)  # stand-in for any LLM: the same local model answers
 
     documents = [Document(text=text, metadata={"title": title}) for title, text in DOCUMENTS.items()]
     index = VectorStoreIndex.from_documents(documents)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+import threading
+import weakref
 from typing import Any, Literal
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 from .aggregate import DEFAULT_MIN_SHARE, context_mask, sentence_citations
@@ -19,6 +21,17 @@ from .types import AttributionResult, Chunk, SentenceAttribution, Span, TokenRel
 Target = Literal["token", "max", "logprob"]
 TARGETS: tuple[str, ...] = ("token", "max", "logprob")
 Backward = Literal["loop", "batched"]
+
+
+_LOCKS: weakref.WeakKeyDictionary[nn.Module, threading.RLock] = weakref.WeakKeyDictionary()
+_LOCKS_GUARD = threading.Lock()
+
+
+def model_lock(model: nn.Module) -> threading.RLock:
+    """One lock per model instance: while an attribution runs, the model is patched in place, so two
+    attributions (or a generation) on the same model from different threads must take turns."""
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault(model, threading.RLock())
 
 
 def sentence_targets(logits: Tensor, answer_ids: Tensor, spans: Sequence[tuple[int, int]], target: str) -> Tensor:
@@ -58,7 +71,7 @@ def sentence_relevance(
         raise ValueError(f"backward must be 'loop' or 'batched', got {backward!r}")
     input_ids = input_ids.to(model.device)
     seq_len = input_ids.shape[0]
-    with attnlrp(model), torch.enable_grad():
+    with model_lock(model), attnlrp(model), torch.enable_grad():
         embeds = model.get_input_embeddings()(input_ids[None]).detach().requires_grad_(True)
         positions = torch.arange(answer_start - 1, seq_len - 1, device=input_ids.device)
         logits = model(inputs_embeds=embeds, logits_to_keep=positions, use_cache=False).logits[0]
@@ -144,7 +157,9 @@ class Attributor:
         chunks = as_chunks(chunks)
         _check_answer(answer)
         rendered = render_rag_prompt(self.tokenizer, question, chunks, self.system_prompt)
-        return self._attribute(rendered, chunks, answer, question, target, False, sentences)
+        # A chat template writes its own BOS; a plain transcript needs the tokenizer's (Gemma needs one).
+        add_special = not getattr(self.tokenizer, "chat_template", None)
+        return self._attribute(rendered, chunks, answer, question, target, add_special, sentences)
 
     def attribute_prompt(
         self,
@@ -262,7 +277,8 @@ class Attributor:
             eos_token_id=gen.eos_token_id,
             pad_token_id=gen.pad_token_id if gen.pad_token_id is not None else gen.eos_token_id,
         )
-        out = self.model.generate(ids, attention_mask=torch.ones_like(ids), generation_config=config)
+        with model_lock(self.model):  # never generate on a model another thread has patched
+            out = self.model.generate(ids, attention_mask=torch.ones_like(ids), generation_config=config)
         return self.tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True).strip()
 
     def _check_length(self, seq_len: int, prompt_len: int) -> None:

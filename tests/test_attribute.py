@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import byte_tokenizer, tiny_llama
+from tiny_models import byte_tokenizer, tiny_llama
 from transformers import OPTConfig, OPTForCausalLM
 
 from rag_attrib import (
@@ -147,3 +147,14 @@ def test_duplicate_chunk_ids_are_refused(tiny_attributor):
 def test_bad_target(tiny_attributor):
     with pytest.raises(ValueError, match="target must be one of"):
         tiny_attributor.attribute("Who?", CHUNKS, ANSWER, target="sum")
+
+
+def test_concurrent_attributions_on_one_model_take_turns(tiny_attributor):
+    from concurrent.futures import ThreadPoolExecutor
+
+    answers = [f"Harald Voss built it in 18{n}2." for n in range(6)]
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda a: tiny_attributor.attribute("Who?", CHUNKS, a), answers))
+    assert [r.answer for r in results] == answers
+    alone = tiny_attributor.attribute("Who?", CHUNKS, answers[3])
+    assert results[3].sentences == alone.sentences

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import byte_tokenizer
-from families import FAMILIES, tiny_model
+from tiny_models import byte_tokenizer
+from family_models import FAMILIES, tiny_model
 from rich.console import Console
 from transformers import OPTConfig, OPTForCausalLM
 

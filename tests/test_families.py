@@ -18,7 +18,7 @@ import sys
 
 import pytest
 import torch
-from families import EAGER_ONLY, FAMILIES, tiny_model
+from family_models import EAGER_ONLY, FAMILIES, tiny_model
 from transformers.models.llama.modeling_llama import repeat_kv
 
 from rag_attrib.attribute import sentence_relevance

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import tiny_llama
+from tiny_models import tiny_llama
 from transformers import OPTConfig, OPTForCausalLM
 from transformers.models.llama import modeling_llama
 

@@ -49,6 +49,7 @@ class Prepared:
     chunk_tokens: list[tuple[int, int]]  # absolute token range of each chunk
     sentence_tokens: list[tuple[int, int]]  # absolute token range of each sentence
     content: Tensor  # [answer_start] bool: prompt tokens that count as context
+    seed: int = 0  # for methods that draw random numbers
 
     @property
     def answer_start(self) -> int:
@@ -75,7 +76,7 @@ class Prepared:
         return [context_mask(self.seq_len, self.content, self.answer_start, a) for a, _ in self.sentence_tokens]
 
 
-def prepare(attributor: Any, case: EvalCase) -> Prepared:
+def prepare(attributor: Any, case: EvalCase, seed: int = 0) -> Prepared:
     tok = attributor.tokenizer
     rendered = render_rag_prompt(tok, case.question, case.chunks, attributor.system_prompt)
     enc = tok(rendered.text, add_special_tokens=False, return_offsets_mapping=True)
@@ -85,7 +86,7 @@ def prepare(attributor: Any, case: EvalCase) -> Prepared:
     sentences = [(start + a, start + b) for a, b in char_to_token_spans(answer, answer_enc["offset_mapping"], case.spans)]
     chunks = char_to_token_spans(rendered.text, enc["offset_mapping"], rendered.chunk_spans)
     content = _content_mask(enc["input_ids"], enc["offset_mapping"], rendered.content_spans, set(tok.all_special_ids))
-    return Prepared(case, list(enc["input_ids"]), list(answer_enc["input_ids"]), chunks, sentences, content)
+    return Prepared(case, list(enc["input_ids"]), list(answer_enc["input_ids"]), chunks, sentences, content, seed)
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,8 @@ class MethodOutput:
     scores: Tensor  # [n_sentences, n_chunks], float
     backwards: int = 0
     shares: Tensor | None = None  # [n_sentences, n_chunks] in [0, 1], or None
+    # by-products the harness may reuse for the faithfulness metrics: sentence log-probs per set of kept chunks
+    logprobs: dict[frozenset[int], Tensor] | None = None
 
 
 MethodFn = Callable[[Any, Prepared], MethodOutput]
@@ -172,7 +175,8 @@ def sentence_logprobs(attributor: Any, case: EvalCase, keep: Sequence[int], answ
     ids = torch.tensor([list(prompt_ids) + list(answer_ids)], device=model.device)
     start = len(prompt_ids)
     positions = torch.arange(start - 1, ids.shape[1] - 1, device=model.device)
-    logits = model(ids, logits_to_keep=positions, use_cache=False).logits[0].float()
+    logits = model(ids, logits_to_keep=positions, use_cache=False).logits[0]
+    logits = logits.to(torch.promote_types(logits.dtype, torch.float32))  # at least float32
     per_token = torch.log_softmax(logits, -1).gather(-1, ids[0, start:, None])[:, 0].cpu()
     return torch.stack([per_token[a:b].sum() for a, b in sentence_spans]).double()
 
@@ -293,12 +297,9 @@ def case_seed(seed: int, case_id: str, salt: str = "") -> int:
     return zlib.crc32(f"{salt}{seed}:{case_id}".encode())
 
 
-RANDOM_SEED = 0
-
-
-@method("random", "uniform random scores, seeded by the case id")
-def random_method(attributor: Any, prepared: Prepared, seed: int | None = None) -> MethodOutput:
-    g = torch.Generator().manual_seed(case_seed(RANDOM_SEED if seed is None else seed, prepared.case.id, "random"))
+@method("random", "uniform random scores, seeded by the run's seed and the case id")
+def random_method(attributor: Any, prepared: Prepared) -> MethodOutput:
+    g = torch.Generator().manual_seed(case_seed(prepared.seed, prepared.case.id, "random"))
     return MethodOutput(torch.rand(prepared.n_sentences, prepared.n_chunks, generator=g, dtype=torch.float64))
 
 
@@ -307,9 +308,9 @@ def loo_method(attributor: Any, prepared: Prepared) -> MethodOutput:
     case, n = prepared.case, prepared.n_chunks
     spans = relative_sentences(prepared)
     base = sentence_logprobs(attributor, case, range(n), prepared.answer_ids, spans)
-    without = [sentence_logprobs(attributor, case, [k for k in range(n) if k != j], prepared.answer_ids, spans)
-               for j in range(n)]
-    return MethodOutput(base[:, None] - torch.stack(without, 1))
+    kept = [frozenset(range(n)) - {j} for j in range(n)]
+    without = [sentence_logprobs(attributor, case, k, prepared.answer_ids, spans) for k in kept]
+    return MethodOutput(base[:, None] - torch.stack(without, 1), logprobs=dict(zip(kept, without)))
 
 
 def contextcite_available() -> str | None:

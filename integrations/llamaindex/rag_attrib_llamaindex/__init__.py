@@ -4,11 +4,14 @@
     response = engine.query("...")
     response.metadata["citations"]      # one entry per answer sentence, citing node ids
     response.source_nodes[0].score      # attribution score; node.metadata["retrieval_score"] keeps the retriever's
+
+``LocalLLM(attributor)`` lets the attributor's own model answer, for a pipeline that runs offline.
 """
 
 from __future__ import annotations
 
 from .capture import LLMCall
+from .llm import LocalLLM
 from .postprocessor import (
     ATTRIBUTION_KEY,
     CITATIONS_KEY,
@@ -25,6 +28,7 @@ __all__ = [
     "RETRIEVAL_SCORE_KEY",
     "AttributionPostprocessor",
     "LLMCall",
+    "LocalLLM",
     "ResponseNotAttributableError",
     "attach_attribution",
 ]

@@ -29,8 +29,9 @@ CITATIONS_KEY = "citations"
 ATTRIBUTION_KEY = "attribution"
 RETRIEVAL_SCORE_KEY = "retrieval_score"
 
-# An Attributor patches its model in place for the length of a call, so two calls must never overlap.
-_attribution_lock = threading.Lock()
+# An Attributor patches its model in place for the length of an attribution: nothing else may use the model
+# meanwhile (another attribution, or LocalLLM generating). One lock for all models keeps that simple.
+model_lock = threading.Lock()
 
 
 class ResponseNotAttributableError(RagAttribError):
@@ -40,10 +41,11 @@ class ResponseNotAttributableError(RagAttribError):
 class AttributionPostprocessor(BaseNodePostprocessor):
     """Cites the source nodes in every sentence of the answer, by AttnLRP on a local model (rag_attrib).
 
-    Add it to a query engine's ``node_postprocessors`` (last, so it sees the nodes the LLM gets). After
-    ``query()``/``aquery()`` the response holds ``metadata["citations"]`` (one entry per sentence), each
-    source node's ``score`` is its attribution score (mean share over the sentences; None for a node the
-    final LLM call did not see) and ``node.metadata["retrieval_score"]`` keeps the retriever's score.
+    Add it to a query engine's ``node_postprocessors``, anywhere in the list: it attributes the response's
+    source nodes, whatever postprocessors follow it. After ``query()``/``aquery()`` the response holds
+    ``metadata["citations"]`` (one entry per sentence), each source node's ``score`` is its attribution score
+    (mean share over the sentences; None for a node the final LLM call did not see) and
+    ``node.metadata["retrieval_score"]`` keeps the retriever's score.
     A failure never breaks the query: it is logged and recorded in ``metadata["attribution"]["error"]``.
     """
 
@@ -91,7 +93,7 @@ def attach_attribution(attributor: Any, response: Any, question: str | None, cal
         _check_attributable(response, calls)
         final = calls[-1]
         chunks, unattributed = chunks_in_final_prompt([n.node for n in response.source_nodes], calls)
-        with _attribution_lock:
+        with model_lock:
             result = attributor.attribute_prompt(list(final.messages), chunks, final.answer, question=question)
     except Exception as err:
         log.warning("rag_attrib could not attribute the response (%s: %s); the answer is unchanged",

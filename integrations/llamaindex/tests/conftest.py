@@ -1,10 +1,9 @@
-"""Offline LlamaIndex pieces for the tests: a bag-of-words embedding, scripted and local LLMs, a stand-in
-Attributor, and a guard that fails any test trying to reach the network."""
+"""Offline LlamaIndex pieces for the tests: a bag-of-words embedding, a scripted LLM, a stand-in Attributor,
+and a guard that fails any test trying to reach the network."""
 
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import socket
 import threading
@@ -13,19 +12,16 @@ import zlib
 from collections.abc import Sequence
 from typing import Any
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+import pytest
+from llama_index.core import Settings, VectorStoreIndex
+from llama_index.core.base.llms.types import CompletionResponse, CompletionResponseGen, LLMMetadata
+from llama_index.core.embeddings import BaseEmbedding
+from llama_index.core.llms import CustomLLM
+from llama_index.core.llms.callbacks import llm_completion_callback
+from llama_index.core.schema import TextNode
 
-import pytest  # noqa: E402
-from llama_index.core import Settings, VectorStoreIndex  # noqa: E402
-from llama_index.core.base.llms.types import CompletionResponse, CompletionResponseGen, LLMMetadata  # noqa: E402
-from llama_index.core.embeddings import BaseEmbedding  # noqa: E402
-from llama_index.core.llms import CustomLLM  # noqa: E402
-from llama_index.core.llms.callbacks import llm_completion_callback  # noqa: E402
-from llama_index.core.schema import TextNode  # noqa: E402
-
-from rag_attrib.text import locate_chunks, split_sentences  # noqa: E402
-from rag_attrib.types import AttributionResult, Citation, SentenceAttribution, as_chunks  # noqa: E402
+from rag_attrib.text import locate_chunks, split_sentences
+from rag_attrib.types import AttributionResult, Citation, SentenceAttribution, as_chunks
 
 QUENBY = {
     "lighthouse": "The Quenby lighthouse was built in 1872 by the engineer Harald Voss.",
@@ -112,33 +108,6 @@ class ScriptedLLM(CustomLLM):
             yield CompletionResponse(text=" ".join(words[: i + 1]), delta=(" " if i else "") + words[i])
 
 
-class LocalLLM(CustomLLM):
-    """A LlamaIndex LLM answering with a local Hugging Face chat model (greedy), the prompt as one user turn."""
-
-    model: Any
-    tokenizer: Any
-    max_new_tokens: int = 40
-
-    @property
-    def metadata(self) -> LLMMetadata:
-        return LLMMetadata(context_window=2048, num_output=self.max_new_tokens, model_name="local")
-
-    @llm_completion_callback()
-    def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
-        import torch
-
-        ids = self.tokenizer.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
-                                                 return_tensors="pt", return_dict=True)["input_ids"]
-        with torch.no_grad():
-            out = self.model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=self.max_new_tokens,
-                                      do_sample=False, pad_token_id=self.tokenizer.eos_token_id)
-        return CompletionResponse(text=self.tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True).strip())
-
-    @llm_completion_callback()
-    def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
-        yield self.complete(prompt, formatted=formatted, **kwargs)
-
-
 class OverlapAttributor:
     """Stand-in for rag_attrib.Attributor: a sentence cites the chunks sharing its words (4+ letters).
 
@@ -181,13 +150,31 @@ def offline_settings():
     """Global defaults that never reach OpenAI: LlamaIndex would otherwise build an OpenAI LLM/embedding."""
     Settings.embed_model = BagOfWordsEmbedding()
     Settings.llm = ScriptedLLM(answers={})
-    yield
+
+
+# Fixtures rather than imports from this file: a bare `from conftest import ...` may find another conftest
+# module when this suite runs together with the core's tests.
+
+
+@pytest.fixture
+def quenby() -> dict[str, str]:
+    return dict(QUENBY)
 
 
 @pytest.fixture
 def quenby_index() -> VectorStoreIndex:
     nodes = [TextNode(id_=node_id, text=text) for node_id, text in QUENBY.items()]
     return VectorStoreIndex(nodes, embed_model=BagOfWordsEmbedding())
+
+
+@pytest.fixture
+def attributor() -> OverlapAttributor:
+    return OverlapAttributor()
+
+
+@pytest.fixture
+def scripted_llm() -> type[ScriptedLLM]:
+    return ScriptedLLM
 
 
 @pytest.fixture(scope="session")

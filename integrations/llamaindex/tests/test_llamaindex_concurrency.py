@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
-from conftest import OverlapAttributor, ScriptedLLM
 from rag_attrib_llamaindex import AttributionPostprocessor
 
 # question -> (answer, the only node the answer comes from)
@@ -18,8 +17,8 @@ CASES = {
 }
 
 
-def make_engine(index, attributor, delay=0.0):
-    llm = ScriptedLLM(answers={q: a for q, (a, _) in CASES.items()}, delay=delay)
+def make_engine(index, attributor, scripted_llm, delay=0.0):
+    llm = scripted_llm(answers={q: a for q, (a, _) in CASES.items()}, delay=delay)
     postprocessor = AttributionPostprocessor(attributor)
     return index.as_query_engine(llm=llm, similarity_top_k=4, node_postprocessors=[postprocessor])
 
@@ -34,18 +33,16 @@ def assert_attributed_to_its_own_query(question, response):
     assert max(response.source_nodes, key=lambda n: n.score).node.node_id == node_id
 
 
-def test_aquery_is_attributed(quenby_index):
-    attributor = OverlapAttributor()
+def test_aquery_is_attributed(quenby_index, attributor, scripted_llm):
     question = "Who built the Quenby lighthouse?"
-    response = asyncio.run(make_engine(quenby_index, attributor).aquery(question))
+    response = asyncio.run(make_engine(quenby_index, attributor, scripted_llm).aquery(question))
 
     assert_attributed_to_its_own_query(question, response)
     assert question in attributor.calls[-1]["prompt"][-1]["content"]
 
 
-def test_concurrent_threads_do_not_mix(quenby_index):
-    attributor = OverlapAttributor()
-    engine = make_engine(quenby_index, attributor, delay=0.05)  # every LLM call overlaps the others
+def test_concurrent_threads_do_not_mix(quenby_index, attributor, scripted_llm):
+    engine = make_engine(quenby_index, attributor, scripted_llm, delay=0.05)  # every LLM call overlaps the others
     questions = list(CASES) * 2
     with ThreadPoolExecutor(max_workers=len(questions)) as pool:
         responses = list(pool.map(engine.query, questions))
@@ -56,9 +53,8 @@ def test_concurrent_threads_do_not_mix(quenby_index):
     assert all(call["question"] in call["prompt"][-1]["content"] for call in attributor.calls)
 
 
-def test_concurrent_asyncio_tasks_do_not_mix(quenby_index):
-    attributor = OverlapAttributor()
-    engine = make_engine(quenby_index, attributor, delay=0.05)
+def test_concurrent_asyncio_tasks_do_not_mix(quenby_index, attributor, scripted_llm):
+    engine = make_engine(quenby_index, attributor, scripted_llm, delay=0.05)
     questions = list(CASES) * 2
 
     async def ask_all():

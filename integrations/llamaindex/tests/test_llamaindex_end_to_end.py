@@ -1,19 +1,17 @@
-"""End to end with the embedded SmolLM2: it answers as the query engine's LLM, and the real Attributor
-attributes that answer (proxy attribution, as with any API model)."""
+"""End to end with the embedded SmolLM2: it answers as the query engine's LLM (LocalLLM, through the chat
+path), and the real Attributor attributes that answer (proxy attribution, as with any API model)."""
 
 from __future__ import annotations
 
 import asyncio
 
 import pytest
-from conftest import LocalLLM
-from rag_attrib_llamaindex import AttributionPostprocessor
+from rag_attrib_llamaindex import AttributionPostprocessor, LocalLLM
 
 
 @pytest.fixture
 def engine(smollm, quenby_index):
-    llm = LocalLLM(model=smollm.model, tokenizer=smollm.tokenizer)
-    return quenby_index.as_query_engine(llm=llm, similarity_top_k=3,
+    return quenby_index.as_query_engine(llm=LocalLLM(smollm), similarity_top_k=3,
                                         node_postprocessors=[AttributionPostprocessor(smollm)])
 
 

@@ -1,0 +1,242 @@
+"""The harness: every method on every case, the metrics, one table (a dict, printed with rich, saved as JSON).
+
+For each case, every method runs in turn (timed, its forward passes counted by a hook on the model), then
+the faithfulness metrics re-score the sentences on prompts without the chosen chunks. Those log-probabilities
+are cached per set of kept chunks and shared by all methods (they are the metric's cost, not a method's).
+"""
+
+from __future__ import annotations
+
+import datetime
+import platform
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+
+from . import metrics as M
+from .data import EvalCase
+from .methods import (
+    DEFAULT_METHODS,
+    METHODS,
+    case_seed,
+    count_forwards,
+    prepare,
+    relative_sentences,
+    sentence_logprobs,
+    timed,
+)
+
+FORMAT = "rag_attrib.eval"
+FORMAT_VERSION = 1
+
+
+def resolve_methods(names: Sequence[str] | None) -> tuple[list[str], dict[str, str]]:
+    """The methods to run and the ones skipped (name -> why). Unknown names raise ``ValueError``."""
+    names = list(names or DEFAULT_METHODS)
+    unknown = [n for n in names if n not in METHODS]
+    if unknown:
+        raise ValueError(f"unknown methods {unknown}; known: {sorted(METHODS)}")
+    run, skipped = [], {}
+    for name in dict.fromkeys(names):
+        why = METHODS[name].available()
+        if why is None:
+            run.append(name)
+        else:
+            skipped[name] = why
+    return run, skipped
+
+
+def run_eval(
+    attributor: Any,
+    cases: Sequence[EvalCase],
+    methods: Sequence[str] | None = None,
+    ks: Sequence[int] = (1, 2, 3),
+    seed: int = 0,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> dict[str, Any]:
+    """Run ``methods`` (default: all, the unavailable ones skipped) on ``cases``; return the report dict."""
+    names, skipped = resolve_methods(methods)
+    model = attributor.model
+    records: list[dict[str, Any]] = []
+    cost: dict[str, dict[str, float]] = {n: {"seconds": 0.0, "forwards": 0, "backwards": 0} for n in names}
+    metric_forwards = 0
+    for c, case in enumerate(cases):
+        if progress:
+            progress(c, len(cases), case.id)
+        prepared = prepare(attributor, case, seed)
+        spans = relative_sentences(prepared)
+        cache: dict[frozenset[int], torch.Tensor] = {}
+
+        def logprobs(kept: frozenset[int]) -> torch.Tensor:
+            if kept not in cache:
+                cache[kept] = sentence_logprobs(attributor, case, kept, prepared.answer_ids, spans)
+            return cache[kept]
+
+        everything = frozenset(range(prepared.n_chunks))
+        with count_forwards(model) as counter:
+            base = logprobs(everything)  # first: it also warms the model up before anything is timed
+        metric_forwards += counter.count
+
+        outputs = {}
+        for name in names:
+            with count_forwards(model) as counter:
+                out, seconds = timed(lambda: METHODS[name](attributor, prepared))
+            scores = M.as_matrix(out.scores, prepared.n_sentences, prepared.n_chunks, name)
+            shares = None if out.shares is None else M.as_matrix(out.shares, *scores.shape, name)
+            outputs[name] = (scores, shares)
+            cost[name]["seconds"] += seconds
+            cost[name]["forwards"] += counter.count
+            cost[name]["backwards"] += out.backwards
+            for kept, values in (out.logprobs or {}).items():
+                cache.setdefault(frozenset(kept), values.detach().double().cpu())
+
+        with count_forwards(model) as counter:
+            tie_break = M.tie_break_keys(prepared.n_chunks, case_seed(seed, case.id, "tie"))
+            for i, sentence in enumerate(case.sentences):
+                records.append({
+                    "case": case.id, "source": case.source, "sentence": i, "text": sentence.text,
+                    "gold": list(sentence.gold), "chunks": [ch.id for ch in case.chunks],
+                    "logprob": float(base[i]), "methods": {},
+                })
+            first = len(records) - prepared.n_sentences
+            for name, (scores, shares) in outputs.items():
+                drops = M.ablation_drops(scores, base, logprobs, ks, tie_break)
+                signal = M.support_signal(scores, shares)
+                flags = M.flagged(shares, attributor.min_share) if shares is not None else None
+                for i in range(prepared.n_sentences):
+                    gold = case.gold_indices(i)
+                    row: dict[str, Any] = {
+                        "scores": [float(x) for x in scores[i]],
+                        "support": signal[i],
+                        "flagged": None if flags is None else flags[i],
+                        **{key: values[i] for key, values in drops.items()},
+                    }
+                    if shares is not None:
+                        row["shares"] = [float(x) for x in shares[i]]
+                    if gold:
+                        row["hit@1"] = M.expected_hit_at_1(scores[i].tolist(), gold)
+                        row["rr"] = M.expected_reciprocal_rank(scores[i].tolist(), gold)
+                    records[first + i]["methods"][name] = row
+        metric_forwards += counter.count
+    if progress:
+        progress(len(cases), len(cases), "")
+    return {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "model": attributor.model_name,
+        "target": attributor.target,
+        "min_share": attributor.min_share,
+        "ks": list(ks),
+        "seed": seed,
+        "data": sorted({c.source for c in cases}),
+        "cases": len(cases),
+        "sentences": len(records),
+        "supported": sum(bool(r["gold"]) for r in records),
+        "unsupported": sum(not r["gold"] for r in records),
+        "methods": {name: summarize_method(name, records, cost[name], len(cases), ks) for name in names},
+        "skipped": skipped,
+        "metric_forwards": metric_forwards,
+        "environment": environment(model),
+        "records": records,
+    }
+
+
+def summarize_method(name: str, records: list[dict[str, Any]], cost: dict[str, float], n_cases: int,
+                     ks: Sequence[int]) -> dict[str, Any]:
+    rows = [(r, r["methods"][name]) for r in records]
+    supported = [m for r, m in rows if r["gold"]]
+    unsupported = [m for r, m in rows if not r["gold"]]
+    summary: dict[str, Any] = {
+        "hit@1": M.mean([m["hit@1"] for m in supported]),
+        "mrr": M.mean([m["rr"] for m in supported]),
+    }
+    for k in ks:
+        summary[f"comp@{k}"] = M.mean([m[f"comp@{k}"] for _, m in rows])
+        summary[f"suff@{k}"] = M.mean([m[f"suff@{k}"] for _, m in rows])
+    has_flags = bool(rows) and rows[0][1]["flagged"] is not None
+    summary["flagged_unsupported"] = M.mean([float(m["flagged"]) for m in unsupported]) if has_flags else None
+    summary["flagged_supported"] = M.mean([float(m["flagged"]) for m in supported]) if has_flags else None
+    summary["auroc_unsupported"] = M.auroc([m["support"] for m in supported], [m["support"] for m in unsupported])
+    summary["seconds_per_answer"] = cost["seconds"] / n_cases if n_cases else None
+    summary["forwards_per_answer"] = cost["forwards"] / n_cases if n_cases else None
+    summary["backwards_per_answer"] = cost["backwards"] / n_cases if n_cases else None
+    return summary
+
+
+def environment(model: Any) -> dict[str, Any]:
+    import transformers
+
+    return {
+        "date": datetime.date.today().isoformat(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "device": str(getattr(model, "device", "cpu")),
+        "dtype": str(getattr(model, "dtype", "")),
+        "threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+    }
+
+
+# ---------------------------------------------------------------------------------------------- output
+
+def columns(ks: Sequence[int]) -> list[tuple[str, str]]:
+    """(key, label) of the table's columns, in order."""
+    return (
+        [("hit@1", "hit@1"), ("mrr", "MRR")]
+        + [(f"comp@{k}", f"comp@{k}") for k in ks]
+        + [(f"suff@{k}", f"suff@{k}") for k in ks]
+        + [("flagged_unsupported", "flag unsup"), ("flagged_supported", "flag sup"), ("auroc_unsupported", "AUROC"),
+           ("seconds_per_answer", "s/answer"), ("forwards_per_answer", "fwd"), ("backwards_per_answer", "bwd")]
+    )
+
+
+def _cell(key: str, value: Any) -> str:
+    if value is None:
+        return "n/a"
+    if key in ("forwards_per_answer", "backwards_per_answer"):
+        return f"{value:.1f}"
+    if key == "seconds_per_answer":
+        return f"{value:.2f}"
+    return f"{value:.2f}" if key.startswith(("comp", "suff")) else f"{value:.3f}"
+
+
+def table_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    keys = columns(report["ks"])
+    header = ["method"] + [label for _, label in keys]
+    rows = [[name] + [_cell(k, m.get(k)) for k, _ in keys] for name, m in report["methods"].items()]
+    return header, rows
+
+
+def caption(report: dict[str, Any]) -> str:
+    env = report["environment"]
+    return (f"{report['model']} ({env['dtype']}, {env['device']}, {env['threads']} threads); data: "
+            f"{', '.join(report['data'])}: {report['cases']} answers, {report['sentences']} sentences "
+            f"({report['supported']} with a gold chunk, {report['unsupported']} unsupported); "
+            f"min_share {report['min_share']}")
+
+
+def print_table(report: dict[str, Any], console: Any = None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    header, rows = table_rows(report)
+    table = Table(title="rag-attrib eval", caption=caption(report), caption_justify="left")
+    for i, h in enumerate(header):
+        table.add_column(h, justify="left" if i == 0 else "right", no_wrap=True)
+    for row in rows:
+        table.add_row(*row)
+    if not console.is_terminal and console.width < 170:  # a file or a pipe: do not squeeze the table
+        console = Console(file=console.file, width=170, no_color=True)
+    console.print(table)
+    for name, why in report["skipped"].items():
+        console.print(f"skipped {name}: {why}", highlight=False, markup=False)
+
+
+def to_markdown(report: dict[str, Any]) -> str:
+    header, rows = table_rows(report)
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)

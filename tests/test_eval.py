@@ -1,0 +1,310 @@
+"""rag_attrib.eval: metrics against hand-computed values, every method's contract, the harness and the CLI.
+
+Fast tests run on the tiny random Llama with the byte tokenizer; one slow test runs the harness on three
+shipped cases with the embedded SmolLM2-135M.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from rag_attrib.eval import (
+    DEFAULT_METHODS,
+    METHODS,
+    EvalDataError,
+    MethodOutput,
+    load_cases,
+    method,
+    prepare,
+    resolve_methods,
+    run_eval,
+    sentence_logprobs,
+    to_markdown,
+)
+from rag_attrib.eval import metrics as M
+from rag_attrib.eval.data import parse_case
+from rag_attrib.eval.methods import count_forwards, unigram_f1
+from rag_attrib.prompt import render_rag_prompt
+
+CASE = {
+    "id": "toy",
+    "question": "Who built the tower?",
+    "chunks": [
+        {"id": "tower", "text": "The tower was built by Ada."},
+        {"id": "mill", "text": "The mill grinds corn."},
+        {"id": "bell", "text": "The bell rings at noon."},
+    ],
+    "answer": [{"text": "Ada built it.", "gold": "tower"}, {"text": "It is tall.", "gold": None}],
+}
+
+
+@pytest.fixture
+def case():
+    return parse_case(CASE, "toy")
+
+
+# ------------------------------------------------------------------------------------------------ metrics
+
+
+def test_hit_at_1_and_reciprocal_rank_by_hand():
+    assert M.expected_hit_at_1([0.1, 0.5, 0.3], [1]) == 1.0
+    assert M.expected_hit_at_1([0.1, 0.5, 0.3], [2]) == 0.0
+    assert M.expected_reciprocal_rank([0.1, 0.5, 0.3], [2]) == 0.5
+    assert M.expected_reciprocal_rank([0.1, 0.5, 0.3], [0]) == pytest.approx(1 / 3)
+    # ties count by their expectation under a random order of the tied chunks
+    assert M.expected_hit_at_1([1.0, 1.0, 0.0], [0]) == 0.5
+    assert M.expected_reciprocal_rank([1.0, 1.0, 0.0], [0]) == pytest.approx((1 + 1 / 2) / 2)
+    assert M.expected_hit_at_1([0.0, 0.0, 0.0, 0.0], [3]) == 0.25
+    assert M.expected_reciprocal_rank([0.0] * 4, [3]) == pytest.approx((1 + 1 / 2 + 1 / 3 + 1 / 4) / 4)
+    # two gold chunks tied with a third: the first gold is 1st with p 2/3, 2nd with p 1/3
+    assert M.expected_hit_at_1([1.0, 1.0, 1.0], [0, 1]) == pytest.approx(2 / 3)
+    assert M.expected_reciprocal_rank([1.0, 1.0, 1.0], [0, 1]) == pytest.approx(2 / 3 + 1 / 3 / 2)
+    # a tie below a strictly better non-gold chunk
+    assert M.expected_reciprocal_rank([2.0, 1.0, 1.0], [2]) == pytest.approx((1 / 2 + 1 / 3) / 2)
+
+
+def test_ranking_breaks_ties_with_the_fixed_keys():
+    assert M.ranking([0.2, 0.9, 0.2, 0.5], [0.0, 0.0, 0.1, 0.0]) == [1, 3, 0, 2]
+    assert M.ranking([0.2, 0.9, 0.2, 0.5], [0.5, 0.0, 0.1, 0.0]) == [1, 3, 2, 0]
+    assert M.tie_break_keys(4, 7) == M.tie_break_keys(4, 7) != M.tie_break_keys(4, 8)
+
+
+def test_ablation_drops_by_hand():
+    # an additive toy "model": a sentence's log-prob is -10 plus the weight of each chunk kept in the prompt
+    weights = torch.tensor([[3.0, 1.0, 0.5, 2.0], [0.0, 4.0, 0.0, 1.0]], dtype=torch.float64)
+    calls = []
+
+    def logprobs(kept):
+        calls.append(kept)
+        return -10 + weights[:, sorted(kept)].sum(1)
+
+    base = logprobs(frozenset(range(4)))
+    scores = torch.tensor([[0.9, 0.1, 0.2, 0.5], [0.3, 0.8, 0.1, 0.6]], dtype=torch.float64)
+    drops = M.ablation_drops(scores, base, logprobs, (1, 2), tie_break=[0.0] * 4)
+    # sentence 0 ranks chunks 0, 3, 2, 1; sentence 1 ranks 1, 3, 0, 2
+    assert drops["comp@1"] == [3.0, 4.0]  # the weight of the removed top chunk
+    assert drops["comp@2"] == [5.0, 5.0]
+    assert drops["suff@1"] == [1.0 + 0.5 + 2.0, 0.0 + 0.0 + 1.0]  # the weight of everything removed
+    assert drops["suff@2"] == [1.5, 0.0]
+    # a method that ranks the chunks exactly by weight gets the largest comp and the smallest suff
+    best = M.ablation_drops(weights, base, logprobs, (1,), tie_break=[0.0] * 4)
+    assert best["comp@1"] == [3.0, 4.0] and best["suff@1"] == [3.5, 1.0]
+
+
+def test_flagging_auroc_and_mean():
+    shares = torch.tensor([[0.5, 0.1], [0.2, 0.26], [0.27, 0.0]])
+    assert M.flagged(shares, 0.27) == [False, True, False]
+    assert M.auroc([0.9, 0.4], [0.5, 0.1]) == 0.75  # 3 of 4 pairs ordered
+    assert M.auroc([0.5], [0.5]) == 0.5
+    assert M.auroc([0.5], []) is None
+    assert M.mean([]) is None and M.mean([1.0, 2.0]) == 1.5
+    assert M.support_signal(torch.tensor([[1.0, 3.0]]), None) == [3.0]
+    assert M.support_signal(torch.tensor([[1.0, 3.0]]), torch.tensor([[0.6, 0.1]])) == [pytest.approx(0.6)]
+
+
+def test_bad_scores_are_refused():
+    with pytest.raises(ValueError, match=r"expected \(2, 3\)"):
+        M.as_matrix(torch.zeros(3, 2), 2, 3, "m")
+    with pytest.raises(ValueError, match="non-finite"):
+        M.as_matrix(torch.tensor([[float("nan")]]), 1, 1, "m")
+
+
+# ------------------------------------------------------------------------------------------------ data
+
+
+def test_the_shipped_data_set():
+    cases = load_cases()
+    assert 20 <= len(cases) <= 30
+    unsupported = 0
+    for c in cases:
+        assert 4 <= len(c.chunks) <= 6 and 1 <= len(c.sentences) <= 3
+        for i, s in enumerate(c.sentences):
+            assert c.spans[i].of(c.answer) == s.text
+            assert len(c.gold_indices(i)) == (1 if s.supported else 0)
+            unsupported += not s.supported
+    assert unsupported >= 5
+    assert len(load_cases("fictional", limit=3)) == 3
+
+
+def test_bad_data_names_the_line(tmp_path: Path):
+    path = tmp_path / "bad.jsonl"
+    bad = dict(CASE, answer=[{"text": "x.", "gold": "nowhere"}])
+    path.write_text(json.dumps(CASE) + "\n" + json.dumps(bad) + "\n")
+    with pytest.raises(EvalDataError, match="line 2.*names no chunk"):
+        load_cases(path)
+    with pytest.raises(EvalDataError, match="does not exist"):
+        load_cases(tmp_path / "missing.jsonl")
+
+
+# ------------------------------------------------------------------------------------------------ methods
+
+
+@pytest.mark.parametrize("name", ["attnlrp", "gradxinput", "attention", "lexical", "random", "loo"])
+def test_every_method_gives_one_score_per_sentence_and_chunk(name, tiny_attributor, case):
+    prepared = prepare(tiny_attributor, case)
+    attn = tiny_attributor.model.config._attn_implementation
+    out = METHODS[name](tiny_attributor, prepared)
+    assert tuple(out.scores.shape) == (2, 3) and torch.isfinite(out.scores).all()
+    if out.shares is not None:
+        assert tuple(out.shares.shape) == (2, 3) and (out.shares >= 0).all() and (out.shares <= 1).all()
+    assert tiny_attributor.model.config._attn_implementation == attn  # the attention method restores it
+
+
+def test_random_is_seeded(tiny_attributor, case):
+    a = METHODS["random"](tiny_attributor, prepare(tiny_attributor, case, seed=1)).scores
+    b = METHODS["random"](tiny_attributor, prepare(tiny_attributor, case, seed=1)).scores
+    c = METHODS["random"](tiny_attributor, prepare(tiny_attributor, case, seed=2)).scores
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_leave_one_out_uses_one_forward_per_chunk_plus_one(tiny_attributor, case):
+    prepared = prepare(tiny_attributor, case)
+    with count_forwards(tiny_attributor.model) as counter:
+        out = METHODS["loo"](tiny_attributor, prepared)
+    assert counter.count == prepared.n_chunks + 1 == 4
+    full = sentence_logprobs(tiny_attributor, case, [0, 1, 2])
+    assert torch.allclose(out.scores[:, 1], full - sentence_logprobs(tiny_attributor, case, [0, 2]))
+
+
+def reference_logprobs(attributor, case, keep):
+    """Sentence log-probs computed from scratch: full logits, float64, nothing shared with the package."""
+    tok = attributor.tokenizer
+    prompt = render_rag_prompt(tok, case.question, [case.chunks[i] for i in keep], attributor.system_prompt).text
+    prompt_ids = tok(prompt, add_special_tokens=False)["input_ids"]
+    out = []
+    for i, s in enumerate(case.sentences):
+        before = case.answer[: case.spans[i].start]
+        ids_before = tok(before, add_special_tokens=False)["input_ids"] if before else []
+        ids_with = tok(case.answer[: case.spans[i].end], add_special_tokens=False)["input_ids"]
+        ids = torch.tensor([prompt_ids + ids_with])
+        with torch.no_grad():
+            logp = torch.log_softmax(attributor.model(ids).logits[0].double(), -1)
+        start = len(prompt_ids) + len(ids_before)
+        out.append(sum(float(logp[t - 1, ids[0, t]]) for t in range(start, ids.shape[1])))
+    return torch.tensor(out, dtype=torch.float64)
+
+
+def test_faithfulness_is_the_log_prob_drop_computed_independently(tiny_attributor, case):
+    for keep in ([0, 1, 2], [1, 2], [0]):
+        assert torch.allclose(sentence_logprobs(tiny_attributor, case, keep), reference_logprobs(tiny_attributor, case, keep),
+                              atol=1e-6)
+    report = run_eval(tiny_attributor, [case], ["lexical"], ks=(1,))
+    full = reference_logprobs(tiny_attributor, case, [0, 1, 2])
+    # lexical ranks "tower" first for "Ada built it." (the only chunk sharing a word)
+    first = report["records"][0]["methods"]["lexical"]
+    assert first["comp@1"] == pytest.approx(float(full[0] - reference_logprobs(tiny_attributor, case, [1, 2])[0]), abs=1e-6)
+    assert first["suff@1"] == pytest.approx(float(full[0] - reference_logprobs(tiny_attributor, case, [0])[0]), abs=1e-6)
+
+
+def test_gradxinput_is_the_plain_gradient_not_lrp(tiny_attributor, case):
+    prepared = prepare(tiny_attributor, case)
+    g = METHODS["gradxinput"](tiny_attributor, prepared)
+    lrp = METHODS["attnlrp"](tiny_attributor, prepared)
+    assert not torch.allclose(g.scores, lrp.scores)
+    # independent: the gradient of sentence 0's summed answer-token logits at the input embeddings
+    model, ids = tiny_attributor.model, prepared.input_ids
+    embeds = model.get_input_embeddings()(ids[None]).detach().requires_grad_(True)
+    logits = model(inputs_embeds=embeds).logits[0]
+    a, b = prepared.sentence_tokens[0]
+    target = sum(logits[t - 1, ids[t]] for t in range(a, b))
+    (grad,) = torch.autograd.grad(target, embeds)
+    relevance = (grad[0] * embeds[0]).sum(-1).detach()
+    for j, (ca, cb) in enumerate(prepared.chunk_tokens):
+        assert float(g.scores[0, j]) == pytest.approx(float(relevance[ca:cb].sum()), rel=1e-6, abs=1e-9)
+
+
+def test_lexical_overlap_by_hand():
+    assert unigram_f1("Ada built it.", "The tower was built by Ada.") == pytest.approx(2 * 1 * 2 / 3 / (1 + 2 / 3))
+    assert unigram_f1("It is tall.", "The mill grinds corn.") == 0.0
+
+
+# ------------------------------------------------------------------------------------------------ harness
+
+
+def test_run_eval_report_and_a_method_added_in_a_few_lines(tiny_attributor, case):
+    @method("first_chunk", "always the first chunk")
+    def first_chunk(attributor, prepared):
+        scores = torch.zeros(prepared.n_sentences, prepared.n_chunks)
+        scores[:, 0] = 1
+        return MethodOutput(scores)
+
+    try:
+        report = run_eval(tiny_attributor, [case], ["first_chunk", "random", "attnlrp"], ks=(1, 2))
+    finally:
+        del METHODS["first_chunk"]
+    assert report["sentences"] == 2 and report["supported"] == 1 and report["unsupported"] == 1
+    first = report["methods"]["first_chunk"]
+    assert first["hit@1"] == 1.0 and first["mrr"] == 1.0 and first["flagged_unsupported"] is None
+    assert first["forwards_per_answer"] == 0 and first["seconds_per_answer"] >= 0
+    lrp = report["methods"]["attnlrp"]
+    assert lrp["forwards_per_answer"] == 1 and lrp["backwards_per_answer"] == 2
+    assert lrp["flagged_unsupported"] in (0.0, 1.0) and lrp["auroc_unsupported"] in (0.0, 0.5, 1.0)
+    assert set(report["methods"]) == {"first_chunk", "random", "attnlrp"}
+    json.dumps(report)  # JSON-serialisable as it is
+    assert to_markdown(report).splitlines()[0].startswith("| method | hit@1 | MRR | comp@1 | comp@2 | suff@1")
+
+
+def test_unknown_and_unavailable_methods():
+    with pytest.raises(ValueError, match="unknown methods"):
+        resolve_methods(["nope"])
+    names, skipped = resolve_methods(None)
+    assert set(names) | set(skipped) == set(DEFAULT_METHODS)
+    try:
+        import context_cite  # noqa: F401
+    except ImportError:
+        assert set(skipped) == {"contextcite", "contextcite16"}
+        assert "pip install context-cite" in skipped["contextcite"]
+
+
+def test_contextcite_on_the_tiny_model(tiny_attributor, case):
+    from rag_attrib.eval.contextcite import contextcite_scores, unavailable
+
+    if unavailable():
+        pytest.skip(unavailable())
+    prepared = prepare(tiny_attributor, case)
+    pad = tiny_attributor.tokenizer.pad_token
+    with count_forwards(tiny_attributor.model) as counter:
+        scores = contextcite_scores(tiny_attributor, prepared, num_ablations=6)
+    assert tuple(scores.shape) == (2, 3) and counter.count == 6
+    assert tiny_attributor.tokenizer.pad_token == pad
+
+
+def test_cli_eval(tmp_path: Path, monkeypatch, capsys, tiny_attributor):
+    from rag_attrib import cli
+
+    data = tmp_path / "cases.jsonl"
+    data.write_text(json.dumps(CASE) + "\n" + json.dumps(dict(CASE, id="toy2")) + "\n")
+    monkeypatch.setattr(cli, "_load", lambda model, stderr: tiny_attributor)
+    out = tmp_path / "report.json"
+    argv = ["eval", "--data", str(data), "--methods", "lexical,random,loo", "--json", str(out), "--limit", "1",
+            "--k", "1,2"]
+    assert cli.main(argv) == 0
+    report = json.loads(out.read_text())
+    assert report["cases"] == 1 and list(report["methods"]) == ["lexical", "random", "loo"] and report["ks"] == [1, 2]
+    assert report["methods"]["loo"]["forwards_per_answer"] == 4
+    printed = capsys.readouterr().out
+    assert "comp@2" in printed and "loo" in printed and str(out.resolve()) in printed.replace("\n", "")
+    assert cli.main(["eval", "--methods", "nope"]) == 2
+    assert "unknown methods" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------------ real model
+
+
+@pytest.mark.slow
+def test_harness_on_three_shipped_cases_with_the_embedded_model():
+    from rag_attrib import Attributor
+
+    attributor = Attributor.load()
+    report = run_eval(attributor, load_cases(limit=3), ["attnlrp", "lexical", "random"], ks=(1,))
+    lrp, lexical, rnd = (report["methods"][m] for m in ("attnlrp", "lexical", "random"))
+    assert report["cases"] == 3 and report["sentences"] == 6
+    assert lrp["hit@1"] >= lexical["hit@1"]
+    assert lrp["comp@1"] > rnd["comp@1"] and lrp["suff@1"] < rnd["suff@1"]
+    assert lrp["forwards_per_answer"] == 1 and lrp["backwards_per_answer"] == 2
+    assert not math.isnan(lrp["mrr"])
