@@ -23,9 +23,9 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import Runnable, RunnablePassthrough
 from langchain_core.vectorstores import InMemoryVectorStore
+from rag_attrib_langchain import with_citations
 
 from rag_attrib import Attributor
-from rag_attrib_langchain import with_citations
 
 DOCUMENTS = [
     Document(id="lighthouse", page_content="The Quenby lighthouse was built in 1872 by the engineer Harald Voss.",

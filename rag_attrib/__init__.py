@@ -28,7 +28,12 @@ _EXPORTS = {
     "RagAttribError": "errors",
     "UnsupportedModelError": "errors",
 }
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "AttributionResult", "Attributor", "Chunk", "ChunkNotFoundError", "Citation", "ContextTooLongError",
+    "EmptyAnswerError", "InvalidChunksError", "ModelNotFoundError", "NoChunksError", "RagAttribError",
+    "SentenceAttribution", "Span", "UnsupportedModelError", "attnlrp", "load_model",
+]
+assert sorted(__all__) == sorted(_EXPORTS)
 
 
 def __getattr__(name: str) -> Any:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
 import threading
 import weakref
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 import torch

@@ -351,6 +351,8 @@ def cmd_eval(args: argparse.Namespace, console: Any, stderr: Any) -> int:
     with stderr.status("Evaluating…") as status:
         def progress(done: int, total: int, case_id: str) -> None:
             status.update(f"Evaluating answer {min(done + 1, total)}/{total} {case_id}…")
+            if not stderr.is_terminal and case_id:  # a log file gets one line per answer instead of a spinner
+                stderr.print(f"answer {done + 1}/{total} {case_id}", highlight=False, markup=False)
 
         report = run_eval(attributor, cases, names, ks=ks, seed=args.seed, progress=progress)
     report["skipped"] = {**skipped, **report["skipped"]}

@@ -50,3 +50,17 @@ def tiny_model(model_type: str, attn: str = "sdpa", seed: int = 0, dtype=torch.f
             elif "norm" in name or "ln" in name:
                 p.add_(0.1 * torch.randn_like(p))
     return model
+
+
+def zero_attention_outputs(model) -> None:
+    """Zero every attention output projection: relevance then flows only through the family's own rules
+    (norms, MLPs, residuals), which are conservative, and never through the (non-conservative) softmax."""
+    with torch.no_grad():
+        for module in model.modules():
+            if type(module).__name__.endswith("Attention"):
+                for name in ("o_proj", "c_proj", "dense"):
+                    projection = getattr(module, name, None)
+                    if projection is not None:
+                        projection.weight.zero_()
+                        if getattr(projection, "bias", None) is not None:
+                            projection.bias.zero_()

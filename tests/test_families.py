@@ -18,7 +18,7 @@ import sys
 
 import pytest
 import torch
-from family_models import EAGER_ONLY, FAMILIES, tiny_model
+from family_models import EAGER_ONLY, FAMILIES, tiny_model, zero_attention_outputs
 from transformers.models.llama.modeling_llama import repeat_kv
 
 from rag_attrib.attribute import sentence_relevance
@@ -101,15 +101,7 @@ def test_gradient_checkpointing_gives_the_same_relevance(family):
 @pytest.mark.parametrize("family", FAMILIES)
 def test_conservation(family):
     model = tiny_model(family)
-    with torch.no_grad():
-        for module in model.modules():
-            if type(module).__name__.endswith("Attention"):
-                for name in ("o_proj", "c_proj", "dense"):
-                    projection = getattr(module, name, None)
-                    if projection is not None:
-                        projection.weight.zero_()
-                        if getattr(projection, "bias", None) is not None:
-                            projection.bias.zero_()
+    zero_attention_outputs(model)
     rel, values = relevance(model)
     ratios = (rel.sum(-1) / values).tolist()
     print(f"{family}: sum(input relevance) / target = {[round(r, 6) for r in ratios]}")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+
 import pytest
 import torch
+from transformers import LlamaConfig
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
 from rag_attrib.lrp.patch import lrp_attention_name
 from rag_attrib.lrp.rules import identity_rule, rms_norm, scale_gradient, uniform_product
-from transformers import LlamaConfig
-from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
 f64 = dict(dtype=torch.float64)
 
@@ -87,7 +88,8 @@ def test_attention_rule_quarters_queries_keys_and_halves_values():
     torch.manual_seed(0)
     q, k, v = (torch.randn(1, 1, 4, 3, **f64, requires_grad=True) for _ in range(3))
     g = torch.randn(1, 4, 1, 3, **f64)
-    from transformers.models.llama.modeling_llama import LlamaAttention, eager_attention_forward as eager
+    from transformers.models.llama.modeling_llama import LlamaAttention
+    from transformers.models.llama.modeling_llama import eager_attention_forward as eager
 
     module = LlamaAttention(LlamaConfig(hidden_size=3, num_attention_heads=1, num_key_value_heads=1), 0).eval()
     lrp = ALL_ATTENTION_FUNCTIONS[lrp_attention_name("eager")]

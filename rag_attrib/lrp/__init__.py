@@ -1,5 +1,13 @@
 """AttnLRP for Hugging Face causal LMs: rules, per-instance patching, architecture registry."""
 
+import transformers
+
+if int(transformers.__version__.split(".")[0]) < 5:
+    raise ImportError(
+        f"rag_attrib needs transformers 5.x (found {transformers.__version__}): its attention rules go through "
+        "transformers 5's AttentionInterface. Upgrade with: pip install 'transformers>=5,<6'"
+    )
+
 from .arch import Family, family_for, register, supported_model_types
 from .patch import attnlrp, is_patched, patched_modules
 

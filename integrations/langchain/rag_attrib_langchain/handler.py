@@ -19,6 +19,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.documents import Document
 from langchain_core.messages import BaseMessage, convert_to_openai_messages
 from langchain_core.outputs import LLMResult
+
 from rag_attrib.errors import ChunkNotFoundError, RagAttribError
 from rag_attrib.types import AttributionResult, Chunk
 

@@ -14,6 +14,7 @@ from .handler import CitationCallbackHandler
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
+
     from rag_attrib import Attributor
 
 logger = logging.getLogger(__name__)

@@ -27,10 +27,10 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.prompts import ChatPromptTemplate, PromptTemplate
 from langchain_core.runnables import Runnable, RunnableLambda, RunnableParallel, RunnablePassthrough
 from langchain_core.vectorstores import InMemoryVectorStore
+from rag_attrib_langchain import CitationCallbackHandler, document_chunks, with_citations
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from rag_attrib import Attributor
-from rag_attrib_langchain import CitationCallbackHandler, document_chunks, with_citations
 
 DOCUMENTS = [
     Document(id="lighthouse", page_content="The Quenby lighthouse was built in 1872 by the engineer Harald Voss.",

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 from langchain_core.language_models import FakeListChatModel
+from rag_attrib_langchain import with_citations
 
 from rag_attrib import Attributor
-from rag_attrib_langchain import with_citations
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "langchain_rag.py"
 

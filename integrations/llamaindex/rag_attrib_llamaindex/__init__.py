@@ -10,25 +10,8 @@
 
 from __future__ import annotations
 
-from .capture import LLMCall
 from .llm import LocalLLM
-from .postprocessor import (
-    ATTRIBUTION_KEY,
-    CITATIONS_KEY,
-    RETRIEVAL_SCORE_KEY,
-    AttributionPostprocessor,
-    ResponseNotAttributableError,
-    attach_attribution,
-)
+from .postprocessor import AttributionPostprocessor, ResponseNotAttributableError
 
 __version__ = "0.1.0"
-__all__ = [
-    "ATTRIBUTION_KEY",
-    "CITATIONS_KEY",
-    "RETRIEVAL_SCORE_KEY",
-    "AttributionPostprocessor",
-    "LLMCall",
-    "LocalLLM",
-    "ResponseNotAttributableError",
-    "attach_attribution",
-]
+__all__ = ["AttributionPostprocessor", "LocalLLM", "ResponseNotAttributableError"]
