@@ -242,3 +242,14 @@ def reference_relevance(model, ids, spans):
         (grad,) = torch.autograd.grad(target, embeds, retain_graph=True)
         rows.append((grad * embeds).sum(-1))
     return torch.stack(rows).detach()
+
+
+def test_transformers_4_is_refused_with_a_clear_error():
+    import subprocess
+    import sys
+
+    code = "import transformers; transformers.__version__ = '4.57.1'; import rag_attrib.lrp"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode != 0
+    assert "rag_attrib needs transformers 5.x (found 4.57.1)" in run.stderr
+    assert "pip install 'transformers>=5,<6'" in run.stderr
