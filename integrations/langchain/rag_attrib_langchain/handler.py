@@ -30,10 +30,6 @@ logger = logging.getLogger(__name__)
 
 Prompt = str | list[dict[str, Any]]  # an LLM's prompt string, or a chat model's messages as role/content dicts
 
-# The core patches the model in place while it attributes, so attributions must never overlap, even when
-# several handlers (or threads of one handler) share an Attributor.
-_ATTRIBUTION_LOCK = threading.Lock()
-
 _NOT_FOUND_HINT = (
     "; the documents are looked up in the prompt of the chain's last LLM call (chat messages rendered with the "
     "local model's chat template), so put each retrieved document's page_content into the prompt unchanged, "
@@ -239,10 +235,10 @@ class CitationCallbackHandler(BaseCallbackHandler):
                                    "attribute; attach the handler to the whole chain, not only its retriever")
         prompt, answer = run.last_call
         try:
-            with _ATTRIBUTION_LOCK:
-                result = self.attributor.attribute_prompt(
-                    prompt, document_chunks(run.documents), answer, question=run.question
-                )
+            # the core serialises attributions on one model (it is patched in place meanwhile)
+            result = self.attributor.attribute_prompt(
+                prompt, document_chunks(run.documents), answer, question=run.question
+            )
         except Exception as error:  # never break the chain: whatever failed is logged and recorded
             message = f"{type(error).__name__}: {error}"
             if isinstance(error, ChunkNotFoundError):

@@ -19,8 +19,6 @@ from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_ca
 
 from rag_attrib.prompt import render_messages
 
-from .postprocessor import model_lock
-
 
 class LocalLLM(CustomLLM):
     """Answers with the local model of a rag_attrib Attributor: greedy, up to its ``max_new_tokens``.
@@ -53,8 +51,7 @@ class LocalLLM(CustomLLM):
         """Rendered with the model's chat template, as the attribution renders the same messages."""
         tokenizer = self.attributor.tokenizer
         prompt_ids = tokenizer(render_messages(tokenizer, messages).text, add_special_tokens=False)["input_ids"]
-        with model_lock:
-            return self.attributor.generate(prompt_ids)
+        return self.attributor.generate(prompt_ids)  # waits while another thread attributes on the model
 
     @llm_chat_callback()
     def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:

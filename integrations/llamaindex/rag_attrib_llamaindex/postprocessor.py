@@ -8,7 +8,6 @@ of the query's final LLM call, and is written onto the response before ``query()
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,11 +27,6 @@ log = logging.getLogger(__name__)
 CITATIONS_KEY = "citations"
 ATTRIBUTION_KEY = "attribution"
 RETRIEVAL_SCORE_KEY = "retrieval_score"
-
-# An Attributor patches its model in place for the length of an attribution: nothing else may use the model
-# meanwhile (another attribution, or LocalLLM generating). One lock for all models keeps that simple.
-model_lock = threading.Lock()
-
 
 class ResponseNotAttributableError(RagAttribError):
     """The response cannot be attributed as it is: it is streamed, or no LLM call of the query was seen."""
@@ -93,8 +87,7 @@ def attach_attribution(attributor: Any, response: Any, question: str | None, cal
         _check_attributable(response, calls)
         final = calls[-1]
         chunks, unattributed = chunks_in_final_prompt([n.node for n in response.source_nodes], calls)
-        with model_lock:
-            result = attributor.attribute_prompt(list(final.messages), chunks, final.answer, question=question)
+        result = attributor.attribute_prompt(list(final.messages), chunks, final.answer, question=question)
     except Exception as err:
         log.warning("rag_attrib could not attribute the response (%s: %s); the answer is unchanged",
                     type(err).__name__, err, exc_info=not isinstance(err, RagAttribError))
