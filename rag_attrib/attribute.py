@@ -323,8 +323,8 @@ def _check_answer(answer: str | None) -> None:
         raise TypeError(f"answer must be a str or None, got {type(answer).__name__}")
     if not answer.strip():
         raise EmptyAnswerError(
-            "the answer is empty or only whitespace; pass the text the LLM answered, or answer=None to let the "
-            "local model generate one"
+            "the answer is empty or only whitespace, so there is nothing to attribute (if an LLM returned it, "
+            "its call failed or was cut off); pass the answer's text, or answer=None to let the local model answer"
         )
 
 
