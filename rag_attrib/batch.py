@@ -23,7 +23,9 @@ class RecordError(RagAttribError, ValueError):
     """An input line is not a usable record."""
 
 
-def parse_record(line: str, number: int) -> dict[str, Any]:
+def parse_record(line: str | bytes, number: int) -> dict[str, Any]:
+    if isinstance(line, bytes):
+        raise RecordError(f"line {number}: not valid UTF-8; re-encode the file as UTF-8")
     try:
         record = json.loads(line)
     except json.JSONDecodeError as err:
@@ -42,7 +44,7 @@ def check_record(record: Any, number: int) -> dict[str, Any]:
     return record
 
 
-def verify_line(attributor: Any, line: str, number: int, token_relevance: bool = False) -> dict[str, Any]:
+def verify_line(attributor: Any, line: str | bytes, number: int, token_relevance: bool = False) -> dict[str, Any]:
     """The output record of one input line; never raises for a bad record (it becomes an error record)."""
     head = {"line": number, "id": _id_of(line)}
     try:
@@ -54,7 +56,7 @@ def verify_line(attributor: Any, line: str, number: int, token_relevance: bool =
         return {**head, "ok": False, "error": str(err), "error_type": type(err).__name__}
 
 
-def _id_of(line: str) -> Any:
+def _id_of(line: str | bytes) -> Any:
     try:
         record = json.loads(line)
     except ValueError:
@@ -62,10 +64,15 @@ def _id_of(line: str) -> Any:
     return record.get("id") if isinstance(record, dict) else None
 
 
-def input_lines(path: str | os.PathLike) -> Iterator[tuple[int, str]]:
-    """(1-based line number, text) of every non-blank line."""
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
+def input_lines(path: str | os.PathLike) -> Iterator[tuple[int, str | bytes]]:
+    """(1-based line number, text) of every non-blank line; a line that is not UTF-8 comes as its raw
+    bytes, so that it becomes an error record instead of stopping the run."""
+    with open(path, "rb") as f:
+        for number, raw in enumerate(f, start=1):
+            try:
+                line: str | bytes = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                line = raw
             if line.strip():
                 yield number, line
 

@@ -4,6 +4,8 @@
     rag-attrib attribute --chunks FILE --question Q [--answer A | --answer-file F] [--prompt-file P]
                          [--model M] [--json OUT] [--html REPORT] [--target token|max|logprob]
     rag-attrib verify INPUT.jsonl --out OUT.jsonl [--html REPORT] [--model M]
+    rag-attrib verify INPUT.jsonl --out OUT_DIR --engine ray [--address auto] [--num-workers N]
+                      [--num-gpus-per-worker G] [--batch-size N] [--format jsonl|parquet]
     rag-attrib eval [--data PATH] [--methods a,b,c] [--json OUT] [--limit N] [--model M] [--k 1,2,3]
     rag-attrib check-model MODEL
 
@@ -275,9 +277,17 @@ def cmd_verify(args: argparse.Namespace, console: Any, stderr: Any) -> int:
 
     if not Path(args.input).is_file():
         raise CliInputError(f"input file {args.input!r} does not exist; pass a JSONL file, one record per line")
-    attributor = _load(args.model, stderr)
-    counts = run_local(attributor, args.input, args.out, token_relevance=bool(args.html))
-    records = read_results(args.out)
+    if args.engine == "ray":
+        counts, records = _verify_on_ray(args, console)
+    else:
+        ray_only = [f"--{k.replace('_', '-')}" for k in RAY_ONLY if getattr(args, k) is not None]
+        if ray_only:
+            raise CliInputError(f"{', '.join(ray_only)} only apply with --engine ray")
+        if Path(args.out).is_dir():
+            raise CliInputError(f"--out {args.out!r} is a directory; the local engine writes one JSONL file")
+        attributor = _load(args.model, stderr)
+        counts = run_local(attributor, args.input, args.out, token_relevance=bool(args.html))
+        records = read_results(args.out)
     verified = [(r, Verification.from_dict(r)) for r in records if r["ok"]]
     summary = summarize(v for _, v in verified)
     console.print(
@@ -294,6 +304,32 @@ def cmd_verify(args: argparse.Namespace, console: Any, stderr: Any) -> int:
         Path(args.html).write_text(page, encoding="utf-8")
         console.print(f"Wrote the HTML report to {Path(args.html).resolve()}", highlight=False, markup=False)
     return 0
+
+
+RAY_ONLY = ("address", "num_workers", "num_cpus_per_worker", "num_gpus_per_worker", "batch_size", "format")
+
+
+def _verify_on_ray(args: argparse.Namespace, console: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """``verify --engine ray``: rag_attrib.ray_engine.run_ray, then the records read back from the shards."""
+    from .ray_engine import read_results_dir, run_ray
+
+    def given(value: Any, default: Any) -> Any:
+        return default if value is None else value
+
+    counts = run_ray(
+        args.input, args.out, model=args.model, num_workers=given(args.num_workers, 1),
+        num_cpus_per_worker=given(args.num_cpus_per_worker, 1),
+        num_gpus_per_worker=given(args.num_gpus_per_worker, 0), batch_size=given(args.batch_size, 4),
+        fmt=given(args.format, "jsonl"), address=args.address, token_relevance=bool(args.html),
+    )
+    done = counts["ok"] + counts["errors"]
+    if done:
+        memory = ", ".join(f"{w['peak_rss'] / 2**30:.1f} GiB" for w in counts["workers"].values())
+        n = len(counts["workers"])
+        console.print(f"ray: {n} worker{'s' if n != 1 else ''}, {done / counts['seconds']:.2f} records/s "
+                      f"({counts['seconds']:.0f} s, workers' start included); peak memory per worker: {memory}",
+                      highlight=False, markup=False)
+    return counts, read_results_dir(args.out)
 
 
 def cmd_check_model(args: argparse.Namespace, console: Any, stderr: Any) -> int:
@@ -433,13 +469,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="check the [n] citations of many answers against the attribution (JSONL in, JSONL out)",
         description="For each record of INPUT (one JSON object per line: question, chunks, answer, optional "
         "prompt and id), attribute the answer with its citation markers stripped and give each sentence a "
-        "verdict: supported, miscited, uncited or ungrounded. Results are appended to OUT as they finish; "
-        "rerunning with the same OUT skips the records already written.",
+        "verdict: supported, miscited, uncited or ungrounded. Results are written to OUT as they finish (appended "
+        "to a JSONL file, or as shards in a directory with --engine ray); rerunning with the same OUT skips the "
+        "records already written.",
     )
     ver.add_argument("input", metavar="INPUT.jsonl")
-    ver.add_argument("--out", metavar="OUT.jsonl", required=True, help="where results go (appended, resumable)")
+    ver.add_argument("--out", metavar="OUT", required=True,
+                     help="where results go, resumable: a JSONL file (local engine, appended) or a directory of "
+                     "shards (--engine ray)")
     ver.add_argument("--html", metavar="REPORT", help="also write a self-contained HTML report of all records")
     ver.add_argument("--model", metavar="M", help=model_help)
+    scale = ver.add_argument_group("running at scale (--engine ray; pip install 'rag-attrib[ray]')")
+    scale.add_argument("--engine", choices=("local", "ray"), default="local",
+                       help="local: this process (default); ray: Ray Data, an actor pool of models")
+    scale.add_argument("--address", metavar="ADDR",
+                       help="Ray cluster to join: 'auto' (the one this machine belongs to) or ray://HOST:10001 "
+                       "(default: start a local one)")
+    scale.add_argument("--num-workers", type=int, metavar="N", help="actors, each holding one model (default 1)")
+    scale.add_argument("--num-cpus-per-worker", type=float, metavar="C",
+                       help="CPUs each actor reserves, and its torch threads (default 1)")
+    scale.add_argument("--num-gpus-per-worker", type=float, metavar="G",
+                       help="GPUs each actor reserves (e.g. 1, or 0.5 for two per GPU); the model goes to cuda "
+                       "(default 0)")
+    scale.add_argument("--batch-size", type=int, metavar="N", help="records per batch sent to an actor (default 4)")
+    scale.add_argument("--format", choices=("jsonl", "parquet"), help="shard format in OUT (default jsonl)")
     ver.set_defaults(func=cmd_verify)
 
     chk = sub.add_parser(
@@ -468,7 +521,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--methods", metavar="a,b,c", help="comma-separated methods (default: all that can run here)")
     ev.add_argument("--json", metavar="OUT", default="rag_attrib_eval.json",
                     help="where to write the table and per-sentence scores (default: rag_attrib_eval.json)")
-    ev.add_argument("--limit", metavar="N", type=int, help="only the first N cases")
+    ev.add_argument("--limit", metavar="N", type=int, help="only the first N cases of each data set")
     ev.add_argument("--model", metavar="M", help=model_help)
     ev.add_argument("--k", metavar="1,2,3", default="1,2,3", help="numbers of top chunks to ablate (default 1,2,3)")
     ev.add_argument("--seed", type=int, default=0, help="seed of the random baseline and of tie-breaking")

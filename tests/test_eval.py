@@ -19,6 +19,7 @@ from rag_attrib.eval import (
     EvalDataError,
     MethodOutput,
     load_cases,
+    load_many,
     method,
     prepare,
     resolve_methods,
@@ -117,9 +118,10 @@ def test_bad_scores_are_refused():
 # ------------------------------------------------------------------------------------------------ data
 
 
-def test_the_shipped_data_set():
-    cases = load_cases()
-    assert 20 <= len(cases) <= 30
+@pytest.mark.parametrize("name, n", [("fictional", (20, 30)), ("paraphrase", (8, 15))])
+def test_the_shipped_data_sets(name, n):
+    cases = load_cases(name)
+    assert n[0] <= len(cases) <= n[1] and {c.source for c in cases} == {name}
     unsupported = 0
     for c in cases:
         assert 4 <= len(c.chunks) <= 6 and 1 <= len(c.sentences) <= 3
@@ -128,7 +130,8 @@ def test_the_shipped_data_set():
             assert len(c.gold_indices(i)) == (1 if s.supported else 0)
             unsupported += not s.supported
     assert unsupported >= 5
-    assert len(load_cases("fictional", limit=3)) == 3
+    assert len(load_cases(name, limit=3)) == 3
+    assert {c.source for c in load_many(None)} == {"fictional", "paraphrase"}  # the default: every shipped set
 
 
 def test_bad_data_names_the_line(tmp_path: Path):
@@ -247,6 +250,17 @@ def test_run_eval_report_and_a_method_added_in_a_few_lines(tiny_attributor, case
     assert set(report["methods"]) == {"first_chunk", "random", "attnlrp"}
     json.dumps(report)  # JSON-serialisable as it is
     assert to_markdown(report).splitlines()[0].startswith("| method | hit@1 | MRR | comp@1 | comp@2 | suff@1")
+
+
+def test_one_table_per_data_set_and_one_for_all(tiny_attributor, case):
+    other = parse_case(CASE, "elsewhere")  # the same case (and id, so the same tie-breaking) elsewhere
+    report = run_eval(tiny_attributor, [case, other], ["lexical", "random"], ks=(1,))
+    assert report["data"] == ["toy", "elsewhere"] and report["cases"] == 2
+    assert {src: part["cases"] for src, part in report["by_source"].items()} == {"toy": 1, "elsewhere": 1}
+    # the same case twice: each data set's numbers equal the overall ones
+    assert report["by_source"]["toy"]["methods"]["lexical"]["comp@1"] == report["methods"]["lexical"]["comp@1"]
+    markdown = to_markdown(report)
+    assert markdown.count("| method |") == 3 and "data: elsewhere (1 answers)" in markdown
 
 
 def test_unknown_and_unavailable_methods():

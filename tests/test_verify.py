@@ -201,3 +201,15 @@ def test_interrupted_run_resumes_without_losing_or_duplicating(tmp_path):
 
 def test_finished_lines_of_a_missing_file(tmp_path):
     assert finished_lines(tmp_path / "nope.jsonl") == set()
+
+
+def test_a_line_that_is_not_utf8_becomes_an_error_record(tmp_path):
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_input(src, n=3)
+    lines = src.read_bytes().split(b"\n")
+    lines[1] = b'{"id": "r2", "answer": "caf\xe9"}'  # latin-1, not UTF-8
+    src.write_bytes(b"\n".join(lines))
+    counts = run_local(ScriptedAttributor({"Alpha": {"a": 0.6}}), src, out, progress=False)
+    assert counts == {"skipped": 0, "ok": 2, "errors": 1}
+    records = read_results(out)
+    assert records[1]["ok"] is False and "not valid UTF-8" in records[1]["error"]

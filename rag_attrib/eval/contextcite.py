@@ -58,10 +58,10 @@ def unavailable() -> str | None:
 
 def contextcite_scores(attributor: Any, prepared: Any, num_ablations: int = 64) -> Tensor:
     """ContextCite's score for each (sentence, chunk): ``[n_sentences, n_chunks]``."""
-    found = _import()
-    if isinstance(found, str):
-        raise RuntimeError(found)
-    ContextCiter, BaseContextPartitioner, cc_utils = found
+    why = unavailable()
+    if why is not None:
+        raise RuntimeError(why)
+    ContextCiter, BaseContextPartitioner, cc_utils = _import()
     case, tok = prepared.case, attributor.tokenizer
     chunks = list(case.chunks)
 
@@ -100,7 +100,7 @@ def contextcite_scores(attributor: Any, prepared: Any, num_ablations: int = 64) 
                 attributor.model, tok, ChunkPartitioner().context, case.question,
                 partitioner=ChunkPartitioner(), num_ablations=num_ablations,
             )
-            prompt_ids, prompt = citer._get_prompt_ids(return_prompt=True)
+            _, prompt = citer._get_prompt_ids(return_prompt=True)
             citer._cache["output"] = prompt + case.answer  # the given answer is the response
             if citer._response_ids != prepared.answer_ids or citer.response != case.answer:
                 raise RuntimeError("ContextCite's response tokens differ from the answer's; cannot compare")

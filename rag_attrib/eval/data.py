@@ -12,8 +12,12 @@ The answer is its sentences joined by single spaces, and the sentences are attri
 automatic split), so every gold label lines up with one attributed sentence. ``gold`` is a chunk id, a list
 of chunk ids (any of them counts as a hit), or null for a sentence that no chunk supports.
 
-The shipped set (``fictional``) is about invented places, people and things, so that a model cannot answer
-from memory; every case has same-topic distractor chunks (same town, other years and names).
+Two sets are shipped, both about invented places, people and things (so that a model cannot answer from
+memory), every case with same-topic distractor chunks (same town, other years and names):
+
+- ``fictional``: answers as a RAG model writes them, close to the wording of their source chunk;
+- ``paraphrase``: answers that say the same in other words (the regime where word overlap with the source
+  fails), and unsupported sentences that mix names and words from the chunks into claims none of them makes.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from pathlib import Path
 from ..errors import RagAttribError
 from ..types import Chunk, Span, as_chunks
 
-SHIPPED = {"fictional": "fictional_rag.jsonl"}
+SHIPPED = {"fictional": "fictional_rag.jsonl", "paraphrase": "paraphrase_rag.jsonl"}
 
 
 class EvalDataError(RagAttribError, ValueError):
@@ -135,10 +139,11 @@ def parse_case(record: dict, source: str = "") -> EvalCase:
 
 
 def load_many(paths: Sequence[str | Path] | None, limit: int | None = None) -> list[EvalCase]:
-    """Cases from several files (or shipped names), in order; ``limit`` applies to the total."""
+    """Cases from several files (or shipped names), in order; ``limit`` applies to each of them.
+
+    Without paths: every shipped set.
+    """
     cases: list[EvalCase] = []
-    for p in paths or [None]:
-        cases.extend(load_cases(p, None if limit is None else limit - len(cases)))
-        if limit is not None and len(cases) >= limit:
-            break
+    for p in paths or list(SHIPPED):
+        cases.extend(load_cases(p, limit))
     return cases

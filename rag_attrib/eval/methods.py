@@ -22,7 +22,6 @@ ungrounded when its best chunk's share is below ``min_share``.
 from __future__ import annotations
 
 import re
-import time
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -149,12 +148,6 @@ def count_forwards(model: torch.nn.Module) -> Iterator[ForwardCounter]:
         handle.remove()
 
 
-def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
-    t = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - t
-
-
 @torch.no_grad()
 def sentence_logprobs(attributor: Any, case: EvalCase, keep: Sequence[int], answer_ids: Sequence[int] | None = None,
                       sentence_spans: Sequence[tuple[int, int]] | None = None) -> Tensor:
@@ -265,10 +258,11 @@ def attention_method(attributor: Any, prepared: Prepared) -> MethodOutput:
     return MethodOutput(scores, shares=shares)
 
 
-STOPWORDS = frozenset(
-    "a an and are as at be been by for from has have he her his in is it its of on or she that the their them "
-    "they this to was were which who with".split()
-)
+STOPWORDS = frozenset({
+    "a", "an", "and", "are", "as", "at", "be", "been", "by", "for", "from", "has", "have", "he", "her", "his", "in",
+    "is", "it", "its", "of", "on", "or", "she", "that", "the", "their", "them", "they", "this", "to", "was", "were",
+    "which", "who", "with",
+})
 
 
 def words(text: str) -> set[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import platform
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -19,12 +20,14 @@ from .data import EvalCase
 from .methods import (
     DEFAULT_METHODS,
     METHODS,
+    Method,
+    MethodOutput,
+    Prepared,
     case_seed,
     count_forwards,
     prepare,
     relative_sentences,
     sentence_logprobs,
-    timed,
 )
 
 FORMAT = "rag_attrib.eval"
@@ -59,20 +62,14 @@ def run_eval(
     names, skipped = resolve_methods(methods)
     model = attributor.model
     records: list[dict[str, Any]] = []
-    cost: dict[str, dict[str, float]] = {n: {"seconds": 0.0, "forwards": 0, "backwards": 0} for n in names}
+    sources = list(dict.fromkeys(c.source for c in cases))
+    cost = {(src, n): {"seconds": 0.0, "forwards": 0, "backwards": 0} for src in sources for n in names}
     metric_forwards = 0
     for c, case in enumerate(cases):
         if progress:
             progress(c, len(cases), case.id)
         prepared = prepare(attributor, case, seed)
-        spans = relative_sentences(prepared)
-        cache: dict[frozenset[int], torch.Tensor] = {}
-
-        def logprobs(kept: frozenset[int]) -> torch.Tensor:
-            if kept not in cache:
-                cache[kept] = sentence_logprobs(attributor, case, kept, prepared.answer_ids, spans)
-            return cache[kept]
-
+        logprobs = LogprobCache(attributor, prepared)
         everything = frozenset(range(prepared.n_chunks))
         with count_forwards(model) as counter:
             base = logprobs(everything)  # first: it also warms the model up before anything is timed
@@ -80,16 +77,15 @@ def run_eval(
 
         outputs = {}
         for name in names:
-            with count_forwards(model) as counter:
-                out, seconds = timed(lambda: METHODS[name](attributor, prepared))
+            out, seconds, forwards = run_method(METHODS[name], attributor, prepared)
             scores = M.as_matrix(out.scores, prepared.n_sentences, prepared.n_chunks, name)
             shares = None if out.shares is None else M.as_matrix(out.shares, *scores.shape, name)
             outputs[name] = (scores, shares)
-            cost[name]["seconds"] += seconds
-            cost[name]["forwards"] += counter.count
-            cost[name]["backwards"] += out.backwards
+            cost[case.source, name]["seconds"] += seconds
+            cost[case.source, name]["forwards"] += forwards
+            cost[case.source, name]["backwards"] += out.backwards
             for kept, values in (out.logprobs or {}).items():
-                cache.setdefault(frozenset(kept), values.detach().double().cpu())
+                logprobs.cache.setdefault(frozenset(kept), values.detach().double().cpu())
 
         with count_forwards(model) as counter:
             tie_break = M.tie_break_keys(prepared.n_chunks, case_seed(seed, case.id, "tie"))
@@ -121,6 +117,12 @@ def run_eval(
         metric_forwards += counter.count
     if progress:
         progress(len(cases), len(cases), "")
+
+    def summaries(subset: list[str]) -> dict[str, dict[str, Any]]:
+        recs = [r for r in records if r["source"] in subset]
+        n = sum(c.source in subset for c in cases)
+        return {name: summarize_method(name, recs, _add(cost[src, name] for src in subset), n, ks) for name in names}
+
     return {
         "format": FORMAT,
         "version": FORMAT_VERSION,
@@ -129,17 +131,51 @@ def run_eval(
         "min_share": attributor.min_share,
         "ks": list(ks),
         "seed": seed,
-        "data": sorted({c.source for c in cases}),
+        "data": sources,
         "cases": len(cases),
         "sentences": len(records),
         "supported": sum(bool(r["gold"]) for r in records),
         "unsupported": sum(not r["gold"] for r in records),
-        "methods": {name: summarize_method(name, records, cost[name], len(cases), ks) for name in names},
+        "methods": summaries(sources),
+        "by_source": {src: {"cases": sum(c.source == src for c in cases), "methods": summaries([src])}
+                      for src in sources} if len(sources) > 1 else {},
         "skipped": skipped,
         "metric_forwards": metric_forwards,
         "environment": environment(model),
         "records": records,
     }
+
+
+class LogprobCache:
+    """Sentence log-probs of one case per set of kept chunks, computed once (one forward each)."""
+
+    def __init__(self, attributor: Any, prepared: Prepared) -> None:
+        self.attributor, self.prepared = attributor, prepared
+        self.spans = relative_sentences(prepared)
+        self.cache: dict[frozenset[int], torch.Tensor] = {}
+
+    def __call__(self, kept: frozenset[int]) -> torch.Tensor:
+        if kept not in self.cache:
+            p = self.prepared
+            self.cache[kept] = sentence_logprobs(self.attributor, p.case, kept, p.answer_ids, self.spans)
+        return self.cache[kept]
+
+
+def run_method(m: Method, attributor: Any, prepared: Prepared) -> tuple[MethodOutput, float, int]:
+    """The method's output, its wall time and the forward passes it made."""
+    with count_forwards(attributor.model) as counter:
+        start = time.perf_counter()
+        out = m(attributor, prepared)
+        seconds = time.perf_counter() - start
+    return out, seconds, counter.count
+
+
+def _add(costs: Any) -> dict[str, float]:
+    total = {"seconds": 0.0, "forwards": 0, "backwards": 0}
+    for c in costs:
+        for k in total:
+            total[k] += c[k]
+    return total
 
 
 def summarize_method(name: str, records: list[dict[str, Any]], cost: dict[str, float], n_cases: int,
@@ -202,10 +238,11 @@ def _cell(key: str, value: Any) -> str:
     return f"{value:.2f}" if key.startswith(("comp", "suff")) else f"{value:.3f}"
 
 
-def table_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+def table_rows(report: dict[str, Any], methods: dict[str, Any] | None = None) -> tuple[list[str], list[list[str]]]:
     keys = columns(report["ks"])
     header = ["method"] + [label for _, label in keys]
-    rows = [[name] + [_cell(k, m.get(k)) for k, _ in keys] for name, m in report["methods"].items()]
+    methods = report["methods"] if methods is None else methods
+    rows = [[name] + [_cell(k, m.get(k)) for k, _ in keys] for name, m in methods.items()]
     return header, rows
 
 
@@ -217,26 +254,40 @@ def caption(report: dict[str, Any]) -> str:
             f"min_share {report['min_share']}")
 
 
+def _tables(report: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(title, methods) of each table: one per data set when there are several, then all together."""
+    tables = [(f"data: {src} ({part['cases']} answers)", part["methods"]) for src, part in report.get("by_source", {}).items()]
+    return tables + [("all data" if tables else "rag-attrib eval", report["methods"])]
+
+
 def print_table(report: dict[str, Any], console: Any = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
     console = console or Console()
-    header, rows = table_rows(report)
-    table = Table(title="rag-attrib eval", caption=caption(report), caption_justify="left")
-    for i, h in enumerate(header):
-        table.add_column(h, justify="left" if i == 0 else "right", no_wrap=True)
-    for row in rows:
-        table.add_row(*row)
     if not console.is_terminal and console.width < 170:  # a file or a pipe: do not squeeze the table
         console = Console(file=console.file, width=170, no_color=True)
-    console.print(table)
+    tables = _tables(report)
+    for n, (title, methods) in enumerate(tables):
+        header, rows = table_rows(report, methods)
+        last = n == len(tables) - 1
+        table = Table(title=title, caption=caption(report) if last else None, caption_justify="left")
+        for i, h in enumerate(header):
+            table.add_column(h, justify="left" if i == 0 else "right", no_wrap=True)
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
     for name, why in report["skipped"].items():
         console.print(f"skipped {name}: {why}", highlight=False, markup=False)
 
 
 def to_markdown(report: dict[str, Any]) -> str:
-    header, rows = table_rows(report)
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
+    out = []
+    tables = _tables(report)
+    for title, methods in tables:
+        header, rows = table_rows(report, methods)
+        if len(tables) > 1:
+            out.append(f"{title}\n")
+        lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
+        out.append("\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows]))
+    return "\n\n".join(out)

@@ -1,0 +1,412 @@
+"""The same ``verify`` over a JSONL file, on Ray Data: an actor pool of loaded models, resumable shards.
+
+    rag-attrib verify INPUT.jsonl --out OUT_DIR --engine ray [--address auto] [--num-workers N]
+                      [--num-gpus-per-worker 1] [--batch-size N] [--format jsonl|parquet]
+
+How it works, and why each piece is there:
+
+- The driver reads INPUT itself, line by line, so every record keeps its exact 1-based line number (Ray
+  Data's ``read_text`` splits lines its own way and forgets where they were). Lines already in OUT_DIR
+  and blank lines are skipped; the rest go into the object store with ``ray.data.from_items``, window by
+  window (``WINDOW`` records at a time, joined with ``union``), so the driver holds one window, not the
+  file; the object store holds the pending records and spills to disk when full. Because the driver
+  ships the text, the input needs to be readable by the driver only, also on a multi-node cluster.
+- ``map_batches`` with an actor pool: each actor (``VerifyWorker``) loads and holds one model in its
+  ``__init__``, once, and runs ``rag_attrib.batch.verify_line`` on every record of its batches. That is
+  the local engine's own function, so records, verdicts and error records are the same by construction;
+  a record that raises becomes an error record and its batch's other records are kept.
+- The driver consumes the results as they stream out (``iter_batches``) and writes each block as one
+  shard, ``part-<run>-<seq>.jsonl`` (or ``.parquet``): written to a hidden temporary name, fsync'ed, then
+  renamed. A killed run leaves whole shards only; a rerun scans them and skips their line numbers. One
+  writer keeps up (a result is a few KB, tens with token relevance, against a second or more of
+  attribution), and OUT_DIR need not be shared with the workers.
+- An actor process that dies (killed, out of memory) is restarted by Ray and its batch retried, at most
+  ``max_task_retries`` times, so a record that kills its worker every time stops the run instead of
+  looping forever; rerun to resume. A lock file stops two runs from writing the same OUT_DIR.
+
+Ray is imported only inside the functions that need it: ``pip install rag-attrib[ray]``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import math
+import os
+import re
+import socket
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from .batch import input_lines, verify_line
+from .errors import RagAttribError
+
+FORMATS = ("jsonl", "parquet")
+WINDOW = 50_000  # records read by the driver and put into the object store at a time
+SHARD_PREFIX = "part-"
+LOCK_NAME = ".rag_attrib.lock"
+INSTALL_HINT = "the ray engine needs Ray Data: pip install 'rag-attrib[ray]' (or pip install 'ray[data]')"
+
+
+class RayEngineError(RagAttribError, RuntimeError):
+    """The Ray engine cannot run (Ray missing, bad options, OUT_DIR in use or unusable)."""
+
+
+# ----------------------------------------------------------------------------------------- the workers
+
+
+class VerifyWorker:
+    """One Ray actor: loads the model once (``__init__``) and verifies batches of ``(line, text)`` rows.
+
+    ``model`` is what ``Attributor.load`` takes (None: the embedded model; a folder, a .gguf, a hub id
+    in the local cache), or a zero-argument callable returning an attributor (anything with
+    ``attribute`` and ``attribute_prompt``), called once per actor: a custom ``Attributor`` (its own
+    ``min_share``, ``target``, a model built in code), or the fakes the tests inject faults with.
+    """
+
+    def __init__(
+        self, model: Any = None, load_kwargs: dict[str, Any] | None = None, token_relevance: bool = False,
+        num_threads: int | None = None, device: str | None = None,
+    ) -> None:
+        if callable(model):
+            self.attributor = model()
+        else:
+            import torch
+
+            from .attribute import Attributor
+
+            if num_threads:
+                torch.set_num_threads(num_threads)
+            kwargs = dict(load_kwargs or {})
+            if device is not None:
+                kwargs.setdefault("device", device)
+            self.attributor = Attributor.load(model, **kwargs)
+        self.token_relevance = token_relevance
+        self.name = f"{socket.gethostname()}:{os.getpid()}"
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
+        start = time.time()
+        lines, oks, records = [], [], []
+        for number, text in zip(batch["line"], batch["text"]):
+            record = verify_line(self.attributor, str(text), int(number), self.token_relevance)
+            lines.append(int(number))
+            oks.append(bool(record["ok"]))
+            records.append(json.dumps(record, ensure_ascii=False))
+        n, end, rss = len(lines), time.time(), _peak_rss()
+        return {"line": lines, "ok": oks, "record": records, "worker": [self.name] * n, "rss": [rss] * n,
+                "start": [start] * n, "end": [end] * n}
+
+
+def _peak_rss() -> int:
+    """Peak resident memory of this process, in bytes."""
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
+
+
+# ----------------------------------------------------------------------------------------- shards
+
+
+def shard_paths(out_dir: str | os.PathLike) -> list[Path]:
+    """The finished shards of OUT_DIR, by name (hidden temporaries and quarantined files left out)."""
+    out = Path(out_dir)
+    if not out.is_dir():
+        return []
+    return sorted(p for p in out.iterdir()
+                  if p.name.startswith(SHARD_PREFIX) and p.suffix in (".jsonl", ".parquet") and p.is_file())
+
+
+def _read_shard(path: Path) -> list[dict[str, Any]]:
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return [json.loads(r) for r in pq.read_table(path, columns=["record"]).column("record").to_pylist()]
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    if text and not text.endswith("\n"):
+        raise ValueError("the last line is cut off")
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def _shard_records(out_dir: str | os.PathLike, quarantine: bool) -> Iterator[dict[str, Any]]:
+    for path in shard_paths(out_dir):
+        try:
+            records = _read_shard(path)
+            for r in records:
+                int(r["line"])
+        except Exception as err:  # noqa: BLE001  a shard we did not write whole: none of it counts
+            if quarantine:
+                bad = path.with_name(path.name + ".corrupt")
+                path.replace(bad)
+                warnings.warn(f"{path} is unreadable ({err}); moved to {bad.name}, its records are done again",
+                              stacklevel=3)
+            else:
+                warnings.warn(f"{path} is unreadable ({err}); its records are left out", stacklevel=3)
+            continue
+        yield from records
+
+
+def finished_lines_dir(out_dir: str | os.PathLike) -> set[int]:
+    """Line numbers already in OUT_DIR's shards. Leftover temporaries of a killed run are removed and an
+    unreadable shard is renamed ``*.corrupt`` (its lines are done again), so nothing is counted twice."""
+    out = Path(out_dir)
+    if not out.is_dir():
+        return set()
+    for tmp in out.glob(f".{SHARD_PREFIX}*.tmp"):
+        tmp.unlink(missing_ok=True)
+    return {int(r["line"]) for r in _shard_records(out, quarantine=True)}
+
+
+def read_results_dir(out_dir: str | os.PathLike) -> list[dict[str, Any]]:
+    """Every output record in OUT_DIR's shards (JSONL or Parquet), in input order, one per line number."""
+    by_line: dict[int, dict[str, Any]] = {}
+    for record in _shard_records(out_dir, quarantine=False):
+        line = int(record["line"])
+        if line in by_line:
+            warnings.warn(f"line {line} is in OUT_DIR twice; the first is kept", stacklevel=2)
+            continue
+        by_line[line] = record
+    return [by_line[k] for k in sorted(by_line)]
+
+
+PARQUET_COLUMNS = ("line", "id", "ok", "error", "error_type", "sentences", "supported", "miscited", "uncited",
+                   "ungrounded", "record")
+
+
+def _parquet_table(records: list[dict[str, Any]], texts: list[str]) -> Any:
+    """A fixed schema for every shard: a few flat columns to query, plus the whole record as JSON."""
+    import pyarrow as pa
+
+    schema = pa.schema([
+        ("line", pa.int64()), ("id", pa.string()), ("ok", pa.bool_()), ("error", pa.string()),
+        ("error_type", pa.string()), ("sentences", pa.int64()), ("supported", pa.int64()),
+        ("miscited", pa.int64()), ("uncited", pa.int64()), ("ungrounded", pa.int64()), ("record", pa.string()),
+    ])
+    rows = []
+    for r, text in zip(records, texts):
+        rid = r.get("id")
+        verdicts = (r.get("summary") or {}).get("verdicts") or {}
+        rows.append({
+            "line": r["line"], "id": rid if isinstance(rid, str) or rid is None else json.dumps(rid),
+            "ok": r["ok"], "error": r.get("error"), "error_type": r.get("error_type"),
+            "sentences": (r.get("summary") or {}).get("sentences"),
+            **{v: verdicts.get(v) for v in ("supported", "miscited", "uncited", "ungrounded")},
+            "record": text,
+        })
+    return pa.Table.from_pylist(rows, schema=schema)
+
+
+def write_shard(out_dir: Path, name: str, records: list[dict[str, Any]], texts: list[str], fmt: str) -> Path:
+    """Write one shard atomically: a hidden temporary, fsync, rename. A kill leaves it whole or absent."""
+    final = out_dir / f"{name}.{fmt}"
+    tmp = out_dir / f".{name}.{fmt}.tmp"
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        pq.write_table(_parquet_table(records, texts), tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+    else:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write("".join(t + "\n" for t in texts))
+            f.flush()
+            os.fsync(f.fileno())
+    tmp.replace(final)
+    try:  # make the rename itself durable
+        fd = os.open(out_dir, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
+    return final
+
+
+@contextmanager
+def _locked(out_dir: Path) -> Iterator[None]:
+    with open(out_dir / LOCK_NAME, "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RayEngineError(f"another run is writing to {str(out_dir)!r}; wait for it or use another OUT_DIR") \
+                from None
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+# ----------------------------------------------------------------------------------------- the run
+
+
+def _import_ray() -> Any:
+    try:
+        import ray
+        import ray.data
+    except ImportError as err:
+        raise RayEngineError(f"{INSTALL_HINT} ({err})") from None
+    return ray
+
+
+def _dataset(ray: Any, todo: Iterator[tuple[int, str]], batch_size: int, num_workers: int) -> Any:
+    """(line, text) rows in the object store, a window at a time; blocks of whole batches, at least four
+    per worker where there are enough records, at most 16 batches each."""
+    parts, window = [], []
+
+    def flush() -> None:
+        n = len(window)
+        batches = math.ceil(n / batch_size)
+        blocks = max(math.ceil(batches / 16), min(batches, 4 * num_workers))
+        try:
+            parts.append(ray.data.from_items(window, override_num_blocks=blocks))
+        except TypeError:  # Ray before 2.10 called it parallelism
+            parts.append(ray.data.from_items(window, parallelism=blocks))
+        window.clear()
+
+    for number, text in todo:
+        window.append({"line": number, "text": text})
+        if len(window) >= WINDOW:
+            flush()
+    if window:
+        flush()
+    if not parts:
+        return None
+    return parts[0].union(*parts[1:]) if len(parts) > 1 else parts[0]
+
+
+def run_ray(
+    input_path: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    model: str | os.PathLike | Callable[[], Any] | None = None,
+    load_kwargs: dict[str, Any] | None = None,
+    num_workers: int = 1,
+    num_cpus_per_worker: float = 1,
+    num_gpus_per_worker: float = 0,
+    batch_size: int = 4,
+    fmt: str = "jsonl",
+    address: str | None = None,
+    token_relevance: bool = False,
+    max_task_retries: int = 2,
+    init_kwargs: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Verify every record of ``input_path`` not yet in ``out_dir`` on Ray; the local engine's records.
+
+    ``model``: as ``Attributor.load`` takes it, or a zero-argument callable returning an attributor
+    (called once per actor; it is pickled to the workers, and places its model itself). ``load_kwargs``
+    go to ``Attributor.load`` (``dtype``, ``min_share``, ...); with ``num_gpus_per_worker > 0`` the model
+    goes to ``"cuda"`` (the GPU Ray assigned the actor) unless they say otherwise. Each actor reserves ``num_cpus_per_worker`` CPUs and uses as many torch threads.
+    Ray is started locally unless it runs already or ``address`` names a cluster (``"auto"``,
+    ``"ray://head:10001"``); a cluster started here is shut down at the end.
+
+    Returns ``{"skipped", "ok", "errors"}`` (as ``run_local``) plus ``"seconds"`` (the Ray part, workers'
+    start included), ``"busy_seconds"`` (first batch start to last batch end over all workers) and
+    ``"workers"``: ``{worker: {"records", "peak_rss"}}``.
+    """
+    if fmt not in FORMATS:
+        raise RayEngineError(f"format must be one of {FORMATS}, got {fmt!r}")
+    if num_workers < 1 or batch_size < 1:
+        raise RayEngineError("num_workers and batch_size must be at least 1")
+    if num_gpus_per_worker < 0 or num_cpus_per_worker <= 0:
+        raise RayEngineError("num_gpus_per_worker must be >= 0 and num_cpus_per_worker > 0")
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise RayEngineError(f"--out {str(out)!r} is a file; the ray engine writes shards into a directory")
+    out.mkdir(parents=True, exist_ok=True)
+    counts: dict[str, Any] = {"skipped": 0, "ok": 0, "errors": 0, "seconds": 0.0, "busy_seconds": 0.0,
+                              "workers": {}}
+    with _locked(out):
+        done = finished_lines_dir(out)
+        counts["skipped"] = len(done)
+        todo = ((n, line) for n, line in input_lines(input_path) if n not in done)
+        first = next(todo, None)
+        if first is None:
+            return counts
+        ray = _import_ray()
+        started = not ray.is_initialized()
+        if started:
+            ray.init(address=address, **(init_kwargs or {}))
+        t0 = time.perf_counter()
+        try:
+            ds = _dataset(ray, _chain(first, todo), batch_size, num_workers)
+            if isinstance(model, (str, os.PathLike)) and os.path.exists(model):
+                model = os.path.abspath(model)  # the workers do not run in this directory
+            worker_kwargs = {
+                "model": model, "load_kwargs": load_kwargs, "token_relevance": token_relevance,
+                "num_threads": max(1, int(num_cpus_per_worker)),
+                "device": "cuda" if num_gpus_per_worker > 0 else None,
+            }
+            results = _map(ray, ds, worker_kwargs, batch_size, num_workers, num_cpus_per_worker,
+                           num_gpus_per_worker, max_task_retries)
+            run = time.strftime("%Y%m%dT%H%M%S") + f"-{os.getpid()}"
+            first_start, last_end = math.inf, 0.0
+            blocks = results.iter_batches(batch_size=None, batch_format="pyarrow")  # as they finish
+            for seq, block in enumerate(_guarded(blocks, counts)):
+                cols = block.to_pydict()
+                texts = cols["record"]
+                records = [json.loads(t) for t in texts]
+                write_shard(out, f"{SHARD_PREFIX}{run}-{seq:06d}", records, texts, fmt)
+                counts["ok"] += sum(cols["ok"])
+                counts["errors"] += len(texts) - sum(cols["ok"])
+                for worker, rss in zip(cols["worker"], cols["rss"]):
+                    w = counts["workers"].setdefault(worker, {"records": 0, "peak_rss": 0})
+                    w["records"] += 1
+                    w["peak_rss"] = max(w["peak_rss"], rss)
+                first_start, last_end = min(first_start, *cols["start"]), max(last_end, *cols["end"])
+            counts["busy_seconds"] = max(0.0, last_end - first_start) if last_end else 0.0
+        finally:
+            counts["seconds"] = time.perf_counter() - t0
+            if started:
+                ray.shutdown()
+    return counts
+
+
+def _map(ray: Any, ds: Any, worker_kwargs: dict[str, Any], batch_size: int, num_workers: int, num_cpus: float,
+         num_gpus: float, max_task_retries: int) -> Any:
+    """The actor-pool ``map_batches``. A dead actor is restarted and its batch retried ``max_task_retries``
+    times (Ray Data's default is forever: one record that kills its worker would loop)."""
+    common = {"fn_constructor_kwargs": worker_kwargs, "batch_size": batch_size, "batch_format": "numpy",
+              "compute": ray.data.ActorPoolStrategy(size=num_workers), "num_cpus": num_cpus,
+              "num_gpus": num_gpus or None}
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*ray_remote_args.*deprecated")  # no named form yet (2.60)
+        try:
+            return ds.map_batches(VerifyWorker, **common, max_restarts=-1, max_task_retries=max_task_retries)
+        except TypeError:  # a Ray that no longer takes extra remote args: its own retry policy
+            return ds.map_batches(VerifyWorker, **common)
+
+
+def _stopped(counts: dict[str, Any], err: BaseException) -> RayEngineError:
+    written = counts["ok"] + counts["errors"]
+    cause = getattr(err, "cause", None) or err  # a RayTaskError carries the worker's own exception
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(cause)).strip().splitlines()
+    return RayEngineError(
+        f"the ray run stopped after writing {written} records this time ({type(cause).__name__}"
+        f"{': ' + text[0] if text else ''}); the records written are kept: run the same command again to do "
+        "the rest"
+    )
+
+
+def _guarded(blocks: Any, counts: dict[str, Any]) -> Iterator[Any]:
+    """The result blocks; a failure of the run (a worker's task failed for good) says what was kept."""
+    iterator = iter(blocks)
+    while True:
+        try:
+            block = next(iterator)
+        except StopIteration:
+            return
+        except Exception as err:
+            raise _stopped(counts, err) from err
+        yield block
+
+
+def _chain(first: tuple[int, str], rest: Iterator[tuple[int, str]]) -> Iterator[tuple[int, str]]:
+    yield first
+    yield from rest

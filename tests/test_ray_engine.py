@@ -1,0 +1,256 @@
+"""``verify --engine ray``: the local engine's records on Ray Data, nothing lost or duplicated.
+
+A local Ray cluster is started inside this module (``ray.init(num_cpus=2)``, nothing external) and shut
+down at its end. Most tests run a scripted attributor (``test_verify.ScriptedAttributor``) handed to the
+workers as a factory (``run_ray(model=callable)``, the public way to give each actor its own attributor),
+which is also how faults are injected: an attributor that raises a ``BaseException`` (which
+``verify_line`` does not turn into an error record, like a kill) or kills its own process. One slow test
+runs the embedded model through the CLI and compares it with the local engine.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import subprocess
+import sys
+import time
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+ray = pytest.importorskip("ray", reason="the ray engine needs Ray Data: pip install 'rag-attrib[ray]'")
+pytest.importorskip("ray.data", reason="the ray engine needs Ray Data: pip install 'rag-attrib[ray]'")
+
+import test_verify
+from test_verify import ScriptedAttributor, write_input
+
+from rag_attrib.batch import read_results, run_local
+from rag_attrib.ray_engine import (
+    LOCK_NAME,
+    RayEngineError,
+    finished_lines_dir,
+    read_results_dir,
+    run_ray,
+    shard_paths,
+    write_shard,
+)
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:ray")  # Ray Data's own, about itself
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = {"Alpha": {"a": 0.6}}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_ray():
+    # The workers unpickle the factories below; this module and test_verify are not importable there.
+    import ray.cloudpickle
+
+    for module in (test_verify, sys.modules[__name__]):
+        ray.cloudpickle.register_pickle_by_value(module)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=200 * 2**20)
+    yield
+    ray.shutdown()
+    for module in (test_verify, sys.modules[__name__]):
+        ray.cloudpickle.unregister_pickle_by_value(module)
+
+
+def scripted(fail_on: str | None = None) -> ScriptedAttributor:
+    return ScriptedAttributor(SCRIPT, fail_on=fail_on)
+
+
+class Killed(BaseException):
+    """Stands for a kill: not an Exception, so verify_line does not turn it into an error record."""
+
+
+class Recording(ScriptedAttributor):
+    """Appends every answer it attributes to a log file (the workers are other processes); on
+    ``kill_on`` it sleeps (so the other batches finish and are written first), then raises ``Killed``;
+    on ``exit_on`` it ends its own process once (a worker dying), leaving a marker so the retry works."""
+
+    def __init__(self, log: Path, kill_on: str | None = None, exit_on: str | None = None):
+        super().__init__(SCRIPT)
+        self.log, self.kill_on, self.exit_on = log, kill_on, exit_on
+
+    def _result(self, chunks, answer, spans, question):
+        with open(self.log, "a") as f:
+            f.write(answer + "\n")
+        if self.kill_on and self.kill_on in answer:
+            time.sleep(2)
+            raise Killed(f"injected kill on {answer!r}")
+        marker = self.log.with_suffix(".exited")
+        if self.exit_on and self.exit_on in answer and not marker.exists():
+            marker.write_text("once")
+            os._exit(1)
+        return super()._result(chunks, answer, spans, question)
+
+
+def calls(log: Path) -> list[str]:
+    return sorted(log.read_text().splitlines()) if log.exists() else []
+
+
+def lines_of(out: Path) -> list[int]:
+    return sorted(r["line"] for r in read_results_dir(out))
+
+
+# --------------------------------------------------------------------------------------- same records
+
+
+def test_same_records_as_the_local_engine_in_jsonl_and_parquet(tmp_path, monkeypatch):
+    src = tmp_path / "in.jsonl"
+    write_input(src, n=10, bad_lines=(2, 3))  # line 2 is not JSON, line 3 has no chunks
+    local = tmp_path / "local.jsonl"
+    local_counts = run_local(scripted(fail_on="number 6"), src, local, progress=False)
+
+    factory = partial(scripted, fail_on="number 6")  # record 6 raises inside its worker
+    counts = run_ray(src, tmp_path / "ray", model=factory, num_workers=2, batch_size=3)
+    assert {k: counts[k] for k in ("skipped", "ok", "errors")} == local_counts == {"skipped": 0, "ok": 7, "errors": 3}
+    expected = read_results(local)
+    assert read_results_dir(tmp_path / "ray") == expected  # record by record, in input order
+    by_line = {r["line"]: r for r in expected}
+    assert by_line[6]["error"] == "scripted failure on 'number 6'" and by_line[6]["error_type"] == "RuntimeError"
+    assert by_line[5]["ok"] and by_line[4]["ok"]  # record 6's batch mates (4, 5, 6 with batch 3) are kept
+    assert sum(w["records"] for w in counts["workers"].values()) == 10 and counts["seconds"] > 0
+
+    monkeypatch.setattr("rag_attrib.ray_engine.WINDOW", 4)  # the input in 3 windows, joined by union
+    pq_counts = run_ray(src, tmp_path / "pq", model=factory, num_workers=2, batch_size=3, fmt="parquet")
+    assert {k: pq_counts[k] for k in ("ok", "errors")} == {"ok": 7, "errors": 3}
+    assert read_results_dir(tmp_path / "pq") == expected
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(shard_paths(tmp_path / "pq")[0])
+    assert table.column_names[:3] == ["line", "id", "ok"] and "supported" in table.column_names
+
+    again = run_ray(src, tmp_path / "ray", model=factory)  # all done: Ray is not even asked
+    assert (again["skipped"], again["ok"], again["errors"]) == (10, 0, 0)
+
+
+# --------------------------------------------------------------------------------------- kills and resume
+
+
+def test_killed_run_resumes_without_losing_or_duplicating(tmp_path):
+    src, out, log = tmp_path / "in.jsonl", tmp_path / "out", tmp_path / "calls.log"
+    write_input(src, n=12)
+    with pytest.raises(RayEngineError, match="stopped after writing .* run the same command again"):
+        run_ray(src, out, model=partial(Recording, log, kill_on="number 12"), num_workers=2, batch_size=2)
+    first = lines_of(out)
+    assert 12 not in first and 0 < len(first) < 12
+    assert len(first) == len(set(first))
+    assert not list(out.glob(".*.tmp"))  # only whole shards
+
+    log2 = tmp_path / "calls2.log"
+    counts = run_ray(src, out, model=partial(Recording, log2), num_workers=2, batch_size=2)
+    assert (counts["skipped"], counts["ok"], counts["errors"]) == (len(first), 12 - len(first), 0)
+    assert calls(log2) == sorted(f"Alpha number {i}." for i in range(1, 13) if i not in first)  # only the rest
+    assert lines_of(out) == list(range(1, 13))
+    assert sum(len(json.loads("[" + ",".join(p.read_text().splitlines()) + "]"))
+               for p in shard_paths(out)) == 12  # no duplicate anywhere in OUT_DIR
+
+
+def test_a_worker_process_that_dies_is_restarted_and_its_batch_redone(tmp_path):
+    src, out, log = tmp_path / "in.jsonl", tmp_path / "out", tmp_path / "calls.log"
+    write_input(src, n=6)
+    counts = run_ray(src, out, model=partial(Recording, log, exit_on="number 3"), num_workers=2, batch_size=2)
+    assert (counts["ok"], counts["errors"]) == (6, 0)
+    assert log.with_suffix(".exited").exists()  # it did die once
+    assert lines_of(out) == [1, 2, 3, 4, 5, 6]
+
+
+def test_partial_output_of_a_killed_run_is_never_counted(tmp_path):
+    src, out = tmp_path / "in.jsonl", tmp_path / "out"
+    write_input(src, n=6)
+    out.mkdir()
+    good = [{"line": n, "id": f"r{n}", "ok": False, "error": "kept", "error_type": "X"} for n in (1, 2)]
+    write_shard(out, "part-old-000000", good, [json.dumps(r) for r in good], "jsonl")
+    (out / ".part-old-000001.jsonl.tmp").write_text('{"line": 3, "ok": true}\n')  # killed mid-write
+    (out / "part-old-000002.jsonl").write_text('{"line": 4, "id": "r4", "ok": true}\n{"line": 5, "i')  # cut off
+    with pytest.warns(UserWarning, match="unreadable"):
+        assert finished_lines_dir(out) == {1, 2}
+    assert not (out / ".part-old-000001.jsonl.tmp").exists()
+    assert (out / "part-old-000002.jsonl.corrupt").exists()
+    counts = run_ray(src, out, model=scripted, batch_size=2)
+    assert (counts["skipped"], counts["ok"]) == (2, 4)
+    records = read_results_dir(out)
+    assert [r["line"] for r in records] == [1, 2, 3, 4, 5, 6] and records[0]["error"] == "kept"
+
+
+def test_two_runs_cannot_write_the_same_out_dir(tmp_path):
+    src, out = tmp_path / "in.jsonl", tmp_path / "out"
+    write_input(src, n=2)
+    out.mkdir()
+    with open(out / LOCK_NAME, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with pytest.raises(RayEngineError, match="another run"):
+            run_ray(src, out, model=scripted)
+
+
+def test_options_are_checked(tmp_path, capsys):
+    from rag_attrib.cli import main
+
+    src = tmp_path / "in.jsonl"
+    write_input(src, n=1)
+    (tmp_path / "file").write_text("")
+    assert main(["verify", str(src), "--out", str(tmp_path / "file"), "--engine", "ray"]) == 2
+    assert "is a file" in capsys.readouterr().err
+    assert main(["verify", str(src), "--out", str(tmp_path / "o.jsonl"), "--num-workers", "2"]) == 2
+    assert "--num-workers only apply with --engine ray" in capsys.readouterr().err
+    with pytest.raises(RayEngineError, match="format"):
+        run_ray(src, tmp_path / "x", fmt="csv")
+
+
+def test_ray_is_imported_only_when_asked():
+    code = "import sys, rag_attrib.cli, rag_attrib.batch, rag_attrib.ray_engine; print('ray' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
+
+
+# --------------------------------------------------------------------------------------- the real model
+
+
+@pytest.mark.slow
+def test_cli_on_the_embedded_model_matches_the_local_engine(tmp_path, capsys):
+    import torch
+
+    from rag_attrib import Attributor
+    from rag_attrib.cli import main
+
+    src = ROOT / "examples" / "verify_input.jsonl"  # 4 records, one without chunks
+    local = tmp_path / "local.jsonl"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as each worker (1 CPU each); also spares a shared 2-core machine
+    try:
+        run_local(Attributor.load(), src, local, progress=False)
+    finally:
+        torch.set_num_threads(threads)
+
+    out, report = tmp_path / "out", tmp_path / "report.html"
+    argv = ["verify", str(src), "--out", str(out), "--engine", "ray", "--num-workers", "2", "--batch-size", "1",
+            "--format", "parquet"]
+    assert main(argv + ["--html", str(report)]) == 0
+    stdout = capsys.readouterr().out
+    assert "3 verified, 1 errors, 0 already done" in stdout and "ray: 2 workers" in stdout
+    assert "Not verified (1)" in report.read_text()
+
+    expected, got = read_results(local), read_results_dir(out)
+    assert [r["line"] for r in got] == [r["line"] for r in expected] == [1, 2, 3, 4]
+    for mine, theirs in zip(got, expected):
+        if mine["ok"]:  # the run with --html keeps each token's relevance; the local run did not
+            assert mine["attribution"].pop("token_relevance", None) is not None
+        assert approx_equal(mine, theirs), mine["line"]
+
+    assert main(argv) == 0  # resumed: nothing left to do, no worker started
+    assert "0 verified, 0 errors, 4 already done" in capsys.readouterr().out
+
+
+def approx_equal(a, b, rel=1e-4) -> bool:
+    """Equal, floats up to ``rel`` (identical so far; other processes may reduce in another order)."""
+    if isinstance(a, float) and isinstance(b, float):
+        return a == pytest.approx(b, rel=rel, abs=1e-6)
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(approx_equal(a[k], b[k], rel) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(approx_equal(x, y, rel) for x, y in zip(a, b))
+    return a == b
