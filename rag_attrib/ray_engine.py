@@ -92,7 +92,9 @@ class VerifyWorker:
         start = time.time()
         lines, oks, records = [], [], []
         for number, text in zip(batch["line"], batch["text"]):
-            record = verify_line(self.attributor, str(text), int(number), self.token_relevance)
+            # a line that is not UTF-8 travels as bytes (batch.input_lines): keep it so, as the local engine does
+            line = bytes(text) if isinstance(text, bytes) else str(text)
+            record = verify_line(self.attributor, line, int(number), self.token_relevance)
             lines.append(int(number))
             oks.append(bool(record["ok"]))
             records.append(json.dumps(record, ensure_ascii=False))

@@ -254,3 +254,18 @@ def approx_equal(a, b, rel=1e-4) -> bool:
     if isinstance(a, list) and isinstance(b, list):
         return len(a) == len(b) and all(approx_equal(x, y, rel) for x, y in zip(a, b))
     return a == b
+
+
+def test_a_line_that_is_not_utf8_is_the_same_error_record_as_locally(tmp_path):
+    src = tmp_path / "in.jsonl"
+    write_input(src, n=3)
+    lines = src.read_bytes().split(b"\n")
+    lines[1] = b'{"id": "r2", "answer": "caf\xe9"}'  # latin-1, not UTF-8
+    src.write_bytes(b"\n".join(lines))
+    local = tmp_path / "local.jsonl"
+    run_local(scripted(), src, local, progress=False)
+    counts = run_ray(src, tmp_path / "ray", model=scripted, num_workers=1, batch_size=2)
+    assert (counts["ok"], counts["errors"]) == (2, 1)
+    records = read_results_dir(tmp_path / "ray")
+    assert records == read_results(local)
+    assert "not valid UTF-8" in records[1]["error"]
