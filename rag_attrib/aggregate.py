@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from .types import Citation
+from .types import Citation, Span
 
 # Measured with benchmarks/bench_thresholds.py on the embedded model: the best chunk's share is 0.45-0.66 for
 # sentences stated in one chunk and 0.13-0.25 for sentences stated in none; the demo's two-source sentence
@@ -45,9 +45,26 @@ def sentence_citations(
         share = float(positive[a:b].sum()) / total if total > 0 else 0.0
         citations.append(Citation(chunk_id=chunk_id, score=score, share=share))
     citations.sort(key=lambda c: c.score, reverse=True)
-    cited = tuple(c.chunk_id for c in citations if c.share >= min_share and c.score > 0)
     grounding = sum(c.share for c in citations)
-    return tuple(citations), cited, grounding
+    return tuple(citations), cited_ids(citations, min_share), grounding
+
+
+def cited_ids(citations: Sequence[Citation], min_share: float) -> tuple[str, ...]:
+    """The selection rule: chunks carrying at least ``min_share`` of the positive relevance, in the given order."""
+    return tuple(c.chunk_id for c in citations if c.share >= min_share and c.score > 0)
+
+
+def content_mask(
+    ids: Sequence[int], offsets: Sequence[tuple[int, int]], content_spans: Sequence[Span], special_ids: set[int]
+) -> Tensor:
+    """Prompt tokens that are content: inside a message text, not special, and not the first token (the
+    attention sink, which gathers relevance whatever it is)."""
+    mask = torch.zeros(len(ids), dtype=torch.bool)
+    for i, (token_id, (s, e)) in enumerate(zip(ids, offsets)):
+        if i == 0 or token_id in special_ids or e <= s:
+            continue
+        mask[i] = any(span.start < e <= span.end for span in content_spans)
+    return mask
 
 
 def context_mask(

@@ -5,13 +5,14 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import nullcontext
 from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
 from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
 
-from .aggregate import DEFAULT_MIN_SHARE, context_mask, sentence_citations
+from .aggregate import DEFAULT_MIN_SHARE, content_mask, context_mask, sentence_citations
 from .errors import ContextTooLongError, EmptyAnswerError
 from .lrp import attnlrp, family_for
 from .prompt import DEFAULT_SYSTEM, RenderedPrompt, render_messages, render_rag_prompt
@@ -59,19 +60,21 @@ def sentence_relevance(
     sentence_spans: Sequence[tuple[int, int]],
     target: str = "token",
     backward: Backward = "loop",
+    lrp: bool = True,
 ) -> tuple[Tensor, Tensor]:
     """AttnLRP relevance of every input token for each sentence: ``(relevance[n, seq], target_values[n])``.
 
     ``input_ids`` is the 1-D prompt + answer; ``sentence_spans`` are absolute token ranges inside the
     answer. Relevance is ``(grad * embedding).sum(-1)`` at the input embeddings, in float32 or wider.
     ``backward="loop"`` runs one backward per sentence reusing the graph; ``"batched"`` runs them as one
-    vmapped backward (``is_grads_batched``). Both give the same values.
+    vmapped backward (``is_grads_batched``). Both give the same values. ``lrp=False`` leaves the model
+    unpatched: plain gradient x input, the baseline the rules are measured against.
     """
     if backward not in ("loop", "batched"):
         raise ValueError(f"backward must be 'loop' or 'batched', got {backward!r}")
     input_ids = input_ids.to(model.device)
     seq_len = input_ids.shape[0]
-    with model_lock(model), attnlrp(model), torch.enable_grad():
+    with model_lock(model), attnlrp(model) if lrp else nullcontext(), torch.enable_grad():
         embeds = model.get_input_embeddings()(input_ids[None]).detach().requires_grad_(True)
         positions = torch.arange(answer_start - 1, seq_len - 1, device=input_ids.device)
         logits = model(inputs_embeds=embeds, logits_to_keep=positions, use_cache=False).logits[0]
@@ -228,7 +231,7 @@ class Attributor:
             self.model, input_ids, answer_start, sentence_tokens, target=target, backward=self.backward
         )
 
-        content = _content_mask(prompt_ids, prompt_offsets, rendered.content_spans, set(tok.all_special_ids))
+        content = content_mask(prompt_ids, prompt_offsets, rendered.content_spans, set(tok.all_special_ids))
         attributed = []
         for i, (span, (a, _)) in enumerate(zip(sentence_spans, sentence_tokens, strict=True)):
             mask = context_mask(seq_len, content, answer_start, a)
@@ -330,16 +333,3 @@ def _check_answer(answer: str | None) -> None:
 
 def _starts_with_special(tokenizer: PreTrainedTokenizerBase, text: str) -> bool:
     return any(t and text.startswith(t) for t in tokenizer.all_special_tokens)
-
-
-def _content_mask(
-    ids: Sequence[int], offsets: Sequence[tuple[int, int]], content_spans: Sequence[Span], special_ids: set[int]
-) -> Tensor:
-    """Prompt tokens that are content: inside a message text, not special, and not the first token (the
-    attention sink, which gathers relevance whatever it is)."""
-    mask = torch.zeros(len(ids), dtype=torch.bool)
-    for i, (token_id, (s, e)) in enumerate(zip(ids, offsets)):
-        if i == 0 or token_id in special_ids or e <= s:
-            continue
-        mask[i] = any(span.start < e <= span.end for span in content_spans)
-    return mask

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .aggregate import cited_ids
 from .text import split_sentences
 from .types import AttributionResult, Chunk, Span, as_chunks
 
@@ -180,7 +181,7 @@ def verify(
         attribution = by_sentence.get(i)
         if attribution is None:
             continue
-        carrying = tuple(c.chunk_id for c in attribution.citations if c.share >= threshold and c.score > 0)
+        carrying = cited_ids(attribution.citations, threshold)
         top_share = max((c.share for c in attribution.citations), default=0.0)
         if not carrying:
             verdict = "ungrounded"

@@ -31,10 +31,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..aggregate import context_mask, sentence_citations
-from ..attribute import _content_mask, sentence_targets
+from ..aggregate import content_mask, context_mask, sentence_citations
+from ..attribute import sentence_relevance
 from ..prompt import render_rag_prompt
 from ..text import char_to_token_spans
+from ..types import Citation
 from .data import EvalCase
 
 
@@ -84,7 +85,7 @@ def prepare(attributor: Any, case: EvalCase, seed: int = 0) -> Prepared:
     start = len(enc["input_ids"])
     sentences = [(start + a, start + b) for a, b in char_to_token_spans(answer, answer_enc["offset_mapping"], case.spans)]
     chunks = char_to_token_spans(rendered.text, enc["offset_mapping"], rendered.chunk_spans)
-    content = _content_mask(enc["input_ids"], enc["offset_mapping"], rendered.content_spans, set(tok.all_special_ids))
+    content = content_mask(enc["input_ids"], enc["offset_mapping"], rendered.content_spans, set(tok.all_special_ids))
     return Prepared(case, list(enc["input_ids"]), list(answer_enc["input_ids"]), chunks, sentences, content, seed)
 
 
@@ -181,13 +182,19 @@ def relative_sentences(prepared: Prepared) -> list[tuple[int, int]]:
 def _aggregate(relevance: Tensor, prepared: Prepared, min_share: float) -> tuple[Tensor, Tensor]:
     """Token relevance rows -> (scores, shares) with the core's aggregation (``sentence_citations``)."""
     ids = [str(i) for i in range(prepared.n_chunks)]
+    rows = [sentence_citations(relevance[i], ids, prepared.chunk_tokens, mask, min_share)[0]
+            for i, mask in enumerate(prepared.context_masks())]
+    return _matrices(rows, {i: j for j, i in enumerate(ids)}, prepared)
+
+
+def _matrices(rows: Sequence[Sequence[Citation]], index: dict[str, int], prepared: Prepared) -> tuple[Tensor, Tensor]:
+    """Per-sentence citations -> (scores, shares) matrices, [n_sentences, n_chunks], columns by ``index``."""
     scores = torch.zeros(prepared.n_sentences, prepared.n_chunks, dtype=torch.float64)
     shares = torch.zeros_like(scores)
-    for i, mask in enumerate(prepared.context_masks()):
-        citations, _, _ = sentence_citations(relevance[i], ids, prepared.chunk_tokens, mask, min_share)
+    for i, citations in enumerate(rows):
         for c in citations:
-            scores[i, int(c.chunk_id)] = c.score
-            shares[i, int(c.chunk_id)] = c.share
+            scores[i, index[c.chunk_id]] = c.score
+            shares[i, index[c.chunk_id]] = c.share
     return scores, shares
 
 
@@ -199,30 +206,16 @@ def attnlrp_method(attributor: Any, prepared: Prepared) -> MethodOutput:
     case = prepared.case
     result = attributor.attribute(case.question, case.chunks, case.answer, sentences=case.spans)
     index = {c.id: j for j, c in enumerate(case.chunks)}
-    scores = torch.zeros(prepared.n_sentences, prepared.n_chunks, dtype=torch.float64)
-    shares = torch.zeros_like(scores)
-    for i, s in enumerate(result.sentences):
-        for c in s.citations:
-            scores[i, index[c.chunk_id]] = c.score
-            shares[i, index[c.chunk_id]] = c.share
+    scores, shares = _matrices([s.citations for s in result.sentences], index, prepared)
     return MethodOutput(scores, backwards=len(result.sentences), shares=shares)
 
 
 @method("gradxinput", "plain gradient x input at the embeddings, same target and aggregation, no LRP rules")
 def gradxinput_method(attributor: Any, prepared: Prepared) -> MethodOutput:
-    model = attributor.model
-    ids = prepared.input_ids.to(model.device)
-    start = prepared.answer_start
-    with torch.enable_grad():
-        embeds = model.get_input_embeddings()(ids[None]).detach().requires_grad_(True)
-        positions = torch.arange(start - 1, ids.shape[0] - 1, device=ids.device)
-        logits = model(inputs_embeds=embeds, logits_to_keep=positions, use_cache=False).logits[0]
-        targets = sentence_targets(logits, ids[start:], relative_sentences(prepared), attributor.target)
-        grads = [torch.autograd.grad(t, embeds, retain_graph=i < len(targets) - 1)[0][0] for i, t in enumerate(targets)]
-    dtype = torch.promote_types(embeds.dtype, torch.float32)
-    relevance = torch.stack([(g.to(dtype) * embeds[0].detach().to(dtype)).sum(-1) for g in grads]).cpu()
+    relevance, _ = sentence_relevance(attributor.model, prepared.input_ids, prepared.answer_start,
+                                      prepared.sentence_tokens, target=attributor.target, lrp=False)
     scores, shares = _aggregate(relevance, prepared, attributor.min_share)
-    return MethodOutput(scores, backwards=len(targets), shares=shares)
+    return MethodOutput(scores, backwards=len(prepared.sentence_tokens), shares=shares)
 
 
 @contextmanager
