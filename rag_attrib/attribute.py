@@ -53,6 +53,22 @@ def sentence_targets(logits: Tensor, answer_ids: Tensor, spans: Sequence[tuple[i
     return torch.stack([per_token[a:b].sum() for a, b in spans])
 
 
+def forward_targets(
+    model: PreTrainedModel, input_ids: Tensor, answer_start: int, sentence_spans: Sequence[tuple[int, int]],
+    target: str,
+) -> tuple[Tensor, Tensor]:
+    """The forward pass of an attribution: ``(input embeddings, one target per sentence)``, with the graph.
+
+    Logits are computed only at the positions that predict answer tokens (the LM head over the whole prompt
+    would cost as much as several layers). Call it with gradients enabled, inside ``attnlrp`` for relevance.
+    """
+    embeds = model.get_input_embeddings()(input_ids[None]).detach().requires_grad_(True)
+    positions = torch.arange(answer_start - 1, input_ids.shape[0] - 1, device=input_ids.device)
+    logits = model(inputs_embeds=embeds, logits_to_keep=positions, use_cache=False).logits[0]
+    relative = [(a - answer_start, b - answer_start) for a, b in sentence_spans]
+    return embeds, sentence_targets(logits, input_ids[answer_start:], relative, target)
+
+
 def sentence_relevance(
     model: PreTrainedModel,
     input_ids: Tensor,
@@ -73,13 +89,8 @@ def sentence_relevance(
     if backward not in ("loop", "batched"):
         raise ValueError(f"backward must be 'loop' or 'batched', got {backward!r}")
     input_ids = input_ids.to(model.device)
-    seq_len = input_ids.shape[0]
     with model_lock(model), attnlrp(model) if lrp else nullcontext(), torch.enable_grad():
-        embeds = model.get_input_embeddings()(input_ids[None]).detach().requires_grad_(True)
-        positions = torch.arange(answer_start - 1, seq_len - 1, device=input_ids.device)
-        logits = model(inputs_embeds=embeds, logits_to_keep=positions, use_cache=False).logits[0]
-        relative = [(a - answer_start, b - answer_start) for a, b in sentence_spans]
-        targets = sentence_targets(logits, input_ids[answer_start:], relative, target)
+        embeds, targets = forward_targets(model, input_ids, answer_start, sentence_spans, target)
         if backward == "batched":
             eye = torch.eye(len(targets), dtype=targets.dtype, device=targets.device)
             (grads,) = torch.autograd.grad(targets, embeds, grad_outputs=eye, is_grads_batched=True)

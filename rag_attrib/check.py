@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from transformers.modeling_layers import GradientCheckpointingLayer
 
-from .attribute import sentence_relevance, sentence_targets
+from .attribute import forward_targets, model_lock, sentence_relevance
 from .errors import UnsupportedModelError
 from .lrp import attnlrp, family_for
 from .lrp.arch import uncovered_modules
@@ -118,13 +118,11 @@ def _layer_ratios(model: nn.Module, ids: torch.Tensor, answer_start: int) -> tup
         hidden.retain_grad()
         inputs.append(hidden)
 
-    with attnlrp(model), torch.enable_grad():
+    with model_lock(model), attnlrp(model), torch.enable_grad():
         hooks = [layer.register_forward_pre_hook(keep_input, with_kwargs=True) for layer in layers]
         try:
-            embeds = model.get_input_embeddings()(ids[None]).detach().requires_grad_(True)
-            positions = torch.arange(answer_start - 1, ids.shape[0] - 1, device=ids.device)
-            logits = model(inputs_embeds=embeds, logits_to_keep=positions, use_cache=False).logits[0]
-            target = sentence_targets(logits, ids[answer_start:], [(0, ids.shape[0] - answer_start)], "token")[0]
+            embeds, targets = forward_targets(model, ids, answer_start, [(answer_start, ids.shape[0])], "token")
+            target = targets[0]
             target.backward()
         finally:
             for hook in hooks:

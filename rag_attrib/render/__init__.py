@@ -5,6 +5,11 @@ from __future__ import annotations
 from ..types import AttributionResult
 
 
+def grounding_level(grounding: float) -> int:
+    """0 (low), 1 (partial) or 2 (most evidence from the chunks): how both views colour a sentence."""
+    return 2 if grounding >= 0.5 else 1 if grounding >= 0.25 else 0
+
+
 def chunk_tokens(result: AttributionResult, chunk_index: int) -> list[tuple[str, list[float]]]:
     """The chunk's text cut at token boundaries, each piece with its relevance for every sentence.
 

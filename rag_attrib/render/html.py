@@ -12,7 +12,7 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from . import chunk_tokens
+from . import chunk_tokens, grounding_level
 
 if TYPE_CHECKING:
     from ..types import AttributionResult
@@ -153,4 +153,4 @@ def _data(result: AttributionResult) -> dict[str, Any]:
 
 
 def _grounding_colour(grounding: float) -> str:
-    return "#d9f2d9" if grounding >= 0.5 else "#fff1c2" if grounding >= 0.25 else "#f8c9c9"
+    return ("#f8c9c9", "#fff1c2", "#d9f2d9")[grounding_level(grounding)]

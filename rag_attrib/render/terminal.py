@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..types import AttributionResult, SentenceAttribution
-from . import chunk_tokens
+from . import chunk_tokens, grounding_level
 
 LEGEND_CHARS = 80
 
@@ -39,11 +39,7 @@ def _short(text: str, limit: int = LEGEND_CHARS) -> str:
 
 
 def _grounding_style(grounding: float) -> str:
-    if grounding >= 0.5:
-        return "green"
-    if grounding >= 0.25:
-        return "yellow"
-    return "red"
+    return ("red", "yellow", "green")[grounding_level(grounding)]
 
 
 def _top_citations(sentence: SentenceAttribution, top: int) -> Text:
