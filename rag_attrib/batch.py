@@ -84,23 +84,17 @@ def finished_lines(out: Path) -> set[int]:
     done, good_bytes = set(), 0
     with open(out, "rb") as f:
         for raw in f:
+            if not raw.endswith(b"\n"):
+                break  # cut off mid-write: rewritten
             try:
                 done.add(int(json.loads(raw)["line"]))
             except (ValueError, KeyError, TypeError):
                 break  # a partial record: everything from here on is rewritten
-            if not raw.endswith(b"\n"):
-                break
             good_bytes += len(raw)
     if good_bytes < out.stat().st_size:
         with open(out, "r+b") as f:
             f.truncate(good_bytes)
-        done = _lines_in(out)
     return done
-
-
-def _lines_in(out: Path) -> set[int]:
-    with open(out, encoding="utf-8") as f:
-        return {int(json.loads(line)["line"]) for line in f if line.strip()}
 
 
 def run_local(

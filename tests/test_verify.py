@@ -213,3 +213,14 @@ def test_a_line_that_is_not_utf8_becomes_an_error_record(tmp_path):
     assert counts == {"skipped": 0, "ok": 2, "errors": 1}
     records = read_results(out)
     assert records[1]["ok"] is False and "not valid UTF-8" in records[1]["error"]
+
+
+def test_a_last_record_without_its_newline_is_redone_once(tmp_path):
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_input(src, n=3)
+    attributor = ScriptedAttributor({"Alpha": {"a": 0.6}})
+    run_local(attributor, src, out, progress=False)
+    out.write_bytes(out.read_bytes().rstrip(b"\n"))  # the kill came between the record and its newline
+    assert finished_lines(out) == {1, 2}
+    assert run_local(attributor, src, out, progress=False) == {"skipped": 2, "ok": 1, "errors": 0}
+    assert [r["line"] for r in read_results(out)] == [1, 2, 3]
