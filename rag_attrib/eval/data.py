@@ -12,12 +12,21 @@ The answer is its sentences joined by single spaces, and the sentences are attri
 automatic split), so every gold label lines up with one attributed sentence. ``gold`` is a chunk id, a list
 of chunk ids (any of them counts as a hit), or null for a sentence that no chunk supports.
 
+Optional labels: a sentence's ``"evidence"`` maps each gold chunk id to character spans ``[[start, end], ...]``
+in that chunk's text (the sentence(s) that state the claim); an unsupported sentence's ``"kind"`` says how it
+is unsupported (``"invented"`` detail, ``"contradiction"`` of a chunk, true ``"general"`` knowledge no chunk
+states); a case's ``"split"`` is ``"dev"`` (may be used to choose thresholds and weights) or ``"test"``
+(never used for any choice).
+
 Two sets are shipped, both about invented places, people and things (so that a model cannot answer from
 memory), every case with same-topic distractor chunks (same town, other years and names):
 
 - ``fictional``: answers as a RAG model writes them, close to the wording of their source chunk;
 - ``paraphrase``: answers that say the same in other words (the regime where word overlap with the source
   fails), and unsupported sentences that mix names and words from the chunks into claims none of them makes.
+
+and one from real documentation (``realistic_*.jsonl``, chunks cut verbatim from files that Debian packages
+install; ``rag_attrib.eval.provenance`` checks them), loaded by split: ``realistic-dev`` and ``realistic-test``.
 """
 
 from __future__ import annotations
@@ -32,6 +41,8 @@ from ..errors import RagAttribError
 from ..types import Chunk, Span, as_chunks
 
 SHIPPED = {"fictional": "fictional_rag.jsonl", "paraphrase": "paraphrase_rag.jsonl"}
+REALISTIC = {"realistic-dev": "dev", "realistic-test": "test"}  # every realistic_*.jsonl, one split of it
+UNSUPPORTED_KINDS = ("invented", "contradiction", "general")
 
 
 class EvalDataError(RagAttribError, ValueError):
@@ -42,6 +53,8 @@ class EvalDataError(RagAttribError, ValueError):
 class EvalSentence:
     text: str
     gold: tuple[str, ...]  # chunk ids that support the sentence; empty: unsupported
+    evidence: dict[str, tuple[Span, ...]] | None = None  # gold chunk id -> spans in its text; None: unlabelled
+    kind: str | None = None  # how an unsupported sentence is unsupported (UNSUPPORTED_KINDS); None: unlabelled
 
     @property
     def supported(self) -> bool:
@@ -55,6 +68,7 @@ class EvalCase:
     chunks: tuple[Chunk, ...]
     sentences: tuple[EvalSentence, ...]
     source: str = ""
+    split: str | None = None  # "dev" or "test" where the set is split
 
     @property
     def answer(self) -> str:
@@ -77,22 +91,38 @@ class EvalCase:
 
 def shipped_path(name: str = "fictional") -> Path:
     if name not in SHIPPED:
-        raise EvalDataError(f"no shipped data set {name!r}; shipped: {sorted(SHIPPED)}")
-    return Path(str(resources.files(__package__).joinpath("data", SHIPPED[name])))
+        raise EvalDataError(f"no shipped data set {name!r}; shipped: {shipped_names()}")
+    return _data_dir() / SHIPPED[name]
+
+
+def shipped_names() -> list[str]:
+    return sorted(SHIPPED) + sorted(REALISTIC)
+
+
+def _data_dir() -> Path:
+    return Path(str(resources.files(__package__).joinpath("data")))
 
 
 def load_cases(path: str | Path | None = None, limit: int | None = None) -> list[EvalCase]:
     """Read cases from a JSONL file, or a shipped set by name (default: ``"fictional"``)."""
-    if path is None or str(path) in SHIPPED:
-        path, source = shipped_path(str(path or "fictional")), str(path or "fictional")
-    else:
-        source = Path(path).name
-    path = Path(path)
+    name = str(path or "fictional")
+    if name in REALISTIC:
+        files = sorted(_data_dir().glob("realistic_*.jsonl"))
+        if not files:
+            raise EvalDataError(f"no realistic_*.jsonl in {_data_dir()}; reinstall rag-attrib")
+        cases = [c for f in files for c in _read_cases(f, name) if c.split == REALISTIC[name]]
+        return _checked(cases[:limit] if limit is not None else cases, name)
+    if name in SHIPPED:
+        return _checked(_read_cases(shipped_path(name), name, limit), name)
+    return _checked(_read_cases(Path(path), Path(path).name, limit), str(path))
+
+
+def _read_cases(path: Path, source: str, limit: int | None = None) -> list[EvalCase]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
         raise EvalDataError(
-            f"evaluation data {str(path)!r} does not exist; pass a JSONL file or one of {sorted(SHIPPED)}"
+            f"evaluation data {str(path)!r} does not exist; pass a JSONL file or one of {shipped_names()}"
         ) from None
     except (OSError, UnicodeDecodeError) as err:
         raise EvalDataError(f"cannot read evaluation data {str(path)!r}: {err}") from None
@@ -106,11 +136,15 @@ def load_cases(path: str | Path | None = None, limit: int | None = None) -> list
             raise EvalDataError(f"{str(path)!r} line {n}: {err}") from None
         if limit is not None and len(cases) >= limit:
             break
+    return cases
+
+
+def _checked(cases: list[EvalCase], where: str) -> list[EvalCase]:
     if not cases:
-        raise EvalDataError(f"{str(path)!r} holds no cases")
+        raise EvalDataError(f"{where!r} holds no cases")
     ids = [c.id for c in cases]
     if len(set(ids)) != len(ids):
-        raise EvalDataError(f"{str(path)!r}: case ids repeat: {sorted({i for i in ids if ids.count(i) > 1})}")
+        raise EvalDataError(f"{where!r}: case ids repeat: {sorted({i for i in ids if ids.count(i) > 1})}")
     return cases
 
 
@@ -121,29 +155,48 @@ def parse_case(record: dict, source: str = "") -> EvalCase:
     if missing:
         raise KeyError(f"case is missing {missing}")
     chunks = as_chunks(record["chunks"])
-    ids = {c.id for c in chunks}
+    texts = {c.id: c.text for c in chunks}
     answer = record["answer"]
     if not isinstance(answer, list) or not answer:
         raise ValueError('"answer" must be a non-empty list of {"text": ..., "gold": chunk id | [ids] | null}')
+    split = record.get("split")
+    if split not in (None, "dev", "test"):
+        raise ValueError(f'"split" must be "dev" or "test", got {split!r}')
     sentences = []
     for s in answer:
         text, gold = s["text"], s.get("gold")
         if not isinstance(text, str) or not text.strip() or text != text.strip():
             raise ValueError(f"sentence {text!r} must be a non-empty string without surrounding whitespace")
         gold = () if gold is None else (gold,) if isinstance(gold, str) else tuple(gold)
-        unknown = [g for g in gold if g not in ids]
+        unknown = [g for g in gold if g not in texts]
         if unknown:
-            raise ValueError(f"gold {unknown} of sentence {text!r} names no chunk; chunk ids: {sorted(ids)}")
-        sentences.append(EvalSentence(text, gold))
-    return EvalCase(str(record["id"]), str(record["question"]), chunks, tuple(sentences), source)
+            raise ValueError(f"gold {unknown} of sentence {text!r} names no chunk; chunk ids: {sorted(texts)}")
+        kind = s.get("kind")
+        if kind is not None and (gold or kind not in UNSUPPORTED_KINDS):
+            raise ValueError(f"sentence {text!r}: \"kind\" labels unsupported sentences only, one of "
+                             f"{UNSUPPORTED_KINDS}; got {kind!r}")
+        evidence = None
+        if s.get("evidence") is not None:
+            evidence = {}
+            for chunk_id, spans in s["evidence"].items():
+                if chunk_id not in gold:
+                    raise ValueError(f"sentence {text!r}: evidence in {chunk_id!r}, which is not a gold chunk")
+                evidence[chunk_id] = tuple(Span(*span) for span in spans)
+                if not evidence[chunk_id] or any(sp.end > len(texts[chunk_id]) or sp.start == sp.end
+                                                 for sp in evidence[chunk_id]):
+                    raise ValueError(f"sentence {text!r}: evidence spans {spans} do not lie in chunk {chunk_id!r}")
+        sentences.append(EvalSentence(text, gold, evidence, kind))
+    return EvalCase(str(record["id"]), str(record["question"]), chunks, tuple(sentences), source, split)
 
 
 def load_many(paths: Sequence[str | Path] | None, limit: int | None = None) -> list[EvalCase]:
     """Cases from several files (or shipped names), in order; ``limit`` applies to each of them.
 
-    Without paths: every shipped set.
+    Without paths: every shipped set (the realistic one by its dev split only: its test split is asked for
+    by name, ``realistic-test``).
     """
     cases: list[EvalCase] = []
-    for p in paths or list(SHIPPED):
+    realistic = ["realistic-dev"] if any(_data_dir().glob("realistic_*.jsonl")) else []
+    for p in paths or [*SHIPPED, *realistic]:
         cases.extend(load_cases(p, limit))
     return cases
