@@ -18,7 +18,7 @@ import time
 import torch
 
 from rag_attrib import Attributor, Chunk
-from rag_attrib.attribute import sentence_relevance
+from rag_attrib.lrp.relevance import sentence_relevance
 
 TOPICS = [
     ("lighthouse", "The Quenby lighthouse was built in 1872 by the engineer Harald Voss. It stands on Tern Point, "

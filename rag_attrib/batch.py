@@ -15,12 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .errors import RagAttribError
+from .errors import RecordError
 from .verify import verify
-
-
-class RecordError(RagAttribError, ValueError):
-    """An input line is not a usable record."""
 
 
 def parse_record(line: str | bytes, number: int) -> dict[str, Any]:

@@ -15,11 +15,11 @@ import torch
 from torch import nn
 from transformers.modeling_layers import GradientCheckpointingLayer
 
-from .attribute import forward_targets, model_lock, sentence_relevance
 from .errors import UnsupportedModelError
 from .lrp import attnlrp, family_for
 from .lrp.arch import uncovered_modules
 from .lrp.patch import patched_modules
+from .lrp.relevance import forward_targets, sentence_relevance
 from .prompt import render_rag_prompt
 from .types import Chunk
 
@@ -118,7 +118,7 @@ def _layer_ratios(model: nn.Module, ids: torch.Tensor, answer_start: int) -> tup
         hidden.retain_grad()
         inputs.append(hidden)
 
-    with model_lock(model), attnlrp(model), torch.enable_grad():
+    with attnlrp(model), torch.enable_grad():
         hooks = [layer.register_forward_pre_hook(keep_input, with_kwargs=True) for layer in layers]
         try:
             embeds, targets = forward_targets(model, ids, answer_start, [(answer_start, ids.shape[0])], "token")

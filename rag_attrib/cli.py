@@ -21,22 +21,13 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import InvalidChunksError, NoChunksError, RagAttribError
-from .types import Chunk, as_chunks
+from .errors import ChunkFileError, CliInputError, InvalidChunksError, NoChunksError, RagAttribError
+from .types import TARGETS, Chunk, as_chunks
 
 if TYPE_CHECKING:
     from .types import AttributionResult
 
-TARGETS = ("token", "max", "logprob")  # the same as rag_attrib.attribute.TARGETS, without importing torch here
 DEFAULT_DEMO_JSON = "rag_attrib_demo.json"
-
-
-class ChunkFileError(RagAttribError, ValueError):
-    """The chunks file is missing, unreadable, or holds no usable chunks."""
-
-
-class CliInputError(RagAttribError, ValueError):
-    """A command-line input (answer file, prompt file, output path) cannot be used."""
 
 
 # A fictional island, so the small default model cannot answer from memory: every chunk is about the same

@@ -1,4 +1,9 @@
-"""One exception hierarchy. Every message says what went wrong and what to do about it."""
+"""One exception hierarchy. Every message says what went wrong and what to do about it.
+
+Every error rag_attrib raises on purpose derives from ``RagAttribError`` and is defined here, so that a caller
+catches one base class and a reader finds every failure a user can meet in one file. Errors about what the
+user passed also derive from ``ValueError`` (or ``TypeError``), as Python code expects.
+"""
 
 from __future__ import annotations
 
@@ -7,33 +12,74 @@ class RagAttribError(Exception):
     """Base class of every error rag_attrib raises on purpose."""
 
 
-class EmptyAnswerError(RagAttribError, ValueError):
-    """The answer to attribute is empty or only whitespace."""
+# ------------------------------------------------------------------------------------- what the user passed
 
 
-class InvalidChunksError(RagAttribError, ValueError):
-    """The chunks cannot be used as given (duplicate ids, empty text, wrong type)."""
+class InvalidInputError(RagAttribError, ValueError):
+    """An argument cannot be used as given (an empty question, an unknown target, min_share outside [0, 1])."""
+
+
+class InvalidTypeError(InvalidInputError, TypeError):
+    """An argument has the wrong type (an answer that is not a string, a slow tokenizer)."""
+
+
+class EmptyAnswerError(InvalidInputError):
+    """The answer to attribute is empty, only whitespace, or only citation markers."""
+
+
+class InvalidChunksError(InvalidInputError):
+    """The chunks cannot be used as given (not a list, duplicate ids, empty text, wrong type)."""
 
 
 class NoChunksError(InvalidChunksError):
     """No retrieved chunks were given, so there is nothing to cite."""
 
 
-class ChunkNotFoundError(RagAttribError, ValueError):
-    """A chunk's text does not occur in the prompt the model saw."""
+class ChunkNotFoundError(InvalidInputError):
+    """A chunk's text does not occur in the context part of the prompt the model saw."""
 
 
-class ContextTooLongError(RagAttribError, ValueError):
+class ContextTooLongError(InvalidInputError):
     """Prompt and answer together do not fit the model's context window."""
 
 
+# ------------------------------------------------------------------------------------------------- models
+
+
 class UnsupportedModelError(RagAttribError, TypeError):
-    """The model's architecture has no AttnLRP rules registered."""
+    """The model's architecture has no AttnLRP rules registered (or another library patched it already)."""
 
 
 class ModelNotFoundError(RagAttribError, FileNotFoundError):
     """The requested model (or the embedded default) is not installed or cached."""
 
 
+# -------------------------------------------------------------------------------------------- files and runs
+
+
 class ResultFormatError(RagAttribError, ValueError):
     """A serialized AttributionResult cannot be read back."""
+
+
+class RecordError(InvalidInputError):
+    """An input line of a verify run is not a usable record (final: rerunning does not fix it)."""
+
+
+class ChunkFileError(InvalidInputError):
+    """The chunks file is missing, unreadable, or holds no usable chunks."""
+
+
+class CliInputError(InvalidInputError):
+    """A command-line input (answer file, prompt file, output path) cannot be used."""
+
+
+class RayEngineError(RagAttribError, RuntimeError):
+    """The Ray engine cannot run (Ray missing, bad options, OUT_DIR in use or unusable)."""
+
+
+class EvalDataError(InvalidInputError):
+    """An evaluation data file is missing or a record in it is malformed (the message names the line)."""
+
+
+class ResponseNotAttributableError(RagAttribError):
+    """An integration's response cannot be attributed as it is (streamed, or no LLM call of it was seen)."""

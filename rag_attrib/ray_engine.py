@@ -43,17 +43,13 @@ from pathlib import Path
 from typing import Any
 
 from .batch import input_lines, verify_line
-from .errors import RagAttribError
+from .errors import RayEngineError
 
 FORMATS = ("jsonl", "parquet")
 WINDOW = 50_000  # records read by the driver and put into the object store at a time
 SHARD_PREFIX = "part-"
 LOCK_NAME = ".rag_attrib.lock"
 INSTALL_HINT = "the ray engine needs Ray Data: pip install 'rag-attrib[ray]' (or pip install 'ray[data]')"
-
-
-class RayEngineError(RagAttribError, RuntimeError):
-    """The Ray engine cannot run (Ray missing, bad options, OUT_DIR in use or unusable)."""
 
 
 # ----------------------------------------------------------------------------------------- the workers

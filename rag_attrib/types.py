@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from .errors import InvalidChunksError, NoChunksError, ResultFormatError
+
+TARGETS = ("token", "max", "logprob")  # what a sentence's score explains (rag_attrib.lrp.relevance)
+Target = Literal["token", "max", "logprob"]
 
 FORMAT = "rag_attrib.result"
 FORMAT_VERSION = 1

@@ -21,7 +21,7 @@ import torch
 from family_models import EAGER_ONLY, FAMILIES, tiny_model, zero_attention_outputs
 from transformers.models.llama.modeling_llama import repeat_kv
 
-from rag_attrib.attribute import sentence_relevance
+from rag_attrib.lrp.relevance import sentence_relevance
 from rag_attrib.lrp import attnlrp, family_for, is_patched
 from rag_attrib.lrp.arch import uncovered_modules
 

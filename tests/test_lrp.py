@@ -8,7 +8,7 @@ from tiny_models import tiny_llama
 from transformers import OPTConfig, OPTForCausalLM
 from transformers.models.llama import modeling_llama
 
-from rag_attrib.attribute import sentence_relevance
+from rag_attrib.lrp.relevance import sentence_relevance
 from rag_attrib.errors import UnsupportedModelError
 from rag_attrib.lrp import attnlrp, is_patched, patched_modules
 

@@ -37,16 +37,12 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from ..errors import RagAttribError
+from ..errors import EvalDataError
 from ..types import Chunk, Span, as_chunks
 
 SHIPPED = {"fictional": "fictional_rag.jsonl", "paraphrase": "paraphrase_rag.jsonl"}
 REALISTIC = {"realistic-dev": "dev", "realistic-test": "test"}  # every realistic_*.jsonl, one split of it
 UNSUPPORTED_KINDS = ("invented", "contradiction", "general")
-
-
-class EvalDataError(RagAttribError, ValueError):
-    """An evaluation data file is missing or a record in it is malformed (the message names the line)."""
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ import torch
 from torch import Tensor
 
 from ..aggregate import content_mask, context_mask, sentence_citations
-from ..attribute import sentence_relevance
+from ..lrp.relevance import sentence_relevance
 from ..prompt import render_rag_prompt
 from ..text import char_to_token_spans
 from ..types import Citation

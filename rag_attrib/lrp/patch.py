@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import copy
 import sys
+import threading
 import types
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -23,6 +25,17 @@ from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
 from .arch import Family, family_for
 from .rules import scale_gradient
+
+_LOCKS: weakref.WeakKeyDictionary[nn.Module, threading.RLock] = weakref.WeakKeyDictionary()
+_LOCKS_GUARD = threading.Lock()
+
+
+def model_lock(model: nn.Module) -> threading.RLock:
+    """One lock per model instance: while an attribution runs, the model is patched in place, so two
+    attributions (or a generation) on the same model from different threads must take turns."""
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault(model, threading.RLock())
+
 
 PREFIX = "rag_attrib_lrp_"
 _PATCHED_FLAG = "_rag_attrib_patched"
@@ -73,13 +86,18 @@ def patched_modules(model: nn.Module, family: Family | None = None) -> list[tupl
 def attnlrp(model: nn.Module) -> Iterator[nn.Module]:
     """Patch ``model`` in place for AttnLRP; everything is restored on exit, also when the body raises.
 
+Holds the model's lock (``model_lock``) meanwhile, so other threads never see the patched model.
+
     Raises ``UnsupportedModelError`` (naming the supported model types) for an unknown architecture.
     """
     family = family_for(model)
+    lock = model_lock(model)
+    lock.acquire()  # another thread's attribution or generation on this model waits until we restore it
     if getattr(model, _PATCHED_FLAG, False):
+        lock.release()
         raise RuntimeError("attnlrp(model) is already active on this model; do not nest it")
 
-    undo: list[Callable[[], None]] = []
+    undo: list[Callable[[], None]] = [lock.release]
     try:
         setattr(model, _PATCHED_FLAG, True)
         undo.append(lambda: delattr(model, _PATCHED_FLAG))
@@ -156,4 +174,4 @@ def is_patched(model: nn.Module) -> bool:
     return bool(getattr(model, _PATCHED_FLAG, False))
 
 
-__all__ = ["attnlrp", "is_patched", "patched_modules", "lrp_attention_name"]
+__all__ = ["attnlrp", "is_patched", "lrp_attention_name", "model_lock", "patched_modules"]

@@ -19,6 +19,7 @@ from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore, QueryBundle
 
 from rag_attrib import AttributionResult, Chunk, ChunkNotFoundError, NoChunksError, RagAttribError
+from rag_attrib.errors import ResponseNotAttributableError
 
 from .capture import LLMCall, query_watcher
 
@@ -27,10 +28,6 @@ log = logging.getLogger(__name__)
 CITATIONS_KEY = "citations"
 ATTRIBUTION_KEY = "attribution"
 RETRIEVAL_SCORE_KEY = "retrieval_score"
-
-class ResponseNotAttributableError(RagAttribError):
-    """The response cannot be attributed as it is: it is streamed, or no LLM call of the query was seen."""
-
 
 class AttributionPostprocessor(BaseNodePostprocessor):
     """Cites the source nodes in every sentence of the answer, by AttnLRP on a local model (rag_attrib).
