@@ -10,7 +10,8 @@ from tiny_models import byte_tokenizer
 from transformers import OPTConfig, OPTForCausalLM
 
 from rag_attrib.check import check_model, print_report
-from rag_attrib.lrp.arch import _REGISTRY, Family, register
+from rag_attrib.lrp.arch import Family, register
+from rag_attrib.lrp.arch.base import _REGISTRY
 from rag_attrib.lrp.arch.llama import LLAMA
 
 

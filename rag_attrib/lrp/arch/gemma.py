@@ -12,7 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from ..rules import identity_rule, normalise
-from . import Family, register
+from .base import Family, register
 from .llama import MLP_RULE, NORM_RULE, PLAIN, gated_mlp_forward
 
 

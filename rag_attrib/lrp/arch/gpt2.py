@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import Tensor
 
 from ..rules import identity_rule, layer_norm
-from . import Family, register
+from .base import Family, register
 
 
 def layer_norm_forward(self, x: Tensor) -> Tensor:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from torch import Tensor
 
 from ..rules import identity_rule, normalise, rms_norm, uniform_product
-from . import Family, register
+from .base import Family, register
 
 PLAIN = ("ForCausalLM", "Model", "DecoderLayer", "Attention", "RotaryEmbedding", "Linear", "Embedding",
          "ModuleList", "Dropout")

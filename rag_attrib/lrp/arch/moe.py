@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from ..rules import identity_rule, uniform_product
-from . import Family, register
+from .base import Family, register
 from .llama import MLP_RULE, NORM_RULE, PLAIN, gated_mlp_forward, rms_norm_forward
 
 
