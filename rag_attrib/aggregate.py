@@ -16,7 +16,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from .types import Citation, Span
+from .errors import InvalidInputError
+from .types import Citation
 
 # Measured with benchmarks/bench_thresholds.py on the embedded model: the best chunk's share is 0.45-0.66 for
 # sentences stated in one chunk and 0.13-0.25 for sentences stated in none; the demo's two-source sentence
@@ -54,31 +55,8 @@ def cited_ids(citations: Sequence[Citation], min_share: float) -> tuple[str, ...
     return tuple(c.chunk_id for c in citations if c.share >= min_share and c.score > 0)
 
 
-def content_mask(
-    ids: Sequence[int], offsets: Sequence[tuple[int, int]], content_spans: Sequence[Span], special_ids: set[int]
-) -> Tensor:
-    """Prompt tokens that are content: inside a message text, not special, and not the first token (the
-    attention sink, which gathers relevance whatever it is)."""
-    mask = torch.zeros(len(ids), dtype=torch.bool)
-    for i, (token_id, (s, e)) in enumerate(zip(ids, offsets)):
-        if i == 0 or token_id in special_ids or e <= s:
-            continue
-        mask[i] = any(span.start < e <= span.end for span in content_spans)
-    return mask
-
-
-def context_mask(
-    seq_len: int,
-    content_token_mask: Tensor,
-    answer_start: int,
-    sentence_start: int,
-) -> Tensor:
-    """Tokens that count as context for a sentence starting at token ``sentence_start``.
-
-    ``content_token_mask`` (length ``answer_start``) marks the prompt tokens that are content (not BOS,
-    special or template tokens); the answer tokens before the sentence count too.
-    """
-    mask = torch.zeros(seq_len, dtype=torch.bool)
-    mask[:answer_start] = content_token_mask
-    mask[answer_start:sentence_start] = True
-    return mask
+def check_min_share(min_share: float) -> float:
+    """``min_share`` is a share of relevance: a number in [0, 1]."""
+    if isinstance(min_share, bool) or not isinstance(min_share, (int, float)) or not 0 <= min_share <= 1:
+        raise InvalidInputError(f"min_share must be a number in [0, 1] (a share of the relevance), got {min_share!r}")
+    return float(min_share)

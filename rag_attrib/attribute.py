@@ -9,12 +9,12 @@ from typing import Any
 import torch
 from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
 
-from .aggregate import DEFAULT_MIN_SHARE, content_mask, context_mask, sentence_citations
-from .errors import ContextTooLongError, EmptyAnswerError
+from .aggregate import DEFAULT_MIN_SHARE, check_min_share, sentence_citations
+from .errors import ContextTooLongError, EmptyAnswerError, InvalidInputError, InvalidTypeError
 from .lrp import family_for, model_lock
 from .lrp.relevance import Backward, sentence_relevance
-from .prompt import DEFAULT_SYSTEM, RenderedPrompt, render_messages, render_rag_prompt
-from .text import char_to_token_spans, locate_chunks, split_sentences
+from .prompt import DEFAULT_SYSTEM, Encoded, RenderedPrompt, encode, encode_prompt, render_foreign, render_rag_prompt
+from .text import check_answer, locate_chunks
 from .types import TARGETS, AttributionResult, Chunk, SentenceAttribution, Span, Target, TokenRelevance, as_chunks
 
 
@@ -38,14 +38,14 @@ class Attributor:
     ) -> None:
         family_for(model)  # fail now, not at the first call, for an architecture without rules
         if target not in TARGETS:
-            raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
+            raise InvalidInputError(f"target must be one of {TARGETS}, got {target!r}")
         if not getattr(tokenizer, "is_fast", False):
-            raise TypeError(
+            raise InvalidTypeError(
                 "rag_attrib needs a fast tokenizer (for character offsets); load it with "
                 "AutoTokenizer.from_pretrained(..., use_fast=True)"
             )
         self.model, self.tokenizer = model, tokenizer
-        self.target, self.min_share, self.max_new_tokens = target, min_share, max_new_tokens
+        self.target, self.min_share, self.max_new_tokens = target, check_min_share(min_share), max_new_tokens
         self.backward, self.system_prompt, self.keep_token_relevance = backward, system_prompt, keep_token_relevance
 
     @classmethod
@@ -77,13 +77,11 @@ class Attributor:
         ``sentences`` (character spans into ``answer``) replaces the built-in sentence split.
         """
         if not isinstance(question, str) or not question.strip():
-            raise ValueError("question must be a non-empty string")
+            raise InvalidInputError("question must be a non-empty string; pass the question the answer responds to")
         chunks = as_chunks(chunks)
         _check_answer(answer)
         rendered = render_rag_prompt(self.tokenizer, question, chunks, self.system_prompt)
-        # A chat template writes its own BOS; a plain transcript needs the tokenizer's (Gemma needs one).
-        add_special = not getattr(self.tokenizer, "chat_template", None)
-        return self._attribute(rendered, chunks, answer, question, target, add_special, sentences)
+        return self._attribute(rendered, chunks, answer, question, target, sentences)
 
     def attribute_prompt(
         self,
@@ -98,19 +96,18 @@ class Attributor:
         """Attribute an answer to a prompt someone else rendered (a string, or chat messages).
 
         Chat messages are rendered with the local model's chat template. Each chunk is found in the prompt
-        by its text; ``ChunkNotFoundError`` says which one is missing.
+        by its text (``text.locate_chunks``); ``ChunkNotFoundError`` says which one is missing.
         """
         chunks = as_chunks(chunks)
         _check_answer(answer)
-        if isinstance(prompt, str):
-            text = prompt
-            rendered = RenderedPrompt(text, tuple(locate_chunks(text, chunks)), (Span(0, len(text)),))
-            add_special = not _starts_with_special(self.tokenizer, text)
-        else:
-            rendered = render_messages(self.tokenizer, prompt)
-            rendered = RenderedPrompt(rendered.text, tuple(locate_chunks(rendered.text, chunks)), rendered.content_spans)
-            add_special = False
-        return self._attribute(rendered, chunks, answer, question, target, add_special, sentences)
+        rendered = render_foreign(self.tokenizer, prompt)
+        rendered = RenderedPrompt(rendered.text, tuple(locate_chunks(rendered.text, chunks)), rendered.content_spans)
+        return self._attribute(rendered, chunks, answer, question, target, sentences)
+
+    def answer(self, prompt: str | Sequence[Mapping[str, Any]]) -> str:
+        """The local model's greedy answer to a prompt (a string used as is, or chat messages rendered with its
+        chat template), bounded by ``max_new_tokens``."""
+        return self.generate(encode_prompt(self.tokenizer, render_foreign(self.tokenizer, prompt).text)[0])
 
     def _attribute(
         self,
@@ -119,61 +116,31 @@ class Attributor:
         answer: str | None,
         question: str | None,
         target: str | None,
-        add_special_tokens: bool,
         sentences: Sequence[Span] | None = None,
     ) -> AttributionResult:
         if sentences is not None and answer is None:
-            raise ValueError("sentences=... needs the answer it indexes; pass answer=... too")
+            raise InvalidInputError("sentences=... needs the answer it indexes; pass answer=... too")
         target = target or self.target
-        tok = self.tokenizer
-        prompt_enc = tok(rendered.text, add_special_tokens=add_special_tokens, return_offsets_mapping=True)
-        prompt_ids, prompt_offsets = prompt_enc["input_ids"], prompt_enc["offset_mapping"]
         proxy = answer is not None
         if answer is None:
-            answer = self.generate(prompt_ids)
+            answer = self.generate(encode_prompt(self.tokenizer, rendered.text)[0])
             if not answer.strip():
                 raise EmptyAnswerError(
                     "the model generated an empty answer; pass answer=... or check the prompt and max_new_tokens"
                 )
-        answer_enc = tok(answer, add_special_tokens=False, return_offsets_mapping=True)
-        answer_ids, answer_offsets = answer_enc["input_ids"], answer_enc["offset_mapping"]
-        answer_start = len(prompt_ids)
-        seq_len = answer_start + len(answer_ids)
-        self._check_length(seq_len, answer_start)
-
-        sentence_spans = split_sentences(answer) if sentences is None else _checked_spans(sentences, answer)
-        sentence_tokens = [
-            (answer_start + a, answer_start + b) for a, b in char_to_token_spans(answer, answer_offsets, sentence_spans)
-        ]
-        chunk_tokens = _token_spans_any_order(rendered.text, prompt_offsets, rendered.chunk_spans)
-
-        input_ids = torch.tensor(prompt_ids + answer_ids, dtype=torch.long)
+        enc = encode(self.tokenizer, rendered, answer, None if sentences is None else _checked_spans(sentences, answer))
+        self._check_length(enc.seq_len, enc.answer_start)
         relevance, values = sentence_relevance(
-            self.model, input_ids, answer_start, sentence_tokens, target=target, backward=self.backward
+            self.model, enc.input_ids, enc.answer_start, enc.sentence_tokens, target=target, backward=self.backward
         )
 
-        content = content_mask(prompt_ids, prompt_offsets, rendered.content_spans, set(tok.all_special_ids))
         attributed = []
-        for i, (span, (a, _)) in enumerate(zip(sentence_spans, sentence_tokens, strict=True)):
-            mask = context_mask(seq_len, content, answer_start, a)
+        for i, span in enumerate(enc.sentence_spans):
             citations, cited, grounding = sentence_citations(
-                relevance[i], [c.id for c in chunks], chunk_tokens, mask, self.min_share
+                relevance[i], [c.id for c in chunks], enc.chunk_tokens, enc.context_mask(i), self.min_share
             )
             attributed.append(
                 SentenceAttribution(span.of(answer), span, citations, cited, grounding, float(values[i]))
-            )
-
-        token_relevance = None
-        if self.keep_token_relevance:
-            full_text = rendered.text + answer
-            offsets = [Span(*o) for o in prompt_offsets] + [Span(s + len(rendered.text), e + len(rendered.text))
-                                                           for s, e in answer_offsets]
-            tokens = tok.convert_ids_to_tokens(prompt_ids + answer_ids)
-            token_relevance = TokenRelevance(
-                tokens=tuple(o.of(full_text) if o.end > o.start else t for o, t in zip(offsets, tokens)),
-                offsets=tuple(offsets),
-                answer_start=answer_start,
-                values=tuple(tuple(float(v) for v in row) for row in relevance),
             )
         return AttributionResult(
             sentences=tuple(attributed),
@@ -186,12 +153,24 @@ class Attributor:
             target=target,
             proxy=proxy,
             min_share=self.min_share,
-            token_relevance=token_relevance,
+            token_relevance=self._token_relevance(enc, relevance) if self.keep_token_relevance else None,
+        )
+
+    def _token_relevance(self, enc: Encoded, relevance: torch.Tensor) -> TokenRelevance:
+        shift = len(enc.prompt.text)
+        full_text = enc.prompt.text + enc.answer
+        offsets = [Span(*o) for o in enc.prompt_offsets] + [Span(s + shift, e + shift) for s, e in enc.answer_offsets]
+        tokens = self.tokenizer.convert_ids_to_tokens(enc.prompt_ids + enc.answer_ids)
+        return TokenRelevance(
+            tokens=tuple(o.of(full_text) if o.end > o.start else t for o, t in zip(offsets, tokens)),
+            offsets=tuple(offsets),
+            answer_start=enc.answer_start,
+            values=tuple(tuple(float(v) for v in row) for row in relevance),
         )
 
     @torch.no_grad()
     def generate(self, prompt_ids: Sequence[int]) -> str:
-        """Greedy answer of the local model, bounded by ``max_new_tokens``."""
+        """Greedy answer of the local model to prompt token ids, bounded by ``max_new_tokens``."""
         self._check_length(len(prompt_ids) + self.max_new_tokens, len(prompt_ids))
         ids = torch.tensor([list(prompt_ids)], device=self.model.device)
         gen = self.model.generation_config
@@ -215,42 +194,20 @@ class Attributor:
             )
 
 
-def _token_spans_any_order(
-    text: str, offsets: Sequence[tuple[int, int]], spans: Sequence[Span]
-) -> list[tuple[int, int]]:
-    """Token ranges of character spans that may come in any order (chunks in someone else's prompt)."""
-    order = sorted(range(len(spans)), key=lambda i: spans[i].start)
-    ranges = char_to_token_spans(text, offsets, [spans[i] for i in order])
-    result: list[tuple[int, int]] = [(0, 0)] * len(spans)
-    for i, r in zip(order, ranges):
-        result[i] = r
-    return result
-
-
 def _checked_spans(spans: Sequence[Span], answer: str) -> list[Span]:
     spans = list(spans)
     if not spans:
-        raise ValueError("sentences=[] has no sentence to attribute; pass None to split the answer automatically")
+        raise InvalidInputError("sentences=[] has no sentence to attribute; pass None to split the answer automatically")
     for a, b in zip(spans, spans[1:]):
         if a.end > b.start:
-            raise ValueError(f"sentence spans must be in order and must not overlap: {a} then {b}")
+            raise InvalidInputError(f"sentence spans must be in order and must not overlap: {a} then {b}")
     for span in spans:
         if span.end > len(answer) or not span.of(answer).strip():
-            raise ValueError(f"sentence span {span} is outside the answer or only whitespace")
+            raise InvalidInputError(f"sentence span {span} is outside the answer or only whitespace")
     return spans
 
 
 def _check_answer(answer: str | None) -> None:
-    if answer is None:
-        return
-    if not isinstance(answer, str):
-        raise TypeError(f"answer must be a str or None, got {type(answer).__name__}")
-    if not answer.strip():
-        raise EmptyAnswerError(
-            "the answer is empty or only whitespace, so there is nothing to attribute (if an LLM returned it, "
-            "its call failed or was cut off); pass the answer's text, or answer=None to let the local model answer"
-        )
+    if answer is not None:  # None: the local model answers
+        check_answer(answer)
 
-
-def _starts_with_special(tokenizer: PreTrainedTokenizerBase, text: str) -> bool:
-    return any(t and text.startswith(t) for t in tokenizer.all_special_tokens)

@@ -20,7 +20,7 @@ from .lrp import attnlrp, family_for
 from .lrp.arch import uncovered_modules
 from .lrp.patch import patched_modules
 from .lrp.relevance import forward_targets, sentence_relevance
-from .prompt import render_rag_prompt
+from .prompt import encode, render_rag_prompt
 from .types import Chunk
 
 CHUNKS = (
@@ -98,10 +98,8 @@ def check_model(model: nn.Module, tokenizer, name: str | None = None) -> CheckRe
 
 
 def _inputs(tokenizer, device) -> tuple[torch.Tensor, int]:
-    prompt = render_rag_prompt(tokenizer, QUESTION, CHUNKS).text
-    prompt_ids = tokenizer(prompt, add_special_tokens=not getattr(tokenizer, "chat_template", None))["input_ids"]
-    answer_ids = tokenizer(ANSWER, add_special_tokens=False)["input_ids"]
-    return torch.tensor(prompt_ids + answer_ids, device=device), len(prompt_ids)
+    encoded = encode(tokenizer, render_rag_prompt(tokenizer, QUESTION, CHUNKS), ANSWER)
+    return encoded.input_ids.to(device), encoded.answer_start
 
 
 def _layer_ratios(model: nn.Module, ids: torch.Tensor, answer_start: int) -> tuple[list[float], float]:

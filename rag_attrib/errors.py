@@ -39,6 +39,10 @@ class ChunkNotFoundError(InvalidInputError):
     """A chunk's text does not occur in the context part of the prompt the model saw."""
 
 
+class AmbiguousChunkError(ChunkNotFoundError):
+    """A chunk's text occurs more than once in the prompt and nothing tells which occurrence is the passage."""
+
+
 class ContextTooLongError(InvalidInputError):
     """Prompt and answer together do not fit the model's context window."""
 

@@ -11,17 +11,33 @@ import functools
 import re
 from collections.abc import Sequence
 
-from .errors import ChunkNotFoundError
+from .errors import AmbiguousChunkError, ChunkNotFoundError, EmptyAnswerError, InvalidChunksError, InvalidTypeError
 from .types import Chunk, Span
 
-# Inline citation markers as LLMs write them: [1], [doc-7], [^1], [1, 2], [1-3].
-_MARKER = r"\[\^?[\w.:#/-]{1,40}(?:\s*[,;]\s*\^?[\w.:#/-]{1,40})*\]"
-_MARKER_RE = re.compile(_MARKER)
-_CITATION_ONLY_RE = re.compile(rf"(?:{_MARKER}[\s,;]*)+[.,;:!?]*")
+# Inline citation markers as LLMs write them: [1], [doc-7], [^1], [1, 2], [1-3]. The group holds the key(s).
+MARKER_PATTERN = r"\[\^?([\w.:#/-]{1,40}(?:\s*[,;]\s*\^?[\w.:#/-]{1,40})*)\]"
+_MARKER_RE = re.compile(MARKER_PATTERN)
+_CITATION_ONLY_RE = re.compile(rf"(?:{MARKER_PATTERN}[\s,;]*)+[.,;:!?]*")
 # A list-item marker at the start of a line: "- ", "* ", "• ", "1. ", "2) ", "a) ", "iv. ".
 _BULLET_RE = re.compile(r"(?:[-*+•‣◦▪●–—]|\(?(?:\d{1,3}|[a-zA-Z]|[ivxlcdmIVXLCDM]{1,6})[.)])(?=\s)")
 # Exactly the characters str.splitlines() breaks on.
 _LINE_RE = re.compile(r"[^\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]+")
+
+
+def check_answer(answer: object) -> None:
+    """Refuse an answer with nothing to attribute: not a string, empty, or only citation markers."""
+    if not isinstance(answer, str):
+        raise InvalidTypeError(f"answer must be a str, got {type(answer).__name__}")
+    if not answer.strip():
+        raise EmptyAnswerError(
+            "the answer is empty or only whitespace, so there is nothing to attribute (if an LLM returned it, "
+            "its call failed or was cut off); pass the answer's text, or answer=None to let the local model answer"
+        )
+    if _CITATION_ONLY_RE.fullmatch(answer.strip()):
+        raise EmptyAnswerError(
+            f"the answer {answer.strip()[:60]!r} holds only citation markers and no text to attribute; pass the "
+            "answer's text (markers may stay in it)"
+        )
 
 
 @functools.cache
@@ -143,46 +159,91 @@ def char_to_token_spans(
 
 
 def locate_chunks(prompt: str, chunks: Sequence[Chunk], start: int = 0) -> list[Span]:
-    """Span of each chunk's text in ``prompt``, searched from ``start``; no two spans overlap.
+    """Span of each chunk's text in ``prompt`` (searched from ``start``), each on its own occurrence.
 
-    Exact text is preferred; a whitespace-insensitive match is the fallback because prompt
-    templates often re-indent or re-wrap passages. Spans never include leading/trailing whitespace.
+    Exact text is preferred; a whitespace-insensitive match is the fallback because prompt templates often
+    re-indent or re-wrap passages. Spans never include leading/trailing whitespace and never overlap.
+
+    Which occurrence, when a text occurs more than once (a short chunk may also stand in the question, the
+    instructions or inside a longer chunk): longest chunks first, a chunk with one free occurrence goes there;
+    one with several goes to the free occurrence nearest to the chunks already placed, because retrieved
+    passages sit together in the context. When nothing decides, ``AmbiguousChunkError`` names the chunk
+    instead of a guess; a chunk not in the prompt raises ``ChunkNotFoundError``.
     """
-    taken: list[Span] = []
-    for chunk in chunks:
-        needle = chunk.text.strip()
-        if not needle:
-            raise ValueError(f"chunk {chunk.id!r} has no text; drop it before attributing")
-        pattern = re.compile(r"\s+".join(re.escape(word) for word in needle.split()))
-        span = _first_free(prompt, re.compile(re.escape(needle)), start, taken) or _first_free(
-            prompt, pattern, start, taken
-        )
-        if span is None:
-            raise ChunkNotFoundError(_not_found_message(prompt, chunk, pattern, start, taken))
-        taken.append(span)
-    return taken
+    found = [_occurrences(prompt, chunk, start) for chunk in chunks]
+    placed: dict[int, Span] = {}
+    pending = sorted(range(len(chunks)), key=lambda i: -len(chunks[i].text.strip()))
+    while pending:
+        free = {i: [s for s in found[i] if not any(_overlap(s, p) for p in placed.values())] for i in pending}
+        for i in pending:
+            if not free[i]:
+                raise ChunkNotFoundError(_not_found_message(prompt, chunks[i], found[i], start, placed, chunks))
+        unique = [i for i in pending if len(free[i]) == 1]
+        i = unique[0] if unique else pending[0]
+        if not unique:
+            gaps = [min((_gap(s, p) for p in placed.values()), default=None) for s in free[i]]
+            best = min(gaps) if placed else None
+            if best is None or gaps.count(best) > 1:
+                raise AmbiguousChunkError(_ambiguous_message(chunks[i], free[i]))
+            free[i] = [free[i][gaps.index(best)]]
+        placed[i] = free[i][0]
+        pending.remove(i)
+    # Chunks with the same text are interchangeable: give them their occurrences in the order they were passed.
+    for text in {c.text.strip() for c in chunks}:
+        same = [i for i, c in enumerate(chunks) if c.text.strip() == text]
+        for i, span in zip(same, sorted((placed[i] for i in same), key=lambda s: s.start)):
+            placed[i] = span
+    return [placed[i] for i in range(len(chunks))]
 
 
-def _first_free(prompt: str, pattern: re.Pattern[str], start: int, taken: list[Span]) -> Span | None:
-    """First match of ``pattern`` at or after ``start`` that overlaps no span in ``taken``."""
-    pos = start
-    while (m := pattern.search(prompt, pos)) is not None:
-        if not any(m.start() < t.end and t.start < m.end() for t in taken):
-            return Span(m.start(), m.end())
-        pos = m.start() + 1
-    return None
+def _occurrences(prompt: str, chunk: Chunk, start: int) -> list[Span]:
+    """Every (possibly overlapping) exact occurrence of the chunk's text; if none, every whitespace-insensitive one."""
+    needle = chunk.text.strip()
+    if not needle:
+        raise InvalidChunksError(f"chunk {chunk.id!r} has no text; drop it before attributing")
+    for pattern in (re.escape(needle), r"\s+".join(re.escape(word) for word in needle.split())):
+        spans, pos = [], start
+        while (m := re.compile(pattern).search(prompt, pos)) is not None:
+            spans.append(Span(m.start(), m.end()))
+            pos = m.start() + 1
+        if spans:
+            return spans
+    return []
 
 
-def _not_found_message(prompt: str, chunk: Chunk, pattern: re.Pattern[str], start: int, taken: list[Span]) -> str:
-    snippet = " ".join(chunk.text.split())
-    snippet = snippet if len(snippet) <= 60 else snippet[:60] + "..."
-    if pattern.search(prompt, start):
-        why = "occurs in the prompt only where another chunk was already located (chunks must not overlap)"
-    elif pattern.search(prompt):
+def _overlap(a: Span, b: Span) -> bool:
+    return a.start < b.end and b.start < a.end
+
+
+def _gap(a: Span, b: Span) -> int:
+    return max(0, a.start - b.end, b.start - a.end)
+
+
+def _snippet(chunk: Chunk) -> str:
+    text = " ".join(chunk.text.split())
+    return text if len(text) <= 60 else text[:60] + "..."
+
+
+def _not_found_message(
+    prompt: str, chunk: Chunk, occurrences: list[Span], start: int, placed: dict[int, Span], chunks: Sequence[Chunk]
+) -> str:
+    if occurrences:
+        holders = sorted({chunks[j].id for s in occurrences for j, p in placed.items() if _overlap(s, p)})
+        why = f"occurs in the prompt only inside the text of chunk(s) {holders} (chunks must not overlap)"
+    elif start and _occurrences(prompt, chunk, 0):
         why = f"occurs in the prompt only before character {start}, where the search starts"
     else:
         why = "does not occur in the prompt, not even ignoring whitespace"
     return (
-        f"chunk {chunk.id!r} ({snippet!r}) {why}; pass the prompt the model actually saw, "
+        f"chunk {chunk.id!r} ({_snippet(chunk)!r}) {why}; pass the prompt the model actually saw, "
         "or the chunk text exactly as it appears in it"
+    )
+
+
+def _ambiguous_message(chunk: Chunk, occurrences: list[Span]) -> str:
+    where = ", ".join(str(s.start) for s in occurrences[:5])
+    return (
+        f"chunk {chunk.id!r} ({_snippet(chunk)!r}) occurs {len(occurrences)} times in the prompt (at characters "
+        f"{where}) and nothing tells which one is the retrieved passage; pass every chunk the prompt holds (they "
+        "are located together), or the chunk's full text as retrieved"
     )

@@ -36,22 +36,47 @@ class Span:
 
 @dataclass(frozen=True)
 class Chunk:
-    """One retrieved passage. ``id`` is the caller's (document id, node id); it is never replaced."""
+    """One retrieved passage. ``id`` is the caller's (document id, node id); it is never replaced.
+
+    An integer id becomes its string (``7`` -> ``"7"``), as JSON and the prompt's numbering write it; any
+    other id that is not a string, and a text that is not a string, raise ``InvalidChunksError``.
+    """
 
     id: str
     text: str
     metadata: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=True)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.id, int) and not isinstance(self.id, bool):
+            object.__setattr__(self, "id", str(self.id))
+        if not isinstance(self.id, str) or not self.id:
+            raise InvalidChunksError(f"a chunk id must be a non-empty string (or an int), got {self.id!r}")
+        if not isinstance(self.text, str):
+            raise InvalidChunksError(f"chunk {self.id!r}: text must be a string, got {type(self.text).__name__}")
+        if not isinstance(self.metadata, Mapping):
+            raise InvalidChunksError(f"chunk {self.id!r}: metadata must be a dict, got {type(self.metadata).__name__}")
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "text": self.text, "metadata": dict(self.metadata)}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Chunk:
-        return cls(id=str(d["id"]), text=d["text"], metadata=dict(d.get("metadata") or {}))
+        return cls(id=d["id"], text=d["text"], metadata=dict(d.get("metadata") or {}))
 
 
 def as_chunks(items: Iterable[str | Chunk | Mapping[str, Any]]) -> tuple[Chunk, ...]:
-    """Normalise user input to Chunks. Plain strings get ids "1", "2", ... (their number in the prompt)."""
+    """Normalise user input to Chunks, the same way everywhere (API, JSONL records, chunk files).
+
+    ``items`` is a list (or any iterable but a string): of strings, which get ids "1", "2", ... (their number
+    in the prompt), of ``Chunk``s, or of dicts with a ``"text"`` and an optional ``"id"`` (a missing or null
+    id also becomes the chunk's number) and ``"metadata"``.
+    """
+    if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Iterable):
+        raise InvalidChunksError(
+            f"chunks must be a list of passages, got a {type(items).__name__}"
+            + (" (a single string would be read letter by letter)" if isinstance(items, str) else "")
+            + "; pass chunks=[...], e.g. [\"first passage\", \"second passage\"]"
+        )
     chunks = []
     for n, item in enumerate(items, start=1):
         if isinstance(item, Chunk):
@@ -59,7 +84,9 @@ def as_chunks(items: Iterable[str | Chunk | Mapping[str, Any]]) -> tuple[Chunk, 
         elif isinstance(item, str):
             chunks.append(Chunk(id=str(n), text=item))
         elif isinstance(item, Mapping) and "text" in item:
-            chunks.append(Chunk(id=str(item.get("id", n)), text=item["text"], metadata=dict(item.get("metadata") or {})))
+            chunk_id = item.get("id")
+            chunks.append(Chunk(id=str(n) if chunk_id is None else chunk_id, text=item["text"],
+                                metadata=item.get("metadata") or {}))
         else:
             raise InvalidChunksError(
                 f"chunk {n} is a {type(item).__name__}; pass a str, a rag_attrib.Chunk, or a dict with a 'text' key"

@@ -22,13 +22,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .aggregate import cited_ids
-from .text import split_sentences
+from .aggregate import check_min_share, cited_ids
+from .errors import InvalidInputError
+from .text import MARKER_PATTERN, check_answer, split_sentences
 from .types import AttributionResult, Chunk, Span, as_chunks
 
-DEFAULT_MARKER_PATTERNS = (
-    r"\[\^?([\w.:#/-]+(?:\s*[,;]\s*\^?[\w.:#/-]+)*)\]",  # [1]  [2][3]  [1, 2]  [doc-7]  [^1]
-)
+DEFAULT_MARKER_PATTERNS = (MARKER_PATTERN,)  # [1]  [2][3]  [1, 2]  [doc-7]  [^1]
 VERDICTS = ("supported", "miscited", "uncited", "ungrounded")
 
 
@@ -159,6 +158,9 @@ def verify(
     RAG prompt is rendered from ``question``. ``min_share`` defaults to the attributor's.
     """
     chunks = as_chunks(chunks)
+    check_answer(answer)
+    if min_share is not None:
+        check_min_share(min_share)
     markers = parse_markers(answer, chunks, patterns)
     clean, to_original = strip_markers(answer, markers)
     sentence_spans = split_sentences(answer)
@@ -167,7 +169,7 @@ def verify(
     spans = [clean_spans[i] for i in kept]
     if prompt is None:
         if question is None:
-            raise ValueError("verify needs the question (to render the default prompt) or the prompt the LLM saw")
+            raise InvalidInputError("verify needs the question (to render the default prompt) or the prompt the LLM saw")
         result = attributor.attribute(question, chunks, clean, sentences=spans)
     else:
         result = attributor.attribute_prompt(prompt, chunks, clean, question=question, sentences=spans)

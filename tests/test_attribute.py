@@ -17,7 +17,9 @@ from rag_attrib import (
     NoChunksError,
     UnsupportedModelError,
 )
-from rag_attrib.aggregate import context_mask, sentence_citations
+from rag_attrib.aggregate import sentence_citations
+from rag_attrib.prompt import Encoded, RenderedPrompt
+from rag_attrib.types import Span
 
 CHUNKS = [
     Chunk("doc-a", "The lighthouse of Quenby was built by Harald Voss in 1872.", {"source": "a.txt"}),
@@ -99,7 +101,9 @@ def test_attribute_prompt_with_chat_messages(tiny_attributor):
 def test_template_and_first_tokens_never_count_as_context():
     tokenizer = byte_tokenizer()
     relevance = torch.tensor([100.0, 1.0, 3.0, 1.0, 5.0])  # token 0: attention sink
-    mask = context_mask(5, torch.tensor([False, True, True, False]), answer_start=4, sentence_start=4)
+    enc = Encoded(RenderedPrompt("", (), ()), "a", [0, 1, 2, 3], [(0, 0)] * 4, [4], [(0, 1)], [Span(0, 1)], [(4, 5)],
+                  [(2, 3)], content=torch.tensor([False, True, True, False]))
+    mask = enc.context_mask(0)
     citations, cited, grounding = sentence_citations(relevance, ["x"], [(2, 3)], mask, min_share=0.5)
     assert citations[0].share == pytest.approx(3 / 4)  # 100 (sink) and 1 (template) are not context
     assert cited == ("x",) and grounding == pytest.approx(0.75)

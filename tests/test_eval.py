@@ -322,3 +322,36 @@ def test_harness_on_three_shipped_cases_with_the_embedded_model():
     assert lrp["comp@1"] > rnd["comp@1"] and lrp["suff@1"] < rnd["suff@1"]
     assert lrp["forwards_per_answer"] == 1 and lrp["backwards_per_answer"] == 2
     assert not math.isnan(lrp["mrr"])
+
+
+def test_every_method_sees_the_tokens_attribute_sees_on_a_template_less_tokenizer(case, monkeypatch):
+    """One encoding step: without a chat template the tokenizer's BOS starts the prompt, for AttnLRP and for
+    the baselines alike (they used to drop it)."""
+    import rag_attrib.attribute as attribute_module
+    from rag_attrib import Attributor
+    from tiny_models import byte_tokenizer, tiny_llama
+
+    tokenizer = byte_tokenizer(chat_template=False, bos=True)
+    attributor = Attributor(tiny_llama(vocab_size=len(tokenizer), max_position_embeddings=2048), tokenizer)
+    seen = []
+    engine = attribute_module.sentence_relevance
+
+    def spy(model, input_ids, *args, **kwargs):
+        seen.append(input_ids.tolist())
+        return engine(model, input_ids, *args, **kwargs)
+
+    monkeypatch.setattr(attribute_module, "sentence_relevance", spy)
+    attributor.attribute(case.question, case.chunks, case.answer, sentences=case.spans)
+    prepared = prepare(attributor, case)
+    assert seen == [prepared.input_ids.tolist()]
+    assert prepared.prompt_ids[0] == tokenizer.bos_token_id
+    first_tokens = []
+    hook = attributor.model.register_forward_pre_hook(
+        lambda module, args, kwargs: first_tokens.append(int((args[0] if args else kwargs["input_ids"])[0, 0])),
+        with_kwargs=True,
+    )
+    try:
+        sentence_logprobs(attributor, case, [0, 2])  # the leave-one-out / comp@k forward pass
+    finally:
+        hook.remove()
+    assert first_tokens == [tokenizer.bos_token_id]

@@ -21,9 +21,9 @@ import torch
 from family_models import EAGER_ONLY, FAMILIES, tiny_model, zero_attention_outputs
 from transformers.models.llama.modeling_llama import repeat_kv
 
-from rag_attrib.lrp.relevance import sentence_relevance
 from rag_attrib.lrp import attnlrp, family_for, is_patched
 from rag_attrib.lrp.arch import uncovered_modules
+from rag_attrib.lrp.relevance import sentence_relevance
 
 IDS = torch.randint(3, 97, (30,), generator=torch.Generator().manual_seed(0))
 SENTENCES = [(20, 25), (25, 30)]

@@ -8,9 +8,9 @@ from tiny_models import tiny_llama
 from transformers import OPTConfig, OPTForCausalLM
 from transformers.models.llama import modeling_llama
 
-from rag_attrib.lrp.relevance import sentence_relevance
 from rag_attrib.errors import UnsupportedModelError
 from rag_attrib.lrp import attnlrp, is_patched, patched_modules
+from rag_attrib.lrp.relevance import sentence_relevance
 
 IDS = torch.randint(0, 97, (40,), generator=torch.Generator().manual_seed(1))
 ANSWER_START = 25

@@ -312,7 +312,7 @@ def test_not_found_message_names_chunk_snippet_and_fix():
 
 
 def test_not_found_when_only_occurrence_is_taken_or_before_start():
-    with pytest.raises(ChunkNotFoundError, match="already located"):
+    with pytest.raises(ChunkNotFoundError, match="only inside the text of chunk"):
         locate_chunks("Paris is big.", [Chunk("a", "Paris is big."), Chunk("b", "Paris is big.")])
     with pytest.raises(ChunkNotFoundError, match="before character 10"):
         locate_chunks("Paris is big. Other.", [Chunk("a", "Paris is big.")], start=10)

@@ -44,9 +44,11 @@ CHAT_TEMPLATE = (
 )
 
 
-def byte_tokenizer(chat_template: bool = True):
-    """A fast tokenizer with one token per byte plus chat special tokens (259 ids), built offline."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+def byte_tokenizer(chat_template: bool = True, bos: bool = False):
+    """A fast tokenizer with one token per byte plus chat special tokens (259 ids), built offline.
+
+    ``bos=True``: it adds its BOS when asked for special tokens, as Gemma's does."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
     from transformers.convert_slow_tokenizer import bytes_to_unicode
 
@@ -58,5 +60,9 @@ def byte_tokenizer(chat_template: bool = True):
     tokenizer.add_special_tokens({"additional_special_tokens": ["<|endoftext|>"]})
     if chat_template:
         tokenizer.chat_template = CHAT_TEMPLATE
+    if bos:
+        tokenizer.backend_tokenizer.post_processor = processors.TemplateProcessing(
+            single="<|im_start|> $A", special_tokens=[("<|im_start|>", tokenizer.bos_token_id)]
+        )
     return tokenizer
 

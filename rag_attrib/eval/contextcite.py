@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..prompt import render_rag_prompt
+from ..prompt import encode_prompt, render_rag_prompt
 
 
 @functools.cache
@@ -90,7 +90,7 @@ def contextcite_scores(attributor: Any, prepared: Any, num_ablations: int = 64) 
         def _get_prompt_ids(self, mask: Any = None, return_prompt: bool = False):
             kept = [c for i, c in enumerate(chunks) if mask is None or mask[i]]
             text = render_rag_prompt(tok, case.question, kept, attributor.system_prompt).text
-            ids = tok(text, add_special_tokens=False)["input_ids"]
+            ids = encode_prompt(tok, text)[0]
             return (ids, text) if return_prompt else ids
 
     pad_token, padding_side = tok.pad_token, tok.padding_side

@@ -31,62 +31,29 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..aggregate import content_mask, context_mask, sentence_citations
+from ..aggregate import sentence_citations
 from ..lrp.relevance import sentence_relevance
-from ..prompt import render_rag_prompt
-from ..text import char_to_token_spans
+from ..prompt import Encoded, encode, encode_prompt, render_rag_prompt
 from ..types import Citation
 from .data import EvalCase
 
 
 @dataclass(frozen=True)
-class Prepared:
-    """One case, tokenised with the attributor's tokenizer and default RAG prompt (as ``attribute`` does)."""
+class Prepared(Encoded):
+    """One case encoded exactly as ``Attributor.attribute`` encodes it (``prompt.encode``), with the case."""
 
-    case: EvalCase
-    prompt_ids: list[int]
-    answer_ids: list[int]
-    chunk_tokens: list[tuple[int, int]]  # absolute token range of each chunk
-    sentence_tokens: list[tuple[int, int]]  # absolute token range of each sentence
-    content: Tensor  # [answer_start] bool: prompt tokens that count as context
+    case: EvalCase | None = None
     seed: int = 0  # for methods that draw random numbers
 
-    @property
-    def answer_start(self) -> int:
-        return len(self.prompt_ids)
-
-    @property
-    def seq_len(self) -> int:
-        return len(self.prompt_ids) + len(self.answer_ids)
-
-    @property
-    def input_ids(self) -> Tensor:
-        return torch.tensor(self.prompt_ids + self.answer_ids, dtype=torch.long)
-
-    @property
-    def n_sentences(self) -> int:
-        return len(self.sentence_tokens)
-
-    @property
-    def n_chunks(self) -> int:
-        return len(self.chunk_tokens)
-
     def context_masks(self) -> list[Tensor]:
-        """Per sentence, the tokens that count as its context (``aggregate.context_mask``)."""
-        return [context_mask(self.seq_len, self.content, self.answer_start, a) for a, _ in self.sentence_tokens]
+        """Per sentence, the tokens that count as its context (``Encoded.context_mask``)."""
+        return [self.context_mask(i) for i in range(self.n_sentences)]
 
 
 def prepare(attributor: Any, case: EvalCase, seed: int = 0) -> Prepared:
-    tok = attributor.tokenizer
-    rendered = render_rag_prompt(tok, case.question, case.chunks, attributor.system_prompt)
-    enc = tok(rendered.text, add_special_tokens=False, return_offsets_mapping=True)
-    answer = case.answer
-    answer_enc = tok(answer, add_special_tokens=False, return_offsets_mapping=True)
-    start = len(enc["input_ids"])
-    sentences = [(start + a, start + b) for a, b in char_to_token_spans(answer, answer_enc["offset_mapping"], case.spans)]
-    chunks = char_to_token_spans(rendered.text, enc["offset_mapping"], rendered.chunk_spans)
-    content = content_mask(enc["input_ids"], enc["offset_mapping"], rendered.content_spans, set(tok.all_special_ids))
-    return Prepared(case, list(enc["input_ids"]), list(answer_enc["input_ids"]), chunks, sentences, content, seed)
+    rendered = render_rag_prompt(attributor.tokenizer, case.question, case.chunks, attributor.system_prompt)
+    encoded = encode(attributor.tokenizer, rendered, case.answer, case.spans)
+    return Prepared(**vars(encoded), case=case, seed=seed)
 
 
 @dataclass(frozen=True)
@@ -159,13 +126,12 @@ def sentence_logprobs(attributor: Any, case: EvalCase, keep: Sequence[int], answ
     ``sentence_spans`` are token ranges relative to the answer start. One forward pass.
     """
     tok, model = attributor.tokenizer, attributor.model
-    if answer_ids is None or sentence_spans is None:
-        enc = tok(case.answer, add_special_tokens=False, return_offsets_mapping=True)
-        answer_ids = enc["input_ids"]
-        sentence_spans = char_to_token_spans(case.answer, enc["offset_mapping"], case.spans)
     kept = [case.chunks[i] for i in sorted(keep)]
     rendered = render_rag_prompt(tok, case.question, kept, attributor.system_prompt)
-    prompt_ids = tok(rendered.text, add_special_tokens=False)["input_ids"]
+    if answer_ids is None or sentence_spans is None:
+        enc = encode(tok, rendered, case.answer, case.spans)
+        answer_ids, sentence_spans = enc.answer_ids, enc.relative_sentences()
+    prompt_ids = encode_prompt(tok, rendered.text)[0]
     ids = torch.tensor([list(prompt_ids) + list(answer_ids)], device=model.device)
     start = len(prompt_ids)
     positions = torch.arange(start - 1, ids.shape[1] - 1, device=model.device)
@@ -173,10 +139,6 @@ def sentence_logprobs(attributor: Any, case: EvalCase, keep: Sequence[int], answ
     logits = logits.to(torch.promote_types(logits.dtype, torch.float32))  # at least float32
     per_token = torch.log_softmax(logits, -1).gather(-1, ids[0, start:, None])[:, 0].cpu()
     return torch.stack([per_token[a:b].sum() for a, b in sentence_spans]).double()
-
-
-def relative_sentences(prepared: Prepared) -> list[tuple[int, int]]:
-    return [(a - prepared.answer_start, b - prepared.answer_start) for a, b in prepared.sentence_tokens]
 
 
 def _aggregate(relevance: Tensor, prepared: Prepared, min_share: float) -> tuple[Tensor, Tensor]:
@@ -293,7 +255,7 @@ def random_method(attributor: Any, prepared: Prepared) -> MethodOutput:
 @method("loo", "leave-one-chunk-out: drop in each sentence's log-probability when the chunk is removed")
 def loo_method(attributor: Any, prepared: Prepared) -> MethodOutput:
     case, n = prepared.case, prepared.n_chunks
-    spans = relative_sentences(prepared)
+    spans = prepared.relative_sentences()
     base = sentence_logprobs(attributor, case, range(n), prepared.answer_ids, spans)
     kept = [frozenset(range(n)) - {j} for j in range(n)]
     without = [sentence_logprobs(attributor, case, k, prepared.answer_ids, spans) for k in kept]

@@ -26,7 +26,6 @@ from .methods import (
     case_seed,
     count_forwards,
     prepare,
-    relative_sentences,
     sentence_logprobs,
 )
 
@@ -151,7 +150,7 @@ class LogprobCache:
 
     def __init__(self, attributor: Any, prepared: Prepared) -> None:
         self.attributor, self.prepared = attributor, prepared
-        self.spans = relative_sentences(prepared)
+        self.spans = prepared.relative_sentences()
         self.cache: dict[frozenset[int], torch.Tensor] = {}
 
     def __call__(self, kept: frozenset[int]) -> torch.Tensor:

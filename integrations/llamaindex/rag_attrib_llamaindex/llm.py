@@ -17,8 +17,6 @@ from llama_index.core.bridge.pydantic import Field
 from llama_index.core.llms import CustomLLM
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 
-from rag_attrib.prompt import render_messages
-
 
 class LocalLLM(CustomLLM):
     """Answers with the local model of a rag_attrib Attributor: greedy, up to its ``max_new_tokens``.
@@ -30,7 +28,7 @@ class LocalLLM(CustomLLM):
     attributor: Any = Field(exclude=True, description="The rag_attrib.Attributor whose model answers.")
 
     def __init__(self, attributor: Any, **kwargs: Any) -> None:
-        if not callable(getattr(attributor, "generate", None)):
+        if not callable(getattr(attributor, "answer", None)):
             raise TypeError(
                 f"LocalLLM needs a rag_attrib.Attributor, got {type(attributor).__name__}; create one with "
                 "rag_attrib.Attributor.load()"
@@ -49,9 +47,7 @@ class LocalLLM(CustomLLM):
 
     def _answer(self, messages: Sequence[dict[str, str]]) -> str:
         """Rendered with the model's chat template, as the attribution renders the same messages."""
-        tokenizer = self.attributor.tokenizer
-        prompt_ids = tokenizer(render_messages(tokenizer, messages).text, add_special_tokens=False)["input_ids"]
-        return self.attributor.generate(prompt_ids)  # waits while another thread attributes on the model
+        return self.attributor.answer(list(messages))  # waits while another thread attributes on the model
 
     @llm_chat_callback()
     def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:

@@ -1,0 +1,124 @@
+"""Inputs a careless user types: refused with a clear error, or normalised the same way everywhere.
+
+Each case was reproduced on the code before the fix (issue: inputs that are refused, not misread).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from rag_attrib.errors import (
+    AmbiguousChunkError,
+    ChunkNotFoundError,
+    EmptyAnswerError,
+    InvalidChunksError,
+    InvalidInputError,
+    RagAttribError,
+)
+from rag_attrib.text import locate_chunks
+from rag_attrib.types import Chunk, Span, as_chunks
+from rag_attrib.verify import verify
+
+CHUNKS = ["The Quenby lighthouse was built in 1872.", "Quenby's bakery is run by Mira Tollan."]
+
+
+# ------------------------------------------------------------------------------------------------ chunks
+
+
+@pytest.mark.parametrize("chunks", ["Mira", b"Mira", {"text": "Mira"}, 7, None])
+def test_chunks_that_are_not_a_list_are_refused(chunks):
+    with pytest.raises(InvalidChunksError, match="chunks must be a list"):
+        as_chunks(chunks)
+
+
+def test_a_single_string_says_it_would_be_read_letter_by_letter(tiny_attributor):
+    with pytest.raises(InvalidChunksError, match="letter by letter"):
+        tiny_attributor.attribute("Who runs the bakery?", "Mira", "Mira.")
+
+
+@pytest.mark.parametrize("text", [None, 42, ["a"]])
+def test_chunk_text_must_be_a_string(text):
+    with pytest.raises(InvalidChunksError, match="text must be a string"):
+        as_chunks([{"id": "a", "text": text}])
+    with pytest.raises(InvalidChunksError, match="text must be a string"):
+        Chunk("a", text)
+
+
+def test_chunk_ids_are_normalised_the_same_everywhere():
+    # a null or missing id becomes the chunk's number, as for plain strings; an int id becomes its string
+    chunks = as_chunks([{"id": None, "text": "x"}, {"text": "y"}, {"id": 7, "text": "z"}, "w"])
+    assert [c.id for c in chunks] == ["1", "2", "7", "4"]
+    assert Chunk(7, "z").id == "7" and Chunk.from_dict({"id": 7, "text": "z"}).id == "7"
+
+
+@pytest.mark.parametrize("chunk_id", [None, 1.5, True, ""])
+def test_bad_chunk_ids_are_refused(chunk_id):
+    with pytest.raises(InvalidChunksError, match="chunk id"):
+        Chunk(chunk_id, "text")
+
+
+def test_every_input_error_is_a_rag_attrib_error():
+    for err in (InvalidChunksError, ChunkNotFoundError, AmbiguousChunkError, EmptyAnswerError, InvalidInputError):
+        assert issubclass(err, RagAttribError) and issubclass(err, ValueError)
+
+
+# ------------------------------------------------------------------------------ locating chunks in a prompt
+
+
+def test_a_chunk_also_named_in_the_question_lands_in_the_context():
+    prompt = "Question: Where is Ardel?\n\nSources:\nArdel\nThe ferry leaves from the port of Ardel.\n"
+    spans = locate_chunks(prompt, [Chunk("a", "Ardel"), Chunk("b", "The ferry leaves from the port of Ardel.")])
+    assert spans[0].of(prompt) == "Ardel" and spans[0].start == prompt.index("Sources:") + len("Sources:\n")
+    assert spans[1].of(prompt) == "The ferry leaves from the port of Ardel."
+
+
+def test_a_short_chunk_inside_a_longer_one_is_not_reported_missing():
+    # the short chunk's text first occurs inside the longer chunk; both are in the prompt on their own
+    prompt = "[1] Mira Tollan runs the bakery.\n[2] Mira Tollan\n"
+    spans = locate_chunks(prompt, [Chunk("short", "Mira Tollan"), Chunk("long", "Mira Tollan runs the bakery.")])
+    assert spans == [Span(prompt.index("[2]") + 4, prompt.index("[2]") + 15), Span(4, 32)]
+
+
+def test_a_chunk_that_occurs_twice_with_nothing_to_decide_is_ambiguous():
+    prompt = "Example: Ardel.\nContext: Ardel.\n"
+    with pytest.raises(AmbiguousChunkError, match=r"'a'.*occurs 2 times.*characters 9, 25"):
+        locate_chunks(prompt, [Chunk("a", "Ardel.")])
+    with pytest.raises(ChunkNotFoundError):  # callers that catch ChunkNotFoundError see it too
+        locate_chunks(prompt, [Chunk("a", "Ardel.")])
+
+
+def test_attribute_prompt_places_the_chunk_in_the_context(tiny_attributor):
+    chunks = [Chunk("port", "Ardel"), Chunk("ferry", "The ferry sails to Quenby six times a day.")]
+    prompt = "Question: How often does the ferry from Ardel sail?\nContext:\nArdel\n" + chunks[1].text + "\nAnswer:"
+    result = tiny_attributor.attribute_prompt(prompt, chunks, answer="Six times a day.")
+    assert result.chunk_spans[0].start == prompt.index("Context:\n") + len("Context:\n")
+
+
+# ----------------------------------------------------------------------------------------------- answers
+
+
+@pytest.mark.parametrize("answer", ["[1] [2]", "[1][2].", " [doc-7] "])
+def test_an_answer_of_only_markers_is_refused_alike_by_attribute_and_verify(tiny_attributor, answer):
+    with pytest.raises(EmptyAnswerError, match="only citation markers") as by_attribute:
+        tiny_attributor.attribute("Who runs the bakery?", CHUNKS, answer)
+    with pytest.raises(EmptyAnswerError, match="only citation markers") as by_verify:
+        verify(tiny_attributor, "Who runs the bakery?", CHUNKS, answer)
+    assert str(by_attribute.value) == str(by_verify.value)
+
+
+# --------------------------------------------------------------------------------------------- min_share
+
+
+@pytest.mark.parametrize("min_share", [-0.1, 1.5, float("nan"), "0.3", True])
+def test_min_share_outside_0_1_is_refused(tiny_attributor, min_share):
+    from rag_attrib import Attributor
+
+    with pytest.raises(InvalidInputError, match=r"min_share must be a number in \[0, 1\]"):
+        Attributor(tiny_attributor.model, tiny_attributor.tokenizer, min_share=min_share)
+    with pytest.raises(InvalidInputError, match=r"min_share must be a number in \[0, 1\]"):
+        verify(tiny_attributor, "Who runs the bakery?", CHUNKS, "Mira Tollan.", min_share=min_share)
+
+
+def test_an_empty_question_is_an_input_error(tiny_attributor):
+    with pytest.raises(InvalidInputError, match="question"):
+        tiny_attributor.attribute("  ", CHUNKS, "Mira Tollan.")
