@@ -16,7 +16,7 @@ from torch import nn
 from transformers.modeling_layers import GradientCheckpointingLayer
 
 from .errors import UnsupportedModelError
-from .lrp import attnlrp, family_for
+from .lrp import attention_kernel, attnlrp, family_for, is_patched
 from .lrp.arch import uncovered_modules
 from .lrp.patch import patched_modules
 from .lrp.relevance import forward_targets, sentence_relevance
@@ -78,7 +78,7 @@ def check_model(model: nn.Module, tokenizer, name: str | None = None) -> CheckRe
             inside = model(ids[None], use_cache=False).logits
         after = model(ids[None], use_cache=False).logits
     report.forward_difference = ((inside - before).abs().max() / before.abs().max()).item()
-    report.restored = bool(torch.equal(before, after)) and all("forward" not in m.__dict__ for m in model.modules())
+    report.restored = bool(torch.equal(before, after)) and not is_patched(model)
     if report.forward_difference > FORWARD_TOLERANCE:
         report.problems.append(f"the patched forward pass differs from the original by "
                                f"{report.forward_difference:.2e} (relative): a rule changes the model's output")
@@ -131,48 +131,11 @@ def _layer_ratios(model: nn.Module, ids: torch.Tensor, answer_start: int) -> tup
 
 
 def _kernel_difference(model: nn.Module, ids, answer_start, spans) -> float | None:
-    original = model.config._attn_implementation
-    other = "eager" if original != "eager" else "sdpa"
+    other = "eager" if model.config._attn_implementation != "eager" else "sdpa"
     try:
         first, _ = sentence_relevance(model, ids, answer_start, spans)
-        model.set_attn_implementation(other)
-        second, _ = sentence_relevance(model, ids, answer_start, spans)
+        with attention_kernel(model, other):
+            second, _ = sentence_relevance(model, ids, answer_start, spans)
     except (ValueError, KeyError, NotImplementedError):
         return None  # the model supports one kernel only
-    finally:
-        model.set_attn_implementation(original)
     return ((first - second).abs().max() / first.abs().max()).item()
-
-
-def print_report(report: CheckReport, console=None) -> None:
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
-
-    console = console or Console()
-    console.print(f"[bold]Model:[/bold] {escape(report.model)}  [bold]model_type:[/bold] {escape(report.model_type)}"
-                  f"  [bold]family:[/bold] {escape(str(report.family))}")
-    if report.rules:
-        table = Table(title="Rules", title_justify="left", show_edge=False)
-        for column in ("module", "count", "rule"):
-            table.add_column(column)
-        for cls, n, rule in report.rules:
-            table.add_row(cls, str(n), rule)
-        table.add_row("(every attention module)", "", "uniform: q, k gradient x 1/4, v x 1/2 (AttentionInterface)")
-        console.print(table)
-    if report.forward_difference is not None:
-        console.print(f"patched forward = original: relative difference {report.forward_difference:.1e}; "
-                      f"restored exactly: {'yes' if report.restored else 'NO'}", highlight=False)
-    if report.kernel_difference is not None:
-        console.print(f"eager vs SDPA relevance: relative difference {report.kernel_difference:.1e}", highlight=False)
-    elif report.family:
-        console.print("eager vs SDPA relevance: n/a (the model runs one attention kernel only)")
-    if report.layer_ratios:
-        line = "  ".join(f"{r:.2f}" for r in report.layer_ratios)
-        console.print(f"relevance at each layer input / target, first token left out (first to last layer): "
-                      f"{line}", highlight=False)
-        console.print(f"relevance at the input embeddings / target: {report.input_ratio:.2f}", highlight=False)
-    for problem in report.problems:
-        console.print(f"[red]problem:[/red] {escape(problem)}")
-    console.print("[bold green]verdict: OK[/bold green] - this model can be attributed" if report.ok
-                  else "[bold red]verdict: FAILED[/bold red] - do not trust attributions of this model")

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import ChunkFileError, CliInputError, InvalidChunksError, NoChunksError, RagAttribError
-from .types import TARGETS, Chunk, as_chunks
+from .chunk_file import read_chunks
+from .demo import DEMO
+from .errors import CliInputError, RagAttribError
+from .types import TARGETS
 
 if TYPE_CHECKING:
     from .types import AttributionResult
@@ -30,154 +31,7 @@ if TYPE_CHECKING:
 DEFAULT_DEMO_JSON = "rag_attrib_demo.json"
 
 
-# A fictional island, so the small default model cannot answer from memory: every chunk is about the same
-# town (distractors with years and numbers of their own); the answer to the question is in one chunk only.
-DEMO: dict[str, Any] = {
-    "question": "In what year was the Quillhaven lighthouse first lit?",
-    "chunks": (
-        Chunk(
-            id="ferry",
-            text=(
-                "The ferry Gull Maiden links Quillhaven to the mainland port of Dunmorrow. It has sailed twice a "
-                "day since 1964, and the crossing takes about ninety minutes in calm weather."
-            ),
-        ),
-        Chunk(
-            id="bakery",
-            text=(
-                "Marrow & Daughters, the oldest bakery on Quillhaven, opened in 1903. It is known for its "
-                "seaweed rye bread, which is still baked in the original stone oven."
-            ),
-        ),
-        Chunk(
-            id="lighthouse",
-            text=(
-                "The Quillhaven lighthouse stands on Tern Point at the northern tip of the island. It was first "
-                "lit in 1847, and its keeper, Ada Fenwick, tended the lamp for forty years."
-            ),
-        ),
-        Chunk(
-            id="festival",
-            text=(
-                "Every August, Quillhaven holds the Lantern Tide festival, when boats carry paper lanterns around "
-                "the harbour. The festival began in 1921 to celebrate the return of the herring fleet."
-            ),
-        ),
-        Chunk(
-            id="population",
-            text=(
-                "Quillhaven is a small town of about 2,300 people on the island of the same name. Most residents "
-                "work in fishing, tourism or the island's wool mill."
-            ),
-        ),
-    ),
-}
-
-
 # ---------------------------------------------------------------------------------------------- reading input
-
-
-def read_chunks(path: str | Path) -> tuple[Chunk, ...]:
-    """Chunks from a file: JSON (a list), JSONL (one item per line), or plain text (blank-line separated).
-
-    A JSON/JSONL item is a string or an object with ``"text"`` and optional ``"id"`` and ``"metadata"``.
-    ``.json`` and ``.jsonl``/``.ndjson`` files are read as such; any other file is read as JSON or JSONL
-    when it parses as one, else as plain text.
-    """
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ChunkFileError(f"chunks file {str(path)!r} does not exist; check the path") from None
-    except IsADirectoryError:
-        raise ChunkFileError(f"chunks file {str(path)!r} is a directory; pass a .json, .jsonl or .txt file") from None
-    except UnicodeDecodeError as err:
-        raise ChunkFileError(f"chunks file {str(path)!r} is not UTF-8 text ({err.reason}); save it as UTF-8") from None
-    except OSError as err:
-        raise ChunkFileError(f"cannot read chunks file {str(path)!r}: {err.strerror or err}") from None
-
-    suffix = path.suffix.lower()
-    if suffix == ".json":
-        items = _parse_json(text, path)
-    elif suffix in (".jsonl", ".ndjson"):
-        items = _parse_jsonl(text, path)
-    else:
-        items = _sniff(text, path)
-
-    if not items:
-        raise NoChunksError(
-            f"no chunks in {str(path)!r}: give a JSON list, one JSON item per line, or plain-text passages "
-            "separated by blank lines"
-        )
-    for n, item in enumerate(items, start=1):
-        if isinstance(item, dict):
-            if "text" not in item:
-                raise ChunkFileError(f"chunk {n} in {str(path)!r} has no \"text\" key (keys: {sorted(item)})")
-            if not isinstance(item["text"], str):
-                raise ChunkFileError(f"chunk {n} in {str(path)!r}: \"text\" must be a string")
-            if item.get("metadata") is not None and not isinstance(item["metadata"], dict):
-                raise ChunkFileError(f"chunk {n} in {str(path)!r}: \"metadata\" must be an object")
-        elif not isinstance(item, str):
-            raise ChunkFileError(
-                f"chunk {n} in {str(path)!r} is a JSON {type(item).__name__}; use a string or an object with "
-                "a \"text\" key"
-            )
-    try:
-        return as_chunks(items)
-    except NoChunksError:
-        raise
-    except InvalidChunksError as err:  # say which file the bad chunk came from
-        raise ChunkFileError(f"{str(path)!r}: {err}") from None
-
-
-def _parse_json(text: str, path: Path) -> list[Any]:
-    if not text.strip():
-        return []
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise ChunkFileError(f"{str(path)!r} is not valid JSON: {err}") from None
-    if not isinstance(data, list):
-        raise ChunkFileError(
-            f"{str(path)!r} holds a JSON {type(data).__name__}; the chunks file must be a JSON list of strings "
-            "or of objects with a \"text\" key"
-        )
-    return data
-
-
-def _parse_jsonl(text: str, path: Path) -> list[Any]:
-    items = []
-    for n, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            items.append(json.loads(line))
-        except json.JSONDecodeError as err:
-            raise ChunkFileError(f"{str(path)!r} line {n} is not valid JSON: {err}") from None
-    return items
-
-
-def _sniff(text: str, path: Path) -> list[Any]:
-    stripped = text.strip()
-    if stripped.startswith("["):
-        try:
-            data = json.loads(stripped)
-        except json.JSONDecodeError:
-            pass
-        else:
-            if isinstance(data, list):
-                return data
-    lines = [line for line in text.splitlines() if line.strip()]
-    if lines and all(line.lstrip().startswith(("{", '"')) for line in lines):
-        try:
-            return [json.loads(line) for line in lines]
-        except json.JSONDecodeError:
-            pass
-    return _parse_text(text)
-
-
-def _parse_text(text: str) -> list[str]:
-    return [part.strip() for part in re.split(r"\n[ \t]*\n", text) if part.strip()]
 
 
 def _read_text(path: str, what: str) -> str:
@@ -324,8 +178,9 @@ def _verify_on_ray(args: argparse.Namespace, console: Any) -> tuple[dict[str, An
 
 
 def cmd_check_model(args: argparse.Namespace, console: Any, stderr: Any) -> int:
-    from .check import check_model, print_report
+    from .check import check_model
     from .model import load_model
+    from .render.check import print_report
 
     with stderr.status(f"Loading {args.model}…"):
         model, tokenizer = load_model(None if args.model == "default" else args.model)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from .errors import InvalidChunksError, NoChunksError, ResultFormatError
 
@@ -258,3 +258,22 @@ class AttributionResult:
     @classmethod
     def from_json(cls, text: str) -> AttributionResult:
         return cls.from_dict(json.loads(text))
+
+
+class AttributorLike(Protocol):
+    """What ``verify``, the batch runners, the evaluation and the integrations need of an attributor.
+
+    ``rag_attrib.Attributor`` is one; a test double or a wrapper only has to provide these.
+    """
+
+    model: Any
+    tokenizer: Any
+    target: str
+    min_share: float
+    system_prompt: str | None
+
+    def attribute(self, question: str, chunks: Any, answer: str | None = None, *, target: Any = None,
+                  sentences: Any = None) -> AttributionResult: ...
+
+    def attribute_prompt(self, prompt: Any, chunks: Any, answer: str | None = None, *, question: str | None = None,
+                         target: Any = None, sentences: Any = None) -> AttributionResult: ...

@@ -25,7 +25,7 @@ from typing import Any
 from .aggregate import check_min_share, cited_ids
 from .errors import InvalidInputError
 from .text import MARKER_PATTERN, check_answer, split_sentences
-from .types import AttributionResult, Chunk, Span, as_chunks
+from .types import AttributionResult, AttributorLike, Chunk, Span, as_chunks
 
 DEFAULT_MARKER_PATTERNS = (MARKER_PATTERN,)  # [1]  [2][3]  [1, 2]  [doc-7]  [^1]
 VERDICTS = ("supported", "miscited", "uncited", "ungrounded")
@@ -143,7 +143,7 @@ def strip_markers(answer: str, markers: Sequence[Marker]) -> tuple[str, list[int
 
 
 def verify(
-    attributor: Any,
+    attributor: AttributorLike,
     question: str | None,
     chunks: Iterable[str | Chunk | Mapping[str, Any]],
     answer: str,

@@ -9,8 +9,8 @@ import pytest
 from rich.console import Console
 
 from rag_attrib import __version__
-from rag_attrib.cli import DEFAULT_DEMO_JSON, DEMO, ChunkFileError, build_parser, main, read_chunks
-from rag_attrib.errors import ContextTooLongError, NoChunksError
+from rag_attrib.cli import DEFAULT_DEMO_JSON, DEMO, build_parser, main, read_chunks
+from rag_attrib.errors import ChunkFileError, ContextTooLongError, NoChunksError
 from rag_attrib.render.terminal import print_result, result_table
 from rag_attrib.types import AttributionResult, Chunk, Citation, SentenceAttribution, Span
 

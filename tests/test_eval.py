@@ -327,9 +327,10 @@ def test_harness_on_three_shipped_cases_with_the_embedded_model():
 def test_every_method_sees_the_tokens_attribute_sees_on_a_template_less_tokenizer(case, monkeypatch):
     """One encoding step: without a chat template the tokenizer's BOS starts the prompt, for AttnLRP and for
     the baselines alike (they used to drop it)."""
+    from tiny_models import byte_tokenizer, tiny_llama
+
     import rag_attrib.attribute as attribute_module
     from rag_attrib import Attributor
-    from tiny_models import byte_tokenizer, tiny_llama
 
     tokenizer = byte_tokenizer(chat_template=False, bos=True)
     attributor = Attributor(tiny_llama(vocab_size=len(tokenizer), max_position_embeddings=2048), tokenizer)

@@ -253,3 +253,82 @@ def test_transformers_4_is_refused_with_a_clear_error():
     assert run.returncode != 0
     assert "rag_attrib needs transformers 5.x (found 4.57.1)" in run.stderr
     assert "pip install 'transformers>=5,<6'" in run.stderr
+
+
+# ---------------------------------------------------------------- who owns the patch state
+
+
+def lxt_style_wrapper(kernel):
+    """What LXT's process-wide ``monkey_patch`` installs: a wrapper outside transformers around its kernel."""
+
+    def attention_forward(module, query, key, value, *args, **kwargs):
+        return kernel(module, query, key, value, *args, **kwargs)
+
+    return attention_forward
+
+
+@pytest.mark.parametrize("attn", ["eager", "sdpa"])
+def test_a_kernel_wrapped_by_another_library_is_refused(attn, monkeypatch):
+    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+
+    model = tiny_llama(attn)
+    if attn == "eager":
+        monkeypatch.setattr(modeling_llama, "eager_attention_forward",
+                            lxt_style_wrapper(modeling_llama.eager_attention_forward))
+    else:
+        monkeypatch.setitem(ALL_ATTENTION_FUNCTIONS, "sdpa", lxt_style_wrapper(ALL_ATTENTION_FUNCTIONS["sdpa"]))  # as LXT does
+    with pytest.raises(UnsupportedModelError, match="would compound"), attnlrp(model):
+        pass
+    assert not is_patched(model)
+
+
+def test_a_kernel_written_from_scratch_is_not_a_wrapper(monkeypatch):
+    from rag_attrib.lrp.patch import foreign_kernels
+
+    def my_eager(module, query, key, value, attention_mask, **kwargs):  # no transformers kernel inside
+        raise NotImplementedError
+
+    model = tiny_llama("eager")
+    assert foreign_kernels(model) == []
+    monkeypatch.setattr(modeling_llama, "eager_attention_forward", my_eager)
+    assert foreign_kernels(model) == []
+
+
+def test_attnlrp_holds_the_models_lock():
+    import threading
+
+    from rag_attrib.lrp import model_lock
+
+    model = tiny_llama()
+    acquired = []
+    with attnlrp(model):
+        thread = threading.Thread(target=lambda: acquired.append(model_lock(model).acquire(blocking=False)))
+        thread.start()
+        thread.join()
+    assert acquired == [False]  # another thread cannot take the model while it is patched
+    assert model_lock(model).acquire(blocking=False)
+    model_lock(model).release()
+
+
+def test_attention_kernel_switches_and_restores():
+    from rag_attrib.lrp import attention_kernel
+
+    model = tiny_llama("sdpa")
+    with attention_kernel(model, "eager"):
+        assert model.config._attn_implementation == "eager"
+    assert model.config._attn_implementation == "sdpa"
+    with pytest.raises(KeyError), attention_kernel(model, "eager"):
+        raise KeyError("boom")
+    assert model.config._attn_implementation == "sdpa"
+
+
+def test_is_patched_sees_a_leftover_forward_but_not_a_foreign_one():
+    import types
+
+    from rag_attrib.lrp.arch.llama import rms_norm_forward
+
+    model = tiny_llama()
+    model.model.layers[0].self_attn.forward = types.MethodType(lambda self, *a, **k: None, model)  # e.g. accelerate
+    assert not is_patched(model)
+    model.model.norm.forward = types.MethodType(rms_norm_forward, model.model.norm)
+    assert is_patched(model)

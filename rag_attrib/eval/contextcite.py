@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 
 from ..prompt import encode_prompt, render_rag_prompt
+from ..types import AttributorLike
 
 
 @functools.cache
@@ -56,7 +57,7 @@ def unavailable() -> str | None:
     return found if isinstance(found, str) else None
 
 
-def contextcite_scores(attributor: Any, prepared: Any, num_ablations: int = 64) -> Tensor:
+def contextcite_scores(attributor: AttributorLike, prepared: Any, num_ablations: int = 64) -> Tensor:
     """ContextCite's score for each (sentence, chunk): ``[n_sentences, n_chunks]``."""
     why = unavailable()
     if why is not None:

@@ -32,9 +32,10 @@ import torch
 from torch import Tensor
 
 from ..aggregate import sentence_citations
+from ..lrp import attention_kernel
 from ..lrp.relevance import sentence_relevance
 from ..prompt import Encoded, encode, encode_prompt, render_rag_prompt
-from ..types import Citation
+from ..types import AttributorLike, Citation
 from .data import EvalCase
 
 
@@ -50,7 +51,7 @@ class Prepared(Encoded):
         return [self.context_mask(i) for i in range(self.n_sentences)]
 
 
-def prepare(attributor: Any, case: EvalCase, seed: int = 0) -> Prepared:
+def prepare(attributor: AttributorLike, case: EvalCase, seed: int = 0) -> Prepared:
     rendered = render_rag_prompt(attributor.tokenizer, case.question, case.chunks, attributor.system_prompt)
     encoded = encode(attributor.tokenizer, rendered, case.answer, case.spans)
     return Prepared(**vars(encoded), case=case, seed=seed)
@@ -75,7 +76,7 @@ class Method:
     description: str = ""
     available: Callable[[], str | None] = field(default=lambda: None)  # None, or why it cannot run here
 
-    def __call__(self, attributor: Any, prepared: Prepared) -> MethodOutput:
+    def __call__(self, attributor: AttributorLike, prepared: Prepared) -> MethodOutput:
         return self.fn(attributor, prepared)
 
 
@@ -117,7 +118,7 @@ def count_forwards(model: torch.nn.Module) -> Iterator[ForwardCounter]:
 
 
 @torch.no_grad()
-def sentence_logprobs(attributor: Any, case: EvalCase, keep: Sequence[int], answer_ids: Sequence[int] | None = None,
+def sentence_logprobs(attributor: AttributorLike, case: EvalCase, keep: Sequence[int], answer_ids: Sequence[int] | None = None,
                       sentence_spans: Sequence[tuple[int, int]] | None = None) -> Tensor:
     """Teacher-forced log-probability of every answer sentence given the prompt with only chunks ``keep``.
 
@@ -164,7 +165,7 @@ def _matrices(rows: Sequence[Sequence[Citation]], index: dict[str, int], prepare
 
 
 @method("attnlrp", "ours: sentence-level AttnLRP (Attributor.attribute), 1 forward + 1 backward per sentence")
-def attnlrp_method(attributor: Any, prepared: Prepared) -> MethodOutput:
+def attnlrp_method(attributor: AttributorLike, prepared: Prepared) -> MethodOutput:
     case = prepared.case
     result = attributor.attribute(case.question, case.chunks, case.answer, sentences=case.spans)
     index = {c.id: j for j, c in enumerate(case.chunks)}
@@ -173,32 +174,19 @@ def attnlrp_method(attributor: Any, prepared: Prepared) -> MethodOutput:
 
 
 @method("gradxinput", "plain gradient x input at the embeddings, same target and aggregation, no LRP rules")
-def gradxinput_method(attributor: Any, prepared: Prepared) -> MethodOutput:
+def gradxinput_method(attributor: AttributorLike, prepared: Prepared) -> MethodOutput:
     relevance, _ = sentence_relevance(attributor.model, prepared.input_ids, prepared.answer_start,
                                       prepared.sentence_tokens, target=attributor.target, lrp=False)
     scores, shares = _aggregate(relevance, prepared, attributor.min_share)
     return MethodOutput(scores, backwards=len(prepared.sentence_tokens), shares=shares)
 
 
-@contextmanager
-def eager_attention(model: torch.nn.Module) -> Iterator[None]:
-    """Eager attention (which can return attention weights) on this model instance, restored on exit."""
-    before = model.config._attn_implementation
-    if before != "eager":
-        model.set_attn_implementation("eager")
-    try:
-        yield
-    finally:
-        if before != "eager":
-            model.set_attn_implementation(before)
-
-
 @method("attention", "attention weights from the sentence's positions onto each chunk, mean over heads and layers")
 @torch.no_grad()
-def attention_method(attributor: Any, prepared: Prepared) -> MethodOutput:
+def attention_method(attributor: AttributorLike, prepared: Prepared) -> MethodOutput:
     model = attributor.model
     ids = prepared.input_ids.to(model.device)
-    with eager_attention(model):
+    with attention_kernel(model, "eager"):
         out = model(ids[None], output_attentions=True, use_cache=False, logits_to_keep=1)
     # [seq, seq]: mean over layers and heads of the attention of each query position onto each key position
     att = torch.stack([a[0].float().mean(0) for a in out.attentions]).mean(0).cpu().double()
@@ -234,7 +222,7 @@ def unigram_f1(sentence: str, chunk: str) -> float:
 
 
 @method("lexical", "word overlap between sentence and chunk (unigram F1 without stopwords); no model")
-def lexical_method(attributor: Any, prepared: Prepared) -> MethodOutput:
+def lexical_method(attributor: AttributorLike, prepared: Prepared) -> MethodOutput:
     case = prepared.case
     scores = torch.tensor(
         [[unigram_f1(s.text, c.text) for c in case.chunks] for s in case.sentences], dtype=torch.float64
@@ -247,13 +235,13 @@ def case_seed(seed: int, case_id: str, salt: str = "") -> int:
 
 
 @method("random", "uniform random scores, seeded by the run's seed and the case id")
-def random_method(attributor: Any, prepared: Prepared) -> MethodOutput:
+def random_method(attributor: AttributorLike, prepared: Prepared) -> MethodOutput:
     g = torch.Generator().manual_seed(case_seed(prepared.seed, prepared.case.id, "random"))
     return MethodOutput(torch.rand(prepared.n_sentences, prepared.n_chunks, generator=g, dtype=torch.float64))
 
 
 @method("loo", "leave-one-chunk-out: drop in each sentence's log-probability when the chunk is removed")
-def loo_method(attributor: Any, prepared: Prepared) -> MethodOutput:
+def loo_method(attributor: AttributorLike, prepared: Prepared) -> MethodOutput:
     case, n = prepared.case, prepared.n_chunks
     spans = prepared.relative_sentences()
     base = sentence_logprobs(attributor, case, range(n), prepared.answer_ids, spans)
@@ -269,7 +257,7 @@ def contextcite_available() -> str | None:
 
 
 def _contextcite(num_ablations: int) -> MethodFn:
-    def fn(attributor: Any, prepared: Prepared) -> MethodOutput:
+    def fn(attributor: AttributorLike, prepared: Prepared) -> MethodOutput:
         from .contextcite import contextcite_scores
 
         return MethodOutput(contextcite_scores(attributor, prepared, num_ablations))

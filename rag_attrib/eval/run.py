@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from ..types import AttributorLike
 from . import metrics as M
 from .data import EvalCase
 from .methods import (
@@ -50,7 +51,7 @@ def resolve_methods(names: Sequence[str] | None) -> tuple[list[str], dict[str, s
 
 
 def run_eval(
-    attributor: Any,
+    attributor: AttributorLike,
     cases: Sequence[EvalCase],
     methods: Sequence[str] | None = None,
     ks: Sequence[int] = (1, 2, 3),
@@ -148,7 +149,7 @@ def run_eval(
 class LogprobCache:
     """Sentence log-probs of one case per set of kept chunks, computed once (one forward each)."""
 
-    def __init__(self, attributor: Any, prepared: Prepared) -> None:
+    def __init__(self, attributor: AttributorLike, prepared: Prepared) -> None:
         self.attributor, self.prepared = attributor, prepared
         self.spans = prepared.relative_sentences()
         self.cache: dict[frozenset[int], torch.Tensor] = {}
@@ -160,7 +161,7 @@ class LogprobCache:
         return self.cache[kept]
 
 
-def run_method(m: Method, attributor: Any, prepared: Prepared) -> tuple[MethodOutput, float, int]:
+def run_method(m: Method, attributor: AttributorLike, prepared: Prepared) -> tuple[MethodOutput, float, int]:
     """The method's output, its wall time and the forward passes it made."""
     with count_forwards(attributor.model) as counter:
         start = time.perf_counter()

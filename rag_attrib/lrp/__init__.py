@@ -9,8 +9,8 @@ if int(transformers.__version__.split(".")[0]) < 5:
     )
 
 from .arch import Family, family_for, register, supported_model_types
-from .patch import attnlrp, is_patched, model_lock, patched_modules
+from .patch import attention_kernel, attnlrp, is_patched, model_lock, patched_modules
 
 __all__ = [
-    "Family", "attnlrp", "family_for", "is_patched", "model_lock", "patched_modules", "register", "supported_model_types",
+    "Family", "attention_kernel", "attnlrp", "family_for", "is_patched", "model_lock", "patched_modules", "register", "supported_model_types",
 ]

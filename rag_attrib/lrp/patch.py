@@ -6,6 +6,15 @@ What changes while patched, and only on this instance:
   with transformers' ``AttentionInterface``: it applies the attention rule to q, k, v and then calls the
   kernel the model was using (eager, SDPA, flash...), so any kernel works;
 - parameters stop requiring gradients (attribution needs gradients at the input only) and dropout is off.
+
+Everything else that touches a model's patch state lives here too: the per-model lock (``model_lock``), the
+question "is anything of ours still on this instance?" (``is_patched``), and switching the attention kernel
+for a while (``attention_kernel``).
+
+The wrapper's name (``rag_attrib_lrp_<kernel>``) stays in transformers' global attention registry after first
+use, on purpose: it is a new name that only a patched config copy selects, it replaces no entry, and it calls
+whatever kernel is registered at call time, so leaving it costs nothing and registering once per process
+avoids a race between threads that patch different models.
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ from transformers import AttentionInterface
 from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, AttentionMaskInterface
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
+from ..errors import UnsupportedModelError
 from .arch import Family, family_for
 from .rules import scale_gradient
 
@@ -71,6 +81,49 @@ def lrp_attention_name(kernel_name: str) -> str:
     return name
 
 
+def foreign_kernels(model: nn.Module) -> list[str]:
+    """The attention kernels this model would run that another library has wrapped process-wide.
+
+    A wrapper is a function outside transformers that holds a transformers kernel (in its closure or as
+    ``__wrapped__``), as LXT's ``monkey_patch`` installs: our attention rule would compound with its rule
+    (q and k gradients scaled by 1/64 instead of 1/4). A kernel someone wrote from scratch is not a wrapper.
+    """
+    kernel = model.config._attn_implementation or "eager"
+    candidates = {}
+    if kernel != "eager" and kernel in ALL_ATTENTION_FUNCTIONS:
+        candidates[f"the {kernel!r} attention kernel"] = ALL_ATTENTION_FUNCTIONS[kernel]
+    for module in model.modules():
+        fn = getattr(sys.modules.get(type(module).__module__), "eager_attention_forward", None)
+        if fn is not None:
+            candidates[f"{type(module).__module__}.eager_attention_forward"] = fn
+    return [f"{where} (wrapped by {fn.__module__}.{fn.__qualname__})" for where, fn in candidates.items()
+            if _wraps_transformers(fn)]
+
+
+def _wraps_transformers(fn: Callable) -> bool:
+    module = getattr(fn, "__module__", "") or ""
+    if module.startswith(("transformers.", "rag_attrib.")):
+        return False
+    inner = [getattr(fn, "__wrapped__", None)] + [c.cell_contents for c in (getattr(fn, "__closure__", None) or ())
+                                                  if c.cell_contents is not None]
+    return any(callable(f) and (getattr(f, "__module__", "") or "").startswith("transformers.") for f in inner)
+
+
+@contextmanager
+def attention_kernel(model: nn.Module, name: str) -> Iterator[nn.Module]:
+    """Run ``model`` with the attention kernel ``name`` (e.g. ``"eager"``, which can return attention weights)
+    and restore the kernel it had on exit; holds the model's lock meanwhile."""
+    with model_lock(model):
+        before = model.config._attn_implementation
+        if before != name:
+            model.set_attn_implementation(name)
+        try:
+            yield model
+        finally:
+            if before != name:
+                model.set_attn_implementation(before)
+
+
 def patched_modules(model: nn.Module, family: Family | None = None) -> list[tuple[str, nn.Module, str]]:
     """``(qualified name, module, rule name)`` for every submodule the family patches."""
     family = family or family_for(model)
@@ -91,6 +144,13 @@ Holds the model's lock (``model_lock``) meanwhile, so other threads never see th
     Raises ``UnsupportedModelError`` (naming the supported model types) for an unknown architecture.
     """
     family = family_for(model)
+    foreign = foreign_kernels(model)
+    if foreign:
+        raise UnsupportedModelError(
+            f"another library has wrapped {'; '.join(foreign)} for the whole process (LXT's monkey_patch does); "
+            "rag_attrib's attention rule would compound with it and the relevance would be wrong. Attribute in a "
+            "process where no other LRP library has patched transformers (restart the interpreter)"
+        )
     lock = model_lock(model)
     lock.acquire()  # another thread's attribution or generation on this model waits until we restore it
     if getattr(model, _PATCHED_FLAG, False):
@@ -145,6 +205,11 @@ def _set_instance_forward(module: nn.Module, forward: Callable) -> Callable[[], 
     return restore
 
 
+def _has_our_forward(module: nn.Module) -> bool:
+    forward = module.__dict__.get("forward")  # an instance-level forward; accelerate's hooks set one too
+    return isinstance(forward, types.MethodType) and forward.__func__.__module__.startswith("rag_attrib.")
+
+
 def _swap_config(model: nn.Module, family: Family) -> Callable[[], None]:
     """Give this instance its own config copy that selects the LRP attention wrapper.
 
@@ -171,7 +236,17 @@ def _swap_config(model: nn.Module, family: Family) -> Callable[[], None]:
 
 
 def is_patched(model: nn.Module) -> bool:
-    return bool(getattr(model, _PATCHED_FLAG, False))
+    """Is anything of ``attnlrp`` on this instance: the patch flag, an instance-level ``forward`` on any
+    submodule, or a config that selects the LRP attention? False once ``attnlrp`` has exited."""
+    return (
+        bool(getattr(model, _PATCHED_FLAG, False))
+        or any(_has_our_forward(m) for m in model.modules())
+        or any(str(getattr(getattr(m, "config", None), "_attn_implementation", "")).startswith(PREFIX)
+               for m in model.modules())
+    )
 
 
-__all__ = ["attnlrp", "is_patched", "lrp_attention_name", "model_lock", "patched_modules"]
+__all__ = [
+    "attention_kernel", "attnlrp", "foreign_kernels", "is_patched", "lrp_attention_name", "model_lock",
+    "patched_modules",
+]

@@ -20,6 +20,7 @@ from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore, Query
 
 from rag_attrib import AttributionResult, Chunk, ChunkNotFoundError, NoChunksError, RagAttribError
 from rag_attrib.errors import ResponseNotAttributableError
+from rag_attrib.types import AttributorLike
 
 from .capture import LLMCall, query_watcher
 
@@ -76,7 +77,7 @@ class AttributionPostprocessor(BaseNodePostprocessor):
         attach_attribution(self.attributor, event.response, question, calls)
 
 
-def attach_attribution(attributor: Any, response: Any, question: str | None, calls: Sequence[LLMCall]) -> None:
+def attach_attribution(attributor: AttributorLike, response: Any, question: str | None, calls: Sequence[LLMCall]) -> None:
     """Write citations and attribution scores onto ``response``; a failure is logged and recorded, not raised."""
     if response.metadata is None:
         response.metadata = {}

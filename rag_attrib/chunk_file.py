@@ -1,0 +1,114 @@
+"""Chunks from a file (``rag-attrib attribute --chunks FILE``): JSON, JSONL or plain text."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from .errors import ChunkFileError, InvalidChunksError, NoChunksError
+from .types import Chunk, as_chunks
+
+
+def read_chunks(path: str | Path) -> tuple[Chunk, ...]:
+    """Chunks from a file: JSON (a list), JSONL (one item per line), or plain text (blank-line separated).
+
+    A JSON/JSONL item is a string or an object with ``"text"`` and optional ``"id"`` and ``"metadata"``.
+    ``.json`` and ``.jsonl``/``.ndjson`` files are read as such; any other file is read as JSON or JSONL
+    when it parses as one, else as plain text.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ChunkFileError(f"chunks file {str(path)!r} does not exist; check the path") from None
+    except IsADirectoryError:
+        raise ChunkFileError(f"chunks file {str(path)!r} is a directory; pass a .json, .jsonl or .txt file") from None
+    except UnicodeDecodeError as err:
+        raise ChunkFileError(f"chunks file {str(path)!r} is not UTF-8 text ({err.reason}); save it as UTF-8") from None
+    except OSError as err:
+        raise ChunkFileError(f"cannot read chunks file {str(path)!r}: {err.strerror or err}") from None
+
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        items = _parse_json(text, path)
+    elif suffix in (".jsonl", ".ndjson"):
+        items = _parse_jsonl(text, path)
+    else:
+        items = _sniff(text, path)
+
+    if not items:
+        raise NoChunksError(
+            f"no chunks in {str(path)!r}: give a JSON list, one JSON item per line, or plain-text passages "
+            "separated by blank lines"
+        )
+    for n, item in enumerate(items, start=1):
+        if isinstance(item, dict):
+            if "text" not in item:
+                raise ChunkFileError(f"chunk {n} in {str(path)!r} has no \"text\" key (keys: {sorted(item)})")
+            if not isinstance(item["text"], str):
+                raise ChunkFileError(f"chunk {n} in {str(path)!r}: \"text\" must be a string")
+            if item.get("metadata") is not None and not isinstance(item["metadata"], dict):
+                raise ChunkFileError(f"chunk {n} in {str(path)!r}: \"metadata\" must be an object")
+        elif not isinstance(item, str):
+            raise ChunkFileError(
+                f"chunk {n} in {str(path)!r} is a JSON {type(item).__name__}; use a string or an object with "
+                "a \"text\" key"
+            )
+    try:
+        return as_chunks(items)
+    except NoChunksError:
+        raise
+    except InvalidChunksError as err:  # say which file the bad chunk came from
+        raise ChunkFileError(f"{str(path)!r}: {err}") from None
+
+
+def _parse_json(text: str, path: Path) -> list[Any]:
+    if not text.strip():
+        return []
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ChunkFileError(f"{str(path)!r} is not valid JSON: {err}") from None
+    if not isinstance(data, list):
+        raise ChunkFileError(
+            f"{str(path)!r} holds a JSON {type(data).__name__}; the chunks file must be a JSON list of strings "
+            "or of objects with a \"text\" key"
+        )
+    return data
+
+
+def _parse_jsonl(text: str, path: Path) -> list[Any]:
+    items = []
+    for n, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            items.append(json.loads(line))
+        except json.JSONDecodeError as err:
+            raise ChunkFileError(f"{str(path)!r} line {n} is not valid JSON: {err}") from None
+    return items
+
+
+def _sniff(text: str, path: Path) -> list[Any]:
+    stripped = text.strip()
+    if stripped.startswith("["):
+        try:
+            data = json.loads(stripped)
+        except json.JSONDecodeError:
+            pass
+        else:
+            if isinstance(data, list):
+                return data
+    lines = [line for line in text.splitlines() if line.strip()]
+    if lines and all(line.lstrip().startswith(("{", '"')) for line in lines):
+        try:
+            return [json.loads(line) for line in lines]
+        except json.JSONDecodeError:
+            pass
+    return _parse_text(text)
+
+
+def _parse_text(text: str) -> list[str]:
+    return [part.strip() for part in re.split(r"\n[ \t]*\n", text) if part.strip()]
