@@ -197,13 +197,18 @@ def locate_chunks(prompt: str, chunks: Sequence[Chunk], start: int = 0) -> list[
 
 
 def _occurrences(prompt: str, chunk: Chunk, start: int) -> list[Span]:
-    """Every (possibly overlapping) exact occurrence of the chunk's text; if none, every whitespace-insensitive one."""
-    needle = chunk.text.strip()
-    if not needle:
+    if not chunk.text.strip():
         raise InvalidChunksError(f"chunk {chunk.id!r} has no text; drop it before attributing")
+    return find_text(prompt, chunk.text, start)
+
+
+def find_text(prompt: str, text: str, start: int = 0) -> list[Span]:
+    """Every (possibly overlapping) exact occurrence of ``text`` (stripped) in ``prompt`` from ``start``; if
+    there is none, every occurrence ignoring differences in whitespace."""
+    needle = text.strip()
     for pattern in (re.escape(needle), r"\s+".join(re.escape(word) for word in needle.split())):
-        spans, pos = [], start
-        while (m := re.compile(pattern).search(prompt, pos)) is not None:
+        spans, pos, compiled = [], start, re.compile(pattern)
+        while (m := compiled.search(prompt, pos)) is not None:
             spans.append(Span(m.start(), m.end()))
             pos = m.start() + 1
         if spans:

@@ -20,6 +20,7 @@ from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore, Query
 
 from rag_attrib import AttributionResult, Chunk, ChunkNotFoundError, NoChunksError, RagAttribError
 from rag_attrib.errors import ResponseNotAttributableError
+from rag_attrib.text import find_text
 from rag_attrib.types import AttributorLike
 
 from .capture import LLMCall, query_watcher
@@ -140,7 +141,7 @@ def chunks_in_final_prompt(nodes: Sequence[BaseNode], calls: Sequence[LLMCall]) 
     chunks, unattributed = [], []
     for node in nodes:
         texts = [t for t in (node.get_content(MetadataMode.LLM), node.get_content(MetadataMode.NONE)) if t.strip()]
-        in_final = next((t for t in texts if _contains(final.prompt_text, t)), None)
+        in_final = next((t for t in texts if find_text(final.prompt_text, t)), None)
         if in_final is not None:
             chunks.append(Chunk(node.node_id, in_final))
         elif len(calls) > 1 or not texts:
@@ -186,8 +187,3 @@ def _rescored(scored: NodeWithScore, score: float | None) -> NodeWithScore:
 
 def _with_key(keys: list[str]) -> list[str]:
     return keys if RETRIEVAL_SCORE_KEY in keys else [*keys, RETRIEVAL_SCORE_KEY]
-
-
-def _contains(prompt: str, text: str) -> bool:
-    """Whether ``text`` occurs in ``prompt``, ignoring differences in whitespace (as rag_attrib's search does)."""
-    return " ".join(text.split()) in " ".join(prompt.split())
