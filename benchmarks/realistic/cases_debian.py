@@ -24,6 +24,39 @@ A2 = ("sect.automatic-upgrades.html", "The last source of interactions, and the 
       "which can handle automatic upgrades.")
 A3 = ("sect.automatic-upgrades.html", "Falcot computers are a heterogeneous system")
 
+CRON = "sect.task-scheduling-cron-atd.html"
+C1 = (CRON, "cron is the daemon responsible for executing scheduled and recurring commands")
+C2 = (CRON, "You can restrict access to crontab by creating an explicit authorization file",
+      "specify the user identity to use when executing the command.")
+C3 = (CRON, "The cron package includes by default some scheduled commands")
+C4 = (CRON, "In Debian, cron takes the time change")
+C5 = (CRON, "Each significant line of a crontab entry describes")
+C6 = (CRON, "Each value can also be expressed in the form of a list", "of an entry in the crontab .")
+C7 = (CRON, "The at executes a command at a specified moment in the future.")
+C8 = (CRON, "An alternative syntax postpones the execution", "the current list of scheduled tasks.")
+
+DPKG = "sect.manipulating-packages-with-dpkg.html"
+D1 = (DPKG, "dpkg is the base command for handling Debian packages on the system.")
+D2 = (DPKG, "Sometimes dpkg will fail to install a package and return an error",
+      "ignore this error and overwrite the file.")
+D3 = (DPKG, "While there are many available --force-* options, only --force-overwrite",
+      "removing a problematic package).")
+D4 = (DPKG, "A courageous administrator who is certain of the correctness", "“Stable Backports” ).")
+D5 = (DPKG, "Invoking dpkg with the -r or --remove option", "followed by the package name.")
+D6 = (DPKG, "Most options are available in a “long” version")
+
+BK = "sect.backup.html"
+B1 = (BK, "Making backups is one of the main responsibilities")
+B2 = (BK, "Backups on tape having been deemed too slow", "cannot be differentiated from the linked file.")
+B3 = (BK, "Creating a hard link is essentially the same as giving", "symbolic links are not subject to this limitation.")
+B4 = (BK, "The available hard drive space prohibits", "(these sets are called “vaults” in the dirvish documentation).")
+B5 = (BK, "The main configuration is in the /etc/dirvish/master.conf file.",
+      "in case the backup is not triggered at precisely the assigned time.")
+B6 = (BK, "You have to indicate a time just before the actual execution time",
+      "deletes those for which the expiration date has passed.")
+B7 = (BK, "Once these configuration files are setup")
+B8 = (BK, "The Falcot Corp administrators are aware of the limits")
+
 CASES = [
     case("dh-apt-pinning", path="sect.apt-get.html",
          q="How does APT choose between versions of a package offered by several sources, and how can I override "
@@ -109,4 +142,79 @@ CASES = [
                                                                        "None of these methods is 100 % reliable"]]),
                  ("Put together, this is fully reliable, because every package script is required to accept empty "
                   "input.", None, "contradiction")]),
+    case("dh-cron-allow-deny",
+         q="How can I stop particular users from scheduling cron jobs on a Debian machine?",
+         chunks=[C1, C2, C3, C5, C6, C7, C8],
+         answer=[("List the users who may use crontab in /etc/cron.allow, and everyone else automatically loses "
+                  "access.", 1, ["You can restrict access to crontab", "All others will automatically"]),
+                 ("To shut out only a few users, write their names in /etc/cron.deny instead; at has the matching "
+                  "/etc/at.allow and /etc/at.deny files.", 1,
+                  ["Conversely, to only block", "This same feature is available for atd"]),
+                 ("Without these files every user may schedule jobs in a personal crontab, which is edited with "
+                  "crontab -e and kept under /var/spool/cron/crontabs/.", 0,
+                  ["By default, all users can schedule", "Each user has thus their own crontab",
+                   "It can be edited by running crontab -e"]),
+                 ("Changes saved with crontab -e take effect without restarting the cron daemon.", None, "general")]),
+    case("dh-cron-dst",
+         q="What happens to my cron jobs when the clocks change for daylight saving time?",
+         chunks=[C1, C3, C4, C5, C6, C7, C8],
+         answer=[("Debian's cron handles the change as well as it can: a job scheduled in the hour that is skipped in "
+                  "spring runs shortly after the jump.", 2,
+                  ["In Debian, cron takes the time change", "Thus, the commands that should have been executed"]),
+                 ("In autumn, a job that falls in the hour that happens twice is run only once.", 2,
+                  "On the other hand, in autumn"),
+                 ("If the order of or spacing between such jobs matters, cron keeps their usual intervals, so there "
+                  "is nothing to check.", None, "contradiction")]),
+    case("dh-dpkg-file-collision",
+         q="dpkg refuses to install a package because one of its files belongs to another package. What can I do?",
+         chunks=[D1, D2, D3, D4, D5, D6],
+         answer=[("That is a file collision: dpkg will not install a package that contains a file another installed "
+                  "package already owns.", 1,
+                  ["The most frequent error", "When a package contains a file that is already installed"]),
+                 ("If you judge that replacing the file is harmless, as it usually is, the --force-overwrite option "
+                  "makes dpkg ignore the error and overwrite it.", 1, "In this case, if you think that replacing"),
+                 ("Keep away from the other --force-* options, since overriding dependencies or conflicts can leave a "
+                  "system on which APT will do nothing except repair it.", 2,
+                  ["It is better to leave them alone", "If you are not careful, the use of an option",
+                   "The result is an inconsistent system"]),
+                 ("dpkg keeps a copy of each overwritten file under /var/backups/dpkg-overwrite/ so the change can "
+                  "be undone.", None, "invented")]),
+    case("dh-dpkg-remove-purge",
+         q="What is the difference between dpkg -r and dpkg -P, and how do I find which package a file came from?",
+         chunks=[D1, D2, D3, D4, D5, D6],
+         answer=[("dpkg -r uninstalls the package but keeps its configuration files, maintainer scripts, logs and "
+                  "user data, so you can reinstall it later with the same settings.", 4,
+                  ["Invoking dpkg with the -r", "This removal is, however, not complete", "That way disabling"]),
+                 ("dpkg -P, or --purge, removes everything that belongs to the package.", 4,
+                  "To completely remove everything"),
+                 ("To see which package contains a given file, use dpkg -S (--search).", 5, "Giving first the long"),
+                 ("apt purge does the same job as dpkg -P while also handling dependencies.", None, "general")]),
+    case("dh-backup-hard-links",
+         q="How can I keep many daily rsync backups without using much disk space?",
+         chunks=[B1, B2, B3, B4, B5, B7, B8],
+         answer=[("Before each rsync run the previous backup is duplicated with hard links, and rsync then replaces "
+                  "only the files that changed since that backup.", 3,
+                  ["As such, the rsync command is preceded", "The rsync process then only replaces"]),
+                 ("That costs little because a hard link is just a second name for an existing file and uses no "
+                  "extra disk space, so many backups fit in a small amount of space.", [2, 3],
+                  [["Creating a hard link is essentially", "It is interesting to note that, unlike a copy"],
+                   "With this mechanism a great number of backups"]),
+                 ("The dirvish program implements this scheme, keeping timestamped copies of file sets, called "
+                  "vaults, in a storage area it calls a bank.", 3,
+                  ["This backup mechanism is easily implemented", "It uses a backup storage space"]),
+                 ("Hard links also work across filesystems, so each new backup can go to a different disk.",
+                  None, "contradiction")]),
+    case("dh-dirvish-expiration",
+         q="How does dirvish decide when old backups are deleted?",
+         chunks=[B1, B3, B4, B5, B6, B7, B8],
+         answer=[("Expiration is configured in /etc/dirvish/master.conf with the expire-default and expire-rule "
+                  "settings.", [3, 4], ["It defines the location of the backup storage space",
+                                        "Finally, the expire-default and expire-rule settings"]),
+                 ("Order matters: dirvish uses the last rule that matches and falls back to expire-default when none "
+                  "does.", 4, "The order of the rules does matter"),
+                 ("Each copy gets its expiry date when it is created, and dirvish-expire just deletes the copies "
+                  "whose date has passed.", 4, ["In reality, the expiration rules are applied",
+                                               "dirvish-expire simply peruses"]),
+                 ("Expired copies are first moved to a trash directory and kept for seven more days.",
+                  None, "invented")]),
 ]
