@@ -57,6 +57,17 @@ B6 = (BK, "You have to indicate a time just before the actual execution time",
 B7 = (BK, "Once these configuration files are setup")
 B8 = (BK, "The Falcot Corp administrators are aware of the limits")
 
+FW = "sect.firewall-packet-filtering.html"
+F1 = (FW, "A firewall is a piece of computer equipment with hardware")
+F2 = (FW, "The Linux kernel embeds the netfilter firewall", "can be adjusted using update-alternatives .")
+F3 = (FW, "Although (destined to) being replaced by nftables, iptables is still widely used",
+      "which are then saved and loaded automatically.")
+F5 = (FW, "As the kernel is processing a network packet, it pauses")
+F6 = (FW, "The firewall is configured with tables , which hold rules contained in chains .")
+F7 = (FW, "ICMP ( Internet Control Message Protocol ) is the protocol used")
+F8 = (FW, "The tools iptables-nft , ip6tables-nft")
+F9 = (FW, "The executed nft commands do not make permanent changes", "executing nft flush ruleset as root.")
+
 CASES = [
     case("dh-apt-pinning", path="sect.apt-get.html",
          q="How does APT choose between versions of a package offered by several sources, and how can I override "
@@ -216,5 +227,32 @@ CASES = [
                   "whose date has passed.", 4, ["In reality, the expiration rules are applied",
                                                "dirvish-expire simply peruses"]),
                  ("Expired copies are first moved to a trash directory and kept for seven more days.",
+                  None, "invented")]),
+    case("dh-nftables-tables",
+         q="Which firewall framework does Debian use by default, and how are its rules organised?",
+         chunks=[F1, F2, F3, F5, F6, F7, F8],
+         answer=[("Since Buster, Debian uses nftables by default, the successor to netfilter's iptables commands, "
+                  "which is driven by the single nft command.", 1,
+                  ["However, Netfilter iptables commands are being replaced", "Its design involves less code",
+                   "Since Debian Buster"]),
+                 ("Rules sit in chains and chains in tables, and unlike iptables there is no default table, so you "
+                  "create the tables you need yourself.", 4,
+                  ["The firewall is configured with tables", "Unlike iptables, nftables does not have",
+                   "The user decides"]),
+                 ("Each table is assigned exactly one family out of ip, ip6, inet, arp and bridge, and ip applies "
+                  "when none is given.", 4, ["Every table must have only one", "ip is used if the family"]),
+                 ("The inet family lets a single table handle both IPv4 and IPv6 traffic.", None, "general")]),
+    case("dh-nftables-persistent",
+         q="My nft firewall rules are gone after every reboot. How do I make them permanent on Debian?",
+         chunks=[F1, F2, F3, F6, F7, F8, F9],
+         answer=[("Rules added with nft are not saved anywhere, so they are lost unless you store them.", 6,
+                  "The executed nft commands do not make permanent"),
+                 ("Write the current ruleset to /etc/nftables.conf, for instance with nft list ruleset > "
+                  "/etc/nftables.conf as root, and run systemctl enable nftables so it is loaded at boot.", 6,
+                  ["The firewall rules are located", "A simple way to save", "To enable a default firewall"]),
+                 ("If you still write old iptables rules, iptables-persistent can keep those across reboots, but the "
+                  "iptables-nft compatibility tools are only meant for backwards compatibility.", [2, 5],
+                  ["Typing these commands manually can be tedious", "The tools iptables-nft"]),
+                 ("Alternatively, nft save writes the ruleset to /var/lib/nftables/rules.v4 for you.",
                   None, "invented")]),
 ]
