@@ -68,6 +68,21 @@ F7 = (FW, "ICMP ( Internet Control Message Protocol ) is the protocol used")
 F8 = (FW, "The tools iptables-nft , ip6tables-nft")
 F9 = (FW, "The executed nft commands do not make permanent changes", "executing nft flush ruleset as root.")
 
+ANA = "sect.asynchronous-task-scheduling-anacron.html"
+N1 = (ANA, "anacron is the daemon that completes cron", "see the anacrontab (5) manual page.")
+N2 = (ANA, "Unix systems (and thus Linux) are multi-tasking")
+N3 = (ANA, "nice works with levels of “niceness”", "(especially those scheduled by users).")
+
+ADV = "advanced-administration.html"
+RAID = [(ADV, "RAID and LVM are both techniques to abstract the mounted volumes"),
+        (ADV, "RAID means Redundant Array of Independent Disks ."),
+        (ADV, "RAID can be implemented either by dedicated hardware"),
+        (ADV, "Even though the kernel's RAID subsystem allows creating", "and therefore all the data, unavailable."),
+        (ADV, "This level doesn't provide any redundancy either"),
+        (ADV, "This level, also known as “RAID mirroring”", "to avoid wasting resources."),
+        (ADV, "RAID levels that include redundancy allow assigning more disks", "required by three triplets."),
+        (ADV, "This RAID level, although expensive")]
+
 CASES = [
     case("dh-apt-pinning", path="sect.apt-get.html",
          q="How does APT choose between versions of a package offered by several sources, and how can I override "
@@ -255,4 +270,41 @@ CASES = [
                   ["Typing these commands manually can be tedious", "The tools iptables-nft"]),
                  ("Alternatively, nft save writes the ruleset to /var/lib/nftables/rules.v4 for you.",
                   None, "invented")]),
+    case("dh-anacron",
+         q="My laptop is switched off at night, so the daily cron jobs never run. What does Debian offer for that?",
+         chunks=[N1, N2, N3, C1, C3, C5, C7],
+         answer=[("The anacron daemon complements cron on machines that are not always on by running the periodic jobs "
+                  "that were missed while the computer was off.", 0,
+                  ["anacron is the daemon that completes cron", "The purpose of anacron is to execute them"]),
+                 ("Since it often starts them a few minutes after boot, the jobs in /etc/anacrontab are launched "
+                  "with nice to lower their priority.", 0,
+                  ["Please note that anacron will frequently", "This is why the tasks in the /etc/anacrontab"]),
+                 ("Normally cron itself runs the scripts in /etc/cron.hourly/, /etc/cron.daily/, /etc/cron.weekly/ "
+                  "and /etc/cron.monthly/, but installing anacron switches that off so they are not run twice.",
+                  [4, 2], ["The cron package includes by default",
+                           ["Installation of the anacron package deactivates", "This avoids their double execution"]]),
+                 ("anacrontab uses the same format as /etc/crontab, so existing entries can be copied over "
+                  "unchanged.", None, "contradiction")]),
+    case("dh-raid0-raid1",
+         q="What is the difference between RAID-0 and RAID-1 with Linux software RAID?",
+         chunks=RAID,
+         answer=[("RAID-0 has no redundancy: it spreads data over the disks in stripes, which speeds up large "
+                  "sequential transfers, but a single failed disk makes all the data unavailable.", 4,
+                  ["This level doesn't provide any redundancy either", "This system doesn't aim at increasing"]),
+                 ("RAID-1 keeps identical copies on two disks of the same size, so the data is still there when one "
+                  "of them fails.", 5, ["In its standard form", "Data are stored identically", "When one disk fails"]),
+                 ("A mirror leaves at best half of the raw space usable, and with disks of different sizes only the "
+                  "capacity of the smallest one counts.", [7, 5],
+                  ["This RAID level, although expensive", "The useful available space provided by a RAID-1"]),
+                 ("The usual tool for creating and managing such arrays on Linux is mdadm.", None, "general")]),
+    case("dh-raid-spare-disks",
+         q="Why add a spare disk to a RAID array instead of simply mirroring over three disks?",
+         chunks=RAID[1:],
+         answer=[("A spare is an extra disk that the kernel uses at once to rebuild the array when one of the main "
+                  "disks fails, so redundancy is restored after the rebuild.", 5,
+                  ["The extra disks are used as spares", "For instance, in a mirror of two disks plus one spare"]),
+                 ("Unlike a three-way mirror, one spare can serve several RAID volumes, so three mirrors need seven "
+                  "disks rather than nine.", 5,
+                  ["The advantage of the “spare disk” configuration", "For instance, one can have three mirrored"]),
+                 ("The Linux kernel allows at most two spare disks per array.", None, "invented")]),
 ]
