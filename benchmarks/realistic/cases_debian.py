@@ -83,6 +83,13 @@ RAID = [(ADV, "RAID and LVM are both techniques to abstract the mounted volumes"
         (ADV, "RAID levels that include redundancy allow assigning more disks", "required by three triplets."),
         (ADV, "This RAID level, although expensive")]
 
+LVM = [(ADV, "LVM, the Logical Volume Manager , is another approach"),
+       (ADV, "Note that when a physical element is set up to be a PV for LVM"),
+       (ADV, "The important thing is that the splitting of a VG into LVs"),
+       (ADV, "In any case, keep in mind that an LV isn't particularly attached"),
+       (ADV, "For the purposes of illustration, we'll consider a server"),
+       (ADV, "Two parameters are required when creating logical volumes", "will probably be preferred over -L .")]
+
 CASES = [
     case("dh-apt-pinning", path="sect.apt-get.html",
          q="How does APT choose between versions of a package offered by several sources, and how can I override "
@@ -307,4 +314,30 @@ CASES = [
                   "disks rather than nine.", 5,
                   ["The advantage of the “spare disk” configuration", "For instance, one can have three mirrored"]),
                  ("The Linux kernel allows at most two spare disks per array.", None, "invented")]),
+    case("dh-lvm-concepts",
+         q="What are PVs, VGs and LVs in LVM?",
+         chunks=[*LVM, RAID[0]],
+         answer=[("A PV, or physical volume, is the layer closest to the hardware: a partition, a whole disk or any "
+                  "other block device, a RAID array included.", 0, "First, the PV ( Physical Volume )"),
+                 ("PVs are grouped into a VG, a volume group that behaves like an extensible virtual disk, and the VG "
+                  "is cut into LVs, logical volumes that play the part of partitions.", 1,
+                  ["A number of PVs can be clustered in a VG", "The third kind of object is the LV"]),
+                 ("How a VG is divided into LVs is independent of its physical disks; the only limit is that the LVs "
+                  "together cannot exceed the capacity of its PVs.", 2,
+                  ["The important thing is that the splitting", "The only constraint, obviously"]),
+                 ("VGs show up as device files under /dev, so a filesystem can be created on them directly.",
+                  None, "contradiction")]),
+    case("dh-lvcreate",
+         q="How do I create a logical volume with lvcreate, and can I size it precisely?",
+         chunks=[*LVM, RAID[0]],
+         answer=[("lvcreate needs the new volume's name with -n and, usually, its size with -L, followed by the "
+                  "volume group to use as the last argument.", 5,
+                  ["Two parameters are required", "The name of the LV to be created", "We also need to tell"]),
+                 ("For a precise size, such as all the remaining space, -l takes a number of physical extents "
+                  "instead.", 5, ["Let's first describe the -l option", "When one wants to define storage space"]),
+                 ("Extents are contiguous units of space on a PV that are never shared between LVs, and an LV is not "
+                  "bound to any single PV, so its data can later be moved to other disks of the VG.", [5, 3],
+                  ["These blocks (called PEs", ["In any case, keep in mind", "On the contrary: when the set"]]),
+                 ("lvcreate refuses to allocate more than 90% of a volume group unless --force is given.",
+                  None, "invented")]),
 ]
