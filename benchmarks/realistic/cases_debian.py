@@ -90,6 +90,17 @@ LVM = [(ADV, "LVM, the Logical Volume Manager , is another approach"),
        (ADV, "For the purposes of illustration, we'll consider a server"),
        (ADV, "Two parameters are required when creating logical volumes", "will probably be preferred over -L .")]
 
+WEB = "sect.http-web-server.html"
+APACHE = [(WEB, "The Falcot Corp administrators decided to use the Apache HTTP server",
+           "not all provide the same number of available features and modules."),
+          (WEB, "Installing the apache2 package is all that is needed.", "To use the event MPM one can use php-fpm ."),
+          (WEB, "By default, Apache handles incoming requests under the identity of the www-data user"),
+          (WEB, "Apache is a modular server, and many features are implemented by external modules"),
+          (WEB, "Apache 2.4 includes the SSL module ( mod_ssl )"),
+          (WEB, "A virtual host is an extra identity for the web server."),
+          (WEB, "The default configuration for Apache 2 enables name-based virtual hosts.",
+           "no particular configuration is therefore needed.")]
+
 CASES = [
     case("dh-apt-pinning", path="sect.apt-get.html",
          q="How does APT choose between versions of a package offered by several sources, and how can I override "
@@ -340,4 +351,27 @@ CASES = [
                   ["These blocks (called PEs", ["In any case, keep in mind", "On the contrary: when the set"]]),
                  ("lvcreate refuses to allocate more than 90% of a volume group unless --force is given.",
                   None, "invented")]),
+    case("dh-apache-mpm-php",
+         q="Why did Apache on Debian switch to the prefork MPM after I installed PHP support?",
+         chunks=APACHE,
+         answer=[("Installing libapache2-mod-php turns off Apache's default event MPM and makes it use prefork.", 1,
+                  ["The Falcot administrators also install libapache2-mod-php", "This causes the default event MPM"]),
+                 ("Prefork handles requests with a pool of processes started in advance, while event uses threads and "
+                  "passes idle keep-alive connections to a dedicated thread.", 1,
+                  ["With the worker MPM, it uses threads", "With the event MPM it also uses threads"]),
+                 ("To keep the event MPM, run PHP through php-fpm instead.", 1, "To use the event MPM one can use"),
+                 ("You can check which MPM is active with apachectl -V.", None, "general")]),
+    case("dh-apache-https-vhosts",
+         q="Can Apache on Debian serve several HTTPS sites from a single IP address?",
+         chunks=APACHE,
+         answer=[("Yes: name-based virtual hosts share one IP address and port and are told apart by the host name "
+                  "the client sends, and Debian's Apache 2 enables them by default.", [5, 6],
+                  ["The first method requires allocating", "The default configuration for Apache 2 enables"]),
+                 ("For HTTPS this relies on SNI, which lets the browser send the host name while the encrypted "
+                  "connection is being set up, so Apache can choose the matching certificate.", 6,
+                  ["This extension allows the browser to send", "This allows Apache to select"]),
+                 ("The apache2 package in Debian is built with SNI support, so nothing extra needs configuring.", 6,
+                  "The Apache package provided in Debian is built"),
+                 ("A request for a host name that matches no site gets a 404 error instead of being answered by one "
+                  "of the sites.", None, "contradiction")]),
 ]
