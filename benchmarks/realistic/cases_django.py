@@ -2,6 +2,29 @@
 
 from benchmarks.realistic.build_django_debian import case
 
+OPT = "topics/db/optimization.html"
+OPTIM = [(OPT, "As general programming practice, this goes without saying."),
+         (OPT, "Indexes . This is a number one priority"),
+         (OPT, "As well as caching of the whole QuerySet , there is caching of the result"),
+         (OPT, "There are two reasons to use a column with unique or db_index"),
+         (OPT, "Hitting the database multiple times for different parts"),
+         (OPT, "When you only want a dict or list of values", "As always, profile first, then optimize."),
+         (OPT, "Use QuerySet.count() ¶ …if you only want the count",
+          "QuerySet.count() for the count would each cause additional queries."),
+         (OPT, "Rather than retrieve a load of objects, set some values")]
+
+SIG = "topics/signals.html"
+SIGNALS = [(SIG, "Django includes a “signal dispatcher” which helps decoupled applications"),
+           (SIG, "To receive a signal, register a receiver function using the Signal.connect() method."),
+           (SIG, "Notice that the function takes a sender argument"),
+           (SIG, "Now, our my_callback function will be called each time a request finishes.",
+            "import the signals submodule inside ready() ."),
+           (SIG, "In some circumstances, the code connecting receivers to signals may run multiple times.",
+            "any hashable object will suffice."),
+           (SIG, "To send a signal, call either Signal.send()",
+            "representing the list of called receiver functions and their response values."),
+           (SIG, "send() differs from send_robust() in how exceptions")]
+
 CASES = [
     case("dj-csrf-test-client", path="ref/csrf.html",
          q="Why don't my Django tests fail CSRF checks on POST requests, and what happens when a real request "
@@ -260,4 +283,54 @@ CASES = [
                    "Together MemoryFileUploadHandler and TemporaryFileUploadHandler"]),
                  ("A web server in front of Django, such as nginx, may also reject large request bodies before they "
                   "ever reach Django.", None, "general")]),
+    case("dj-defer-only",
+         q="Will defer() and only() make my Django queries faster?",
+         chunks=[c for k, c in enumerate(OPTIM) if k != 6],
+         answer=[("defer() and only() let you avoid loading columns you know you won't need.", 5,
+                  "Use defer() and only() if there are database columns"),
+                 ("If the code later touches a deferred field, the ORM fetches it with a separate query, so using "
+                  "them in the wrong place makes things slower.", 5, "Note that if you do use them"),
+                 ("They help most when they skip large text fields or values that are costly to convert to Python, "
+                  "and you should profile before relying on them.", 5,
+                  ["The defer() and only() methods are most useful", "As always, profile first"]),
+                 ("Deferring is always safe, because the database only reads the requested columns from disk.",
+                  None, "contradiction")]),
+    case("dj-count-exists",
+         q="Should I use count() or len() on a Django queryset, and when is exists() worth it?",
+         chunks=[c for k, c in enumerate(OPTIM) if k != 5],
+         answer=[("If you only need the number of rows, call count() instead of len(queryset), and use exists() "
+                  "instead of testing the queryset when you only need to know whether there is any row.", 5,
+                  [("Use QuerySet.count() ¶ …if you only want the count", "rather than doing len(queryset) ."),
+                   ("Use QuerySet.exists() ¶", "rather than if queryset .")]),
+                 ("If you will use the rows anyway, evaluate the queryset once: its result cache then serves the "
+                  "truth test, len() and the loop without further queries.", 5,
+                  ["If you are going to need other data", "Storing user.emails.all() in the emails variable",
+                   "Using QuerySet.exists() for the if"]),
+                 ("count() is executed by the database as a SELECT COUNT(*) query.", None, "general")]),
+    case("dj-signals-duplicate",
+         q="My Django signal receiver runs twice for every save. Why, and how do I stop it?",
+         chunks=SIGNALS,
+         answer=[("That happens when the code connecting the receiver runs more than once, for example because its "
+                  "module is imported in several places or because ready() runs again during tests.", 4,
+                  ["In some circumstances, the code connecting receivers", "For example, the ready() method may be",
+                   "More generally, this occurs everywhere"]),
+                 ("Pass a unique dispatch_uid, usually a string, when you connect it so that the receiver is "
+                  "identified and registered only once.", 4,
+                  ["If this behavior is problematic", "This identifier will usually be a string"]),
+                 ("Keep the handlers in a signals submodule of the app and connect them from its AppConfig.ready() "
+                  "method.", 3, ["In practice, signal handlers are usually defined", "Signal receivers are connected"]),
+                 ("When DEBUG is False, Django removes duplicate receivers on its own.", None, "invented")]),
+    case("dj-signals-send-robust",
+         q="What is the difference between send() and send_robust() for Django signals?",
+         chunks=SIGNALS,
+         answer=[("send() does not catch exceptions raised by receivers, so one failing receiver can keep the rest "
+                  "from being notified.", 6,
+                  ["send() does not catch any exceptions", "Thus not all receivers may be notified"]),
+                 ("send_robust() catches every error derived from Exception, makes sure all receivers are called, and "
+                  "puts the error in the pair returned for the receiver that raised it.", 6,
+                  ["send_robust() catches all errors", "If an error occurs"]),
+                 ("Both return a list of (receiver, response) pairs, and Django's built-in signals all use send().",
+                  5, ["To send a signal, call either", "Both send() and send_robust() return"]),
+                 ("Once all receivers have run, send_robust() re-raises the first error it caught.",
+                  None, "contradiction")]),
 ]
