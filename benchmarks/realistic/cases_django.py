@@ -25,6 +25,16 @@ SIGNALS = [(SIG, "Django includes a “signal dispatcher” which helps decouple
             "representing the list of called receiver functions and their response values."),
            (SIG, "send() differs from send_robust() in how exceptions")]
 
+LOG = "topics/logging.html"
+LOGGING = [(LOG, "A logger is the entry point into the logging system.", "it is passed to a Handler ."),
+           (LOG, "The handler is the engine that determines what happens"),
+           (LOG, "A filter is used to provide additional control"),
+           (LOG, "The dotted paths of logger names define a hierarchy."),
+           (LOG, "It isn’t enough to just put logging calls into your code.",
+            "that you want those components to have."),
+           (LOG, "By default, the LOGGING setting is merged with Django’s default logging configuration",
+            "loggers are always ready for use in your project code.")]
+
 CASES = [
     case("dj-csrf-test-client", path="ref/csrf.html",
          q="Why don't my Django tests fail CSRF checks on POST requests, and what happens when a real request "
@@ -333,4 +343,31 @@ CASES = [
                   5, ["To send a signal, call either", "Both send() and send_robust() return"]),
                  ("Once all receivers have run, send_robust() re-raises the first error it caught.",
                   None, "contradiction")]),
+    case("dj-logging-disable-existing",
+         q="After I added a LOGGING setting, Django's own log messages disappeared. Why?",
+         chunks=LOGGING,
+         answer=[("If disable_existing_loggers is True in your LOGGING dictionary, which dictConfig assumes when the "
+                  "key is missing, all loggers from Django's default configuration are disabled.", 5,
+                  "If the disable_existing_loggers key"),
+                 ("A disabled logger still exists but silently drops what is logged to it and does not even pass it on "
+                  "to its parent.", 5, "Disabled loggers are not the same as removed"),
+                 ("Set the key to False and redefine the loggers you need: your dictionary is merged with Django's "
+                  "defaults and applied in the dictConfig format.", [5, 4],
+                  [["By default, the LOGGING setting is merged", "Instead, you can set disable_existing_loggers"],
+                   "By default, Django uses the dictConfig format"]),
+                 ("In Python the root logger's default level is WARNING.", None, "general")]),
+    case("dj-logging-levels",
+         q="How do the levels of loggers and handlers interact in Django's logging?",
+         chunks=LOGGING,
+         answer=[("A logger handles a message only if its level is at least the logger's own level and ignores it "
+                  "otherwise.", 0, ["If the log level of the message meets", "If it doesn’t, the message will be"]),
+                 ("Handlers have levels too, so one logger can feed several handlers at different levels, for "
+                  "instance paging on errors while writing everything to a file.", 1,
+                  ["Like loggers, handlers also have a log level", "A logger can have multiple handlers",
+                   "For example, you could install one handler"]),
+                 ("Filters can add further conditions, and because messages propagate up the dotted logger "
+                  "hierarchy, handlers on a parent logger can capture everything logged by its children.", [2, 3],
+                  ["However, by installing a filter", ["Well, because loggers can be set to propagate",
+                                                       "In this way, you can define a single set"]]),
+                 ("Django also drops every message below INFO unless LOGGING_VERBOSE is set.", None, "invented")]),
 ]
