@@ -27,13 +27,24 @@ SIGNALS = [(SIG, "Django includes a “signal dispatcher” which helps decouple
 
 LOG = "topics/logging.html"
 LOGGING = [(LOG, "A logger is the entry point into the logging system.", "it is passed to a Handler ."),
-           (LOG, "The handler is the engine that determines what happens"),
+           (LOG, "The handler is the engine that determines what happens", "for later analysis."),
            (LOG, "A filter is used to provide additional control"),
            (LOG, "The dotted paths of logger names define a hierarchy."),
            (LOG, "It isn’t enough to just put logging calls into your code.",
             "that you want those components to have."),
            (LOG, "By default, the LOGGING setting is merged with Django’s default logging configuration",
             "loggers are always ready for use in your project code.")]
+
+MW = "topics/http/middleware.html"
+MIDDLEWARE = [(MW, "Middleware is a framework of hooks into Django’s request/response processing."),
+              (MW, "The get_response callable provided by Django might be the actual view"),
+              (MW, "Middleware factories must accept a get_response argument."),
+              (MW, "To activate a middleware component, add it to the MIDDLEWARE list",
+               "for some common hints about ordering of Django middleware classes."),
+              (MW, "During the request phase, before calling the view, Django applies middleware",
+               "through the same layers that the request passed in through."),
+              (MW, "process_view() is called just before Django calls the view."),
+              (MW, "Django calls process_exception() when a view raises an exception.")]
 
 CASES = [
     case("dj-csrf-test-client", path="ref/csrf.html",
@@ -370,4 +381,19 @@ CASES = [
                   ["However, by installing a filter", ["Well, because loggers can be set to propagate",
                                                        "In this way, you can define a single set"]]),
                  ("Django also drops every message below INFO unless LOGGING_VERBOSE is set.", None, "invented")]),
+    case("dj-middleware-order",
+         q="In what order does Django run middleware, and what happens when one returns a response early?",
+         chunks=MIDDLEWARE,
+         answer=[("On the way in, Django applies middleware in the order of the MIDDLEWARE list, top to bottom, and "
+                  "the response travels back out through the same layers in reverse.", 4,
+                  ["During the request phase", "If the request passes through all the layers"]),
+                 ("A middleware that returns a response without calling get_response short-circuits the rest: the "
+                  "inner layers and the view never see the request, and the response only goes back through the "
+                  "layers already passed.", 4,
+                  ["If one of the layers decides to short-circuit", "The response will only return through"]),
+                 ("That is why the order matters, for example AuthenticationMiddleware has to come after "
+                  "SessionMiddleware because it stores the user in the session.", 3,
+                  ["The order in MIDDLEWARE matters", "For instance, AuthenticationMiddleware stores"]),
+                 ("process_exception() hooks, by contrast, run top-down in the same order as the request phase.",
+                  None, "contradiction")]),
 ]
