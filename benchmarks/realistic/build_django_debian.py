@@ -41,6 +41,9 @@ _END = re.compile(r"[.!?][\"”’)]?(?= [A-Z“‘\"(\[]|$)")
 _NUMBER = re.compile(r"(?:^|\s)\d+(?:\.\d+)*\.$")  # "6.1.2." or "11." of a section heading: no sentence end
 
 
+_BEFORE_HEADING = re.compile(r"[.!?][\"”’)]?(?= \d+(?:\.\d+)+\. )")  # a sentence end before a numbered heading
+
+
 def _ends(text: str, start: int):
     for m in _END.finditer(text, start):
         if not _NUMBER.search(text[max(0, m.end() - 20):m.end()]):
@@ -82,7 +85,8 @@ def sentence_span(chunk: str, prefix: str | tuple[str, str]) -> tuple[int, int]:
     s = chunk.index(prefix)
     m = next(_ends(chunk, s + len(prefix) - 1), None)
     e = m.end() if m else len(chunk)
-    return s, e
+    heading = _BEFORE_HEADING.search(chunk, s + len(prefix) - 1, e)  # "... value. 6.9.5. The Miracle ..."
+    return s, heading.end() if heading else e
 
 
 def case_list():

@@ -29,7 +29,7 @@ C1 = (CRON, "cron is the daemon responsible for executing scheduled and recurrin
 C2 = (CRON, "You can restrict access to crontab by creating an explicit authorization file",
       "specify the user identity to use when executing the command.")
 C3 = (CRON, "The cron package includes by default some scheduled commands")
-C4 = (CRON, "In Debian, cron takes the time change")
+C4 = (CRON, "In Debian, cron takes the time change", "the two problematic nights per year.")
 C5 = (CRON, "Each significant line of a crontab entry describes")
 C6 = (CRON, "Each value can also be expressed in the form of a list", "of an entry in the crontab .")
 C7 = (CRON, "The at executes a command at a specified moment in the future.")
@@ -273,7 +273,7 @@ CASES = [
                   ["The firewall is configured with tables", "Unlike iptables, nftables does not have",
                    "The user decides"]),
                  ("Each table is assigned exactly one family out of ip, ip6, inet, arp and bridge, and ip applies "
-                  "when none is given.", 4, ["Every table must have only one", "ip is used if the family"]),
+                  "when none is given.", 4, [("Every table must have only one", "inet , arp and bridge ."), "ip is used if the family"]),
                  ("The inet family lets a single table handle both IPv4 and IPv6 traffic.", None, "general")]),
     case("dh-nftables-persistent",
          q="My nft firewall rules are gone after every reboot. How do I make them permanent on Debian?",
@@ -282,7 +282,8 @@ CASES = [
                   "The executed nft commands do not make permanent"),
                  ("Write the current ruleset to /etc/nftables.conf, for instance with nft list ruleset > "
                   "/etc/nftables.conf as root, and run systemctl enable nftables so it is loaded at boot.", 6,
-                  ["The firewall rules are located", "A simple way to save", "To enable a default firewall"]),
+                  ["The firewall rules are located", ("A simple way to save", "/etc/nftables.conf as root."),
+                   "To enable a default firewall"]),
                  ("If you still write old iptables rules, iptables-persistent can keep those across reboots, but the "
                   "iptables-nft compatibility tools are only meant for backwards compatibility.", [2, 5],
                   ["Typing these commands manually can be tedious", "The tools iptables-nft"]),

@@ -279,7 +279,8 @@ CASES = [
          answer=[("Run makemigrations after editing the models; it compares them with your existing migration files "
                   "and writes out new ones.", 1, "Your models will be scanned"),
                  ("Read what it reports, because it can misdetect complex changes, and then apply the new files with "
-                  "migrate.", 1, ["Make sure to read the output", "Once you have your new migration files"]),
+                  "migrate.", 1, ["Make sure to read the output",
+                   ("Once you have your new migration files", "$ python manage.py migrate")]),
                  ("Finally, commit the migration and the model change together as one commit.", 1,
                   "Once the migration is applied, commit"),
                  ("If two developers create migrations with the same number, Django refuses to run either of them "
@@ -346,7 +347,8 @@ CASES = [
          chunks=SIGNALS,
          answer=[("send() does not catch exceptions raised by receivers, so one failing receiver can keep the rest "
                   "from being notified.", 6,
-                  ["send() does not catch any exceptions", "Thus not all receivers may be notified"]),
+                  ["send() does not catch any exceptions",
+                   ("Thus not all receivers may be notified", "in the face of an error.")]),
                  ("send_robust() catches every error derived from Exception, makes sure all receivers are called, and "
                   "puts the error in the pair returned for the receiver that raised it.", 6,
                   ["send_robust() catches all errors", "If an error occurs"]),
