@@ -9,7 +9,10 @@ model), paraphrasing the chunks. Chunk order: a fixed per-case shuffle, then the
 at a first / middle / last position in turn (case order), so gold positions are spread evenly.
 The split alternates dev / test in writing order. Deterministic: run it and the same file comes out.
 
-    PYTHONPATH=. python benchmarks/realistic/build_django_debian.py
+    PYTHONPATH=. python benchmarks/realistic/build_django_debian.py            # write the file, print statistics
+    PYTHONPATH=. python benchmarks/realistic/build_django_debian.py CASE_ID ...  # print a case's chunks for review
+
+It reads the installed HTML files, so it needs the two packages at the versions in SOURCES.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from pathlib import Path
 from rag_attrib.eval.provenance import document_text
 
 OUT = Path(__file__).resolve().parents[2] / "rag_attrib" / "eval" / "data" / "realistic_django_debian.jsonl"
-MIN_WORDS, MAX_WORDS = 100, 250
+MIN_WORDS = 100  # an automatically extended chunk stops at the first sentence end past this many words
+WORDS_RANGE = (80, 250)  # every chunk, also those with an explicit end phrase
 
 DJ_DIR = "/usr/share/doc/python-django-doc/html/"
 DH_DIR = "/usr/share/doc/debian-handbook/html/en-US/"
@@ -209,7 +213,7 @@ def stats(records: list[dict]) -> None:
           {k: hist[k] for k in ("first", "middle", "last")})
     print("splits:", dict(Counter((r["split"], r["id"][:2]) for r in records)))
     bad = [(r["id"], c["id"], len(c["text"].split())) for r in records for c in r["chunks"]
-           if not 80 <= len(c["text"].split()) <= 250]
+           if not WORDS_RANGE[0] <= len(c["text"].split()) <= WORDS_RANGE[1]]
     bad += [(r["id"], "chunks", len(r["chunks"])) for r in records if not 6 <= len(r["chunks"]) <= 10]
     bad += [(r["id"], "sentences", len(r["answer"])) for r in records if not 2 <= len(r["answer"]) <= 4]
     if bad or problems:

@@ -58,13 +58,13 @@ CASES = [
                  "In addition, for HTTPS requests, strict referer checking",
                  ("If the csrf_token template tag is used by a template", "the response will be cached without either one."),
                  "The CsrfViewMiddleware will usually be a big hindrance to testing"],
-         answer=[("The test client that Django provides flags its requests so that the CSRF middleware and the "
-                  "csrf_protect decorator relax and stop turning them away.", 7,
+         answer=[(("The test client that Django provides flags its requests so that the CSRF middleware and the "
+                  "csrf_protect decorator relax and stop turning them away."), 7,
                   "For this reason, Django’s HTTP client for tests"),
                  ("If you want the checks applied in a test anyway, build the client with enforce_csrf_checks=True.",
                   7, ("If, for some reason, you want the test client", "enforce_csrf_checks = True )")),
-                 ("Outside of tests, a request that fails verification gets a 403 Forbidden response, and you can "
-                  "swap in your own error page through the CSRF_FAILURE_VIEW setting.", 3,
+                 (("Outside of tests, a request that fails verification gets a 403 Forbidden response, and you can "
+                  "swap in your own error page through the CSRF_FAILURE_VIEW setting."), 3,
                   ["By default, a ‘403 Forbidden’", "To do this, set the CSRF_FAILURE_VIEW"]),
                  ("Inside a django.test.TestCase, that client is available to every test method as self.client.",
                   None, "general")]),
@@ -78,14 +78,14 @@ CASES = [
                  "Unlike other session backends which keep a server-side record",
                  "By default, Django serializes session data using JSON.",
                  ("As a convenience, Django provides a way to test whether", "verified that the test cookie worked.")],
-         answer=[("The plain cache engine keeps session data only in the cache, so sessions can vanish when the "
-                  "cache fills up or the cache server restarts.", 2,
+         answer=[(("The plain cache engine keeps session data only in the cache, so sessions can vanish when the "
+                  "cache fills up or the cache server restarts."), 2,
                   ["Session data will be stored directly in your cache.", "However, session data may not be"]),
-                 ("The cached_db engine also writes every change through to the database and only reads from the "
-                  "database when the data is missing from the cache.", 2,
+                 (("The cached_db engine also writes every change through to the database and only reads from the "
+                  "database when the data is missing from the cache."), 2,
                   ["This uses a write-through cache", "Session reads only use the database"]),
-                 ("Either way, cache-backed sessions only make sense with Memcached, because the local-memory cache "
-                  "forgets data too soon and is not safe across processes.", 1,
+                 (("Either way, cache-backed sessions only make sense with Memcached, because the local-memory cache "
+                  "forgets data too soon and is not safe across processes."), 1,
                   ["Warning You should only use cache-based", "The local-memory cache backend doesn’t retain",
                    "Additionally, the local-memory cache backend is NOT"]),
                  ("Out of the box, Django uses the cache engine, so no database table is needed for sessions.",
@@ -99,11 +99,11 @@ CASES = [
                  "By default, Django serializes session data using JSON.",
                  "Once your cache is configured, you’ve got two choices",
                  ("As a convenience, Django provides a way to test whether", "verified that the test cookie worked.")],
-         answer=[("They can read it, because the signed_cookies engine signs the data without encrypting it, but any "
-                  "change they make invalidates the session.", 0,
+         answer=[(("They can read it, because the signed_cookies engine signs the data without encrypting it, but any "
+                  "change they make invalidates the session."), 0,
                   ["When using the cookies backend the session data can be read", "A MAC (Message Authentication"]),
-                 ("Logging out does not revoke such a cookie, so a stolen one keeps working until it is older than "
-                  "SESSION_COOKIE_AGE.", 2,
+                 (("Logging out does not revoke such a cookie, so a stolen one keeps working until it is older than "
+                  "SESSION_COOKIE_AGE."), 2,
                   ["Unlike other session backends", "Thus if an attacker steals", "Cookies will only be detected"]),
                  ("To hide the contents from the browser you can additionally set SESSION_COOKIE_ENCRYPT = True.",
                   None, "invented")]),
@@ -115,13 +115,13 @@ CASES = [
                  "Before using the database cache, you must create the cache table",
                  "The directory path should be absolute",
                  "This is the default cache if another is not specified"],
-         answer=[("Set BACKEND to django.core.cache.backends.db.DatabaseCache and put the name you want for the "
-                  "table in LOCATION.", 2, "To use a database table as your cache backend"),
-                 ("Before the cache is used, create that table with manage.py createcachetable, which leaves any "
-                  "table that already exists untouched.", 3,
+         answer=[(("Set BACKEND to django.core.cache.backends.db.DatabaseCache and put the name you want for the "
+                  "table in LOCATION."), 2, "To use a database table as your cache backend"),
+                 (("Before the cache is used, create that table with manage.py createcachetable, which leaves any "
+                  "table that already exists untouched."), 3,
                   ["Before using the database cache", "Like migrate , createcachetable won’t touch"]),
-                 ("Expired entries are not cleaned up by the database itself; Django culls them whenever add(), "
-                  "set() or touch() is called.", 2,
+                 (("Expired entries are not cleaned up by the database itself; Django culls them whenever add(), "
+                  "set() or touch() is called."), 2,
                   ["Unlike other cache backends, the database cache", "Instead, expired cache entries are culled"]),
                  ("If you set CREATE_TABLE to True in OPTIONS, Django creates the table on the first write instead.",
                   None, "invented")]),
@@ -134,12 +134,12 @@ CASES = [
                   "the same session cookie is used for HTTP and HTTPS."),
                  ("Your web server must redirect all HTTP traffic to HTTPS", "with limited network performance."),
                  ("Enabling the cached template loader often improves", "but you can customize them as well.")],
-         answer=[("After HTTPS is in place, set CSRF_COOKIE_SECURE and SESSION_COOKIE_SECURE to True so that "
-                  "neither cookie is ever sent over plain HTTP by mistake.", 4,
+         answer=[(("After HTTPS is in place, set CSRF_COOKIE_SECURE and SESSION_COOKIE_SECURE to True so that "
+                  "neither cookie is ever sent over plain HTTP by mistake."), 4,
                   ["Once you’ve set up HTTPS", "Set this to True to avoid transmitting the CSRF",
                    "Set this to True to avoid transmitting the session"]),
-                 ("Enforce HTTPS across the whole site, with the web server redirecting every HTTP request, since "
-                  "the same session cookie is used on both protocols.", [3, 4],
+                 (("Enforce HTTPS across the whole site, with the web server redirecting every HTTP request, since "
+                  "the same session cookie is used on both protocols."), [3, 4],
                   [["Any website which allows users to log in", "Protecting sensitive areas such as"],
                    "Your web server must redirect all HTTP traffic"]),
                  ("Free certificates for this can be obtained from Let's Encrypt.", None, "general"),
@@ -159,17 +159,17 @@ CASES = [
                  "In order to guarantee atomicity, atomic disables some APIs.",
                  "Open transactions have a performance cost for your database server.",
                  "You can totally disable Django’s transaction management"],
-         answer=[("If you set ATOMIC_REQUESTS = True for a database, Django starts a transaction before calling each "
-                  "view, in effect wrapping every view in atomic().", [0, 2],
+         answer=[(("If you set ATOMIC_REQUESTS = True for a database, Django starts a transaction before calling each "
+                  "view, in effect wrapping every view in atomic()."), [0, 2],
                   [["Set ATOMIC_REQUESTS to True in the configuration", "Before calling a view function"],
                    "In practice, this feature wraps every view function"]),
-                 ("The transaction is committed when the view returns a response normally and rolled back when the "
-                  "view raises an exception.", 0,
+                 (("The transaction is committed when the view returns a response normally and rolled back when the "
+                  "view raises an exception."), 0,
                   ["If the response is produced without problems", "If the view produces an exception"]),
                  ("Middleware and the rendering of template responses are not covered by that transaction.", 2,
                   ["Note that only the execution of your view", "Middleware runs outside of the transaction"]),
-                 ("If the transaction is rolled back because of a deadlock, Django retries the view once "
-                  "automatically.", None, "invented")]),
+                 (("If the transaction is rolled back because of a deadlock, Django retries the view once "
+                  "automatically."), None, "invented")]),
     case("dj-password-argon2", path="topics/auth/passwords.html",
          q="How can I make Django hash new passwords with Argon2?",
          chunks=[("Django provides a flexible password storage system and uses PBKDF2 by default.",
@@ -182,10 +182,10 @@ CASES = [
                  "Most password hashes include a salt along with their password hash",
                  "Argon2 has three attributes that can be customized"],
          answer=[("First install the argon2-cffi package, which python -m pip install django[argon2] does for you.",
-                  2, ["Install the argon2-cffi library", "This can be done by running python -m pip install "
-                      "django[argon2]"]),
-                 ("Then move Argon2PasswordHasher to the top of PASSWORD_HASHERS: new passwords are stored with the "
-                  "first hasher in that list, and the others are only used to check existing hashes.", [2, 1],
+                  2, ["Install the argon2-cffi library", ("This can be done by running python -m pip install "
+                      "django[argon2]")]),
+                 (("Then move Argon2PasswordHasher to the top of PASSWORD_HASHERS: new passwords are stored with the "
+                  "first hasher in that list, and the others are only used to check existing hashes."), [2, 1],
                   ["Modify PASSWORD_HASHERS to list Argon2PasswordHasher first.", "The first entry in this list"]),
                  ("Since Django 3.2 Argon2 is already the default hasher, so a new project needs no change at all.",
                   None, "contradiction")]),
@@ -199,18 +199,18 @@ CASES = [
                  "In order to guarantee that all TestCase code starts with a clean database",
                  "Any initial data loaded in migrations will only be available",
                  "Regardless of the value of the DEBUG setting in your configuration file"],
-         answer=[("No: tests that need a database get separate, empty databases, which are removed when the run "
-                  "ends whether the tests passed or failed.", 0,
+         answer=[(("No: tests that need a database get separate, empty databases, which are removed when the run "
+                  "ends whether the tests passed or failed."), 0,
                   ["Tests that require a database", "Separate, blank databases are created",
                    "Regardless of whether the tests pass or fail"]),
-                 ("Each one is named after your NAME value with a test_ prefix and is created by the USER account "
-                  "from your settings, so that account must be allowed to create databases.", [1, 2],
+                 (("Each one is named after your NAME value with a test_ prefix and is created by the USER account "
+                  "from your settings, so that account must be allowed to create databases."), [1, 2],
                   ["The default test database names are created by prepending test_",
                    "The test database is created by the user specified by USER"]),
                  ("To keep the test database between runs, pass the --keepdb option.", 0,
                   ["You can prevent the test databases from being destroyed", "This will preserve the test database"]),
-                 ("Before dropping a test database, the runner waits 30 seconds by default for other connections to "
-                  "close.", None, "invented")]),
+                 (("Before dropping a test database, the runner waits 30 seconds by default for other connections to "
+                  "close."), None, "invented")]),
     case("dj-time-zones-utc", path="topics/i18n/timezones.html",
          q="Why does Django recommend storing datetimes in UTC, and how do I enable time zone support?",
          chunks=[("When support for time zones is enabled, Django stores datetime",
@@ -220,14 +220,14 @@ CASES = [
                  "When USE_TZ is True , Django still accepts naive datetime objects",
                  "The default time zone is the time zone defined by the TIME_ZONE setting.",
                  "The current time zone is the equivalent of the current locale"],
-         answer=[("Keeping UTC avoids the errors that local time produces twice a year when the clocks change for "
-                  "daylight saving time.", 0, ["The main reason is Daylight Saving Time", "If you’re working in local"]),
-                 ("Support is off by default and is turned on with USE_TZ = True, though the settings.py that "
-                  "startproject generates already contains that line.", 1,
+         answer=[(("Keeping UTC avoids the errors that local time produces twice a year when the clocks change for "
+                  "daylight saving time."), 0, ["The main reason is Daylight Saving Time", "If you’re working in local"]),
+                 (("Support is off by default and is turned on with USE_TZ = True, though the settings.py that "
+                  "startproject generates already contains that line."), 1,
                   ["Time zone support is disabled by default.", "To enable it, set USE_TZ = True",
                    "Note The default settings.py file"]),
-                 ("With it enabled, datetimes are saved in UTC and shown in the user's own zone in templates and "
-                  "forms, a zone you select per user with activate().", [0, 4],
+                 (("With it enabled, datetimes are saved in UTC and shown in the user's own zone in templates and "
+                  "forms, a zone you select per user with activate()."), [0, 4],
                   ["When support for time zones is enabled, Django stores", "You should set the current time zone"]),
                  ("UTC itself never observes daylight saving time.", None, "general")]),
     case("dj-sql-injection", path="topics/security.html",
@@ -240,16 +240,16 @@ CASES = [
                  "Clickjacking is a type of attack where a malicious site wraps",
                  "It is always better for security to deploy your site behind HTTPS.",
                  "Django uses the Host header provided by the client"],
-         answer=[("Querysets are safe because their SQL is built with query parameterization: the SQL is kept apart "
-                  "from the parameters, and the database driver escapes those.", 3,
+         answer=[(("Querysets are safe because their SQL is built with query parameterization: the SQL is kept apart "
+                  "from the parameters, and the database driver escapes those."), 3,
                   ["Django’s querysets are protected from SQL injection", "A query’s SQL code is defined separately",
                    "Since parameters may be user-provided"]),
-                 ("Raw queries and custom SQL don't get that for free, so use them sparingly, escape every parameter "
-                  "a user can influence, and be just as careful with extra() and RawSQL.", 3,
+                 (("Raw queries and custom SQL don't get that for free, so use them sparingly, escape every parameter "
+                  "a user can influence, and be just as careful with extra() and RawSQL."), 3,
                   ["Django also gives developers power", "These capabilities should be used sparingly",
                    "In addition, you should exercise caution"]),
-                 ("Django also refuses to run a raw() query containing a semicolon unless you pass "
-                  "allow_multiple=True.", None, "invented")]),
+                 (("Django also refuses to run a raw() query containing a semicolon unless you pass "
+                  "allow_multiple=True."), None, "invented")]),
     case("dj-migrations-mysql", path="topics/migrations.html",
          q="Are Django migrations riskier on MySQL than on PostgreSQL?",
          chunks=["Migrations are Django’s way of propagating changes",
@@ -260,14 +260,14 @@ CASES = [
                  "SQLite has very little built-in schema alteration support",
                  "Because migrations are stored in version control",
                  ("Your models will be scanned and compared", "accompanying migration at the same time.")],
-         answer=[("Yes: PostgreSQL has the best schema support of the bundled backends, whereas MySQL cannot run "
+         answer=[(("Yes: PostgreSQL has the best schema support of the bundled backends, whereas MySQL cannot run "
                   "schema changes inside a transaction, so a migration that fails halfway must be cleaned up by "
-                  "hand.", [2, 3], ["PostgreSQL is the most capable", "MySQL lacks support for transactions"]),
-                 ("MySQL also rewrites the whole table for most schema operations, so adding columns to a table with "
-                  "a few million rows can lock the site for more than ten minutes on slow hardware.", 3,
+                  "hand."), [2, 3], ["PostgreSQL is the most capable", "MySQL lacks support for transactions"]),
+                 (("MySQL also rewrites the whole table for most schema operations, so adding columns to a table with "
+                  "a few million rows can lock the site for more than ten minutes on slow hardware."), 3,
                   ["In addition, MySQL will fully rewrite", "On slower hardware this can be worse"]),
-                 ("On PostgreSQL 10 and older, adding a column with a default value is instant, so null=True is not "
-                  "needed there.", None, "contradiction")]),
+                 (("On PostgreSQL 10 and older, adding a column with a default value is instant, so null=True is not "
+                  "needed there."), None, "contradiction")]),
     case("dj-migrations-workflow", path="topics/migrations.html",
          q="What is the workflow for creating and applying a migration after I change a model?",
          chunks=["You should think of migrations as a version control system",
@@ -276,15 +276,15 @@ CASES = [
                  "Migrations are Django’s way of propagating changes",
                  "SQLite has very little built-in schema alteration support",
                  ("Migrations are supported on all backends that Django ships with", "they will be added immediately.")],
-         answer=[("Run makemigrations after editing the models; it compares them with your existing migration files "
-                  "and writes out new ones.", 1, "Your models will be scanned"),
-                 ("Read what it reports, because it can misdetect complex changes, and then apply the new files with "
-                  "migrate.", 1, ["Make sure to read the output",
+         answer=[(("Run makemigrations after editing the models; it compares them with your existing migration files "
+                  "and writes out new ones."), 1, "Your models will be scanned"),
+                 (("Read what it reports, because it can misdetect complex changes, and then apply the new files with "
+                  "migrate."), 1, ["Make sure to read the output",
                    ("Once you have your new migration files", "$ python manage.py migrate")]),
                  ("Finally, commit the migration and the model change together as one commit.", 1,
                   "Once the migration is applied, commit"),
-                 ("If two developers create migrations with the same number, Django refuses to run either of them "
-                  "until one is renamed.", None, "contradiction")]),
+                 (("If two developers create migrations with the same number, Django refuses to run either of them "
+                  "until one is renamed."), None, "contradiction")]),
     case("dj-upload-memory", path="topics/http/file-uploads.html",
          q="Where does Django keep an uploaded file before my view saves it?",
          chunks=[("When Django handles a file upload", "Otherwise, request.FILES will be empty."),
@@ -296,61 +296,61 @@ CASES = [
                  ("If you try to modify request.upload_handlers after reading",
                   "before the CSRF checks have been done."),
                  ("ref/settings.html", "FILE_UPLOAD_MAX_MEMORY_SIZE ¶ Default: 2621440")],
-         answer=[("Uploads smaller than 2.5 MB are held entirely in memory, and larger ones are streamed to a "
-                  "temporary file in the system's temporary directory.", 2,
+         answer=[(("Uploads smaller than 2.5 MB are held entirely in memory, and larger ones are streamed to a "
+                  "temporary file in the system's temporary directory."), 2,
                   ["By default, if an uploaded file is smaller than 2.5", "However, if an uploaded file is too large"]),
-                 ("The cut-off is the FILE_UPLOAD_MAX_MEMORY_SIZE setting, in bytes, and the memory-or-disk behaviour "
-                  "itself comes from the two upload handlers Django enables by default.", [5, 1],
+                 (("The cut-off is the FILE_UPLOAD_MAX_MEMORY_SIZE setting, in bytes, and the memory-or-disk behaviour "
+                  "itself comes from the two upload handlers Django enables by default."), [5, 1],
                   [["FILE_UPLOAD_MAX_MEMORY_SIZE ¶ Default", "The maximum size (in bytes)"],
                    "Together MemoryFileUploadHandler and TemporaryFileUploadHandler"]),
-                 ("A web server in front of Django, such as nginx, may also reject large request bodies before they "
-                  "ever reach Django.", None, "general")]),
+                 (("A web server in front of Django, such as nginx, may also reject large request bodies before they "
+                  "ever reach Django."), None, "general")]),
     case("dj-defer-only",
          q="Will defer() and only() make my Django queries faster?",
          chunks=[c for k, c in enumerate(OPTIM) if k != 6],
          answer=[("defer() and only() let you avoid loading columns you know you won't need.", 5,
                   "Use defer() and only() if there are database columns"),
-                 ("If the code later touches a deferred field, the ORM fetches it with a separate query, so using "
-                  "them in the wrong place makes things slower.", 5, "Note that if you do use them"),
-                 ("They help most when they skip large text fields or values that are costly to convert to Python, "
-                  "and you should profile before relying on them.", 5,
+                 (("If the code later touches a deferred field, the ORM fetches it with a separate query, so using "
+                  "them in the wrong place makes things slower."), 5, "Note that if you do use them"),
+                 (("They help most when they skip large text fields or values that are costly to convert to Python, "
+                  "and you should profile before relying on them."), 5,
                   ["The defer() and only() methods are most useful", "As always, profile first"]),
                  ("Deferring is always safe, because the database only reads the requested columns from disk.",
                   None, "contradiction")]),
     case("dj-count-exists",
          q="Should I use count() or len() on a Django queryset, and when is exists() worth it?",
          chunks=[c for k, c in enumerate(OPTIM) if k != 5],
-         answer=[("If you only need the number of rows, call count() instead of len(queryset), and use exists() "
-                  "instead of testing the queryset when you only need to know whether there is any row.", 5,
+         answer=[(("If you only need the number of rows, call count() instead of len(queryset), and use exists() "
+                  "instead of testing the queryset when you only need to know whether there is any row."), 5,
                   [("Use QuerySet.count() ¶ …if you only want the count", "rather than doing len(queryset) ."),
                    ("Use QuerySet.exists() ¶", "rather than if queryset .")]),
-                 ("If you will use the rows anyway, evaluate the queryset once: its result cache then serves the "
-                  "truth test, len() and the loop without further queries.", 5,
+                 (("If you will use the rows anyway, evaluate the queryset once: its result cache then serves the "
+                  "truth test, len() and the loop without further queries."), 5,
                   ["If you are going to need other data", "Storing user.emails.all() in the emails variable",
                    "Using QuerySet.exists() for the if"]),
                  ("count() is executed by the database as a SELECT COUNT(*) query.", None, "general")]),
     case("dj-signals-duplicate",
          q="My Django signal receiver runs twice for every save. Why, and how do I stop it?",
          chunks=SIGNALS,
-         answer=[("That happens when the code connecting the receiver runs more than once, for example because its "
-                  "module is imported in several places or because ready() runs again during tests.", 4,
+         answer=[(("That happens when the code connecting the receiver runs more than once, for example because its "
+                  "module is imported in several places or because ready() runs again during tests."), 4,
                   ["In some circumstances, the code connecting receivers", "For example, the ready() method may be",
                    "More generally, this occurs everywhere"]),
-                 ("Pass a unique dispatch_uid, usually a string, when you connect it so that the receiver is "
-                  "identified and registered only once.", 4,
+                 (("Pass a unique dispatch_uid, usually a string, when you connect it so that the receiver is "
+                  "identified and registered only once."), 4,
                   ["If this behavior is problematic", "This identifier will usually be a string"]),
-                 ("Keep the handlers in a signals submodule of the app and connect them from its AppConfig.ready() "
-                  "method.", 3, ["In practice, signal handlers are usually defined", "Signal receivers are connected"]),
+                 (("Keep the handlers in a signals submodule of the app and connect them from its AppConfig.ready() "
+                  "method."), 3, ["In practice, signal handlers are usually defined", "Signal receivers are connected"]),
                  ("When DEBUG is False, Django removes duplicate receivers on its own.", None, "invented")]),
     case("dj-signals-send-robust",
          q="What is the difference between send() and send_robust() for Django signals?",
          chunks=SIGNALS,
-         answer=[("send() does not catch exceptions raised by receivers, so one failing receiver can keep the rest "
-                  "from being notified.", 6,
+         answer=[(("send() does not catch exceptions raised by receivers, so one failing receiver can keep the rest "
+                  "from being notified."), 6,
                   ["send() does not catch any exceptions",
                    ("Thus not all receivers may be notified", "in the face of an error.")]),
-                 ("send_robust() catches every error derived from Exception, makes sure all receivers are called, and "
-                  "puts the error in the pair returned for the receiver that raised it.", 6,
+                 (("send_robust() catches every error derived from Exception, makes sure all receivers are called, and "
+                  "puts the error in the pair returned for the receiver that raised it."), 6,
                   ["send_robust() catches all errors", "If an error occurs"]),
                  ("Both return a list of (receiver, response) pairs, and Django's built-in signals all use send().",
                   5, ["To send a signal, call either", "Both send() and send_robust() return"]),
@@ -359,42 +359,42 @@ CASES = [
     case("dj-logging-disable-existing",
          q="After I added a LOGGING setting, Django's own log messages disappeared. Why?",
          chunks=LOGGING,
-         answer=[("If disable_existing_loggers is True in your LOGGING dictionary, which dictConfig assumes when the "
-                  "key is missing, all loggers from Django's default configuration are disabled.", 5,
+         answer=[(("If disable_existing_loggers is True in your LOGGING dictionary, which dictConfig assumes when the "
+                  "key is missing, all loggers from Django's default configuration are disabled."), 5,
                   "If the disable_existing_loggers key"),
-                 ("A disabled logger still exists but silently drops what is logged to it and does not even pass it on "
-                  "to its parent.", 5, "Disabled loggers are not the same as removed"),
-                 ("Set the key to False and redefine the loggers you need: your dictionary is merged with Django's "
-                  "defaults and applied in the dictConfig format.", [5, 4],
+                 (("A disabled logger still exists but silently drops what is logged to it and does not even pass it on "
+                  "to its parent."), 5, "Disabled loggers are not the same as removed"),
+                 (("Set the key to False and redefine the loggers you need: your dictionary is merged with Django's "
+                  "defaults and applied in the dictConfig format."), [5, 4],
                   [["By default, the LOGGING setting is merged", "Instead, you can set disable_existing_loggers"],
                    "By default, Django uses the dictConfig format"]),
                  ("In Python the root logger's default level is WARNING.", None, "general")]),
     case("dj-logging-levels",
          q="How do the levels of loggers and handlers interact in Django's logging?",
          chunks=LOGGING,
-         answer=[("A logger handles a message only if its level is at least the logger's own level and ignores it "
-                  "otherwise.", 0, ["If the log level of the message meets", "If it doesn’t, the message will be"]),
-                 ("Handlers have levels too, so one logger can feed several handlers at different levels, for "
-                  "instance paging on errors while writing everything to a file.", 1,
+         answer=[(("A logger handles a message only if its level is at least the logger's own level and ignores it "
+                  "otherwise."), 0, ["If the log level of the message meets", "If it doesn’t, the message will be"]),
+                 (("Handlers have levels too, so one logger can feed several handlers at different levels, for "
+                  "instance paging on errors while writing everything to a file."), 1,
                   ["Like loggers, handlers also have a log level", "A logger can have multiple handlers",
                    "For example, you could install one handler"]),
-                 ("Filters can add further conditions, and because messages propagate up the dotted logger "
-                  "hierarchy, handlers on a parent logger can capture everything logged by its children.", [2, 3],
+                 (("Filters can add further conditions, and because messages propagate up the dotted logger "
+                  "hierarchy, handlers on a parent logger can capture everything logged by its children."), [2, 3],
                   ["However, by installing a filter", ["Well, because loggers can be set to propagate",
                                                        "In this way, you can define a single set"]]),
                  ("Django also drops every message below INFO unless LOGGING_VERBOSE is set.", None, "invented")]),
     case("dj-middleware-order",
          q="In what order does Django run middleware, and what happens when one returns a response early?",
          chunks=MIDDLEWARE,
-         answer=[("On the way in, Django applies middleware in the order of the MIDDLEWARE list, top to bottom, and "
-                  "the response travels back out through the same layers in reverse.", 4,
+         answer=[(("On the way in, Django applies middleware in the order of the MIDDLEWARE list, top to bottom, and "
+                  "the response travels back out through the same layers in reverse."), 4,
                   ["During the request phase", "If the request passes through all the layers"]),
-                 ("A middleware that returns a response without calling get_response short-circuits the rest: the "
+                 (("A middleware that returns a response without calling get_response short-circuits the rest: the "
                   "inner layers and the view never see the request, and the response only goes back through the "
-                  "layers already passed.", 4,
+                  "layers already passed."), 4,
                   ["If one of the layers decides to short-circuit", "The response will only return through"]),
-                 ("That is why the order matters, for example AuthenticationMiddleware has to come after "
-                  "SessionMiddleware because it stores the user in the session.", 3,
+                 (("That is why the order matters, for example AuthenticationMiddleware has to come after "
+                  "SessionMiddleware because it stores the user in the session."), 3,
                   ["The order in MIDDLEWARE matters", "For instance, AuthenticationMiddleware stores"]),
                  ("process_exception() hooks, by contrast, run top-down in the same order as the request phase.",
                   None, "contradiction")]),
