@@ -5,7 +5,8 @@
 Chunks: each case names runs of chunks of installed files (``(file, index)`` into the chunks that
 ``chunker.chunks`` cuts from ``document_text(file)``: whole sentences, about 120-230 words, as a RAG text
 splitter would). The chunks of a case are put in an order drawn by a ``random.Random`` seeded with the case id
-(as a retriever's ranking would interleave them), then named c1..cN.
+(as a retriever's ranking would interleave them), rotated so that the gold chunk of the first supported
+sentence falls in the first, middle and last third of the list by turns, then named c1..cN.
 
 Answers: written by hand (by an AI model) as an assistant would answer, paraphrasing the chunks. Each sentence
 is supported (gold chunk(s) and the chunk sentence(s) that state it, given by their first words and expanded
@@ -89,11 +90,23 @@ def evidence_spans(text: str, prefix: str) -> list[int]:
     return starts[0]
 
 
+def _third(j: int, n: int) -> str:
+    return "first" if j < n / 3 else "last" if j >= 2 * n / 3 else "middle"
+
+
 def build_case(n: int, pkg: str, case: dict) -> tuple[dict, list[str]]:
     keys = [(f, i) for f, idxs in case["sources"] for i in idxs]
     assert len(set(keys)) == len(keys), case["id"]
     order = keys[:]
-    random.Random(case["id"]).shuffle(order)
+    rng = random.Random(case["id"])
+    rng.shuffle(order)
+    # spread the gold chunks over the list: rotate it so that the gold chunk of the first supported sentence
+    # lands in the first / middle / last third by turns (case n: third n % 3), at a drawn place in that third
+    first_gold = next(s["gold"][0] for s in case["answer"] if s["gold"])[:2]
+    third = [j for j in range(len(order)) if _third(j, len(order)) == ("first", "middle", "last")[n % 3]]
+    shift = rng.choice(third) - order.index(first_gold)
+    order = [order[(j - shift) % len(order)] for j in range(len(order))]
+    assert order.index(first_gold) in third
     ids = {k: f"c{j + 1}" for j, k in enumerate(order)}
     chunks = []
     for k in order:
@@ -114,7 +127,7 @@ def build_case(n: int, pkg: str, case: dict) -> tuple[dict, list[str]]:
             assert prefixes, (case["id"], s["text"])
             evidence[cid] = sorted(evidence_spans(texts[cid], p) for p in prefixes)
             j = order.index((file, index))
-            positions.append("first" if j < len(order) / 3 else "last" if j >= 2 * len(order) / 3 else "middle")
+            positions.append(_third(j, len(order)))
         answer.append({"text": s["text"], "gold": gold[0] if len(gold) == 1 else gold, "evidence": evidence})
     record = {"id": case["id"], "split": "dev" if n % 2 == 0 else "test", "question": case["question"],
               "chunks": chunks, "answer": answer}

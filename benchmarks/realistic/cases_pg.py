@@ -3,6 +3,11 @@
 from build_pg_git import C, G, S, U
 
 RV = "routine-vacuuming.html"
+TI = "transaction-iso.html"
+EL = "explicit-locking.html"
+IT = "indexes-types.html"
+MC = "indexes-multicolumn.html"
+IOS = "indexes-index-only-scans.html"
 
 CASES = [
     C("pg-vacuum-full",
@@ -61,4 +66,94 @@ CASES = [
            "If your queries require statistics on parent")),
        U("ANALYZE reads every row of a table to compute exact statistics, so it can take a long time on large "
          "tables.", "contradiction")]),
+
+    C("pg-read-committed-vs-repeatable-read",
+      "What does a query see under Read Committed compared with Repeatable Read in PostgreSQL?",
+      [(TI, [2, 3, 4, 11, 12, 13, 14, 15])],
+      [S("Read Committed is the level PostgreSQL uses unless you ask for another one, and under it each "
+         "statement works from a snapshot taken at the moment that statement starts.",
+         G(TI, 4, "13.2.1. Read Committed Isolation Level Read Committed is the default",
+           "In effect, a SELECT query sees a snapshot")),
+       S("Repeatable Read instead takes one snapshot at the first ordinary statement of the transaction, so "
+         "every later SELECT in it returns the same data.",
+         G(TI, 12, "This level is different from Read Committed", "Thus, successive SELECT commands")),
+       S("If a repeatable read transaction tries to modify a row that another transaction changed and "
+         "committed in the meantime, it fails with a serialization error and the whole transaction should be "
+         "run again.",
+         G(TI, 14, "But if the first updater commits", "When an application receives this error")),
+       U("Read Committed is also the default isolation level in Oracle and in Microsoft SQL Server.", "general")]),
+
+    C("pg-serializable-predicate-locks",
+      "How does the Serializable isolation level detect conflicts, and does it add blocking?",
+      [(TI, [16, 17, 18, 19, 20, 21, 22, 23])],
+      [S("Serializable works like Repeatable Read but additionally watches for combinations of concurrent "
+         "transactions that no one-at-a-time order could produce, and it raises a serialization failure when "
+         "it spots one.",
+         G(TI, 17, "In fact, this isolation level works exactly the same", "This monitoring does not introduce")),
+       S("To do this it takes predicate locks, which never block anyone and therefore cannot lead to "
+         "deadlocks.",
+         G(TI, 19, "To guarantee true serializability"), G(TI, 20, "In PostgreSQL these locks do not cause")),
+       S("The one case where it does wait is an explicitly requested SERIALIZABLE READ ONLY DEFERRABLE "
+         "transaction, which blocks at the start until it can get a safe snapshot.",
+         G(TI, 21, "If you explicitly request a SERIALIZABLE READ ONLY DEFERRABLE"),
+         G(TI, 22, "(This is the only case where Serializable")),
+       U("Serialization failures are reported with the SQLSTATE code 40P01.", "contradiction")]),
+
+    C("pg-advisory-locks",
+      "What are advisory locks, and how do session-level and transaction-level advisory locks differ?",
+      [(EL, [14, 15, 16, 17, 18, 19, 20])],
+      [S("Advisory locks are locks whose meaning your application defines; the database does not enforce "
+         "them, so correct use is entirely up to your code.",
+         G(EL, 17, "13.3.5. Advisory Locks PostgreSQL provides a means", "These are called advisory locks")),
+       S("A lock taken at session level stays held until you release it or the session ends, and it even "
+         "survives a rollback of the transaction that acquired it.",
+         G(EL, 18, "Once acquired at session level", "Unlike standard lock requests")),
+       S("Transaction-level advisory locks are released automatically when the transaction finishes and have "
+         "no explicit unlock call.",
+         G(EL, 18, "Transaction-level lock requests")),
+       U("Advisory lock keys are text strings of at most 64 characters.", "invented")]),
+
+    C("pg-deadlocks",
+      "How does PostgreSQL deal with deadlocks, and what can I do to avoid them?",
+      [(EL, [12, 13, 14, 15, 16, 17, 18])],
+      [S("The server detects deadlocks by itself and resolves them by aborting one of the transactions "
+         "involved, and which one gets aborted is hard to predict.",
+         G(EL, 13, "PostgreSQL automatically detects deadlock"), G(EL, 14, "(Exactly which transaction")),
+       S("They are not limited to explicit LOCK commands, since the row-level locks taken by ordinary UPDATEs "
+         "can deadlock as well.",
+         G(EL, 14, "Note that deadlocks can also occur")),
+       S("The best protection is to make all applications lock objects in the same order, and to retry "
+         "transactions that were aborted because of a deadlock.",
+         G(EL, 16, "The best defense against deadlocks", "If it is not feasible to verify")),
+       U("By default the server waits one second on a lock before it checks for a deadlock, a delay controlled "
+         "by deadlock_timeout.", "general")]),
+
+    C("pg-gin-brin-index-choice",
+      "Which index type suits array containment queries, and when is a BRIN index a good choice?",
+      [(IT, [1, 2, 3, 4, 5, 6]), (MC, [1, 3])],
+      [S("GIN is an inverted index with one entry per component value, which makes it a good fit for arrays "
+         "and for checking whether given elements are present.",
+         G(IT, 5, "11.2.5. GIN GIN indexes are", "An inverted index contains")),
+       S("BRIN only stores a summary for each range of physically adjacent blocks, so it works best when a "
+         "column's values follow the physical order of the rows.",
+         G(IT, 6, "11.2.6. BRIN BRIN indexes", "Thus, they are most effective")),
+       S("For sortable types each range keeps its minimum and maximum, and a multicolumn BRIN index is equally "
+         "effective no matter which of its columns a query filters on.",
+         G(IT, 6, "For data types that have a linear sort order"), G(MC, 3, "Like GIN and unlike B-tree")),
+       U("A hash index, by comparison, can also serve range conditions such as < and >.", "contradiction")]),
+
+    C("pg-index-only-scans",
+      "When can PostgreSQL answer a query with an index-only scan, and what is a covering index?",
+      [(IOS, [1, 2, 3, 4, 5, 6, 7]), (RV, [13])],
+      [S("The index type has to support it, which B-tree always does, and the query may only reference "
+         "columns that are stored in the index.",
+         G(IOS, 1, "There are two fundamental restrictions", "B-tree indexes always"),
+         G(IOS, 2, "The query must reference only")),
+       S("Even then the heap page has to be read unless the visibility map marks it all-visible, so the gain "
+         "shows up mainly on tables whose rows rarely change.",
+         G(IOS, 4, "If it's not set, the heap entry", "In short, while an index-only scan")),
+       S("A covering index carries extra payload columns that are not part of the search key, declared with "
+         "an INCLUDE clause.",
+         G(IOS, 5, "Since queries typically need", "This is done by adding an INCLUDE")),
+       U("An index can have at most eight INCLUDE columns.", "invented")]),
 ]
