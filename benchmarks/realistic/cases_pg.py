@@ -8,6 +8,10 @@ EL = "explicit-locking.html"
 IT = "indexes-types.html"
 MC = "indexes-multicolumn.html"
 IOS = "indexes-index-only-scans.html"
+WC = "wal-configuration.html"
+WAC = "wal-async-commit.html"
+CA = "continuous-archiving.html"
+WS = "warm-standby.html"
 
 CASES = [
     C("pg-vacuum-full",
@@ -156,4 +160,93 @@ CASES = [
          "an INCLUDE clause.",
          G(IOS, 5, "Since queries typically need", "This is done by adding an INCLUDE")),
        U("An index can have at most eight INCLUDE columns.", "invented")]),
+
+    C("pg-checkpoint-timing",
+      "How often does PostgreSQL run checkpoints, and what does checkpoint_completion_target do?",
+      [(WC, [1, 2, 3, 4, 5, 6, 7])],
+      [S("The checkpointer begins a checkpoint every checkpoint_timeout seconds or when max_wal_size is about "
+         "to be exceeded, whichever comes first, and those default to 5 minutes and 1 GB.",
+         G(WC, 1, "A checkpoint is begun every"), G(WC, 2, "The default settings are 5 minutes")),
+       S("checkpoint_completion_target spreads the writing of dirty buffers over a fraction of the checkpoint "
+         "interval so the disk is not hit by one big burst of writes.",
+         G(WC, 4, "To avoid flooding the I/O system", "That period is controlled by checkpoint_completion_target")),
+       U("Its default is 0.5, so each checkpoint aims to finish about halfway through the interval.",
+         "contradiction"),
+       S("Checkpointing more often shortens crash recovery, but it means flushing pages more often and, with "
+         "full_page_writes on, writing more WAL.",
+         G(WC, 2, "Reducing checkpoint_timeout", "This allows faster after-crash recovery", "However, one must balance"),
+         G(WC, 3, "In that case, a smaller checkpoint interval"))]),
+
+    C("pg-async-commit-vs-fsync",
+      "Is asynchronous commit safe to use, and how is it different from turning fsync off?",
+      [(WAC, [1, 2, 3, 4, 5]), (WC, [11, 12, 13])],
+      [S("With asynchronous commit the server confirms a commit before its WAL is on disk, so a crash can cost "
+         "you the last few transactions.",
+         G(WAC, 1, "Selecting asynchronous commit mode means"), G(WAC, 2, "The net effect is therefore loss")),
+       S("It does not corrupt the database, though, because recovery replays WAL in commit order up to the "
+         "last record that was flushed.",
+         G(WAC, 2, "The risk that is taken by using", "If the database should crash", "Because the transactions are replayed")),
+       S("Turning fsync off is different: it applies to every transaction on the server and an operating "
+         "system or hardware crash can then leave the database arbitrarily corrupted.",
+         G(WAC, 4, "Asynchronous commit provides behavior different"), G(WAC, 5, "It disables all logic")),
+       U("The WAL writer flushes unwritten WAL every 500 milliseconds by default, which bounds how much can be "
+         "lost.", "invented")]),
+
+    C("pg-archive-command",
+      "How do I turn on WAL archiving, and what does my archive_command have to do?",
+      [(CA, [6, 7, 8, 9, 10, 11, 12, 13])],
+      [S("Archiving is enabled by setting wal_level to replica or higher and archive_mode to on, and by "
+         "supplying either an archive_command or an archive_library.",
+         G(CA, 6, "To enable WAL archiving")),
+       S("Inside the command, %p stands for the path of the WAL file and %f for just its file name.",
+         G(CA, 6, "In archive_command , %p is replaced")),
+       S("The command must return zero only when it truly succeeded, since PostgreSQL then treats the segment "
+         "as archived and may recycle it, and it should refuse to overwrite a file that is already in the "
+         "archive.",
+         G(CA, 8, "It is important that the archive command return zero", "Upon getting a zero result"),
+         G(CA, 9, "Archive commands and libraries should generally")),
+       U("Backup tools such as pgBackRest or Barman can manage WAL archiving for you instead of a hand-written "
+         "command.", "general")]),
+
+    C("pg-point-in-time-recovery",
+      "How do I restore a PostgreSQL cluster to the moment just before someone dropped a table?",
+      [(CA, [33, 34, 35, 36, 37, 38, 39, 40])],
+      [S("The one recovery setting you cannot do without is restore_command, a shell command that fetches "
+         "archived WAL segments, for example a plain cp from the archive directory.",
+         G(CA, 33, "The one thing that you absolutely must specify"), G(CA, 34, "The simplest useful command")),
+       S("To stop before the mistake, you specify a recovery target, which can be a timestamp, a named restore "
+         "point or a transaction ID.",
+         G(CA, 36, "If you want to recover to some previous point", "You can specify the stop point")),
+       S("The target has to be later than the end of the base backup you are restoring from.",
+         G(CA, 37, "Note The stop point must be after")),
+       U("Recovery target times must be written in UTC, since time zones are not accepted there.", "invented")]),
+
+    C("pg-replication-slots",
+      "Why would I use a replication slot for a streaming standby instead of wal_keep_size?",
+      [(WS, [12, 13, 14, 16, 17, 18, 19])],
+      [S("Without a WAL archive, the primary can recycle segments before a streaming standby has fetched them, "
+         "and the standby then has to be rebuilt from a fresh base backup.",
+         G(WS, 12, "If you use streaming replication without", "If this occurs, the standby")),
+       S("A slot makes the primary hold WAL until all standbys have received it while keeping only the "
+         "segments actually needed, whereas wal_keep_size or an archive tend to keep more than necessary.",
+         G(WS, 17, "27.2.6. Replication Slots Replication slots provide", "However, these methods often result")),
+       S("The catch is that a slot can retain enough WAL to fill pg_wal, which max_slot_wal_keep_size lets you "
+         "limit.",
+         G(WS, 18, "On the other hand, replication slots can retain")),
+       U("Replication slots first appeared in PostgreSQL 9.4.", "general")]),
+
+    C("pg-synchronous-replication",
+      "How do I make streaming replication synchronous, and what does remote_write change?",
+      [(WS, [21, 22, 23, 24, 26, 27, 28, 29])],
+      [S("Streaming replication is asynchronous by default, so if the primary crashes some transactions that "
+         "had already committed may never reach the standby.",
+         G(WS, 21, "27.2.8. Synchronous Replication", "If the primary server crashes")),
+       S("Once streaming works, the only extra step is to set synchronous_standby_names to a non-empty value, "
+         "since synchronous_commit is already on by default.",
+         G(WS, 24, "27.2.8.1. Basic Configuration")),
+       S("With synchronous_commit set to remote_write, a commit waits only until the standby has passed the "
+         "record to its operating system, not until it is flushed to disk there.",
+         G(WS, 26, "Setting synchronous_commit to remote_write")),
+       U("In that mode a crash of PostgreSQL on the standby can lose the data, but an operating system crash "
+         "cannot.", "contradiction")]),
 ]
