@@ -12,6 +12,14 @@ WC = "wal-configuration.html"
 WAC = "wal-async-commit.html"
 CA = "continuous-archiving.html"
 WS = "warm-standby.html"
+JS = "datatype-json.html"
+RS = "ddl-rowsecurity.html"
+PO = "populate.html"
+BD = "backup-dump.html"
+CI = "sql-createindex.html"
+DP = "ddl-partitioning.html"
+UE = "using-explain.html"
+HBA = "auth-pg-hba-conf.html"
 
 CASES = [
     C("pg-vacuum-full",
@@ -249,4 +257,122 @@ CASES = [
          G(WS, 26, "Setting synchronous_commit to remote_write")),
        U("In that mode a crash of PostgreSQL on the standby can lose the data, but an operating system crash "
          "cannot.", "contradiction")]),
+
+    C("pg-json-vs-jsonb",
+      "Should I store JSON documents as json or jsonb in PostgreSQL, and what is the practical difference?",
+      [(JS, [1, 2, 3, 4, 5, 8, 9])],
+      [S("json keeps an exact copy of the input text that has to be parsed again every time it is processed, "
+         "while jsonb stores a decomposed binary form that is a little slower to write but much faster to work "
+         "with, and it can be indexed.",
+         G(JS, 1, "The json data type stores an exact copy")),
+       S("jsonb also throws away insignificant whitespace, does not keep the order of object keys, and keeps "
+         "only the last value when a key appears twice.",
+         G(JS, 2, "By contrast, jsonb does not preserve", "If duplicate keys are specified")),
+       S("Most applications should therefore choose jsonb, unless they rely on something like the original key "
+         "order.",
+         G(JS, 2, "In general, most applications should prefer")),
+       U("Keep in mind that a single jsonb value cannot be larger than 1 MB.", "invented")]),
+
+    C("pg-row-level-security",
+      "If I enable row-level security on a table but create no policies, what can users see, and who is exempt?",
+      [(RS, [1, 2, 3, 4, 5, 9])],
+      [S("With row security enabled and no policy defined, a default-deny rule applies, so ordinary users can "
+         "neither see nor change any rows.",
+         G(RS, 1, "If no policy exists for the table")),
+       S("Superusers and roles with BYPASSRLS always skip the policies, and so does the table owner unless you "
+         "turn on FORCE ROW LEVEL SECURITY.",
+         G(RS, 2, "Superusers and roles with the BYPASSRLS"), G(RS, 3, "Table owners normally bypass")),
+       S("Commands that act on the table as a whole, such as TRUNCATE, are not subject to row security at all.",
+         G(RS, 1, "Operations that apply to the whole table")),
+       U("Row-level security is a common way to isolate tenants in multi-tenant applications that keep all "
+         "customers' data in shared tables.", "general")]),
+
+    C("pg-bulk-loading",
+      "What is the fastest way to bulk-load millions of rows into a new PostgreSQL table?",
+      [(PO, [1, 2, 3, 4, 5, 6, 7, 8])],
+      [S("Load the rows with one COPY command instead of many INSERT statements, since COPY is built for large "
+         "loads and has far less overhead.",
+         G(PO, 1, "14.4.2. Use COPY", "The COPY command is optimized")),
+       S("On a freshly created table, add the indexes only after the data is in, because building an index over "
+         "existing rows is quicker than updating it row by row.",
+         G(PO, 3, "14.4.3. Remove Indexes", "Creating an index on pre-existing data")),
+       S("Temporarily raising maintenance_work_mem speeds up the index and foreign key creation, and a larger "
+         "max_wal_size cuts down the number of checkpoints during the load.",
+         G(PO, 5, "14.4.5. Increase maintenance_work_mem", "This will help to speed up"),
+         G(PO, 6, "By increasing max_wal_size temporarily")),
+       U("There is no need to run ANALYZE afterwards, because COPY refreshes the planner statistics on its own.",
+         "contradiction")]),
+
+    C("pg-dump-restore",
+      "How do I back up one database with pg_dump and restore it elsewhere, and are roles included?",
+      [(BD, [1, 2, 3, 4, 5, 6, 7, 8])],
+      [S("pg_dump produces a consistent snapshot of the database as of the moment it started, and it does not "
+         "block other sessions except for operations that need an exclusive lock.",
+         G(BD, 3, "Dumps created by pg_dump are internally", "(Exceptions are those")),
+       S("A plain-text dump is restored by running it through psql, but you must first create the target "
+         "database yourself from template0.",
+         G(BD, 3, "The general command form to restore", "The database dbname will not be created")),
+       S("Roles and tablespaces are not in the dump because they are cluster-wide objects, so capture them with "
+         "pg_dumpall, for instance with --globals-only.",
+         G(BD, 7, "26.1.2. Using pg_dumpall pg_dump dumps only"), G(BD, 8, "Cluster-wide data can be dumped")),
+       U("The -Fc option writes a compressed custom-format archive from which pg_restore can restore individual "
+         "tables.", "general")]),
+
+    C("pg-create-index-concurrently",
+      "How can I add an index to a busy production table without blocking writes, and what if the build fails?",
+      [(CI, [4, 16, 17, 18, 19, 20, 21])],
+      [S("CREATE INDEX CONCURRENTLY builds the index without locks that would block inserts, updates or deletes, "
+         "whereas a regular build keeps writers out until it is finished.",
+         G(CI, 4, "CONCURRENTLY When this option is used")),
+       S("In exchange it scans the table twice and waits for existing transactions, so it does more work and "
+         "takes noticeably longer.",
+         G(CI, 16, "When this option is used, PostgreSQL must perform", "Thus this method requires more")),
+       S("If it fails, for example on a uniqueness violation, it leaves an INVALID index that still adds update "
+         "overhead, and you can either drop it and retry or rebuild it with REINDEX INDEX CONCURRENTLY.",
+         G(CI, 18, "If a problem arises while scanning", "This index will be ignored", "The psql \\d command"),
+         G(CI, 19, "(Another possibility is to rebuild")),
+       U("Adding WITH (concurrent_workers = 4) lets both table scans run in parallel.", "invented")]),
+
+    C("pg-declarative-partitioning",
+      "How does declarative range partitioning work, and how do I remove old data quickly?",
+      [(DP, [1, 2, 3, 4, 5, 10, 11, 12])],
+      [S("In range partitioning each partition covers a range of key values that includes its lower bound and "
+         "excludes its upper bound, and the ranges may not overlap.",
+         G(DP, 2, "PostgreSQL offers built-in support", "Each range's bounds are understood")),
+       S("The partitioned table has no storage of its own; every inserted row is routed to the partition that "
+         "matches its key.",
+         G(DP, 4, "The partitioned table itself is", "All rows inserted into a partitioned table")),
+       U("A partitioned table can have at most 1024 partitions.", "invented"),
+       S("Old data can be removed almost instantly by dropping its partition, though DROP TABLE takes an ACCESS "
+         "EXCLUSIVE lock on the parent table.",
+         G(DP, 12, "The simplest option for removing", "Note however that the above command"))]),
+
+    C("pg-explain-costs",
+      "How should I read the cost numbers that EXPLAIN prints for each plan node?",
+      [(UE, [1, 2, 3, 4, 5, 6, 7, 8])],
+      [S("Each node shows an estimated start-up cost, the work done before it can return its first row, and an "
+         "estimated total cost that assumes the node runs to completion.",
+         G(UE, 3, "The numbers that are quoted in parentheses", "This is the time expended"),
+         G(UE, 4, "Estimated total cost", "This is stated on the assumption")),
+       S("The units are arbitrary, conventionally scaled so that a sequential page fetch costs 1.0, and the cost "
+         "of an upper node includes everything its child nodes cost.",
+         G(UE, 4, "The costs are measured in arbitrary units", "Traditional practice is to measure"),
+         G(UE, 5, "It's important to understand that the cost")),
+       S("Time spent sending the result rows to the client is not included in these estimates.",
+         G(UE, 5, "In particular, the cost does not consider")),
+       U("The rows figure is the number of rows the node scans, counted before any WHERE filter is applied.",
+         "contradiction")]),
+
+    C("pg-hba-matching",
+      "How does PostgreSQL choose which pg_hba.conf line applies to a connection, and how do I allow a single host?",
+      [(HBA, [1, 2, 3, 4, 5, 6, 7, 8])],
+      [S("The server uses the first line whose connection type, client address, database and user all match, "
+         "and if authentication fails on that line, the lines after it are not tried.",
+         G(HBA, 1, "The first record with a matching", "There is no “ fall-through ”")),
+       S("A connection that matches no line at all is rejected.",
+         G(HBA, 2, "If no record matches, access is denied.")),
+       S("To allow exactly one machine, give its address with a /32 mask for IPv4 or /128 for IPv6.",
+         G(HBA, 8, "To specify a single host")),
+       U("Changes to pg_hba.conf only take effect after you reload the server, for example with SELECT "
+         "pg_reload_conf().", "general")]),
 ]
