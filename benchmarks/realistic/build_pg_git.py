@@ -91,7 +91,8 @@ def evidence_spans(text: str, prefix: str) -> list[int]:
 
 
 def _third(j: int, n: int) -> str:
-    return "first" if j < n / 3 else "last" if j >= 2 * n / 3 else "middle"
+    """Where place j of n lies: relative place j / (n - 1) below 1/3, above 2/3, or between (symmetric)."""
+    return "first" if 3 * j < n - 1 else "last" if 3 * j > 2 * (n - 1) else "middle"
 
 
 def build_case(n: int, pkg: str, case: dict) -> tuple[dict, list[str]]:
