@@ -2,4 +2,129 @@
 
 from build_pg_git import C, G, S, U
 
-CASES = []
+UM = "user-manual.html"
+
+CASES = [
+    C("git-merge-conflicts",
+      "What happens when git merge runs into a conflict, and how do I finish or abandon the merge?",
+      [(UM, [42, 43, 44, 45, 46, 47, 48, 49])],
+      [S("If the same file was changed in different ways on both branches, Git stops, warns you, and leaves "
+         "conflict markers in the affected files for you to resolve.",
+         G(UM, 43, "On the other hand, if there are conflicts", "Conflict markers are left")),
+       S("While the conflict is open, the index keeps three versions of each such file: the common ancestor, "
+         "your HEAD version and the version being merged in.",
+         G(UM, 46, "During the merge, the index holds three", "Each of these three")),
+       U("You can also pass --resolve=ours to git commit to accept your side for every conflicted file at once.",
+         "invented"),
+       S("If you would rather give up, git merge --abort takes you back to the state before the merge started.",
+         G(UM, 49, "Undoing a merge If you get stuck"))]),
+
+    C("git-revert-vs-amend",
+      "I committed something by mistake. Should I use git revert, or reset and amend?",
+      [(UM, [49, 50, 51, 52, 53, 54, 55])],
+      [S("If the commit has already been made public, add a new commit that undoes it with git revert, for "
+         "example git revert HEAD for the most recent one.",
+         G(UM, 51, "This is the correct thing if your mistake", "Fixing a mistake with a new commit")),
+       S("Rewriting history with git reset or git commit --amend is only appropriate for commits nobody else "
+         "has, because Git cannot merge repeatedly from a branch whose history was changed.",
+         G(UM, 51, "You should never do this if you have already"),
+         G(UM, 52, "Fixing a mistake by rewriting history")),
+       S("Reverting an older commit such as HEAD^ keeps the changes made after it, but if they overlap you have "
+         "to resolve the conflicts by hand.",
+         G(UM, 52, "You can also revert an earlier change", "If more recent changes")),
+       U("git reset --soft HEAD~1 removes the last commit but leaves its changes staged.", "general")]),
+
+    C("git-recover-lost-commits",
+      "I ran git reset --hard and lost some commits. How can I get them back?",
+      [(UM, [54, 55, 56, 57, 58, 59, 114, 115])],
+      [S("Git records every earlier position of each branch in a reflog, so you can still reach the old commits "
+         "with something like git log master@{1}.",
+         G(UM, 56, "Fortunately, Git also keeps a log", "So in this case you can still find")),
+       S("Reflog entries are kept for 30 days by default and exist only in your own repository, since they are "
+         "never shared with others.",
+         G(UM, 57, "The reflogs are kept by default for 30 days", "While normal history is shared")),
+       S("If the branch and its reflog were deleted, the lost commits may still appear as dangling objects in "
+         "git fsck, and you can create a new branch that points at one of them.",
+         G(UM, 58, "The reflog is also deleted"), G(UM, 59, "If you decide you want the history back")),
+       U("Dangling objects are never removed automatically, so they stay recoverable indefinitely.",
+         "contradiction")]),
+
+    C("git-rebase-published-branch",
+      "How do I keep my feature branch current with upstream using rebase instead of merge, and can I rebase a "
+      "branch I have already published?",
+      [(UM, [85, 87, 88, 89, 90, 92, 93, 94])],
+      [S("Running git rebase origin takes your commits off the branch, moves it to the latest upstream commit "
+         "and replays each commit on top, which keeps the history linear without a merge commit.",
+         G(UM, 87, "You have performed no merges")),
+       S("When a conflict interrupts the rebase, fix it, stage the files with git add and run git rebase "
+         "--continue, or use --abort to return to where you started.",
+         G(UM, 88, "In that case it will stop", "At any point you may use the --abort")),
+       S("Rebasing a branch that others have merged causes trouble, because Git sees the rewritten commits as "
+         "unrelated parallel work and merges both lines, so published branches should not be rewritten.",
+         G(UM, 93, "Suppose somebody fetches your branch"),
+         G(UM, 94, "At this point, if someone attempts", "For true distributed development")),
+       U("Recent Git versions refuse to rebase a branch that has already been pushed unless you add "
+         "--allow-published.", "invented")]),
+
+    C("git-object-types",
+      "What kinds of objects does Git store, and how does it tell that two pieces of content are identical?",
+      [(UM, [103, 104, 105, 106, 107, 108, 109, 110])],
+      [S("Every object is named by the SHA-1 hash of its contents, so the same content always ends up under the "
+         "same name, in any repository.",
+         G(UM, 103, "In each case the name is calculated", "Since object names are computed")),
+       S("There are four types: blobs hold file data, trees arrange blobs and other trees into directories, "
+         "commits tie a tree into the history, and tags name and can sign other objects.",
+         G(UM, 104, "There are four different types", "A \"blob\" object is used", "A \"tree\" object ties",
+           "A \"commit\" object ties"),
+         G(UM, 105, "A \"tag\" object symbolically")),
+       S("A commit does not store a diff: changes are worked out by comparing its tree with its parents' trees, "
+         "and renames are not recorded explicitly.",
+         G(UM, 107, "Note that a commit does not itself contain", "In particular, Git does not attempt")),
+       U("Newer Git versions can also create repositories that use SHA-256 object names, with git init "
+         "--object-format=sha256.", "general")]),
+
+    C("git-pack-files-gc",
+      "What are loose objects and pack files, and do I have to run git gc myself?",
+      [(UM, [55, 112, 113, 114, 115, 116, 117])],
+      [S("New objects are first written as separate loose files under .git/objects, which gets inefficient "
+         "once a project has many objects.",
+         G(UM, 112, "How Git stores objects efficiently", "Unfortunately this system becomes")),
+       S("git repack gathers them into a single compressed pack file, after which git prune deletes the loose "
+         "copies together with unreferenced objects.",
+         G(UM, 113, "Total 6020", "You can then run", "This will also remove any unreferenced")),
+       S("In practice git gc does the packing and pruning for you and some commands run it automatically, but "
+         "you may start it yourself so that a slow automatic run does not hit at a bad moment.",
+         G(UM, 114, "The git-gc(1) command performs packing"),
+         G(UM, 55, "Some Git commands may automatically run", "However, compressing a large repository")),
+       U("Dangling objects reported by git fsck mean the repository is corrupted and must be repaired right "
+         "away.", "contradiction")]),
+
+    C("git-submodules-clone",
+      "How do I clone a project that uses submodules, and what should I watch out for when I change one?",
+      [(UM, [126, 127, 128, 129, 130, 131, 132, 133])],
+      [S("The superproject only records each submodule's repository location and commit ID, which is why the "
+         "submodule directories are empty right after a clone.",
+         G(UM, 127, "Submodules maintain their own identity"), G(UM, 128, "Now clone the superproject")),
+       S("Populating them takes two steps: git submodule init copies their URLs into .git/config, and git "
+         "submodule update clones them and checks out the recorded commits.",
+         G(UM, 129, "Pulling down the submodules", "First run git submodule init")),
+       S("Always push your submodule commit before pushing the superproject change that points to it, or "
+         "other people will not be able to check it out.",
+         G(UM, 131, "Pitfalls with submodules Always publish", "If you forget to publish")),
+       U("Submodules can be nested at most three levels deep.", "invented")]),
+
+    C("git-remote-tracking-branches",
+      "What are remote-tracking branches, and does git fetch change my own branches?",
+      [(UM, [16, 17, 18, 19, 20, 60, 61])],
+      [S("Remote-tracking branches such as origin/master are your local record of the branches in the "
+         "repository you cloned from, and git branch -r lists them.",
+         G(UM, 16, "That repository may also have had other branches")),
+       S("A plain git fetch brings all of them up to date but leaves your own branches alone, including the "
+         "master branch created by the clone.",
+         G(UM, 19, "The git-fetch command, with no arguments", "It will not touch any of your own")),
+       S("To follow another repository, add it with git remote add, which writes a new remote section with a "
+         "fetch refspec into .git/config.",
+         G(UM, 19, "Fetching branches from other repositories"), G(UM, 20, "If you examine the file .git/config")),
+       U("Running git fetch --prune also deletes remote-tracking branches whose branch no longer exists on the "
+         "remote.", "general")]),
+]
