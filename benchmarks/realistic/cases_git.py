@@ -104,13 +104,13 @@ CASES = [
       [(UM, [126, 127, 128, 129, 130, 131, 132, 133])],
       [S("The superproject only records each submodule's repository location and commit ID, which is why the "
          "submodule directories are empty right after a clone.",
-         G(UM, 127, "Submodules maintain their own identity"), G(UM, 128, "Now clone the superproject")),
+         G(UM, 127, "Submodules maintain their own identity"), G(UM, 129, "Now clone the superproject")),
        S("Populating them takes two steps: git submodule init copies their URLs into .git/config, and git "
          "submodule update clones them and checks out the recorded commits.",
-         G(UM, 129, "Pulling down the submodules", "First run git submodule init")),
+         G(UM, 130, "Pulling down the submodules", "First run git submodule init")),
        S("Always push your submodule commit before pushing the superproject change that points to it, or "
          "other people will not be able to check it out.",
-         G(UM, 131, "Pitfalls with submodules Always publish", "If you forget to publish")),
+         G(UM, 132, "Pitfalls with submodules Always publish", "If you forget to publish")),
        U("Submodules can be nested at most three levels deep.", "invented")]),
 
     C("git-remote-tracking-branches",

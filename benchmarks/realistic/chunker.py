@@ -34,8 +34,11 @@ def chunks(text: str, target: int = 120, hard_max: int = 230) -> list[str]:
     for s in sentences(text):
         n = len(s.split())
         if cur and words + n > hard_max:
-            res.append(" ".join(cur))
-            cur, words = [], 0
+            # close the chunk after its last full stop; the sentences after it start the next chunk
+            k = max((i for i, t in enumerate(cur) if t.endswith((".", ".)"))), default=len(cur) - 1)
+            res.append(" ".join(cur[:k + 1]))
+            cur = cur[k + 1:]
+            words = sum(len(t.split()) for t in cur)
         cur.append(s)
         words += n
         if words >= target and s.endswith("."):
