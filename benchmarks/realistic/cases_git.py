@@ -3,6 +3,14 @@
 from build_pg_git import C, G, S, U
 
 UM = "user-manual.html"
+BL = "git-bisect-lk2009.html"
+RFM = "howto/revert-a-faulty-merge.html"
+PC = "technical/partial-clone.html"
+RG = "technical/racy-git.html"
+WT = "git-worktree.html"
+ST = "git-stash.html"
+FAQ = "gitfaq.html"
+HFT = "technical/hash-function-transition.html"
 
 CASES = [
     C("git-merge-conflicts",
@@ -127,4 +135,125 @@ CASES = [
          G(UM, 19, "Fetching branches from other repositories"), G(UM, 20, "If you examine the file .git/config")),
        U("Running git fetch --prune also deletes remote-tracking branches whose branch no longer exists on the "
          "remote.", "general")]),
+
+    C("git-bisect-run-exit-codes",
+      "How can I automate git bisect with a test script, and which exit codes does it understand?",
+      [(BL, [9, 10, 11, 12, 13, 14, 15]), (UM, [22])],
+      [S("With git bisect run, Git launches your command at every step and marks the current commit good when "
+         "the command exits with code 0.",
+         G(BL, 13, "This means that at each step", "And if it exits with code 0")),
+       S("Exit codes from 1 to 127, except 125, mark the commit bad, while codes from 128 to 255 stop the "
+         "bisection immediately.",
+         G(BL, 13, "If it exits with code 1", "Exit code between 128 and 255", "They make it stop")),
+       S("Code 125 marks the commit as untestable, like git bisect skip in a manual session, although a run of "
+         "skipped commits can leave Git unable to name a single culprit.",
+         G(BL, 14, "This is what the special exit code 125", "It tells \"git bisect run\"",
+           "If the bisection process is driven manually"),
+         G(BL, 15, "Either way, if you have a string", "In this case it’s not possible")),
+       U("You can also start the session with git bisect start --first-parent to follow only the first parent "
+         "of merge commits.", "general")]),
+
+    C("git-revert-faulty-merge",
+      "We reverted a bad merge, fixed the side branch and merged it again, but the earlier changes are missing. "
+      "Why, and how do we fix it?",
+      [(RFM, [0, 1, 2, 3, 4, 5, 6, 7])],
+      [S("Reverting a merge undoes the data it brought in but not its effect on history, so later merges still "
+         "treat that merge as the last shared state.",
+         G(RFM, 2, "But reverting a merge commit also undoes", "So the merge will still exist")),
+       S("That is why the commits made before the revert are left out when the fixed branch is merged again.",
+         G(RFM, 1, "Such a \"revert\" of a merge")),
+       S("If the branch was fixed by adding commits on top, first revert the revert with git revert W and then "
+         "merge; if it was rebuilt from scratch, just merge it again.",
+         G(RFM, 3, "In such a situation, you would want to first revert"),
+         G(RFM, 5, "To recap", "If the faulty side branch whose effects")),
+       U("Technically, Git handles the revert of a merge poorly, which is the main reason to avoid it.",
+         "contradiction")]),
+
+    C("git-partial-clone",
+      "What is a partial clone, and what happens when I need an object that was not downloaded?",
+      [(PC, [0, 1, 2, 3, 4, 5, 6, 7])],
+      [S("A partial clone lets Git work without a complete copy of the repository by leaving out objects you do "
+         "not need, such as old versions of large files, which cuts download time and disk usage.",
+         G(PC, 0, "Partial Clone Design Notes"), G(PC, 1, "Partial clone allows us to avoid")),
+       S("Missing objects are fetched on demand from a promisor remote, so you have to be online and that remote "
+         "has to be reachable.",
+         G(PC, 1, "Missing objects can later be", "A remote that can later provide"),
+         G(PC, 2, "Use of partial clone requires")),
+       S("Because fetching objects one by one is slow, checkout collects all the missing blobs it needs and "
+         "fetches them in a single batch.",
+         G(PC, 6, "Dynamic object fetching tends to be slow")),
+       U("You start one by passing --partial=blobs to git clone.", "invented")]),
+
+    C("git-racy-git",
+      "How does Git tell whether a file in the working tree changed, and what is the racy Git problem?",
+      [(RG, [0, 1, 2, 3, 4, 5, 6, 7])],
+      [S("To compare quickly, each index entry caches the stat information from lstat(2), and when those fields "
+         "differ Git knows the file changed without reading its contents.",
+         G(RG, 1, "In order to speed up this comparison", "If some of these \"cached stat information\"")),
+       U("The access time st_atime is one of the fields Git compares.", "contradiction"),
+       S("The racy Git problem occurs when a file is changed again so quickly that its mtime stays the same, so "
+         "the cached data still matches even though the contents differ.",
+         G(RG, 3, "If the modification that follows it happens very fast"),
+         G(RG, 4, "This way, Git can incorrectly think")),
+       S("Git guards against it by also comparing the contents of entries whose mtime is not older than the "
+         "index file itself.",
+         G(RG, 4, "To avoid this problem, Git does two things"))]),
+
+    C("git-worktree-add",
+      "How can I have two branches checked out at the same time from one repository without cloning it again?",
+      [(WT, [0, 1, 2, 3, 4, 5, 6, 7])],
+      [S("git worktree add attaches an additional linked worktree to the same repository, so you can have more "
+         "than one branch checked out at once.",
+         G(WT, 0, "A git repository can support multiple working trees"),
+         G(WT, 1, "This new worktree is called a \"linked worktree\"")),
+       S("In its simplest form, git worktree add ../hotfix creates a branch named after the last part of the "
+         "path and checks it out there.",
+         G(WT, 1, "In its simplest form", "For instance, git worktree add ../hotfix")),
+       S("A branch that is already checked out in another worktree will not be checked out a second time unless "
+         "you force it.",
+         G(WT, 4, "If <branch> does exist")),
+       U("git worktree remove will also delete a worktree that still has uncommitted changes, without any extra "
+         "flag.", "contradiction")]),
+
+    C("git-stash-pop-apply",
+      "How do I set uncommitted changes aside with git stash, and what is the difference between pop and apply?",
+      [(ST, [1, 2, 3, 4, 5, 6]), (UM, [54])],
+      [S("git stash records your local modifications and resets the working directory to match HEAD, and running "
+         "it with no arguments is the same as git stash push.",
+         G(ST, 1, "The command saves your local modifications", "Calling git stash without any arguments")),
+       S("git stash pop applies an entry and removes it from the list, but if applying it conflicts, the entry is "
+         "kept and you drop it yourself once the conflicts are resolved.",
+         G(ST, 4, "You can also use stash.showIncludeUntracked", "Applying the state can fail"), G(ST, 5, "You need to resolve the conflicts")),
+       S("git stash apply does the same thing but always leaves the entry in the stash list.",
+         G(ST, 5, "You need to resolve the conflicts")),
+       U("A repository can keep at most 50 stash entries.", "invented")]),
+
+    C("git-windows-line-endings",
+      "On Windows, git diff shows ^M at the end of my lines. How should I handle line endings?",
+      [(FAQ, [17, 18, 19, 20, 21, 22, 23])],
+      [S("Git expects files to be stored with Unix line endings, so the carriage return of a Windows line ending "
+         "is shown as trailing whitespace.",
+         G(FAQ, 19, "By default, Git expects files", "As such, the carriage return")),
+       S("You can keep LF endings in the repository and have them converted to your platform's endings by "
+         "setting core.eol to native.",
+         G(FAQ, 20, "You can store the files in the repository", "To do that, set the configuration option")),
+       S("The general recommendation is to store text files as UTF-8 without a byte-order mark and with LF line "
+         "endings.",
+         G(FAQ, 22, "In general, we recommend that text files")),
+       U("Setting core.autocrlf to true is another common way to get CRLF line endings in the working tree on "
+         "Windows.", "general")]),
+
+    C("git-sha256-transition",
+      "Why is Git moving away from SHA-1, and can a SHA-256 repository still work with SHA-1 servers?",
+      [(HFT, [0, 1, 2, 3, 4, 5, 6, 7])],
+      [S("After the SHAttered attack demonstrated a practical SHA-1 collision in February 2017, Git 2.13.0 "
+         "switched to a hardened SHA-1 implementation, but SHA-1 is still considered weak.",
+         G(HFT, 1, "On 23 February 2017 the SHAttered attack", "Git v2.13.0 and later")),
+       S("SHA-256 was picked as the successor hash in late 2018.",
+         G(HFT, 3, "In late 2018 the project picked")),
+       S("The design lets a SHA-256 repository fetch from and push to SHA-1 servers by keeping a two-way mapping "
+         "between the two kinds of names and converting objects in both directions.",
+         G(HFT, 5, "Alongside the packfile, a SHA-256 repository"),
+         G(HFT, 6, "Fetches from a SHA-1 based server", "Pushes to a SHA-1 based server")),
+       U("An existing repository is converted with git convert-hash --to=sha256.", "invented")]),
 ]
