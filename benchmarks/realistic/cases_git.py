@@ -7,9 +7,8 @@ BL = "git-bisect-lk2009.html"
 RFM = "howto/revert-a-faulty-merge.html"
 PC = "technical/partial-clone.html"
 RG = "technical/racy-git.html"
-WT = "git-worktree.html"
-ST = "git-stash.html"
-FAQ = "gitfaq.html"
+PCO = "technical/parallel-checkout.html"
+MIDX = "technical/multi-pack-index.html"
 HFT = "technical/hash-function-transition.html"
 
 CASES = [
@@ -199,49 +198,52 @@ CASES = [
          "index file itself.",
          G(RG, 4, "To avoid this problem, Git does two things"))]),
 
-    C("git-worktree-add",
-      "How can I have two branches checked out at the same time from one repository without cloning it again?",
-      [(WT, [0, 1, 2, 3, 4, 5, 6, 7])],
-      [S("git worktree add attaches an additional linked worktree to the same repository, so you can have more "
-         "than one branch checked out at once.",
-         G(WT, 0, "A git repository can support multiple working trees"),
-         G(WT, 1, "This new worktree is called a \"linked worktree\"")),
-       S("In its simplest form, git worktree add ../hotfix creates a branch named after the last part of the "
-         "path and checks it out there.",
-         G(WT, 1, "In its simplest form", "For instance, git worktree add ../hotfix")),
-       S("A branch that is already checked out in another worktree will not be checked out a second time unless "
-         "you force it.",
-         G(WT, 4, "If <branch> does exist")),
-       U("git worktree remove will also delete a worktree that still has uncommitted changes, without any extra "
-         "flag.", "contradiction")]),
+    C("git-push-rejected",
+      "Why was my git push rejected as a non-fast-forward, and is it all right to force the push?",
+      [(UM, [66, 67, 68, 69, 70, 71, 72, 73])],
+      [S("Git refuses a push that would not fast-forward the remote branch, which typically happens after you "
+         "reset, amend or rebase commits that were already published.",
+         G(UM, 70, "What to do when a push fails"), G(UM, 71, "This can happen, for example, if you")),
+       S("You can override this with a plus sign in front of the branch name or with -f, but doing so breaks "
+         "the convention that a public branch only ever moves forward.",
+         G(UM, 71, "You may force git push", "Alternatively, you can use the -f flag"),
+         G(UM, 72, "By forcing a push in this situation")),
+       S("If the push failed because someone else pushed first, bring your branch up to date with a pull, or a "
+         "fetch followed by a rebase, and then push again.",
+         G(UM, 72, "It’s also possible for a push to fail", "In that case, the correct solution")),
+       U("By default Git also lets you push to the branch that is currently checked out in a non-bare "
+         "repository.", "contradiction")]),
 
-    C("git-stash-pop-apply",
-      "How do I set uncommitted changes aside with git stash, and what is the difference between pop and apply?",
-      [(ST, [1, 2, 3, 4, 5, 6]), (UM, [54])],
-      [S("git stash records your local modifications and resets the working directory to match HEAD, and running "
-         "it with no arguments is the same as git stash push.",
-         G(ST, 1, "The command saves your local modifications", "Calling git stash without any arguments")),
-       S("git stash pop applies an entry and removes it from the list, but if applying it conflicts, the entry is "
-         "kept and you drop it yourself once the conflicts are resolved.",
-         G(ST, 4, "You can also use stash.showIncludeUntracked", "Applying the state can fail"), G(ST, 5, "You need to resolve the conflicts")),
-       S("git stash apply does the same thing but always leaves the entry in the stash list.",
-         G(ST, 5, "You need to resolve the conflicts")),
-       U("A repository can keep at most 50 stash entries.", "invented")]),
+    C("git-parallel-checkout",
+      "How does Git's parallel checkout speed up writing files, and why does it use processes instead of threads?",
+      [(PCO, [0, 1, 2, 3, 4, 5, 6, 7])],
+      [S("Parallel checkout spreads the work of inflating blobs, applying filters and writing files over several "
+         "processes, and commands such as clone, checkout and reset all use it.",
+         G(PCO, 0, "Parallel Checkout Design Notes", "It can be used by all checkout-related")),
+       S("A multi-threaded design was dropped because the thread-unsafe object database code needed locks, and a "
+         "prototype spent about 20% of a local Linux clone in locking functions.",
+         G(PCO, 2, "But due to the thread-unsafe functions", "An early prototype of this solution",
+           "A perf profiling indicated"),
+         G(PCO, 3, "For this reason this approach was rejected")),
+       S("The main process still checks each entry for untracked or unclean files it would overwrite and "
+         "creates the leading directories itself.",
+         G(PCO, 3, "Overview Step 3b", "M2: Create the leading directories.")),
+       U("By default Git starts one worker per CPU core as soon as at least 50 files need to be written.",
+         "invented")]),
 
-    C("git-windows-line-endings",
-      "On Windows, git diff shows ^M at the end of my lines. How should I handle line endings?",
-      [(FAQ, [17, 18, 19, 20, 21, 22, 23])],
-      [S("Git expects files to be stored with Unix line endings, so the carriage return of a Windows line ending "
-         "is shown as trailing whitespace.",
-         G(FAQ, 19, "By default, Git expects files", "As such, the carriage return")),
-       S("You can keep LF endings in the repository and have them converted to your platform's endings by "
-         "setting core.eol to native.",
-         G(FAQ, 20, "You can store the files in the repository", "To do that, set the configuration option")),
-       S("The general recommendation is to store text files as UTF-8 without a byte-order mark and with LF line "
-         "endings.",
-         G(FAQ, 22, "In general, we recommend that text files")),
-       U("Setting core.autocrlf to true is another common way to get CRLF line endings in the working tree on "
-         "Windows.", "general")]),
+    C("git-multi-pack-index",
+      "What problem does the multi-pack-index solve, and how does Git use it?",
+      [(MIDX, [0, 1, 2, 3, 4]), (UM, [112, 113])],
+      [S("Looking objects up through per-pack index files gets slower as the number of packfiles grows, and "
+         "repacking a very large repository into a single pack is not always practical.",
+         G(MIDX, 0, "While the pack-indexes provide fast lookup", "For some large repositories")),
+       S("A multi-pack-index lists objects with their offsets across many packfiles, which keeps lookups at "
+         "O(log N) however many packs there are.",
+         G(MIDX, 1, "The multi-pack-index (MIDX for short)", "Thus, we can provide")),
+       S("It lives in .git/objects/pack/multi-pack-index and is only read while core.multiPackIndex is on, "
+         "which is the default.",
+         G(MIDX, 1, "Design Details The MIDX is stored"), G(MIDX, 2, "The core.multiPackIndex config setting")),
+       U("You can create one with the git multi-pack-index write command.", "general")]),
 
     C("git-sha256-transition",
       "Why is Git moving away from SHA-1, and can a SHA-256 repository still work with SHA-1 servers?",
