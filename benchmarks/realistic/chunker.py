@@ -2,8 +2,9 @@
 
     python benchmarks/realistic/chunker.py FILE [FIRST [LAST]]
 
-prints the chunks of FILE (as a RAG text splitter would cut them: whole sentences, about 100-200 words) with
-their index, word count and the (first words, last words) anchors that build_pg_git.py uses to cut them.
+prints the chunks of FILE (as a RAG text splitter would cut them: whole sentences, about 120 words, at most
+230, ending after a full stop) with their index (the index that the case definitions of build_pg_git.py use),
+word count and first and last words.
 """
 
 from __future__ import annotations
