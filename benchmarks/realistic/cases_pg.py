@@ -50,7 +50,7 @@ CASES = [
        U("By default, vacuum_freeze_min_age is set to 100 million transactions.", "invented")]),
 
     C("pg-autovacuum-workers",
-      "How does the autovacuum launcher schedule its workers, and when does a table actually get vacuumed?",
+      "How does the autovacuum launcher schedule its workers, and how many can run at once?",
       [(RV, [33, 34, 35, 36, 37, 38, 39])],
       [S("One persistent launcher process starts the workers and tries to launch one in each database every "
          "autovacuum_naptime seconds.",
@@ -58,9 +58,6 @@ CASES = [
        S("At most autovacuum_max_workers workers run at the same time, and they do not count toward the "
          "max_connections limit.",
          G(RV, 34, "A maximum of autovacuum_max_workers"), G(RV, 35, "Note that the number of running workers")),
-       S("A table is vacuumed when the number of dead tuples since its last vacuum goes beyond a base "
-         "threshold plus a scale factor multiplied by the table's row count.",
-         G(RV, 36, "Otherwise, if the number of tuples obsoleted", "The vacuum threshold is defined as")),
        U("You can see which autovacuum workers are running at the moment by querying the pg_stat_activity "
          "view.", "general")]),
 
@@ -89,26 +86,16 @@ CASES = [
        S("Repeatable Read instead takes one snapshot at the first ordinary statement of the transaction, so "
          "every later SELECT in it returns the same data.",
          G(TI, 12, "This level is different from Read Committed", "Thus, successive SELECT commands")),
-       S("If a repeatable read transaction tries to modify a row that another transaction changed and "
-         "committed in the meantime, it fails with a serialization error and the whole transaction should be "
-         "run again.",
-         G(TI, 14, "But if the first updater commits", "When an application receives this error")),
        U("Read Committed is also the default isolation level in Oracle and in Microsoft SQL Server.", "general")]),
 
     C("pg-serializable-predicate-locks",
-      "How does the Serializable isolation level detect conflicts, and does it add blocking?",
+      "How does the Serializable isolation level keep track of conflicts, and does that add blocking?",
       [(TI, [16, 17, 18, 19, 20, 21, 22, 23])],
-      [S("Serializable works like Repeatable Read but additionally watches for combinations of concurrent "
-         "transactions that no one-at-a-time order could produce, and it raises a serialization failure when "
-         "it spots one.",
-         G(TI, 17, "In fact, this isolation level works exactly the same", "This monitoring does not introduce")),
-       S("To do this it takes predicate locks, which never block anyone and therefore cannot lead to "
-         "deadlocks.",
+      [S("It relies on predicate locks, which never block anyone and therefore cannot lead to deadlocks.",
          G(TI, 19, "To guarantee true serializability"), G(TI, 20, "In PostgreSQL these locks do not cause")),
-       S("The one case where it does wait is an explicitly requested SERIALIZABLE READ ONLY DEFERRABLE "
-         "transaction, which blocks at the start until it can get a safe snapshot.",
-         G(TI, 21, "If you explicitly request a SERIALIZABLE READ ONLY DEFERRABLE"),
-         G(TI, 22, "(This is the only case where Serializable")),
+       S("These locks serve to flag dependencies between concurrent serializable transactions that could add "
+         "up to a serialization anomaly, and you can see them in pg_locks with the mode SIReadLock.",
+         G(TI, 20, "They are used to identify and flag", "These will show up in the pg_locks")),
        U("Serialization failures are reported with the SQLSTATE code 40P01.", "contradiction")]),
 
     C("pg-advisory-locks",
@@ -126,7 +113,7 @@ CASES = [
        U("Advisory lock keys are text strings of at most 64 characters.", "invented")]),
 
     C("pg-deadlocks",
-      "How does PostgreSQL deal with deadlocks, and what can I do to avoid them?",
+      "How does PostgreSQL deal with deadlocks, and can they happen without explicit LOCK commands?",
       [(EL, [12, 13, 14, 15, 16, 17, 18])],
       [S("The server detects deadlocks by itself and resolves them by aborting one of the transactions "
          "involved, and which one gets aborted is hard to predict.",
@@ -134,19 +121,13 @@ CASES = [
        S("They are not limited to explicit LOCK commands, since the row-level locks taken by ordinary UPDATEs "
          "can deadlock as well.",
          G(EL, 14, "Note that deadlocks can also occur")),
-       S("The best protection is to make all applications lock objects in the same order, and to retry "
-         "transactions that were aborted because of a deadlock.",
-         G(EL, 16, "The best defense against deadlocks", "If it is not feasible to verify")),
        U("By default the server waits one second on a lock before it checks for a deadlock, a delay controlled "
          "by deadlock_timeout.", "general")]),
 
     C("pg-gin-brin-index-choice",
-      "Which index type suits array containment queries, and when is a BRIN index a good choice?",
+      "When is a BRIN index a good choice, and how does it compare with a hash index for range queries?",
       [(IT, [1, 2, 3, 4, 5, 6]), (MC, [1, 3])],
-      [S("GIN is an inverted index with one entry per component value, which makes it a good fit for arrays "
-         "and for checking whether given elements are present.",
-         G(IT, 5, "11.2.5. GIN GIN indexes are", "An inverted index contains")),
-       S("BRIN only stores a summary for each range of physically adjacent blocks, so it works best when a "
+      [S("BRIN only stores a summary for each range of physically adjacent blocks, so it works best when a "
          "column's values follow the physical order of the rows.",
          G(IT, 6, "11.2.6. BRIN BRIN indexes", "Thus, they are most effective")),
        S("For sortable types each range keeps its minimum and maximum, and a multicolumn BRIN index is equally "
@@ -155,38 +136,31 @@ CASES = [
        U("A hash index, by comparison, can also serve range conditions such as < and >.", "contradiction")]),
 
     C("pg-index-only-scans",
-      "When can PostgreSQL answer a query with an index-only scan, and what is a covering index?",
+      "When can PostgreSQL answer a query with an index-only scan?",
       [(IOS, [1, 2, 3, 4, 5, 6, 7]), (RV, [13])],
       [S("The index type has to support it, which B-tree always does, and the query may only reference "
          "columns that are stored in the index.",
          G(IOS, 1, "There are two fundamental restrictions", "B-tree indexes always"),
          G(IOS, 2, "The query must reference only")),
-       S("Even then the heap page has to be read unless the visibility map marks it all-visible, so the gain "
-         "shows up mainly on tables whose rows rarely change.",
-         G(IOS, 4, "If it's not set, the heap entry", "In short, while an index-only scan")),
-       S("A covering index carries extra payload columns that are not part of the search key, declared with "
-         "an INCLUDE clause.",
-         G(IOS, 5, "Since queries typically need", "This is done by adding an INCLUDE")),
-       U("An index can have at most eight INCLUDE columns.", "invented")]),
+       S("GIN indexes cannot be used for this, because each of their entries usually holds only part of the "
+         "original value.",
+         G(IOS, 2, "As a counterexample, GIN indexes")),
+       U("The planner only considers an index-only scan for tables of at least 1,000 pages.", "invented")]),
 
     C("pg-checkpoint-timing",
-      "How often does PostgreSQL run checkpoints, and what does checkpoint_completion_target do?",
+      "How often does PostgreSQL run checkpoints, and what is the trade-off in making them more frequent?",
       [(WC, [1, 2, 3, 4, 5, 6, 7])],
       [S("The checkpointer begins a checkpoint every checkpoint_timeout seconds or when max_wal_size is about "
          "to be exceeded, whichever comes first, and those default to 5 minutes and 1 GB.",
          G(WC, 1, "A checkpoint is begun every"), G(WC, 2, "The default settings are 5 minutes")),
-       S("checkpoint_completion_target spreads the writing of dirty buffers over a fraction of the checkpoint "
-         "interval so the disk is not hit by one big burst of writes.",
-         G(WC, 4, "To avoid flooding the I/O system", "That period is controlled by checkpoint_completion_target")),
-       U("Its default is 0.5, so each checkpoint aims to finish about halfway through the interval.",
-         "contradiction"),
-       S("Checkpointing more often shortens crash recovery, but it means flushing pages more often and, with "
-         "full_page_writes on, writing more WAL.",
-         G(WC, 2, "Reducing checkpoint_timeout", "This allows faster after-crash recovery", "However, one must balance"),
-         G(WC, 3, "In that case, a smaller checkpoint interval"))]),
+       U("Even when no WAL has been written since the previous checkpoint, a new one still starts each time "
+         "checkpoint_timeout elapses.", "contradiction"),
+       S("Checkpointing more often shortens recovery after a crash, but the server then has to flush dirty "
+         "pages more often.",
+         G(WC, 2, "Reducing checkpoint_timeout", "This allows faster after-crash recovery", "However, one must balance"))]),
 
     C("pg-async-commit-vs-fsync",
-      "Is asynchronous commit safe to use, and how is it different from turning fsync off?",
+      "Is asynchronous commit safe to use, and what could I lose with it?",
       [(WAC, [1, 2, 3, 4, 5]), (WC, [11, 12, 13])],
       [S("With asynchronous commit the server confirms a commit before its WAL is on disk, so a crash can cost "
          "you the last few transactions.",
@@ -194,9 +168,6 @@ CASES = [
        S("It does not corrupt the database, though, because recovery replays WAL in commit order up to the "
          "last record that was flushed.",
          G(WAC, 2, "The risk that is taken by using", "If the database should crash", "Because the transactions are replayed")),
-       S("Turning fsync off is different: it applies to every transaction on the server and an operating "
-         "system or hardware crash can then leave the database arbitrarily corrupted.",
-         G(WAC, 4, "Asynchronous commit provides behavior different"), G(WAC, 5, "It disables all logic")),
        U("The WAL writer flushes unwritten WAL every 500 milliseconds by default, which bounds how much can be "
          "lost.", "invented")]),
 
@@ -209,33 +180,26 @@ CASES = [
        S("Inside the command, %p stands for the path of the WAL file and %f for just its file name.",
          G(CA, 6, "In archive_command , %p is replaced")),
        S("The command must return zero only when it truly succeeded, since PostgreSQL then treats the segment "
-         "as archived and may recycle it, and it should refuse to overwrite a file that is already in the "
-         "archive.",
-         G(CA, 8, "It is important that the archive command return zero", "Upon getting a zero result"),
-         G(CA, 9, "Archive commands and libraries should generally")),
+         "as archived and may remove or recycle it.",
+         G(CA, 8, "It is important that the archive command return zero", "Upon getting a zero result")),
        U("Backup tools such as pgBackRest or Barman can manage WAL archiving for you instead of a hand-written "
          "command.", "general")]),
 
     C("pg-point-in-time-recovery",
       "How do I restore a PostgreSQL cluster to the moment just before someone dropped a table?",
       [(CA, [33, 34, 35, 36, 37, 38, 39, 40])],
-      [S("The one recovery setting you cannot do without is restore_command, a shell command that fetches "
-         "archived WAL segments, for example a plain cp from the archive directory.",
-         G(CA, 33, "The one thing that you absolutely must specify"), G(CA, 34, "The simplest useful command")),
-       S("To stop before the mistake, you specify a recovery target, which can be a timestamp, a named restore "
+      [S("To stop before the mistake, you specify a recovery target, which can be a timestamp, a named restore "
          "point or a transaction ID.",
          G(CA, 36, "If you want to recover to some previous point", "You can specify the stop point")),
-       S("The target has to be later than the end of the base backup you are restoring from.",
-         G(CA, 37, "Note The stop point must be after")),
+       S("In practice a timestamp or a restore point is the workable choice, and the target has to be later "
+         "than the end of the base backup you restored.",
+         G(CA, 36, "As of this writing only the date/time"), G(CA, 37, "Note The stop point must be after")),
        U("Recovery target times must be written in UTC, since time zones are not accepted there.", "invented")]),
 
     C("pg-replication-slots",
       "Why would I use a replication slot for a streaming standby instead of wal_keep_size?",
       [(WS, [12, 13, 14, 16, 17, 18, 19])],
-      [S("Without a WAL archive, the primary can recycle segments before a streaming standby has fetched them, "
-         "and the standby then has to be rebuilt from a fresh base backup.",
-         G(WS, 12, "If you use streaming replication without", "If this occurs, the standby")),
-       S("A slot makes the primary hold WAL until all standbys have received it while keeping only the "
+      [S("A slot makes the primary hold WAL until all standbys have received it while keeping only the "
          "segments actually needed, whereas wal_keep_size or an archive tend to keep more than necessary.",
          G(WS, 17, "27.2.6. Replication Slots Replication slots provide", "However, these methods often result")),
        S("The catch is that a slot can retain enough WAL to fill pg_wal, which max_slot_wal_keep_size lets you "
@@ -246,10 +210,7 @@ CASES = [
     C("pg-synchronous-replication",
       "How do I make streaming replication synchronous, and what does remote_write change?",
       [(WS, [21, 22, 23, 24, 26, 27, 28, 29])],
-      [S("Streaming replication is asynchronous by default, so if the primary crashes some transactions that "
-         "had already committed may never reach the standby.",
-         G(WS, 21, "27.2.8. Synchronous Replication", "If the primary server crashes")),
-       S("Once streaming works, the only extra step is to set synchronous_standby_names to a non-empty value, "
+      [S("Once streaming works, the only extra step is to set synchronous_standby_names to a non-empty value, "
          "since synchronous_commit is already on by default.",
          G(WS, 24, "27.2.8.1. Basic Configuration")),
        S("With synchronous_commit set to remote_write, a commit waits only until the standby has passed the "
@@ -279,9 +240,8 @@ CASES = [
       [S("With row security enabled and no policy defined, a default-deny rule applies, so ordinary users can "
          "neither see nor change any rows.",
          G(RS, 1, "If no policy exists for the table")),
-       S("Superusers and roles with BYPASSRLS always skip the policies, and so does the table owner unless you "
-         "turn on FORCE ROW LEVEL SECURITY.",
-         G(RS, 2, "Superusers and roles with the BYPASSRLS"), G(RS, 3, "Table owners normally bypass")),
+       S("Superusers and roles with the BYPASSRLS attribute always skip the policies.",
+         G(RS, 2, "Superusers and roles with the BYPASSRLS")),
        S("Commands that act on the table as a whole, such as TRUNCATE, are not subject to row security at all.",
          G(RS, 1, "Operations that apply to the whole table")),
        U("Row-level security is a common way to isolate tenants in multi-tenant applications that keep all "
@@ -290,16 +250,13 @@ CASES = [
     C("pg-bulk-loading",
       "What is the fastest way to bulk-load millions of rows into a new PostgreSQL table?",
       [(PO, [1, 2, 3, 4, 5, 6, 7, 8])],
-      [S("Load the rows with one COPY command instead of many INSERT statements, since COPY is built for large "
-         "loads and has far less overhead.",
-         G(PO, 1, "14.4.2. Use COPY", "The COPY command is optimized")),
-       S("On a freshly created table, add the indexes only after the data is in, because building an index over "
-         "existing rows is quicker than updating it row by row.",
-         G(PO, 3, "14.4.3. Remove Indexes", "Creating an index on pre-existing data")),
-       S("Temporarily raising maintenance_work_mem speeds up the index and foreign key creation, and a larger "
-         "max_wal_size cuts down the number of checkpoints during the load.",
-         G(PO, 5, "14.4.5. Increase maintenance_work_mem", "This will help to speed up"),
-         G(PO, 6, "By increasing max_wal_size temporarily")),
+      [S("The quickest route is to load the rows with a single COPY command and to create the table's indexes "
+         "only after the data is in.",
+         G(PO, 1, "14.4.2. Use COPY"), G(PO, 3, "14.4.3. Remove Indexes")),
+       S("COPY is less flexible than INSERT but is built for large loads and has far less overhead.",
+         G(PO, 1, "The COPY command is optimized")),
+       S("Building an index over rows that are already loaded is faster than updating it row by row.",
+         G(PO, 3, "Creating an index on pre-existing data")),
        U("There is no need to run ANALYZE afterwards, because COPY refreshes the planner statistics on its own.",
          "contradiction")]),
 
@@ -312,14 +269,14 @@ CASES = [
        S("A plain-text dump is restored by running it through psql, but you must first create the target "
          "database yourself from template0.",
          G(BD, 3, "The general command form to restore", "The database dbname will not be created")),
-       S("Roles and tablespaces are not in the dump because they are cluster-wide objects, so capture them with "
-         "pg_dumpall, for instance with --globals-only.",
-         G(BD, 7, "26.1.2. Using pg_dumpall pg_dump dumps only"), G(BD, 8, "Cluster-wide data can be dumped")),
+       S("Roles and tablespaces are not in the dump because they are cluster-wide, and pg_dumpall is the tool "
+         "that saves them along with every database.",
+         G(BD, 7, "26.1.2. Using pg_dumpall pg_dump dumps only", "To support convenient dumping")),
        U("The -Fc option writes a compressed custom-format archive from which pg_restore can restore individual "
          "tables.", "general")]),
 
     C("pg-create-index-concurrently",
-      "How can I add an index to a busy production table without blocking writes, and what if the build fails?",
+      "How can I add an index to a busy production table without blocking writes, and what does it cost?",
       [(CI, [4, 16, 17, 18, 19, 20, 21])],
       [S("CREATE INDEX CONCURRENTLY builds the index without locks that would block inserts, updates or deletes, "
          "whereas a regular build keeps writers out until it is finished.",
@@ -327,19 +284,12 @@ CASES = [
        S("In exchange it scans the table twice and waits for existing transactions, so it does more work and "
          "takes noticeably longer.",
          G(CI, 16, "When this option is used, PostgreSQL must perform", "Thus this method requires more")),
-       S("If it fails, for example on a uniqueness violation, it leaves an INVALID index that still adds update "
-         "overhead, and you can either drop it and retry or rebuild it with REINDEX INDEX CONCURRENTLY.",
-         G(CI, 18, "If a problem arises while scanning", "This index will be ignored", "The psql \\d command"),
-         G(CI, 19, "(Another possibility is to rebuild")),
        U("Adding WITH (concurrent_workers = 4) lets both table scans run in parallel.", "invented")]),
 
     C("pg-declarative-partitioning",
-      "How does declarative range partitioning work, and how do I remove old data quickly?",
+      "How does declarative partitioning store rows, and how do I remove old data quickly?",
       [(DP, [1, 2, 3, 4, 5, 10, 11, 12])],
-      [S("In range partitioning each partition covers a range of key values that includes its lower bound and "
-         "excludes its upper bound, and the ranges may not overlap.",
-         G(DP, 2, "PostgreSQL offers built-in support", "Each range's bounds are understood")),
-       S("The partitioned table has no storage of its own; every inserted row is routed to the partition that "
+      [S("The partitioned table has no storage of its own; every inserted row is routed to the partition that "
          "matches its key.",
          G(DP, 4, "The partitioned table itself is", "All rows inserted into a partitioned table")),
        U("A partitioned table can have at most 1024 partitions.", "invented"),
@@ -350,9 +300,8 @@ CASES = [
     C("pg-explain-costs",
       "How should I read the cost numbers that EXPLAIN prints for each plan node?",
       [(UE, [1, 2, 3, 4, 5, 6, 7, 8])],
-      [S("Each node shows an estimated start-up cost, the work done before it can return its first row, and an "
-         "estimated total cost that assumes the node runs to completion.",
-         G(UE, 3, "The numbers that are quoted in parentheses", "This is the time expended"),
+      [S("A node's estimated total cost assumes that the node is run to completion, meaning that all of its "
+         "rows are retrieved.",
          G(UE, 4, "Estimated total cost", "This is stated on the assumption")),
        S("The units are arbitrary, conventionally scaled so that a sequential page fetch costs 1.0, and the cost "
          "of an upper node includes everything its child nodes cost.",
@@ -364,15 +313,13 @@ CASES = [
          "contradiction")]),
 
     C("pg-hba-matching",
-      "How does PostgreSQL choose which pg_hba.conf line applies to a connection, and how do I allow a single host?",
+      "How does PostgreSQL choose which pg_hba.conf line applies to a connection?",
       [(HBA, [1, 2, 3, 4, 5, 6, 7, 8])],
       [S("The server uses the first line whose connection type, client address, database and user all match, "
          "and if authentication fails on that line, the lines after it are not tried.",
          G(HBA, 1, "The first record with a matching", "There is no “ fall-through ”")),
        S("A connection that matches no line at all is rejected.",
          G(HBA, 2, "If no record matches, access is denied.")),
-       S("To allow exactly one machine, give its address with a /32 mask for IPv4 or /128 for IPv6.",
-         G(HBA, 8, "To specify a single host")),
        U("Changes to pg_hba.conf only take effect after you reload the server, for example with SELECT "
          "pg_reload_conf().", "general")]),
 ]
