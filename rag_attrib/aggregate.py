@@ -6,18 +6,24 @@ For one sentence:
   context is the prompt's content tokens (no BOS, no special or chat-template tokens) plus the answer
   written before this sentence;
 - ``grounding`` = the sum of the shares: the part of the evidence that came from the retrieved chunks;
-- ``cited`` = the chunks whose share is at least ``min_share``, by score.
+- ``cited`` = the chunks whose share is at least ``min_share``, by score;
+- ``evidence`` of a chunk = its sentences (or token windows) ranked by their part of the chunk's positive
+  relevance: the passage a reader highlights, at no extra model cost.
 """
 
 from __future__ import annotations
 
+import bisect
+import dataclasses
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
 from .errors import InvalidInputError
-from .types import Citation
+from .text import split_sentences
+from .types import Chunk, Citation, Evidence, Span
 
 # Measured with benchmarks/bench_thresholds.py on the embedded model: the best chunk's share is 0.45-0.66 for
 # sentences stated in one chunk and 0.13-0.25 for sentences stated in none; the demo's two-source sentence
@@ -60,3 +66,97 @@ def check_min_share(min_share: float) -> float:
     if isinstance(min_share, bool) or not isinstance(min_share, (int, float)) or not 0 <= min_share <= 1:
         raise InvalidInputError(f"min_share must be a number in [0, 1] (a share of the relevance), got {min_share!r}")
     return float(min_share)
+
+
+# Evidence: a unit longer than this many tokens (code, a table, a run-on line) is cut into windows of this size.
+EVIDENCE_WINDOW = 48
+EVIDENCE_MAX = 3  # at most this many passages per citation
+EVIDENCE_RATIO = 0.5  # ... each carrying at least this part of the best passage's share
+
+
+@dataclass(frozen=True)
+class EvidenceUnits:
+    """A chunk cut into the passages evidence can point at: character spans into the chunk's text and the
+    prompt tokens of each."""
+
+    spans: tuple[Span, ...]
+    tokens: tuple[tuple[int, ...], ...]
+    start_index: int | None  # where the chunk's text starts in its source document, if known
+
+
+def evidence_units(
+    chunk: Chunk, prompt: str, chunk_span: Span, offsets: Sequence[tuple[int, int]], token_range: tuple[int, int]
+) -> EvidenceUnits:
+    """Cut a chunk into sentences (the answers' splitter), and any sentence of more than ``EVIDENCE_WINDOW`` tokens
+    into windows; map every prompt token of the chunk to its passage."""
+    in_prompt = chunk_span.of(prompt)
+    to_chunk = _nonspace_map(in_prompt, chunk.text)  # the prompt may re-wrap the chunk's whitespace
+    sentences = split_sentences(in_prompt)
+    starts = [s.start for s in sentences]
+    grouped: list[list[int]] = [[] for _ in sentences]
+    for t in range(*token_range):
+        s, e = offsets[t]
+        k = bisect.bisect_right(starts, s - chunk_span.start) - 1
+        if e > s and 0 <= k and s - chunk_span.start < sentences[k].end:
+            grouped[k].append(t)
+    spans, tokens = [], []
+    for sentence, group in zip(sentences, grouped):
+        windows = [group[i : i + EVIDENCE_WINDOW] for i in range(0, len(group), EVIDENCE_WINDOW)] or [[]]
+        for window in windows:
+            if len(windows) == 1:
+                a, b = sentence.start, sentence.end
+            else:
+                a = max(offsets[window[0]][0] - chunk_span.start, sentence.start)
+                b = min(offsets[window[-1]][1] - chunk_span.start, sentence.end)
+            spans.append(Span(to_chunk(a), to_chunk(b - 1) + 1))
+            tokens.append(tuple(window))
+    start_index = chunk.metadata.get("start_index")
+    valid = isinstance(start_index, int) and not isinstance(start_index, bool) and start_index >= 0
+    return EvidenceUnits(tuple(spans), tuple(tokens), start_index if valid else None)
+
+
+def evidence(relevance: Tensor, units: EvidenceUnits) -> tuple[Evidence, ...]:
+    """The passages carrying a sentence's relevance in one chunk, best first (see ``EVIDENCE_RATIO``)."""
+    positive = relevance.clamp(min=0)
+    mass = [float(positive[list(tokens)].sum()) if tokens else 0.0 for tokens in units.tokens]
+    total = sum(mass)
+    if total <= 0:
+        return ()
+    ranked = sorted(range(len(mass)), key=lambda i: -mass[i])
+    best = mass[ranked[0]]
+    out = []
+    for i in ranked[:EVIDENCE_MAX]:
+        if mass[i] < EVIDENCE_RATIO * best:
+            break
+        span = units.spans[i]
+        source = None if units.start_index is None else Span(units.start_index + span.start,
+                                                             units.start_index + span.end)
+        out.append(Evidence(span, mass[i] / total, source))
+    return tuple(out)
+
+
+def with_evidence(
+    citations: Sequence[Citation], chunk_ids: Sequence[str], relevance: Tensor, units: Sequence[EvidenceUnits],
+    which: Sequence[str],
+) -> tuple[Citation, ...]:
+    """``citations`` with the evidence of the chunks named in ``which`` filled in."""
+    index = {chunk_id: i for i, chunk_id in enumerate(chunk_ids)}
+    return tuple(dataclasses.replace(c, evidence=evidence(relevance, units[index[c.chunk_id]]))
+                 if c.chunk_id in which else c for c in citations)
+
+
+def _nonspace_map(src: str, dst: str):
+    """Position in ``src`` -> the same character's position in ``dst``; the two differ only in whitespace."""
+    if src == dst:
+        return lambda i: i
+    src_chars = [i for i, ch in enumerate(src) if not ch.isspace()]
+    dst_chars = [i for i, ch in enumerate(dst) if not ch.isspace()]
+    rank = {p: k for k, p in enumerate(src_chars)}
+
+    def to_dst(i: int) -> int:
+        k = rank.get(i)
+        if k is None:  # whitespace: the next non-space character's place
+            k = bisect.bisect_left(src_chars, i)
+        return dst_chars[min(k, len(dst_chars) - 1)]
+
+    return to_dst

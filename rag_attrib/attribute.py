@@ -4,15 +4,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
 
-from .aggregate import DEFAULT_MIN_SHARE, check_min_share, sentence_citations
+from .aggregate import DEFAULT_MIN_SHARE, check_min_share, evidence_units, sentence_citations, with_evidence
 from .errors import ContextTooLongError, EmptyAnswerError, InvalidInputError, InvalidTypeError
 from .lrp import family_for, model_lock
 from .lrp.relevance import Backward, sentence_relevance
+
+EvidenceMode = Literal["cited", "all", "none"]
+EVIDENCE_MODES = ("cited", "all", "none")
 from .prompt import DEFAULT_SYSTEM, Encoded, RenderedPrompt, encode, encode_prompt, render_foreign, render_rag_prompt
 from .text import check_answer, locate_chunks
 from .types import TARGETS, AttributionResult, Chunk, SentenceAttribution, Span, Target, TokenRelevance, as_chunks
@@ -35,6 +38,7 @@ class Attributor:
         backward: Backward = "loop",
         system_prompt: str | None = DEFAULT_SYSTEM,
         keep_token_relevance: bool = True,
+        evidence: EvidenceMode = "cited",
     ) -> None:
         family_for(model)  # fail now, not at the first call, for an architecture without rules
         if target not in TARGETS:
@@ -46,7 +50,10 @@ class Attributor:
             )
         self.model, self.tokenizer = model, tokenizer
         self.target, self.min_share, self.max_new_tokens = target, check_min_share(min_share), max_new_tokens
+        if evidence not in EVIDENCE_MODES:
+            raise InvalidInputError(f"evidence must be one of {EVIDENCE_MODES}, got {evidence!r}")
         self.backward, self.system_prompt, self.keep_token_relevance = backward, system_prompt, keep_token_relevance
+        self.evidence = evidence
 
     @classmethod
     def load(cls, name_or_path: str | None = None, **kwargs: Any) -> Attributor:
@@ -134,11 +141,19 @@ class Attributor:
             self.model, enc.input_ids, enc.answer_start, enc.sentence_tokens, target=target, backward=self.backward
         )
 
+        ids = [c.id for c in chunks]
+        units = [] if self.evidence == "none" else [
+            evidence_units(chunk, rendered.text, span, enc.prompt_offsets, tokens)
+            for chunk, span, tokens in zip(chunks, rendered.chunk_spans, enc.chunk_tokens)
+        ]
         attributed = []
         for i, span in enumerate(enc.sentence_spans):
             citations, cited, grounding = sentence_citations(
-                relevance[i], [c.id for c in chunks], enc.chunk_tokens, enc.context_mask(i), self.min_share
+                relevance[i], ids, enc.chunk_tokens, enc.context_mask(i), self.min_share
             )
+            if units:
+                which = cited if self.evidence == "cited" else ids
+                citations = with_evidence(citations, ids, relevance[i], units, which)
             attributed.append(
                 SentenceAttribution(span.of(answer), span, citations, cited, grounding, float(values[i]))
             )
@@ -197,7 +212,9 @@ class Attributor:
 def _checked_spans(spans: Sequence[Span], answer: str) -> list[Span]:
     spans = list(spans)
     if not spans:
-        raise InvalidInputError("sentences=[] has no sentence to attribute; pass None to split the answer automatically")
+        raise InvalidInputError(
+            "sentences=[] has no sentence to attribute; pass None to split the answer automatically"
+        )
     for a, b in zip(spans, spans[1:]):
         if a.end > b.start:
             raise InvalidInputError(f"sentence spans must be in order and must not overlap: {a} then {b}")

@@ -13,7 +13,8 @@ TARGETS = ("token", "max", "logprob")  # what a sentence's score explains (rag_a
 Target = Literal["token", "max", "logprob"]
 
 FORMAT = "rag_attrib.result"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: citations carry evidence; version 1 still loads (no evidence)
+READABLE_VERSIONS = (1, 2)
 
 
 @dataclass(frozen=True)
@@ -104,16 +105,50 @@ def as_chunks(items: Iterable[str | Chunk | Mapping[str, Any]]) -> tuple[Chunk, 
 
 
 @dataclass(frozen=True)
+class Evidence:
+    """The passage inside a chunk that carries a sentence: one of the chunk's sentences (or, in a chunk without
+    sentence structure, a window of tokens).
+
+    ``span`` indexes the chunk's ``text``; ``share`` is its part of the chunk's positive relevance for the
+    sentence; ``source_span`` indexes the source document when the chunk knows its offset there
+    (``metadata["start_index"]``), else None.
+    """
+
+    span: Span
+    share: float
+    source_span: Span | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"span": self.span.to_list(), "share": self.share,
+                "source_span": None if self.source_span is None else self.source_span.to_list()}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Evidence:
+        source = d.get("source_span")
+        return cls(Span(*d["span"]), d["share"], None if source is None else Span(*source))
+
+
+@dataclass(frozen=True)
 class Citation:
     """How much one chunk contributed to one sentence.
 
     ``score`` is the summed relevance of the chunk's tokens (signed); ``share`` is the chunk's part of
-    the positive relevance over the context tokens, in [0, 1].
+    the positive relevance over the context tokens, in [0, 1]. ``evidence``: the passages of the chunk that
+    carry the sentence, best first (for cited chunks; for every chunk with ``evidence="all"``).
     """
 
     chunk_id: str
     score: float
     share: float
+    evidence: tuple[Evidence, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"chunk_id": self.chunk_id, "score": self.score, "share": self.share,
+                "evidence": [e.to_dict() for e in self.evidence]}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Citation:
+        return cls(d["chunk_id"], d["score"], d["share"], tuple(Evidence.from_dict(e) for e in d.get("evidence", ())))
 
 
 @dataclass(frozen=True)
@@ -188,9 +223,7 @@ class AttributionResult:
                     "cited": list(s.cited),
                     "grounding": s.grounding,
                     "target_value": s.target_value,
-                    "citations": [
-                        {"chunk_id": c.chunk_id, "score": c.score, "share": c.share} for c in s.citations
-                    ],
+                    "citations": [c.to_dict() for c in s.citations],
                 }
                 for s in self.sentences
             ],
@@ -212,10 +245,10 @@ class AttributionResult:
     def from_dict(cls, d: Mapping[str, Any]) -> AttributionResult:
         if d.get("format") != FORMAT:
             raise ResultFormatError(f"not a rag_attrib result (format={d.get('format')!r}); expected {FORMAT!r}")
-        if d.get("version") != FORMAT_VERSION:
+        if d.get("version") not in READABLE_VERSIONS:
             raise ResultFormatError(
                 f"result format version {d.get('version')} is not readable by this rag_attrib "
-                f"(reads version {FORMAT_VERSION}); upgrade rag_attrib or re-run the attribution"
+                f"(reads versions {READABLE_VERSIONS}); upgrade rag_attrib or re-run the attribution"
             )
         tr = d.get("token_relevance")
         return cls(
@@ -223,7 +256,7 @@ class AttributionResult:
                 SentenceAttribution(
                     text=s["text"],
                     span=Span(*s["span"]),
-                    citations=tuple(Citation(c["chunk_id"], c["score"], c["share"]) for c in s["citations"]),
+                    citations=tuple(Citation.from_dict(c) for c in s["citations"]),
                     cited=tuple(s["cited"]),
                     grounding=s["grounding"],
                     target_value=s["target_value"],

@@ -131,7 +131,8 @@ def test_the_shipped_data_sets(name, n):
             unsupported += not s.supported
     assert unsupported >= 5
     assert len(load_cases(name, limit=3)) == 3
-    assert {c.source for c in load_many(None)} == {"fictional", "paraphrase"}  # the default: every shipped set
+    # the default: every shipped set, the realistic one by its dev split only
+    assert {c.source for c in load_many(None)} == {"fictional", "paraphrase", "realistic-dev"}
 
 
 def test_bad_data_names_the_line(tmp_path: Path):

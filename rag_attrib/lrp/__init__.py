@@ -12,5 +12,6 @@ from .arch import Family, family_for, register, supported_model_types
 from .patch import attention_kernel, attnlrp, is_patched, model_lock, patched_modules
 
 __all__ = [
-    "Family", "attention_kernel", "attnlrp", "family_for", "is_patched", "model_lock", "patched_modules", "register", "supported_model_types",
+    "Family", "attention_kernel", "attnlrp", "family_for", "is_patched", "model_lock", "patched_modules", "register",
+    "supported_model_types",
 ]
