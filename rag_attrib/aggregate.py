@@ -81,7 +81,7 @@ class EvidenceUnits:
 
     spans: tuple[Span, ...]
     tokens: tuple[tuple[int, ...], ...]
-    start_index: int | None  # where the chunk's text starts in its source document, if known
+    source: tuple[int, int] | None  # (text_offset, start_index): chunk text[text_offset] is source[start_index]
 
 
 def evidence_units(
@@ -110,9 +110,16 @@ def evidence_units(
                 b = min(offsets[window[-1]][1] - chunk_span.start, sentence.end)
             spans.append(Span(to_chunk(a), to_chunk(b - 1) + 1))
             tokens.append(tuple(window))
-    start_index = chunk.metadata.get("start_index")
-    valid = isinstance(start_index, int) and not isinstance(start_index, bool) and start_index >= 0
-    return EvidenceUnits(tuple(spans), tuple(tokens), start_index if valid else None)
+    return EvidenceUnits(tuple(spans), tuple(tokens), source_offsets(chunk))
+
+
+def source_offsets(chunk: Chunk) -> tuple[int, int] | None:
+    """Where the chunk sits in its source document, from its metadata: ``start_index`` (the source offset of
+    its text, as LangChain's text splitters write it) and ``text_offset`` (where that text starts inside the
+    chunk's text when something precedes it, e.g. LlamaIndex's metadata header; default 0)."""
+    start, offset = chunk.metadata.get("start_index"), chunk.metadata.get("text_offset", 0)
+    valid = all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in (start, offset))
+    return (offset, start) if valid else None
 
 
 def evidence(relevance: Tensor, units: EvidenceUnits) -> tuple[Evidence, ...]:
@@ -128,9 +135,10 @@ def evidence(relevance: Tensor, units: EvidenceUnits) -> tuple[Evidence, ...]:
     for i in ranked[:EVIDENCE_MAX]:
         if mass[i] < EVIDENCE_RATIO * best:
             break
-        span = units.spans[i]
-        source = None if units.start_index is None else Span(units.start_index + span.start,
-                                                             units.start_index + span.end)
+        span, source = units.spans[i], None
+        if units.source is not None and span.start >= units.source[0]:  # not in a header before the source text
+            shift = units.source[1] - units.source[0]
+            source = Span(span.start + shift, span.end + shift)
         out.append(Evidence(span, mass[i] / total, source))
     return tuple(out)
 

@@ -111,7 +111,7 @@ class Evidence:
 
     ``span`` indexes the chunk's ``text``; ``share`` is its part of the chunk's positive relevance for the
     sentence; ``source_span`` indexes the source document when the chunk knows its offset there
-    (``metadata["start_index"]``), else None.
+    (``metadata["start_index"]``, see ``aggregate.source_offsets``), else None.
     """
 
     span: Span

@@ -46,6 +46,13 @@ def test_passages_with_at_least_half_the_best_share_are_all_kept_best_first():
     assert [e.span.of(chunk.text) for e in found] == [SENTENCES[0], SENTENCES[2]]
     assert found[0].share == pytest.approx(2 / 3.5)
     assert found[1].source_span == Span(500 + found[1].span.start, 500 + found[1].span.end)
+    header = Chunk("c", "Title: T\n\n" + chunk.text, {"start_index": 500, "text_offset": 10})
+    header_units, enc = units_for(header, "Sources: " + header.text)
+    relevance = torch.zeros(len(enc["input_ids"]))
+    relevance[header_units.tokens[0][0]], relevance[header_units.tokens[1][0]] = 2.0, 1.5
+    in_header, in_text = evidence(relevance, header_units)
+    assert in_header.span.of(header.text) == "Title: T" and in_header.source_span is None
+    assert in_text.source_span == Span(500 + in_text.span.start - 10, 500 + in_text.span.end - 10)
     assert evidence(torch.zeros(len(enc["input_ids"])), units) == ()
 
 

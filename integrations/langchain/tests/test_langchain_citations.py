@@ -448,3 +448,22 @@ def test_the_input_schema_is_the_chains(spy):
     assert cited.get_input_schema().model_json_schema() == chain.get_input_schema().model_json_schema()
     with pytest.raises(TypeError, match="must be a LangChain Runnable"):
         with_citations(lambda q: q, spy)
+
+
+def test_evidence_carries_source_offsets_from_the_splitters_start_index(tiny_attributor):
+    # RecursiveCharacterTextSplitter(add_start_index=True) writes metadata["start_index"]: where the chunk starts
+    source = "Notes on Quenby. " + DOCUMENTS[0].page_content + " The end."
+    doc = Document(id="lh", page_content=DOCUMENTS[0].page_content,
+                   metadata={"source": "quenby.txt", "start_index": source.index(DOCUMENTS[0].page_content)})
+    store = InMemoryVectorStore(DeterministicFakeEmbedding(size=32))
+    store.add_documents([doc])
+    chain = rag_chain(context=store.as_retriever(search_kwargs={"k": 1}) | join)
+    attributor = Attributor(tiny_attributor.model, tiny_attributor.tokenizer, evidence="all",
+                            keep_token_relevance=False)
+    out = with_citations(chain, attributor).invoke("Who built the lighthouse?")
+    (citation,) = out["citations"]["sentences"][0]["citations"]
+    assert citation["evidence"]
+    for evidence in citation["evidence"]:
+        (a, b), (sa, sb) = evidence["span"], evidence["source_span"]
+        assert source[sa:sb] == doc.page_content[a:b] and b > a
+    assert out["citations"]["chunks"][0]["metadata"]["source"] == "quenby.txt"  # the document it came from

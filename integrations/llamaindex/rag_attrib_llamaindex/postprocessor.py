@@ -143,7 +143,7 @@ def chunks_in_final_prompt(nodes: Sequence[BaseNode], calls: Sequence[LLMCall]) 
         texts = [t for t in (node.get_content(MetadataMode.LLM), node.get_content(MetadataMode.NONE)) if t.strip()]
         in_final = next((t for t in texts if find_text(final.prompt_text, t)), None)
         if in_final is not None:
-            chunks.append(Chunk(node.node_id, in_final))
+            chunks.append(Chunk(node.node_id, in_final, source_metadata(node, in_final)))
         elif len(calls) > 1 or not texts:
             unattributed.append(node.node_id)
         else:
@@ -160,6 +160,20 @@ def chunks_in_final_prompt(nodes: Sequence[BaseNode], calls: Sequence[LLMCall]) 
             "nodes across calls); give the LLM a context window that holds all retrieved nodes, or retrieve fewer"
         )
     return chunks, unattributed
+
+
+def source_metadata(node: BaseNode, text: str) -> dict[str, Any]:
+    """Where the node's text sits in its source document (``start_char_idx``, which LlamaIndex's node parsers
+    set) and inside ``text`` (after a metadata header), so evidence spans get source offsets; and its document."""
+    meta: dict[str, Any] = {}
+    if getattr(node, "ref_doc_id", None) is not None:
+        meta["doc_id"] = node.ref_doc_id
+    bare = node.get_content(MetadataMode.NONE)
+    start = getattr(node, "start_char_idx", None)
+    offset = text.find(bare) if bare else -1
+    if isinstance(start, int) and offset >= 0:
+        meta["start_index"], meta["text_offset"] = start, offset
+    return meta
 
 
 def node_scores(result: AttributionResult) -> dict[str, float]:

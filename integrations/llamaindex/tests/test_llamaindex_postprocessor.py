@@ -90,6 +90,18 @@ def test_documents_split_into_nodes_offline_are_cited_by_node_id(quenby, attribu
     assert by_id[cited].ref_doc_id == "bakery"
 
 
+def test_chunks_know_where_their_node_sits_in_its_document(quenby, attributor, bakery_llm):
+    # so that evidence spans get offsets in the source document (Evidence.source_span)
+    documents = [Document(id_=k, text=v, metadata={"file_name": f"{k}.txt"}) for k, v in quenby.items()]
+    make_engine(VectorStoreIndex.from_documents(documents), attributor, bakery_llm()).query(BAKERY_Q)
+    chunks = attributor.calls[-1]["chunks"]
+    assert chunks and all(c.metadata["text_offset"] > 0 for c in chunks)  # after the metadata header
+    for chunk in chunks:
+        meta, document = chunk.metadata, quenby[chunk.metadata["doc_id"]]
+        bare = chunk.text[meta["text_offset"]:]
+        assert document[meta["start_index"] : meta["start_index"] + len(bare)] == bare
+
+
 def test_network_access_fails_the_test():
     with pytest.raises(RuntimeError, match="network access"):
         socket.create_connection(("192.0.2.1", 443), timeout=1)  # an address reserved for documentation
