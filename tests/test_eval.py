@@ -250,7 +250,9 @@ def test_run_eval_report_and_a_method_added_in_a_few_lines(tiny_attributor, case
     assert lrp["flagged_unsupported"] in (0.0, 1.0) and lrp["auroc_unsupported"] in (0.0, 0.5, 1.0)
     assert set(report["methods"]) == {"first_chunk", "random", "attnlrp"}
     json.dumps(report)  # JSON-serialisable as it is
-    assert to_markdown(report).splitlines()[0].startswith("| method | hit@1 | MRR | comp@1 | comp@2 | suff@1")
+    assert to_markdown(report).splitlines()[0].startswith(
+        "| method | hit@1 | MRR | evid@1 | top 1st | top mid | top last | comp@1 | comp@2 | suff@1"
+    )
 
 
 def test_one_table_per_data_set_and_one_for_all(tiny_attributor, case):
@@ -357,3 +359,33 @@ def test_every_method_sees_the_tokens_attribute_sees_on_a_template_less_tokenize
     finally:
         hook.remove()
     assert first_tokens == [tokenizer.bos_token_id]
+
+
+def test_position_and_evidence_metrics_by_hand():
+    from rag_attrib.types import Span
+
+    assert [M.relative_position(i, 5) for i in range(5)] == [0, 0.25, 0.5, 0.75, 1]
+    assert M.relative_position(0, 1) == 0.5
+    assert [M.third(p) for p in (0, 0.25, 1 / 3, 0.5, 2 / 3, 0.75, 1)] == ["first"] * 2 + ["middle"] * 3 + ["last"] * 2
+    gold = [Span(10, 20), Span(30, 40)]
+    assert M.evidence_hit(Span(12, 18), gold) == 1.0
+    assert M.evidence_hit(Span(15, 30), gold) == 0.0  # 5 of 15 characters inside
+    assert M.evidence_hit(Span(15, 24), gold) == 1.0  # 5 of 9
+    assert M.evidence_hit(None, gold) == 0.0
+
+
+def test_evidence_hit_and_positions_in_the_report(tiny_attributor):
+    labelled = json.loads(json.dumps(CASE))
+    labelled["chunks"][0]["text"] = "The mill is old. The tower was built by Ada."
+    labelled["answer"][0]["evidence"] = {"tower": [[17, 44]]}
+    labelled["answer"][1]["kind"] = "invented"
+    report = run_eval(tiny_attributor, [parse_case(labelled, "toy")], ["attnlrp", "lexical"], ks=[1])
+    lexical, lrp = report["methods"]["lexical"], report["methods"]["attnlrp"]
+    assert lexical["evidence@1"] == 1.0  # "The tower was built by Ada." shares the words
+    assert lrp["evidence@1"] in (0.0, 1.0)
+    assert lexical["top_first"] + lexical["top_middle"] + lexical["top_last"] == pytest.approx(1.0)
+    assert lexical["gold_first"] == 1.0  # the gold chunk is the first of three
+    assert lrp["flagged_invented"] in (0.0, 1.0) and lrp["flagged_contradiction"] is None
+    from rag_attrib.eval.run import caption
+
+    assert "gold chunks in the first / middle / last third of the prompt: 100% / 0% / 0%" in caption(report)

@@ -21,6 +21,7 @@ ungrounded when its best chunk's share is below ``min_share``.
 
 from __future__ import annotations
 
+import copy
 import re
 import zlib
 from collections.abc import Callable, Iterator, Sequence
@@ -35,7 +36,8 @@ from ..aggregate import sentence_citations
 from ..lrp import attention_kernel
 from ..lrp.relevance import sentence_relevance
 from ..prompt import Encoded, encode, encode_prompt, render_rag_prompt
-from ..types import AttributorLike, Citation
+from ..text import split_sentences
+from ..types import AttributorLike, Citation, Span
 from .data import EvalCase
 
 
@@ -64,6 +66,8 @@ class MethodOutput:
     shares: Tensor | None = None  # [n_sentences, n_chunks] in [0, 1], or None
     # by-products the harness may reuse for the faithfulness metrics: sentence log-probs per set of kept chunks
     logprobs: dict[frozenset[int], Tensor] | None = None
+    # (sentence, chunk) -> the character span in the chunk's text the method points at, for evidence hit@1
+    evidence: dict[tuple[int, int], Span] | None = None
 
 
 MethodFn = Callable[[Any, Prepared], MethodOutput]
@@ -167,10 +171,14 @@ def _matrices(rows: Sequence[Sequence[Citation]], index: dict[str, int], prepare
 @method("attnlrp", "ours: sentence-level AttnLRP (Attributor.attribute), 1 forward + 1 backward per sentence")
 def attnlrp_method(attributor: AttributorLike, prepared: Prepared) -> MethodOutput:
     case = prepared.case
-    result = attributor.attribute(case.question, case.chunks, case.answer, sentences=case.spans)
+    every_chunk = copy.copy(attributor)  # the same model and settings, with evidence in every chunk
+    every_chunk.evidence = "all"
+    result = every_chunk.attribute(case.question, case.chunks, case.answer, sentences=case.spans)
     index = {c.id: j for j, c in enumerate(case.chunks)}
     scores, shares = _matrices([s.citations for s in result.sentences], index, prepared)
-    return MethodOutput(scores, backwards=len(result.sentences), shares=shares)
+    evidence = {(i, index[c.chunk_id]): c.evidence[0].span
+                for i, s in enumerate(result.sentences) for c in s.citations if c.evidence}
+    return MethodOutput(scores, backwards=len(result.sentences), shares=shares, evidence=evidence)
 
 
 @method("gradxinput", "plain gradient x input at the embeddings, same target and aggregation, no LRP rules")
@@ -227,7 +235,12 @@ def lexical_method(attributor: AttributorLike, prepared: Prepared) -> MethodOutp
     scores = torch.tensor(
         [[unigram_f1(s.text, c.text) for c in case.chunks] for s in case.sentences], dtype=torch.float64
     )
-    return MethodOutput(scores)
+    evidence = {}  # the chunk sentence with the most word overlap
+    for j, chunk in enumerate(case.chunks):
+        units = split_sentences(chunk.text)
+        for i, s in enumerate(case.sentences):
+            evidence[i, j] = max(units, key=lambda u: unigram_f1(s.text, u.of(chunk.text)))
+    return MethodOutput(scores, evidence=evidence)
 
 
 def case_seed(seed: int, case_id: str, salt: str = "") -> int:

@@ -21,6 +21,8 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
+from ..types import Span
+
 
 def expected_hit_at_1(scores: Sequence[float], gold: Sequence[int]) -> float:
     """Probability that the top chunk is a gold chunk, ties in random order."""
@@ -109,3 +111,21 @@ def as_matrix(scores: Tensor, n_sentences: int, n_chunks: int, name: str) -> Ten
     if not torch.isfinite(scores).all():
         raise ValueError(f"method {name!r} returned non-finite scores")
     return scores
+
+
+def relative_position(index: int, n: int) -> float:
+    """Where chunk ``index`` of ``n`` sits in the prompt: 0 first, 1 last."""
+    return index / (n - 1) if n > 1 else 0.5
+
+
+def third(position: float) -> str:
+    """"first", "middle" or "last" third of the prompt for a relative position."""
+    return "first" if position < 1 / 3 else "last" if position > 2 / 3 else "middle"
+
+
+def evidence_hit(predicted: Span | None, gold: Sequence[Span]) -> float:
+    """1 when most of the predicted span's characters lie inside the gold evidence spans, else 0."""
+    if predicted is None or predicted.end <= predicted.start:
+        return 0.0
+    inside = sum(max(0, min(predicted.end, g.end) - max(predicted.start, g.start)) for g in gold)
+    return float(inside > (predicted.end - predicted.start) / 2)

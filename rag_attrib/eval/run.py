@@ -17,7 +17,7 @@ import torch
 
 from ..types import AttributorLike
 from . import metrics as M
-from .data import EvalCase
+from .data import UNSUPPORTED_KINDS, EvalCase
 from .methods import (
     DEFAULT_METHODS,
     METHODS,
@@ -75,12 +75,14 @@ def run_eval(
             base = logprobs(everything)  # first: it also warms the model up before anything is timed
         metric_forwards += counter.count
 
-        outputs = {}
+        outputs, evidence = {}, {}
+        chunk_index = {ch.id: j for j, ch in enumerate(case.chunks)}
         for name in names:
             out, seconds, forwards = run_method(METHODS[name], attributor, prepared)
             scores = M.as_matrix(out.scores, prepared.n_sentences, prepared.n_chunks, name)
             shares = None if out.shares is None else M.as_matrix(out.shares, *scores.shape, name)
             outputs[name] = (scores, shares)
+            evidence[name] = out.evidence
             cost[case.source, name]["seconds"] += seconds
             cost[case.source, name]["forwards"] += forwards
             cost[case.source, name]["backwards"] += out.backwards
@@ -92,7 +94,8 @@ def run_eval(
             for i, sentence in enumerate(case.sentences):
                 records.append({
                     "case": case.id, "source": case.source, "sentence": i, "text": sentence.text,
-                    "gold": list(sentence.gold), "chunks": [ch.id for ch in case.chunks],
+                    "gold": list(sentence.gold), "chunks": [ch.id for ch in case.chunks], "kind": sentence.kind,
+                    "gold_positions": [M.relative_position(g, prepared.n_chunks) for g in case.gold_indices(i)],
                     "logprob": float(base[i]), "methods": {},
                 })
             first = len(records) - prepared.n_sentences
@@ -113,6 +116,14 @@ def run_eval(
                     if gold:
                         row["hit@1"] = M.expected_hit_at_1(scores[i].tolist(), gold)
                         row["rr"] = M.expected_reciprocal_rank(scores[i].tolist(), gold)
+                        top = M.ranking(scores[i].tolist(), tie_break)[0]
+                        row["top_position"] = M.relative_position(top, prepared.n_chunks)
+                    labelled = case.sentences[i].evidence or {}
+                    if evidence[name] is not None and labelled:
+                        row["evidence_hit"] = M.mean([
+                            M.evidence_hit(evidence[name].get((i, chunk_index[g])), spans)
+                            for g, spans in labelled.items()
+                        ])
                     records[first + i]["methods"][name] = row
         metric_forwards += counter.count
     if progress:
@@ -186,13 +197,23 @@ def summarize_method(name: str, records: list[dict[str, Any]], cost: dict[str, f
     summary: dict[str, Any] = {
         "hit@1": M.mean([m["hit@1"] for m in supported]),
         "mrr": M.mean([m["rr"] for m in supported]),
+        "evidence@1": M.mean([m["evidence_hit"] for m in supported if "evidence_hit" in m]),
     }
+    # where the top chunk sits (first / middle / last third of the prompt), against where the gold chunks sit
+    tops = [M.third(m["top_position"]) for m in supported if "top_position" in m]
+    golds = [M.third(p) for r, _ in rows if r["gold"] for p in r.get("gold_positions", ())]
+    for part in ("first", "middle", "last"):
+        summary[f"top_{part}"] = tops.count(part) / len(tops) if tops else None
+        summary[f"gold_{part}"] = golds.count(part) / len(golds) if golds else None
     for k in ks:
         summary[f"comp@{k}"] = M.mean([m[f"comp@{k}"] for _, m in rows])
         summary[f"suff@{k}"] = M.mean([m[f"suff@{k}"] for _, m in rows])
     has_flags = bool(rows) and rows[0][1]["flagged"] is not None
     summary["flagged_unsupported"] = M.mean([float(m["flagged"]) for m in unsupported]) if has_flags else None
     summary["flagged_supported"] = M.mean([float(m["flagged"]) for m in supported]) if has_flags else None
+    for kind in UNSUPPORTED_KINDS:  # which kinds of unsupported sentence are caught
+        of_kind = [m for r, m in rows if not r["gold"] and r.get("kind") == kind]
+        summary[f"flagged_{kind}"] = M.mean([float(m["flagged"]) for m in of_kind]) if has_flags and of_kind else None
     summary["auroc_unsupported"] = M.auroc([m["support"] for m in supported], [m["support"] for m in unsupported])
     summary["seconds_per_answer"] = cost["seconds"] / n_cases if n_cases else None
     summary["forwards_per_answer"] = cost["forwards"] / n_cases if n_cases else None
@@ -220,7 +241,8 @@ def environment(model: Any) -> dict[str, Any]:
 def columns(ks: Sequence[int]) -> list[tuple[str, str]]:
     """(key, label) of the table's columns, in order."""
     return (
-        [("hit@1", "hit@1"), ("mrr", "MRR")]
+        [("hit@1", "hit@1"), ("mrr", "MRR"), ("evidence@1", "evid@1"),
+         ("top_first", "top 1st"), ("top_middle", "top mid"), ("top_last", "top last")]
         + [(f"comp@{k}", f"comp@{k}") for k in ks]
         + [(f"suff@{k}", f"suff@{k}") for k in ks]
         + [("flagged_unsupported", "flag unsup"), ("flagged_supported", "flag sup"), ("auroc_unsupported", "AUROC"),
@@ -235,6 +257,8 @@ def _cell(key: str, value: Any) -> str:
         return f"{value:.1f}"
     if key == "seconds_per_answer":
         return f"{value:.2f}"
+    if key.startswith(("top_", "gold_")):
+        return f"{value:.0%}"
     return f"{value:.2f}" if key.startswith(("comp", "suff")) else f"{value:.3f}"
 
 
@@ -251,7 +275,15 @@ def caption(report: dict[str, Any]) -> str:
     return (f"{report['model']} ({env['dtype']}, {env['device']}, {env['threads']} threads); data: "
             f"{', '.join(report['data'])}: {report['cases']} answers, {report['sentences']} sentences "
             f"({report['supported']} with a gold chunk, {report['unsupported']} unsupported); "
-            f"min_share {report['min_share']}")
+            f"min_share {report['min_share']}" + _gold_positions(report))
+
+
+def _gold_positions(report: dict[str, Any]) -> str:
+    first = next(iter(report["methods"].values()), {})
+    if first.get("gold_first") is None:
+        return ""
+    return (f"; gold chunks in the first / middle / last third of the prompt: {first['gold_first']:.0%} / "
+            f"{first['gold_middle']:.0%} / {first['gold_last']:.0%}")
 
 
 def _tables(report: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
