@@ -36,6 +36,7 @@ from ..lrp import attention_kernel
 from ..lrp.relevance import sentence_relevance
 from ..prompt import Encoded, encode, encode_prompt, render_rag_prompt
 from ..types import AttributorLike, Citation
+from . import embedding
 from .data import EvalCase
 
 
@@ -272,5 +273,15 @@ METHODS["contextcite"] = Method(
 METHODS["contextcite16"] = Method(
     "contextcite16", _contextcite(16), "peer: ContextCite with 16 ablations", contextcite_available
 )
+
+
+@method("embedding", "cosine similarity of sentence and chunk embeddings, all-MiniLM-L6-v2; no attribution model",
+        available=embedding.unavailable)
+def embedding_method(attributor: AttributorLike, prepared: Prepared) -> MethodOutput:
+    # No shares: a cosine says how close two texts are, not which part of the context's evidence a chunk
+    # is; the best chunk's similarity itself is the support signal (AUROC).
+    case = prepared.case
+    return MethodOutput(embedding.similarity([s.text for s in case.sentences], [c.text for c in case.chunks]).double())
+
 
 DEFAULT_METHODS = ("attnlrp", "gradxinput", "attention", "lexical", "random", "loo", "contextcite", "contextcite16")
