@@ -271,11 +271,14 @@ def test_unknown_and_unavailable_methods():
         resolve_methods(["nope"])
     names, skipped = resolve_methods(None)
     assert set(names) | set(skipped) == set(DEFAULT_METHODS)
+    from rag_attrib.eval import embedding
+
     try:
         import context_cite  # noqa: F401
     except ImportError:
-        assert set(skipped) == {"contextcite", "contextcite16"}
+        assert set(skipped) - {"embedding"} == {"contextcite", "contextcite16"}
         assert "pip install context-cite" in skipped["contextcite"]
+    assert ("embedding" in skipped) == (embedding.unavailable() is not None)
 
 
 def test_contextcite_on_the_tiny_model(tiny_attributor, case):

@@ -303,4 +303,6 @@ def embedding_method(attributor: AttributorLike, prepared: Prepared) -> MethodOu
     return MethodOutput(embedding.similarity(sentences, [c.text for c in case.chunks]).double(), evidence=evidence)
 
 
-DEFAULT_METHODS = ("attnlrp", "gradxinput", "attention", "lexical", "random", "loo", "contextcite", "contextcite16")
+DEFAULT_METHODS = (
+    "attnlrp", "gradxinput", "attention", "lexical", "embedding", "random", "loo", "contextcite", "contextcite16",
+)
