@@ -74,12 +74,12 @@ STYLE = """
 .ra td,.ra th{border:1px solid #eaeef2;padding:3px 9px;text-align:right}
 .ra td:first-child,.ra th:first-child{text-align:left}.ra th[data-i]{cursor:pointer;text-decoration:underline dotted}
 .ra th.selected{background:#eaeef2}.ra td.cited{font-weight:600}
-.ra .errors{background:#fff;border:1px solid #d8dee4;border-radius:8px;padding:.3rem 1.1rem;margin-top:1rem}
+.ra .errors h2{font-size:1rem}.ra .errors{background:#fff;border:1px solid #d8dee4;border-radius:8px;padding:.3rem 1.1rem;margin-top:1rem}
 """
 
 SCRIPT = """
 (function(root){
-const colour=(v,max)=>{ if(!max) return ''; const a=(Math.min(Math.abs(v)/max,1)*0.8).toFixed(3);
+const colour=v=>{ const a=(Math.min(Math.abs(v)/1000,1)*0.8).toFixed(3);
   return v>=0 ? `rgba(214,54,54,${a})` : `rgba(40,100,220,${a})`; };
 const data=rec=>rec._data || (rec._data=JSON.parse(rec.querySelector('script.data').textContent));
 function select(rec, i){
@@ -104,7 +104,8 @@ function select(rec, i){
           holder.title='evidence: the passage of this chunk that carries the sentence'; div.appendChild(holder); }
       }
       const s=document.createElement('span'); s.className='tok'; s.textContent=text;
-      s.style.background=colour(rel[i], sentence.peak); s.title=rel[i].toPrecision(3); holder.appendChild(s);
+      s.style.background=rel[i] ? colour(rel[i]) : ''; s.title='relevance '+(rel[i]/1000*sentence.peak).toPrecision(2);
+      holder.appendChild(s);
     }
     box.appendChild(div);
   }
@@ -155,6 +156,8 @@ def render_fragment(records: Sequence[Record], errors: Sequence[tuple[str, str]]
         items = "".join(f"<li><b>{esc(t)}</b>: {esc(m)}</li>" for t, m in errors)
         sections += f"<section class='errors'><h2>Not verified ({len(errors)})</h2><ul>{items}</ul></section>"
     top = f"<h1>{esc(heading)}</h1>" if heading else ""
+    top += ("<p class='meta'>" + ("Open an answer to see its sentences. " if len(records) > 1 else "")
+            + "Hover or click a sentence to see which chunk tokens it came from.</p>")
     return (f"<div class='ra' id='{uid}'><style>{STYLE}</style>{top}{_summary(records, len(errors))}{sections}"
             f"<script>{SCRIPT.replace('__ROOT__', uid)}</script></div>")
 
@@ -239,7 +242,8 @@ def _record(rid: str, title: str, result: AttributionResult, verification: Verif
     keys = ("<div class='keys'><span class='selected-label'></span>"
             "<span>token relevance <span class='bar'></span> full colour: ±<span class='peak'></span> "
             "(one scale for all chunks of the sentence)</span>"
-            "<span><span class='ev-key'>evidence</span> the passage that carries the sentence</span></div>")
+            "<span><span class='ev-key'>evidence</span> the passage of a chunk that carries the sentence "
+            "(dashed: the next best)</span></div>")
     return (
         f"<details class='record' id='{esc(rid)}' data-tags='{' '.join(sorted(tags))}'{' open' if open_ else ''}>"
         f"<summary><span class='title'>{esc(title)}</span><span class='q'>{esc(short(result.question or text, 120))}"
@@ -252,15 +256,18 @@ def _record(rid: str, title: str, result: AttributionResult, verification: Verif
 
 
 def _data(result: AttributionResult) -> dict[str, Any]:
-    """What the page script needs: per chunk its tokens (text, start in the chunk, one relevance per sentence);
-    per sentence its scale, citations and evidence spans. Relevance is rounded to 3 significant digits."""
+    """What the page script needs: per chunk its tokens (text, start in the chunk, one relevance per sentence in
+    thousandths of the sentence's ``peak``, its colour scale: short integers keep a page of many answers small);
+    per sentence its peak, citations and evidence spans."""
     pieces = [chunk_tokens(result, i) for i in range(len(result.chunks))]
-    chunks = [{"id": chunk.id, "tokens": [[p.text, p.start, [float(f"{x:.3g}") for x in p.relevance]] for p in ps]}
+    peaks = sentence_peaks(result, pieces)
+    chunks = [{"id": chunk.id, "tokens": [[p.text, p.start, [round(1000 * x / peak) if peak else 0
+                                                             for x, peak in zip(p.relevance, peaks)]] for p in ps]}
               for chunk, ps in zip(result.chunks, pieces)]
     sentences = [
         {"text": s.text, "cited": list(s.cited), "peak": peak,
          "citations": {c.chunk_id: {"score": c.score, "share": c.share,
                                     "ev": [e.span.to_list() for e in c.evidence]} for c in s.citations}}
-        for s, peak in zip(result.sentences, sentence_peaks(result, pieces))
+        for s, peak in zip(result.sentences, peaks)
     ]
     return {"chunks": chunks, "sentences": sentences}
