@@ -13,7 +13,7 @@ from rich.console import Console
 
 from rag_attrib import Chunk
 from rag_attrib.render import GROUNDING_LEVELS, chunk_tokens, sentence_peaks
-from rag_attrib.render.html import STYLE, VERDICT_COLOURS, render_fragment, render_html, render_report
+from rag_attrib.render.html import STYLE, VERDICT_COLOURS, render_html, render_report
 from rag_attrib.render.terminal import heat_map, print_result
 from rag_attrib.verify import verify
 
@@ -102,10 +102,19 @@ def test_one_colour_scale_per_sentence_over_all_chunks(verification):
 
 
 def test_pieces_know_their_place_in_the_chunk_text(verification):
+    from rag_attrib import AttributionResult
+
     result = verification.result
+    slim = AttributionResult.from_dict(result.to_dict(token_relevance=False))
     for i, chunk in enumerate(result.chunks):
         pieces = chunk_tokens(result, i)
         assert all(chunk.text[p.start : p.start + len(p.text)] == p.text for p in pieces)
+        # without token relevance the text is cut where evidence starts and ends, so it can still be marked
+        pieces = chunk_tokens(slim, i)
+        assert "".join(p.text for p in pieces) == chunk.text
+        starts = {p.start for p in pieces}
+        assert all(e.span.start in starts for s in result.sentences for c in s.citations if c.chunk_id == chunk.id
+                   for e in c.evidence)
 
 
 def test_terminal_heat_map_covers_the_top_chunk_and_underlines_its_evidence(verification):

@@ -6,6 +6,7 @@ their relevance, the colour scale of a sentence's heat map, and which tokens are
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import NamedTuple
 
 from ..types import AttributionResult, Span
@@ -51,7 +52,7 @@ def chunk_tokens(result: AttributionResult, chunk_index: int) -> list[Piece]:
     if tr is None:
         cuts = sorted({0, len(chunk.text)} | {x for s in evidence_spans(result, chunk.id) for x in (s.start, s.end)})
         zeros = [0.0] * len(result.sentences)
-        return [Piece(chunk.text[a:b], a, zeros) for a, b in zip(cuts, cuts[1:]) if a < b]
+        return [Piece(chunk.text[a:b], a, zeros) for a, b in pairwise(cuts) if a < b]
     to_chunk = _nonspace_map(span.of(result.prompt), chunk.text)
     pieces: list[Piece] = []
     shown = span.start

@@ -68,7 +68,7 @@ STYLE = """
 .ra .chunk{border:1px solid #eaeef2;border-radius:6px;margin:.5rem 0;padding:.45rem .8rem}
 .ra .chunk.cited{border-color:#9aa5b1}.ra .chunk .head{font-size:.82rem;color:#57606a;margin-bottom:.2rem}
 .ra .chunk .head b{color:#1f2328}.ra .tok{white-space:pre-wrap;border-radius:2px}
-.ra .ev{outline:1.5px dashed #57606a;outline-offset:2px;border-radius:2px}.ra .ev.best{outline:2px solid #1f2328}
+.ra .ev{outline:1.5px dashed #57606a;outline-offset:1px;border-radius:2px}.ra .ev.best{outline:2px solid #1f2328}
 .ra .ev-key{outline:2px solid #1f2328;outline-offset:1px;padding:0 .3rem;border-radius:2px;color:#1f2328}
 .ra table{border-collapse:collapse;font-size:.84rem;margin-top:.7rem}
 .ra td,.ra th{border:1px solid #eaeef2;padding:3px 9px;text-align:right}
