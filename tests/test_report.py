@@ -50,6 +50,8 @@ def test_report_is_self_contained(verification):
     assert not re.search(r"(src|href)\s*=\s*['\"]?(https?:)?//", page)
     assert "@import" not in page and "url(" not in page
     assert "line 9" in page and "not valid JSON" in page
+    only_errors = render_report([], errors=[("line 9", "not valid JSON")])
+    assert "<b>0</b><span>answers</span>" in only_errors and "Not verified (1)" in only_errors
 
 
 def test_result_to_html_without_token_relevance(tiny_attributor):
@@ -76,11 +78,11 @@ def test_summary_has_the_verdict_counts_and_citation_precision_and_recall(verifi
 
 def test_the_legend_names_what_is_coloured(verification):
     plain = render_html(verification.result)  # an attribution: sentences coloured by grounding level
-    assert all(label in plain for label in GROUNDING_LEVELS)
+    assert all(f"{html.escape(label)} · " in plain for label in GROUNDING_LEVELS)
     assert not any(verdict in plain for verdict in VERDICT_COLOURS)
     checked = render_html(verification.result, verification)  # a verification: by verdict
     assert all(f"{verdict} · " in checked for verdict in VERDICT_COLOURS)
-    assert not any(label in checked for label in GROUNDING_LEVELS)
+    assert not any(html.escape(label) in checked for label in GROUNDING_LEVELS)
 
 
 def test_table_columns_name_their_sentence(verification):

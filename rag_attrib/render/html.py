@@ -188,7 +188,7 @@ def _summary(records: Sequence[Record], n_errors: int) -> str:
     tag = "button" if several else "span"
     chips = "".join(
         f"<{tag} class='chip'{f' data-filter={t!r}' if several else ''} style='background:{c}' "
-        f"title='{html.escape(h)}'>{label} · {n}</{tag}>" for t, label, c, n, h in keys
+        f"title='{html.escape(h)}'>{html.escape(label)} · {n}</{tag}>" for t, label, c, n, h in keys
     )
     show = "<button class='chip on' data-filter=''>all</button>" if several else ""
     caption = "Sentences, by colour" + (" (click to show only answers with such a sentence)" if several else "")
