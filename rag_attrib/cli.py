@@ -232,9 +232,10 @@ def cmd_check_model(args: argparse.Namespace, console: Any, stderr: Any) -> int:
         from .check import check_model
         from .model import load_model
 
-        update(f"Loading {args.model}…")
-        model, tokenizer = load_model(None if args.model == "default" else args.model)
-        update("Checking the rules, restoring, eager vs SDPA and relevance per layer on a fixed prompt…")
+        default = args.model == "default"
+        update(f"Loading {'the embedded default model' if default else args.model}…")
+        model, tokenizer = load_model(None if default else args.model)
+        update("Checking rules, kernels and relevance flow on a fixed prompt…")
         report = check_model(model, tokenizer, name=args.model)
     print_report(report, console)
     return 0 if report.ok else 1
