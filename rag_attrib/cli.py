@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -57,15 +60,59 @@ def _write_json(result: AttributionResult, out: str) -> Path:
 # ---------------------------------------------------------------------------------------------- commands
 
 
+@contextmanager
+def _progress(stderr: Any, what: str, total: int | None = None) -> Iterator[Callable[..., None]]:
+    """While a slow step runs, one transient line on a terminal: a spinner, what is happening, a bar when the
+    amount of work is known, the time so far. Nothing at all when stderr is not a terminal (piped, a log file).
+
+    Yields ``update(description=None, completed=None)``.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    columns: list[Any] = [SpinnerColumn(), TextColumn("{task.description}")]
+    if total is not None:
+        columns += [BarColumn(), MofNCompleteColumn()]
+    columns.append(TimeElapsedColumn())
+    with Progress(*columns, console=stderr, transient=True, disable=not stderr.is_terminal) as progress:
+        task = progress.add_task(what, total=total)
+
+        def update(description: str | None = None, completed: int | None = None) -> None:
+            progress.update(task, description=description, completed=completed)
+
+        yield update
+
+
+class _OnConversion(logging.Handler):
+    """Tells the progress line when rag_attrib.model starts converting a GGUF file (the slow first load)."""
+
+    def __init__(self, update: Callable[..., None]) -> None:
+        super().__init__(logging.INFO)
+        self.update = update
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith("converting "):
+            self.update("Converting the model from GGUF, once (about 20 s; later loads take under a second)…")
+
+
 def _load(model: str | None, stderr: Any) -> Any:
-    from transformers.utils import logging as hf_logging
-
-    from .attribute import Attributor  # heavy (torch, transformers): only when a command runs
-
-    hf_logging.disable_progress_bar()  # a "Loading weights" bar would fight with the status spinner
     name = model or "the embedded default model (SmolLM2-135M-Instruct)"
-    with stderr.status(f"Loading {name}…"):
-        return Attributor.load(model)
+    with _progress(stderr, "Starting: importing torch and transformers…") as update:
+        from transformers.utils import logging as hf_logging
+
+        from .attribute import Attributor  # heavy (torch, transformers): only when a command runs
+
+        hf_logging.disable_progress_bar()  # a "Loading weights" bar would fight with the progress line
+        update(f"Loading {name}…")
+        model_log, handler = logging.getLogger("rag_attrib.model"), _OnConversion(update)
+        level = model_log.level
+        model_log.addHandler(handler)
+        if not model_log.isEnabledFor(logging.INFO):
+            model_log.setLevel(logging.INFO)
+        try:
+            return Attributor.load(model)
+        finally:
+            model_log.removeHandler(handler)
+            model_log.setLevel(level)
 
 
 def _finish(result: AttributionResult, args: argparse.Namespace, console: Any) -> None:
@@ -86,7 +133,7 @@ def _finish(result: AttributionResult, args: argparse.Namespace, console: Any) -
 
 def cmd_demo(args: argparse.Namespace, console: Any, stderr: Any) -> int:
     attributor = _load(args.model, stderr)
-    with stderr.status("Generating the answer and attributing each sentence…"):
+    with _progress(stderr, "Generating the answer, then attributing each sentence (one backward pass each)…"):
         result = attributor.attribute(DEMO["question"], DEMO["chunks"])
     _finish(result, args, console)
     return 0
@@ -105,8 +152,9 @@ def cmd_attribute(args: argparse.Namespace, console: Any, stderr: Any) -> int:
     prompt = _read_text(args.prompt_file, "prompt file") if args.prompt_file is not None else None
 
     attributor = _load(args.model, stderr)
-    status = "Attributing each sentence…" if answer is not None else "Generating the answer and attributing…"
-    with stderr.status(status):
+    status = ("Attributing each sentence of the answer (one backward pass each)…" if answer is not None
+              else "Generating the answer, then attributing each sentence (one backward pass each)…")
+    with _progress(stderr, status):
         if prompt is not None:
             result = attributor.attribute_prompt(prompt, chunks, answer, question=question, target=args.target)
         else:
@@ -178,13 +226,16 @@ def _verify_on_ray(args: argparse.Namespace, console: Any) -> tuple[dict[str, An
 
 
 def cmd_check_model(args: argparse.Namespace, console: Any, stderr: Any) -> int:
-    from .check import check_model
-    from .model import load_model
     from .render.check import print_report
 
-    with stderr.status(f"Loading {args.model}…"):
-        model, tokenizer = load_model(None if args.model == "default" else args.model)
-    with stderr.status("Checking the rules on a fixed prompt…"):
+    with _progress(stderr, "Starting: importing torch and transformers…") as update:
+        from .check import check_model
+        from .model import load_model
+
+        default = args.model == "default"
+        update(f"Loading {'the embedded default model' if default else args.model}…")
+        model, tokenizer = load_model(None if default else args.model)
+        update("Checking rules, kernels and relevance flow on a fixed prompt…")
         report = check_model(model, tokenizer, name=args.model)
     print_report(report, console)
     return 0 if report.ok else 1
@@ -210,7 +261,8 @@ def _print_summary(summary: dict[str, Any], errors: list[dict[str, Any]], consol
 
 def cmd_eval(args: argparse.Namespace, console: Any, stderr: Any) -> int:
     """Faithfulness and plausibility of every attribution method on labelled cases (rag_attrib.eval)."""
-    from .eval import load_many, print_table, resolve_methods, run_eval
+    with _progress(stderr, "Starting: importing torch and transformers…"):
+        from .eval import load_many, print_table, resolve_methods, run_eval
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
     try:
@@ -230,9 +282,10 @@ def cmd_eval(args: argparse.Namespace, console: Any, stderr: Any) -> int:
 
         torch.set_num_threads(args.threads)
     attributor = _load(args.model, stderr)
-    with stderr.status("Evaluating…") as status:
+    with _progress(stderr, f"Evaluating {len(names)} method{'s' if len(names) != 1 else ''}", total=len(cases)) as update:
         def progress(done: int, total: int, case_id: str) -> None:
-            status.update(f"Evaluating answer {min(done + 1, total)}/{total} {case_id}…")
+            update(f"Evaluating {len(names)} method{'s' if len(names) != 1 else ''} on {case_id or 'the answers'}",
+                   completed=done)
             if not stderr.is_terminal and case_id:  # a log file gets one line per answer instead of a spinner
                 stderr.print(f"answer {done + 1}/{total} {case_id}", highlight=False, markup=False)
 

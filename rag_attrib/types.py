@@ -288,6 +288,18 @@ class AttributionResult:
 
         return render_html(self, title=title)
 
+    def _repr_html_(self) -> str:
+        """Jupyter: the report as a fragment with scoped CSS and unique ids (rag_attrib.render.html)."""
+        from .render.html import render_fragment
+
+        return render_fragment([("Attribution", self, None)])
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        """rich: ``console.print(result)`` shows the terminal view (rag_attrib.render.terminal)."""
+        from .render.terminal import result_view
+
+        yield result_view(self, options.max_width)
+
     @classmethod
     def from_json(cls, text: str) -> AttributionResult:
         return cls.from_dict(json.loads(text))

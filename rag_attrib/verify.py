@@ -100,6 +100,18 @@ class Verification:
             "attribution": self.result.to_dict(token_relevance=token_relevance),
         }
 
+    def _repr_html_(self) -> str:
+        """Jupyter: the report as a fragment with scoped CSS and unique ids (rag_attrib.render.html)."""
+        from .render.html import render_fragment
+
+        return render_fragment([("Citation check", self.result, self)])
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        """rich: ``console.print(verification)`` shows the verdicts and the attribution (rag_attrib.render.terminal)."""
+        from .render.terminal import verification_view
+
+        yield verification_view(self, options.max_width)
+
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Verification:
         return cls(d["answer"], tuple(SentenceVerdict.from_dict(v) for v in d["verdicts"]),

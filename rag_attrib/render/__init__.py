@@ -1,8 +1,18 @@
-"""Views of an AttributionResult: ``html`` (a self-contained report) and ``terminal`` (rich)."""
+"""Views of an AttributionResult: ``html`` (a self-contained report) and ``terminal`` (rich).
+
+What both views show is decided here once: a sentence's grounding level, the chunk text cut into tokens with
+their relevance, the colour scale of a sentence's heat map, and which tokens are the sentence's evidence.
+"""
 
 from __future__ import annotations
 
-from ..types import AttributionResult
+from itertools import pairwise
+from typing import NamedTuple
+
+from ..types import AttributionResult, Span
+
+GROUNDING_LEVELS = ("little from the chunks (< 25 %)", "partly from the chunks (25-50 %)",
+                    "mostly from the chunks (≥ 50 %)")
 
 
 def grounding_level(grounding: float) -> int:
@@ -10,24 +20,78 @@ def grounding_level(grounding: float) -> int:
     return 2 if grounding >= 0.5 else 1 if grounding >= 0.25 else 0
 
 
-def chunk_tokens(result: AttributionResult, chunk_index: int) -> list[tuple[str, list[float]]]:
+def short(text: str, limit: int = 80) -> str:
+    """One line of at most ``limit`` characters (whitespace collapsed, an ellipsis when cut)."""
+    flat = " ".join(text.split())
+    if len(flat) <= limit:
+        return flat
+    cut = flat[: limit - 1]
+    if " " in cut[limit // 2 :]:  # prefer a word boundary when there is one near the end
+        cut = cut[: cut.rfind(" ")]
+    return cut.rstrip(" ,;:.") + "…"
+
+
+class Piece(NamedTuple):
+    """A piece of a chunk as the views show it: its text, where it starts in ``Chunk.text`` (the index evidence
+    spans use), and its relevance for every sentence."""
+
+    text: str
+    start: int
+    relevance: list[float]
+
+
+def chunk_tokens(result: AttributionResult, chunk_index: int) -> list[Piece]:
     """The chunk's text cut at token boundaries, each piece with its relevance for every sentence.
 
     Byte-level tokens of one character share offsets: the character is shown once and its pieces'
-    relevance summed. Without per-token data, the whole text comes back as one zero-relevance piece.
+    relevance summed. Without per-token data the text comes back cut only where evidence starts or ends, with
+    zero relevance.
     """
     chunk, span = result.chunks[chunk_index], result.chunk_spans[chunk_index]
     tr = result.token_relevance
     if tr is None:
-        return [(chunk.text, [0.0] * len(result.sentences))]
-    pieces: list[tuple[str, list[float]]] = []
+        cuts = sorted({0, len(chunk.text)} | {x for s in evidence_spans(result, chunk.id) for x in (s.start, s.end)})
+        zeros = [0.0] * len(result.sentences)
+        return [Piece(chunk.text[a:b], a, zeros) for a, b in pairwise(cuts) if a < b]
+    to_chunk = _nonspace_map(span.of(result.prompt), chunk.text)
+    pieces: list[Piece] = []
     shown = span.start
     for j, offset in enumerate(tr.offsets[: tr.answer_start]):
         a, b = max(offset.start, shown), min(offset.end, span.end)
         if a < b:
-            pieces.append((result.prompt[a:b], [row[j] for row in tr.values]))
+            pieces.append(Piece(result.prompt[a:b], to_chunk(a - span.start), [row[j] for row in tr.values]))
             shown = b
         elif pieces and offset.start < shown <= offset.end and offset.end <= span.end:
-            text, rel = pieces[-1]
-            pieces[-1] = (text, [x + row[j] for x, row in zip(rel, tr.values)])
+            last = pieces[-1]
+            pieces[-1] = last._replace(relevance=[x + row[j] for x, row in zip(last.relevance, tr.values)])
     return pieces
+
+
+def sentence_peaks(result: AttributionResult, pieces: list[list[Piece]]) -> list[float]:
+    """Per sentence, the largest |relevance| of any chunk token: full colour on that sentence's heat map, so all
+    chunks of one sentence share a scale (a chunk with a small share stays pale)."""
+    return [max((abs(p.relevance[i]) for chunk in pieces for p in chunk), default=0.0)
+            for i in range(len(result.sentences))]
+
+
+def evidence_spans(result: AttributionResult, chunk_id: str, sentence_index: int | None = None) -> list[Span]:
+    """The evidence spans (into the chunk's text) of one sentence's citation of a chunk, or of every sentence's."""
+    sentences = result.sentences if sentence_index is None else [result.sentences[sentence_index]]
+    return [e.span for s in sentences for c in s.citations if c.chunk_id == chunk_id for e in c.evidence]
+
+
+def in_spans(position: int, spans: list[Span]) -> bool:
+    return any(s.start <= position < s.end for s in spans)
+
+
+def _nonspace_map(src: str, dst: str):
+    """Position in ``src`` -> the same character's position in ``dst``: the prompt may re-wrap a chunk's
+    whitespace (as in rag_attrib.aggregate, which evidence spans come from)."""
+    if src == dst:
+        return lambda i: i
+    dst_chars = [i for i, ch in enumerate(dst) if not ch.isspace()]
+    rank, k = [], 0
+    for ch in src:  # rank[i]: how many non-space characters of src come before position i
+        rank.append(k)
+        k += not ch.isspace()
+    return lambda i: dst_chars[min(rank[i], len(dst_chars) - 1)] if dst_chars else 0

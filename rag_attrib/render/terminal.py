@@ -6,6 +6,8 @@ rich markup, so a chunk containing ``[bold]`` or ``[1]`` prints literally.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich import box
 from rich.console import Console, Group
 from rich.markup import escape
@@ -13,7 +15,10 @@ from rich.table import Table
 from rich.text import Text
 
 from ..types import AttributionResult, SentenceAttribution
-from . import chunk_tokens, grounding_level
+from . import Piece, chunk_tokens, evidence_spans, grounding_level, in_spans, sentence_peaks, short
+
+if TYPE_CHECKING:
+    from ..verify import Verification
 
 LEGEND_CHARS = 80
 
@@ -25,17 +30,6 @@ def _markup(markup: str) -> Text:
 
 def _percent(x: float) -> str:
     return f"{100 * x:.0f}%"
-
-
-def _short(text: str, limit: int = LEGEND_CHARS) -> str:
-    """One line of at most ``limit`` characters (whitespace collapsed, an ellipsis when cut)."""
-    flat = " ".join(text.split())
-    if len(flat) <= limit:
-        return flat
-    cut = flat[: limit - 1]
-    if " " in cut[limit // 2 :]:  # prefer a word boundary when there is one near the end
-        cut = cut[: cut.rfind(" ")]
-    return cut.rstrip(" ,;:.") + "…"
 
 
 def _grounding_style(grounding: float) -> str:
@@ -103,23 +97,27 @@ def _legend(result: AttributionResult, width: int) -> Text:
         room = max(20, min(LEGEND_CHARS, width - max(pad, len(label)) - 3))
         legend.append("  ")
         legend.append(label.ljust(pad), style="cyan")
-        legend.append(" " + _short(chunk.text, room) + "\n")
+        legend.append(" " + short(chunk.text, room) + "\n")
     legend.rstrip()
     return legend
 
 
-def heat_map(result: AttributionResult, sentence_index: int) -> Text:
-    """The sentence's top chunk with each token shaded by its relevance (red positive, blue negative)."""
+def heat_map(result: AttributionResult, sentence_index: int, pieces: list[list[Piece]] | None = None) -> Text:
+    """The sentence's top chunk with each token shaded by its relevance (red positive, blue negative), on the
+    sentence's scale (full colour: its most relevant token in any chunk); the evidence passages are underlined."""
     sentence = result.sentences[sentence_index]
-    ids = [c.id for c in result.chunks]
-    pieces = chunk_tokens(result, ids.index(sentence.citations[0].chunk_id))
-    peak = max((abs(rel[sentence_index]) for _, rel in pieces), default=0.0) or 1.0
+    top = sentence.citations[0].chunk_id
+    pieces = pieces or [chunk_tokens(result, i) for i in range(len(result.chunks))]
+    peak = sentence_peaks(result, pieces)[sentence_index] or 1.0
+    evidence = evidence_spans(result, top, sentence_index)
     text = Text()
-    for piece, rel in pieces:
-        strength = min(abs(rel[sentence_index]) / peak, 1.0)
+    for piece in pieces[[c.id for c in result.chunks].index(top)]:
+        rel = piece.relevance[sentence_index]
+        strength = min(abs(rel) / peak, 1.0)
         fade = int(255 * (1 - 0.75 * strength))
-        colour = f"rgb(255,{fade},{fade})" if rel[sentence_index] >= 0 else f"rgb({fade},{fade},255)"
-        text.append(piece, style=f"black on {colour}" if strength > 0.05 else "")
+        colour = f"rgb(255,{fade},{fade})" if rel >= 0 else f"rgb({fade},{fade},255)"
+        style = f"black on {colour}" if strength > 0.05 else ""
+        text.append(piece.text, style=f"{style} underline".strip() if in_spans(piece.start, evidence) else style)
     return text
 
 
@@ -128,23 +126,50 @@ def heat_maps(result: AttributionResult) -> Table:
     table = Table(box=None, show_header=False, pad_edge=False)
     table.add_column(style="dim", no_wrap=True)
     table.add_column(overflow="fold")
+    pieces = [chunk_tokens(result, i) for i in range(len(result.chunks))]
     for i, s in enumerate(result.sentences):
         label = Text(f"{i + 1} ") + Text(f"[{s.citations[0].chunk_id}]", style="cyan")
-        table.add_row(label, heat_map(result, i))
+        table.add_row(label, heat_map(result, i, pieces))
     return table
 
 
-def print_result(result: AttributionResult, console: Console | None = None, top: int = 3) -> None:
-    """Print the header (question, model, proxy or own answer), the sentence table, a heat map of each
-    sentence's top chunk, and the chunk legend."""
-    console = console or Console()
+def result_view(result: AttributionResult, width: int = 100, top: int = 3) -> Group:
+    """The header (question, model, proxy or own answer), the sentence table, a heat map of each sentence's top
+    chunk, and the chunk legend, as one rich renderable (``AttributionResult.__rich_console__`` shows it)."""
     parts = [_header(result), Text("")]
     if result.sentences:
         parts.append(result_table(result, top=top))
         if result.token_relevance is not None and result.chunks:
             parts += [Text(""), _markup("[bold]Where each sentence came from[/bold] [dim](its top chunk; red: "
-                                        "positive relevance, blue: negative)[/dim]"), heat_maps(result)]
+                                        "positive relevance, blue: negative, one scale per sentence; underlined: the "
+                                        "evidence)[/dim]"), heat_maps(result)]
     else:
         parts.append(_markup("[dim](the answer has no sentences)[/dim]"))
-    parts += [Text(""), _markup("[bold]Chunks[/bold]"), _legend(result, console.width)]
-    console.print(Group(*parts))
+    parts += [Text(""), _markup("[bold]Chunks[/bold]"), _legend(result, width)]
+    return Group(*parts)
+
+
+def print_result(result: AttributionResult, console: Console | None = None, top: int = 3) -> None:
+    """Print ``result_view``."""
+    console = console or Console()
+    console.print(result_view(result, console.width, top))
+
+
+VERDICT_STYLES = {"supported": "green", "uncited": "yellow", "miscited": "dark_orange", "ungrounded": "red"}
+
+
+def verification_view(verification: Verification, width: int = 100) -> Group:
+    """Each sentence as the LLM wrote it with its verdict, the chunks its markers cite and the ones to cite
+    instead, then the attribution it rests on (``result_view``)."""
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
+    table.add_column("#", justify="right", style="dim", no_wrap=True)
+    table.add_column("Sentence (as written)", overflow="fold")
+    table.add_column("Verdict", no_wrap=True)
+    table.add_column("Cites", overflow="fold", max_width=24)
+    table.add_column("Carried by", overflow="fold", max_width=24)
+    for n, s in enumerate(verification.sentences, start=1):
+        table.add_row(str(n), Text(s.text), Text(s.verdict, style=VERDICT_STYLES[s.verdict]),
+                      Text(", ".join(s.cited) or "-"), Text(", ".join(s.attributed) or "-"))
+    counts = ", ".join(f"{v} {n}" for v, n in verification.counts().items() if n)
+    return Group(_markup(f"[bold]Citation check[/bold] [dim]({escape(counts or 'no sentences')})[/dim]"), table,
+                 Text(""), result_view(verification.result, width))

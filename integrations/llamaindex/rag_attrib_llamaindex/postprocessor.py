@@ -37,7 +37,8 @@ class AttributionPostprocessor(BaseNodePostprocessor):
     Add it to a query engine's ``node_postprocessors``, anywhere in the list: it attributes the response's
     source nodes, whatever postprocessors follow it. After ``query()``/``aquery()`` the response holds
     ``metadata["citations"]`` (one entry per sentence), each source node's ``score`` is its attribution score
-    (mean share over the sentences; None for a node the final LLM call did not see) and
+    (mean share over the sentences; None for a node the final LLM call did not see), ``source_nodes`` are
+    sorted by it, best first (as a reranker leaves them; unattributed nodes last, in retrieval order), and
     ``node.metadata["retrieval_score"]`` keeps the retriever's score.
     A failure never breaks the query: it is logged and recorded in ``metadata["attribution"]["error"]``.
     """
@@ -109,7 +110,9 @@ def attach_attribution(attributor: AttributorLike, response: Any, question: str 
         "attributed_nodes": [c.id for c in chunks],
         "unattributed_nodes": unattributed,
     }
-    response.source_nodes = [_rescored(n, scores.get(n.node.node_id)) for n in response.source_nodes]
+    rescored = [_rescored(n, scores.get(n.node.node_id)) for n in response.source_nodes]
+    # best first, as a reranker leaves them; nodes the final call did not see (score None) keep their order, last
+    response.source_nodes = sorted(rescored, key=lambda n: (n.score is None, -(n.score or 0.0)))
 
 
 def _check_attributable(response: Any, calls: Sequence[LLMCall]) -> None:

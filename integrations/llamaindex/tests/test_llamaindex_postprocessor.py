@@ -149,6 +149,17 @@ def test_attributor_failure_never_breaks_the_query(quenby_index, bakery_llm, cap
     assert "ran out of memory" in caplog.text and "Traceback" in caplog.text  # unexpected: logged in full
 
 
+def test_source_nodes_are_sorted_by_attribution_score_best_first(quenby_index, attributor, scripted_llm):
+    answer = "The ferry from the mainland port of Ardel sails six times a day."  # the retriever ranks bakery first
+    llm = scripted_llm(answers={BAKERY_Q: answer})
+    response = make_engine(quenby_index, attributor, llm, similarity_top_k=4).query(BAKERY_Q)
+
+    assert next(iter(retrieval_scores(quenby_index, BAKERY_Q, top_k=4))) != "ferry"
+    assert response.source_nodes[0].node.node_id == "ferry"
+    scores = [n.score for n in response.source_nodes]
+    assert scores == sorted(scores, reverse=True)
+
+
 def test_streamed_response_is_not_attributed_but_still_streams(quenby_index, attributor, bakery_llm):
     response = make_engine(quenby_index, attributor, bakery_llm(), streaming=True).query(BAKERY_Q)
 
@@ -161,7 +172,7 @@ def test_streamed_response_is_not_attributed_but_still_streams(quenby_index, att
 def test_refine_attributes_the_final_call_and_the_node_in_it(quenby, quenby_index, attributor, bakery_llm):
     response = make_engine(quenby_index, attributor, bakery_llm(), response_mode="refine").query(BAKERY_Q)
 
-    order = [n.node.node_id for n in response.source_nodes]  # refine makes one call per node, in this order
+    order = list(retrieval_scores(quenby_index, BAKERY_Q))  # refine makes one call per node, in this order
     info = response.metadata["attribution"]
     assert info["error"] is None and info["llm_calls"] == 3
     assert info["attributed_nodes"] == order[-1:] and info["unattributed_nodes"] == order[:-1]
@@ -169,6 +180,7 @@ def test_refine_attributes_the_final_call_and_the_node_in_it(quenby, quenby_inde
     assert "existing answer" in final_prompt and quenby[order[0]] not in final_prompt
     scores = {n.node.node_id: n.score for n in response.source_nodes}
     assert [scores[i] for i in order[:-1]] == [None, None]  # not attributed, not zero
+    assert [n.node.node_id for n in response.source_nodes] == order[-1:] + order[:-1]  # unattributed last, in order
     assert all(n.node.metadata["retrieval_score"] is not None for n in response.source_nodes)
 
 

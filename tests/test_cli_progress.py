@@ -1,0 +1,82 @@
+"""Progress on a terminal while slow steps run (model load, attribution, evaluation), and nothing extra when
+stderr is piped. No model is loaded: the slow steps are stand-ins."""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+
+import pytest
+from rich.console import Console
+
+from rag_attrib import cli
+
+
+def consoles(terminal: bool) -> tuple[Console, io.StringIO]:
+    out = io.StringIO()
+    return Console(file=out, force_terminal=terminal, width=120, color_system=None), out
+
+
+@pytest.fixture
+def fake_load(monkeypatch):
+    """Attributor.load that converts a GGUF file the way rag_attrib.model reports it, slowly."""
+    from rag_attrib.attribute import Attributor
+
+    def load(name=None):
+        logging.getLogger("rag_attrib.model").info("converting %s (once; later loads use %s)", "m.gguf", "cache")
+        time.sleep(0.4)  # the progress line refreshes 10 times a second
+        return "attributor"
+
+    monkeypatch.setattr(Attributor, "load", staticmethod(load))
+
+
+def test_model_load_says_what_it_is_doing_on_a_terminal(fake_load):
+    stderr, out = consoles(terminal=True)
+    assert cli._load(None, stderr) == "attributor"
+    shown = out.getvalue()
+    assert "Converting the model from GGUF, once" in shown and "0:00:00" in shown  # what, and for how long
+    model_log = logging.getLogger("rag_attrib.model")
+    assert not any(isinstance(h, cli._OnConversion) for h in model_log.handlers)
+    assert model_log.level == logging.NOTSET  # put back as it was
+
+
+def test_nothing_extra_when_piped(fake_load):
+    stderr, out = consoles(terminal=False)
+    assert cli._load(None, stderr) == "attributor"
+    with cli._progress(stderr, "Evaluating", total=3) as update:
+        update(completed=2)
+    assert out.getvalue() == ""
+
+
+def test_a_bar_where_the_work_is_known():
+    stderr, out = consoles(terminal=True)
+    with cli._progress(stderr, "Evaluating 2 methods", total=4) as update:
+        update("Evaluating 2 methods on case-7", completed=3)
+        time.sleep(0.3)
+    shown = out.getvalue()
+    assert "Evaluating 2 methods on case-7" in shown and "3/4" in shown and "━" in shown
+
+
+def test_eval_shows_a_bar_over_the_answers(monkeypatch):
+    import rag_attrib.eval as ev
+
+    cases = ["a", "b", "c"]
+    monkeypatch.setattr(cli, "_load", lambda model, stderr: "attributor")
+    monkeypatch.setattr(ev, "load_many", lambda data, limit: cases)
+    monkeypatch.setattr(ev, "resolve_methods", lambda methods: (["attnlrp"], {}))
+    monkeypatch.setattr(ev, "print_table", lambda report, console: None)
+
+    def run_eval(attributor, cases, names, ks, seed, progress):
+        for i, case in enumerate(cases):
+            progress(i, len(cases), f"case-{case}")
+            time.sleep(0.25)
+        progress(len(cases), len(cases), "")
+        return {"skipped": {}}
+
+    monkeypatch.setattr(ev, "run_eval", run_eval)
+    stderr, out = consoles(terminal=True)
+    args = cli.build_parser().parse_args(["eval", "--json", "/dev/null"])
+    assert cli.cmd_eval(args, Console(file=io.StringIO()), stderr) == 0
+    shown = out.getvalue()
+    assert "case-b" in shown and "1/3" in shown and "2/3" in shown
