@@ -12,7 +12,7 @@ from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerB
 from .aggregate import DEFAULT_MIN_SHARE, content_mask, context_mask, sentence_citations
 from .errors import ContextTooLongError, EmptyAnswerError
 from .lrp import family_for, model_lock
-from .lrp.relevance import Backward, sentence_relevance
+from .lrp.relevance import Backward, Memory, check_memory, sentence_relevance
 from .prompt import DEFAULT_SYSTEM, RenderedPrompt, render_messages, render_rag_prompt
 from .text import char_to_token_spans, locate_chunks, split_sentences
 from .types import TARGETS, AttributionResult, Chunk, SentenceAttribution, Span, Target, TokenRelevance, as_chunks
@@ -35,7 +35,12 @@ class Attributor:
         backward: Backward = "loop",
         system_prompt: str | None = DEFAULT_SYSTEM,
         keep_token_relevance: bool = True,
+        memory: Memory = "auto",
     ) -> None:
+        """``memory``: ``"fast"`` keeps the whole graph for the sentences' backward passes (about 1 MB per
+        token on SmolLM2-135M), ``"low"`` recomputes one decoder layer at a time (same relevance, a few
+        hundred MB for 8k tokens, slower), ``"auto"`` (default) picks ``"fast"`` when its estimated activations
+        fit half the device's free memory, and an int (bytes) picks ``"fast"`` when they fit that budget."""
         family_for(model)  # fail now, not at the first call, for an architecture without rules
         if target not in TARGETS:
             raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
@@ -47,10 +52,14 @@ class Attributor:
         self.model, self.tokenizer = model, tokenizer
         self.target, self.min_share, self.max_new_tokens = target, min_share, max_new_tokens
         self.backward, self.system_prompt, self.keep_token_relevance = backward, system_prompt, keep_token_relevance
+        check_memory(memory)
+        self.memory = memory
 
     @classmethod
     def load(cls, name_or_path: str | None = None, **kwargs: Any) -> Attributor:
-        """``Attributor`` on ``load_model(name_or_path)``; with no argument, the embedded default model."""
+        """``Attributor`` on ``load_model(name_or_path)``; with no argument, the embedded default model.
+
+        The other keyword arguments (``target``, ``memory``, ...) go to ``Attributor(...)``."""
         from .model import load_model
 
         model_kwargs = {k: kwargs.pop(k) for k in ("gguf_file", "dtype", "device", "attn_implementation", "cache")
@@ -149,7 +158,8 @@ class Attributor:
 
         input_ids = torch.tensor(prompt_ids + answer_ids, dtype=torch.long)
         relevance, values = sentence_relevance(
-            self.model, input_ids, answer_start, sentence_tokens, target=target, backward=self.backward
+            self.model, input_ids, answer_start, sentence_tokens, target=target, backward=self.backward,
+            memory=self.memory,
         )
 
         content = content_mask(prompt_ids, prompt_offsets, rendered.content_spans, set(tok.all_special_ids))
