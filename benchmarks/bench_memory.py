@@ -1,6 +1,6 @@
 """Peak memory and time of each memory policy on long prompts of real text, each run in a fresh process.
 
-    python benchmarks/bench_memory.py [--model M] [--lengths 1024,2048,4096,8192] [--policies fast,low]
+    python benchmarks/bench_memory.py [--model M] [--lengths 1024,2048,4096,8192] [--policies fast,low] [--max-fast N]
 
 The prompt is the start of PostgreSQL's psql reference (Debian's postgresql-doc-15,
 ``/usr/share/doc/postgresql-doc-15/html/app-psql.html``, visible text via
@@ -88,6 +88,7 @@ def main() -> None:
     parser.add_argument("--model", default=None, help="model path or cached hub id (default: embedded SmolLM2)")
     parser.add_argument("--lengths", default="1024,2048,4096,8192")
     parser.add_argument("--policies", default="fast,low")
+    parser.add_argument("--max-fast", type=int, default=None, help="skip memory='fast' above this many tokens")
     parser.add_argument("--child", nargs=2, metavar=("LENGTH", "POLICY"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -103,6 +104,9 @@ def main() -> None:
     for length in map(int, args.lengths.split(",")):
         forward = None
         for policy in ["forward", *args.policies.split(",")]:
+            if policy == "fast" and args.max_fast is not None and length > args.max_fast:
+                print(f"{length:>6} {policy:>8}   skipped (--max-fast {args.max_fast})")
+                continue
             command = [sys.executable, __file__, "--child", str(length), policy]
             if args.model:
                 command += ["--model", args.model]

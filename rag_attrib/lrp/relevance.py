@@ -106,8 +106,10 @@ def _pull(output: Tensor, inputs: Tensor, grads: Tensor, backward: Backward) -> 
     ``[n, *inputs.shape]``. The graph between them is freed afterwards."""
     if backward == "batched":
         return torch.autograd.grad(output, inputs, grads, is_grads_batched=True)[0]
-    last = len(grads) - 1
-    return torch.stack([torch.autograd.grad(output, inputs, g, retain_graph=i < last)[0] for i, g in enumerate(grads)])
+    pulled = inputs.new_empty((len(grads), *inputs.shape))  # filled in place: no list of n copies to stack
+    for i, g in enumerate(grads):
+        pulled[i] = torch.autograd.grad(output, inputs, g, retain_graph=i < len(grads) - 1)[0]
+    return pulled
 
 
 # ------------------------------------------------------------------------------------------ memory policy
