@@ -37,10 +37,11 @@ class Attributor:
         keep_token_relevance: bool = True,
         memory: Memory = "auto",
     ) -> None:
-        """``memory``: ``"fast"`` keeps the whole graph for the sentences' backward passes (about 1 MB per
-        token on SmolLM2-135M), ``"low"`` recomputes one decoder layer at a time (same relevance, a few
-        hundred MB for 8k tokens, slower), ``"auto"`` (default) picks ``"fast"`` when its estimated activations
-        fit half the device's free memory, and an int (bytes) picks ``"fast"`` when they fit that budget."""
+        """``memory``: ``"fast"`` keeps the whole graph for the sentences' backward passes (memory grows by
+        about 1 MB per token on SmolLM2-135M), ``"low"`` recomputes one decoder layer at a time (the same
+        relevance, a fraction of the memory, slower; ``sentence_relevance`` says how), ``"auto"`` (default)
+        picks ``"fast"`` when its estimated activations fit half the device's free memory, and an int (bytes)
+        picks ``"fast"`` when they fit that budget."""
         family_for(model)  # fail now, not at the first call, for an architecture without rules
         if target not in TARGETS:
             raise ValueError(f"target must be one of {TARGETS}, got {target!r}")

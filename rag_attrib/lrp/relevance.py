@@ -202,8 +202,8 @@ def _layer_by_layer(model, input_ids, answer_start, sentence_spans, target, back
             with torch.no_grad():
                 for call in segment[:-1]:
                     inputs.append(call.layer(inputs[-1], *call.args, **call.kwargs))
-            for call, hidden in zip(reversed(segment), reversed(inputs)):
-                hidden = hidden.requires_grad_(True)
+            for call in reversed(segment):
+                hidden = inputs.pop().requires_grad_(True)  # popped: freed as soon as its layer is done
                 grads = _pull(call.layer(hidden, *call.args, **call.kwargs), hidden, grads, backward)
     return embeds, targets, _pull(calls[0].hidden, embeds, grads, backward)
 
