@@ -12,13 +12,13 @@ from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerB
 from .aggregate import DEFAULT_MIN_SHARE, check_min_share, evidence_units, sentence_citations, with_evidence
 from .errors import ContextTooLongError, EmptyAnswerError, InvalidInputError, InvalidTypeError
 from .lrp import family_for, model_lock
-from .lrp.relevance import Backward, sentence_relevance
-
-EvidenceMode = Literal["cited", "all", "none"]
-EVIDENCE_MODES = ("cited", "all", "none")
+from .lrp.relevance import Backward, Memory, check_memory, sentence_relevance
 from .prompt import DEFAULT_SYSTEM, Encoded, RenderedPrompt, encode, encode_prompt, render_foreign, render_rag_prompt
 from .text import check_answer, locate_chunks
 from .types import TARGETS, AttributionResult, Chunk, SentenceAttribution, Span, Target, TokenRelevance, as_chunks
+
+EvidenceMode = Literal["cited", "all", "none"]
+EVIDENCE_MODES = ("cited", "all", "none")
 
 
 class Attributor:
@@ -39,7 +39,13 @@ class Attributor:
         system_prompt: str | None = DEFAULT_SYSTEM,
         keep_token_relevance: bool = True,
         evidence: EvidenceMode = "cited",
+        memory: Memory = "auto",
     ) -> None:
+        """``memory``: ``"fast"`` keeps the whole graph for the sentences' backward passes (memory grows by
+        about 1 MB per token on SmolLM2-135M), ``"low"`` recomputes one decoder layer at a time (the same
+        relevance, a fraction of the memory, slower; ``sentence_relevance`` says how), ``"auto"`` (default)
+        picks ``"fast"`` when its estimated activations fit half the device's free memory, and an int (bytes)
+        picks ``"fast"`` when they fit that budget."""
         family_for(model)  # fail now, not at the first call, for an architecture without rules
         if target not in TARGETS:
             raise InvalidInputError(f"target must be one of {TARGETS}, got {target!r}")
@@ -54,10 +60,14 @@ class Attributor:
             raise InvalidInputError(f"evidence must be one of {EVIDENCE_MODES}, got {evidence!r}")
         self.backward, self.system_prompt, self.keep_token_relevance = backward, system_prompt, keep_token_relevance
         self.evidence = evidence
+        check_memory(memory)
+        self.memory = memory
 
     @classmethod
     def load(cls, name_or_path: str | None = None, **kwargs: Any) -> Attributor:
-        """``Attributor`` on ``load_model(name_or_path)``; with no argument, the embedded default model."""
+        """``Attributor`` on ``load_model(name_or_path)``; with no argument, the embedded default model.
+
+        The other keyword arguments (``target``, ``memory``, ...) go to ``Attributor(...)``."""
         from .model import load_model
 
         model_kwargs = {k: kwargs.pop(k) for k in ("gguf_file", "dtype", "device", "attn_implementation", "cache")
@@ -138,7 +148,8 @@ class Attributor:
         enc = encode(self.tokenizer, rendered, answer, None if sentences is None else _checked_spans(sentences, answer))
         self._check_length(enc.seq_len, enc.answer_start)
         relevance, values = sentence_relevance(
-            self.model, enc.input_ids, enc.answer_start, enc.sentence_tokens, target=target, backward=self.backward
+            self.model, enc.input_ids, enc.answer_start, enc.sentence_tokens, target=target, backward=self.backward,
+            memory=self.memory,
         )
 
         ids = [c.id for c in chunks]

@@ -40,6 +40,9 @@ def tiny_model(model_type: str, attn: str = "sdpa", seed: int = 0, dtype=torch.f
     config = CONFIGS[model_type]()
     for key, value in overrides.items():
         setattr(config, key, value)
+    types = getattr(config, "layer_types", None)
+    if types is not None and len(types) != config.num_hidden_layers:  # more layers: repeat the pattern
+        config.layer_types = [types[i % len(types)] for i in range(config.num_hidden_layers)]
     config._attn_implementation = "eager" if model_type in EAGER_ONLY else attn
     torch.manual_seed(seed)
     model = T.AutoModelForCausalLM.from_config(config).to(dtype).eval()

@@ -103,3 +103,50 @@ def test_attention_rule_quarters_queries_keys_and_halves_values():
     assert torch.allclose(rule[1], plain[1] / 4, atol=1e-15)
     assert torch.allclose(rule[2], plain[2] / 2, atol=1e-15)
     assert (v * rule[2]).sum().item() == pytest.approx(0.5 * (out_plain * g).sum().item(), abs=1e-12)
+
+
+def saved_bytes(fn, *inputs):
+    """Bytes of the tensors autograd saves for the backward of ``fn(*inputs)``."""
+    sizes = []
+
+    def pack(t):
+        sizes.append(t.numel() * t.element_size())
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        fn(*inputs)
+    return sum(sizes)
+
+
+def test_rules_save_one_tensor_per_gradient_they_return():
+    x = torch.randn(4, 8, **f64, requires_grad=True)
+    # the identity rule keeps only f(x)/x, not x and f(x)
+    assert saved_bytes(lambda t: identity_rule(torch.nn.functional.silu, t), x) == x.numel() * 8
+    assert saved_bytes(uniform_product, x, x.detach().clone().requires_grad_(True)) == 2 * x.numel() * 8
+    assert saved_bytes(lambda t: scale_gradient(t, 0.5), x) == 0
+
+
+def test_rules_build_no_graph_without_gradients():
+    x = torch.randn(3, **f64, requires_grad=True)
+    with torch.no_grad():
+        assert identity_rule(torch.nn.functional.silu, x).grad_fn is None
+        assert uniform_product(x, x).grad_fn is None
+    assert identity_rule(torch.nn.functional.silu, x.detach()).grad_fn is None
+
+
+@pytest.mark.parametrize("rule", ["identity", "uniform", "scale"])
+def test_batched_backward_through_each_rule_equals_one_backward_per_vector(rule):
+    torch.manual_seed(0)
+    x = torch.randn(5, 6, **f64)
+    x[0, 0] = 0.0  # the identity rule's zero guard
+    x.requires_grad_(True)
+    other = torch.randn(5, 1, **f64, requires_grad=True)  # a broadcast factor
+    inputs = (x, other) if rule == "uniform" else (x,)
+    y = {"identity": lambda: identity_rule(torch.nn.functional.silu, x),
+         "uniform": lambda: uniform_product(x, other),
+         "scale": lambda: scale_gradient(x, 0.25)}[rule]()
+    vectors = torch.randn(3, *y.shape, **f64)
+    batched = torch.autograd.grad(y, inputs, vectors, is_grads_batched=True, retain_graph=True)
+    for i, v in enumerate(vectors):
+        single = torch.autograd.grad(y, inputs, v, retain_graph=True)
+        assert all(torch.equal(b[i], s) for b, s in zip(batched, single))

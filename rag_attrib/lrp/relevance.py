@@ -6,17 +6,20 @@ relevance into citations (``rag_attrib.aggregate``) happen around it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from contextlib import nullcontext
-from typing import Literal
+import math
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from typing import Literal, Union
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from transformers import PreTrainedModel
+from transformers.modeling_layers import GradientCheckpointingLayer
 
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, UnsupportedModelError
 from ..types import TARGETS
-from .patch import attnlrp, model_lock
+from .patch import _set_instance_forward, attnlrp, model_lock
 
 Backward = Literal["loop", "batched"]
 
@@ -63,6 +66,7 @@ def sentence_relevance(
     target: str = "token",
     backward: Backward = "loop",
     lrp: bool = True,
+    memory: Memory = "auto",
 ) -> tuple[Tensor, Tensor]:
     """AttnLRP relevance of every input token for each sentence: ``(relevance[n, seq], target_values[n])``.
 
@@ -71,24 +75,204 @@ def sentence_relevance(
     ``backward="loop"`` runs one backward per sentence reusing the graph; ``"batched"`` runs them as one
     vmapped backward (``is_grads_batched``). Both give the same values. ``lrp=False`` leaves the model
     unpatched: plain gradient x input, the baseline the rules are measured against.
+
+    ``memory`` (see ``memory_plan``): ``"fast"`` keeps the whole graph for all backward passes; ``"low"``
+    keeps only some decoder layers' inputs and recomputes one layer at a time (the same values, about one
+    no-grad forward and one layer forward with graph more, paid once per answer); ``"auto"`` or a byte
+    budget choose ``"fast"`` when its estimated activations fit.
     """
     if backward not in ("loop", "batched"):
         raise InvalidInputError(f"backward must be 'loop' or 'batched', got {backward!r}")
+    plan = memory_plan(model, input_ids.shape[-1], memory)
     input_ids = input_ids.to(model.device)
     with model_lock(model), attnlrp(model) if lrp else nullcontext(), torch.enable_grad():
-        embeds, targets = forward_targets(model, input_ids, answer_start, sentence_spans, target)
-        if backward == "batched":
-            eye = torch.eye(len(targets), dtype=targets.dtype, device=targets.device)
-            (grads,) = torch.autograd.grad(targets, embeds, grad_outputs=eye, is_grads_batched=True)
-            grads = grads[:, 0]
+        if plan == "fast":
+            embeds, targets = forward_targets(model, input_ids, answer_start, sentence_spans, target)
+            grads = _pull(targets, embeds, _eye(targets), backward)
         else:
-            grads = torch.cat(
-                [
-                    torch.autograd.grad(t, embeds, retain_graph=i < len(targets) - 1)[0]
-                    for i, t in enumerate(targets)
-                ]
-            )
+            embeds, targets, grads = _layer_by_layer(model, input_ids, answer_start, sentence_spans, target, backward)
         # At least float32 whatever the model runs in (bf16 sums lose the small contributions).
         dtype = torch.promote_types(embeds.dtype, torch.float32)
-        relevance = (grads.to(dtype) * embeds[0].detach().to(dtype)).sum(-1)
+        relevance = (grads[:, 0].to(dtype) * embeds[0].detach().to(dtype)).sum(-1)
     return relevance.cpu(), targets.detach().to(dtype).cpu()
+
+
+def _eye(targets: Tensor) -> Tensor:
+    return torch.eye(len(targets), dtype=targets.dtype, device=targets.device)
+
+
+def _pull(output: Tensor, inputs: Tensor, grads: Tensor, backward: Backward) -> Tensor:
+    """The gradient at ``inputs`` of each of the n vectors ``grads[n, *output.shape]`` given at ``output``:
+    ``[n, *inputs.shape]``. The graph between them is freed afterwards."""
+    if backward == "batched":
+        return torch.autograd.grad(output, inputs, grads, is_grads_batched=True)[0]
+    pulled = inputs.new_empty((len(grads), *inputs.shape))  # filled in place: no list of n copies to stack
+    for i, g in enumerate(grads):
+        pulled[i] = torch.autograd.grad(output, inputs, g, retain_graph=i < len(grads) - 1)[0]
+    return pulled
+
+
+# ------------------------------------------------------------------------------------------ memory policy
+
+Memory = Union[Literal["auto", "fast", "low"], int]
+MEMORY_CHOICES = ("auto", "fast", "low")
+
+
+def check_memory(memory: object) -> None:
+    """Raise ``InvalidInputError`` unless ``memory`` is ``"auto"``, ``"fast"``, ``"low"`` or a positive int."""
+    if isinstance(memory, str) and memory in MEMORY_CHOICES:
+        return
+    if isinstance(memory, int) and not isinstance(memory, bool) and memory > 0:
+        return
+    raise InvalidInputError(
+        f"memory must be 'auto', 'fast', 'low' or a budget in bytes (a positive int, e.g. 4 * 2**30), got {memory!r}"
+    )
+
+
+def memory_plan(model: PreTrainedModel, seq_len: int, memory: Memory = "auto") -> Literal["fast", "low"]:
+    """``"fast"`` or ``"low"``: ``"fast"`` when the whole graph's estimated activations
+    (``activation_bytes``) fit the budget: ``memory`` bytes, or for ``"auto"`` half the free memory of the
+    model's device (the backward passes need room beside the graph)."""
+    check_memory(memory)
+    if memory in ("fast", "low"):
+        return memory
+    budget = free_bytes(model.device) // 2 if memory == "auto" else memory
+    return "fast" if activation_bytes(model.config, seq_len, model.dtype.itemsize) <= budget else "low"
+
+
+def activation_bytes(config, seq_len: int, dtype_bytes: int = 4) -> int:
+    """Estimated bytes the forward pass with graph keeps for the backward passes (``memory="fast"``).
+
+    Counted with ``torch.autograd.graph.saved_tensors_hooks`` on SmolLM2-135M under the rules (parameters
+    need no gradient, so the linear maps save no input): per token and decoder layer, the MLP keeps three
+    tensors of its intermediate width (the identity rule's ratio, the uniform rule's two halved factors),
+    attention keeps q, k, v and its output (SDPA) and one log-sum-exp per head, and two more of the hidden
+    width: ``3 * intermediate + 2 * hidden + 2 * (q + kv) + heads`` numbers (7,305 for SmolLM2: 29.2 kB in
+    float32, 0.88 MB per token over its 30 layers). Resident memory grows faster than this count (the
+    backward's temporaries): see benchmarks/README.md. ``tests/test_memory.py`` checks the count.
+    """
+    hidden = config.hidden_size
+    intermediate = getattr(config, "intermediate_size", None) or getattr(config, "n_inner", None) or 4 * hidden
+    heads = config.num_attention_heads
+    head_dim = getattr(config, "head_dim", None) or hidden // heads
+    kv = (getattr(config, "num_key_value_heads", None) or heads) * head_dim
+    per_token_layer = 3 * intermediate + 2 * hidden + 2 * (heads * head_dim + kv) + heads
+    return per_token_layer * dtype_bytes * seq_len * config.num_hidden_layers
+
+
+def free_bytes(device: torch.device) -> int:
+    """Free memory of ``device``: ``torch.cuda.mem_get_info`` on a GPU, else the available RAM."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        import psutil
+
+        return psutil.virtual_memory().available
+    except ImportError:
+        with open("/proc/meminfo") as meminfo:
+            fields = dict(line.split(":", 1) for line in meminfo)
+        return int(fields["MemAvailable"].split()[0]) * 1024
+
+
+# ------------------------------------------------------------------------------------ layer by layer
+
+
+def _layer_by_layer(model, input_ids, answer_start, sentence_spans, target, backward):
+    """``memory="low"``: the same relevance as the whole graph, one decoder layer's graph at a time.
+
+    1. One forward in which the decoder layers run without graph; the input of every k-th layer
+       (k ~ sqrt(layers)) is kept, and the last layer's output becomes a leaf, so the model's own head
+       (final norm, LM head, soft-capping, scaling) gives the sentence targets with a small graph, and the
+       first layer's input keeps its graph to the embeddings (scaling, position embeddings).
+    2. The n sentence gradients at the last layer's output; then, from the top, each segment of k layers
+       is recomputed without graph from its kept input, and each layer once more with graph (inside
+       ``attnlrp``, so the rules apply), through which all n gradients are pulled before its graph is freed.
+    3. The first layer's input gradients are pulled to the embeddings.
+    """
+    layers = _decoder_layers(model)
+    every = math.isqrt(max(len(layers) - 1, 0)) + 1
+    with _without_checkpointing(layers):
+        with _recorded(layers, every) as calls:
+            embeds, targets = forward_targets(model, input_ids, answer_start, sentence_spans, target)
+        grads = _pull(targets, calls[-1].output, _eye(targets), backward)
+        calls[-1].output = None
+        for start in reversed(range(0, len(calls), every)):
+            segment = calls[start : start + every]
+            inputs = [segment[0].hidden.detach()]
+            with torch.no_grad():
+                for call in segment[:-1]:
+                    inputs.append(call.layer(inputs[-1], *call.args, **call.kwargs))
+            for call in reversed(segment):
+                hidden = inputs.pop().requires_grad_(True)  # popped: freed as soon as its layer is done
+                grads = _pull(call.layer(hidden, *call.args, **call.kwargs), hidden, grads, backward)
+    return embeds, targets, _pull(calls[0].hidden, embeds, grads, backward)
+
+
+@dataclass
+class _Call:
+    layer: nn.Module
+    hidden: Tensor | None  # the layer's input, kept for every k-th layer
+    args: tuple
+    kwargs: dict
+    output: Tensor | None = None
+
+
+def _decoder_layers(model: nn.Module) -> list[nn.Module]:
+    layers = [m for m in model.modules() if isinstance(m, GradientCheckpointingLayer)]
+    if not layers:
+        raise UnsupportedModelError(
+            f"memory='low' recomputes the decoder layers one by one, but {type(model).__name__} has no "
+            "transformers GradientCheckpointingLayer; use memory='fast'"
+        )
+    return layers
+
+
+@contextmanager
+def _recorded(layers: list[nn.Module], every: int) -> Iterator[list[_Call]]:
+    """While active, each decoder layer runs without graph and records its call; the layers must form a
+    chain (each one's input is the previous one's output), which the recomputation relies on."""
+    calls: list[_Call] = []
+
+    def recording(forward):
+        def run(self, hidden, *args, **kwargs):
+            if calls and hidden is not calls[-1].output or len(calls) == len(layers):
+                raise UnsupportedModelError(
+                    f"memory='low' needs the decoder layers of {type(self).__name__} to run once each, each on "
+                    "the previous one's output; this model does not: use memory='fast'"
+                )
+            if calls:
+                calls[-1].output = None  # only the last layer's output is kept
+            kept = hidden if len(calls) % every == 0 else None
+            calls.append(_Call(self, kept, args, kwargs))
+            with torch.no_grad():
+                output = forward(hidden, *args, **kwargs)
+            if not isinstance(output, Tensor):
+                raise UnsupportedModelError(f"memory='low' needs decoder layers that return a tensor; use memory='fast'")
+            calls[-1].output = output.detach().requires_grad_(True)  # the head's graph starts here
+            return calls[-1].output
+
+        return run
+
+    undo = [_set_instance_forward(layer, recording(layer.forward)) for layer in layers]
+    try:
+        yield calls
+    finally:
+        for step in reversed(undo):
+            step()
+    if len(calls) != len(layers):
+        raise UnsupportedModelError(
+            f"memory='low' expected {len(layers)} decoder layer calls, saw {len(calls)}; use memory='fast'"
+        )
+
+
+@contextmanager
+def _without_checkpointing(layers: list[nn.Module]) -> Iterator[None]:
+    """Gradient checkpointing would recompute a layer for each sentence; here each is recomputed once."""
+    modes = [layer.training for layer in layers]
+    for layer in layers:
+        layer.training = False
+    try:
+        yield
+    finally:
+        for layer, mode in zip(layers, modes):
+            layer.training = mode

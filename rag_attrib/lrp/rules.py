@@ -44,7 +44,8 @@ class IdentityRule(torch.autograd.Function):
     """``y = f(x)`` for an element-wise non-linearity, with backward ``grad * f(x) / x``.
 
     Relevance ``x * grad_x`` then equals ``y * grad_y``: the non-linearity passes relevance through
-    unchanged instead of rescaling it by its local slope.
+    unchanged instead of rescaling it by its local slope. The ratio ``f(x) / x`` (0 where ``x == 0``) is
+    computed once in the forward and is the only tensor saved: each backward is one multiply.
     """
 
     generate_vmap_rule = True
@@ -55,19 +56,21 @@ class IdentityRule(torch.autograd.Function):
 
     @staticmethod
     def setup_context(ctx, inputs, output) -> None:
-        ctx.save_for_backward(inputs[0], output)
+        x = inputs[0]
+        ctx.save_for_backward((output / x).masked_fill_(x == 0, 0))
 
     @staticmethod
     def backward(ctx, grad: Tensor):
-        x, y = ctx.saved_tensors
-        ratio = torch.where(x == 0, torch.zeros_like(y), y / torch.where(x == 0, torch.ones_like(x), x))
+        (ratio,) = ctx.saved_tensors
         return grad * ratio, None
 
 
 class UniformProduct(torch.autograd.Function):
     """``a * b`` of two activations, with the gradient of each factor halved (the uniform rule).
 
-    Plain gradient x input would give each factor the full relevance of the product, doubling it.
+    Plain gradient x input would give each factor the full relevance of the product, doubling it. The
+    halved factors ``b / 2`` and ``a / 2`` are saved by the forward (halving is exact except for subnormals),
+    so each backward is one multiply per factor.
     """
 
     generate_vmap_rule = True
@@ -78,26 +81,32 @@ class UniformProduct(torch.autograd.Function):
 
     @staticmethod
     def setup_context(ctx, inputs, output) -> None:
-        ctx.save_for_backward(*inputs)
+        a, b = inputs
+        ctx.factors = (a.shape, a.dtype), (b.shape, b.dtype)
+        ctx.save_for_backward(b * 0.5, a * 0.5)
 
     @staticmethod
     def backward(ctx, grad: Tensor):
-        a, b = ctx.saved_tensors
-        grad_a = (grad * b * 0.5).sum_to_size(a.shape).to(a.dtype)
-        grad_b = (grad * a * 0.5).sum_to_size(b.shape).to(b.dtype)
-        return grad_a, grad_b
+        half_b, half_a = ctx.saved_tensors
+        (shape_a, dtype_a), (shape_b, dtype_b) = ctx.factors
+        return (grad * half_b).sum_to_size(shape_a).to(dtype_a), (grad * half_a).sum_to_size(shape_b).to(dtype_b)
 
 
 def scale_gradient(x: Tensor, factor: float) -> Tensor:
     return ScaleGradient.apply(x, factor)
 
 
+def _builds_graph(*tensors: Tensor) -> bool:
+    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+
+
 def identity_rule(fn: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
-    return IdentityRule.apply(x, fn)
+    # Without a graph (a no-grad forward) the rule's value is just fn(x): skip the ratio.
+    return IdentityRule.apply(x, fn) if _builds_graph(x) else fn(x)
 
 
 def uniform_product(a: Tensor, b: Tensor) -> Tensor:
-    return UniformProduct.apply(a, b)
+    return UniformProduct.apply(a, b) if _builds_graph(a, b) else a * b
 
 
 def normalise(x: Tensor, eps: float) -> Tensor:

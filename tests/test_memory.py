@@ -1,0 +1,119 @@
+"""The memory policy of the engine: ``memory="low"`` (one decoder layer's graph at a time) gives the same
+relevance as the whole graph on every family, recomputing each layer once per answer; the choice between
+the two, its estimate and its validation."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from family_models import FAMILIES, tiny_model
+
+from rag_attrib.errors import InvalidInputError
+from rag_attrib.lrp import attnlrp
+from rag_attrib.lrp.relevance import activation_bytes, check_memory, forward_targets, memory_plan, sentence_relevance
+
+IDS = torch.randint(3, 97, (40,), generator=torch.Generator().manual_seed(2))
+SENTENCES = [(24, 29), (29, 35), (35, 40)]
+
+
+def both(model, **kwargs):
+    fast = sentence_relevance(model, IDS, 24, SENTENCES, memory="fast", **kwargs)
+    low = sentence_relevance(model, IDS, 24, SENTENCES, memory="low", **kwargs)
+    return fast, low
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_low_memory_gives_bit_identical_relevance(family):
+    model = tiny_model(family, num_hidden_layers=3)  # kept inputs of layers 0 and 2; layer 1 recomputed
+    (fast, fast_values), (low, low_values) = both(model)
+    assert torch.equal(low_values, fast_values)
+    assert torch.equal(low, fast), (low - fast).abs().max()
+
+
+@pytest.mark.parametrize("family", ["llama", "gpt2", "mixtral", "gemma2"])
+def test_low_memory_with_the_batched_backward(family):
+    (fast, _), (low, _) = both(tiny_model(family, num_hidden_layers=3), backward="batched")
+    assert torch.equal(low, fast), (low - fast).abs().max()
+
+
+def test_low_memory_without_the_rules_gives_gradient_times_input():
+    (fast, _), (low, _) = both(tiny_model("llama", num_hidden_layers=3), lrp=False)
+    assert torch.equal(low, fast)
+
+
+@pytest.mark.parametrize("checkpointing", [False, True])
+def test_each_layer_is_recomputed_once_per_answer_not_per_sentence(checkpointing):
+    model = tiny_model("llama", num_hidden_layers=5)  # segments of 3 and 2 layers
+    if checkpointing:  # the layers' own checkpointing is set aside, else it would recompute per sentence
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    calls = []
+    hooks = [layer.mlp.down_proj.register_forward_pre_hook(lambda m, _, i=i: calls.append(i))
+             for i, layer in enumerate(model.model.layers)]
+    reference, _ = sentence_relevance(model, IDS, 24, SENTENCES, memory="fast")
+    calls.clear()
+    low, _ = sentence_relevance(model, IDS, 24, SENTENCES, memory="low")
+    for hook in hooks:
+        hook.remove()
+    # recorded forward 0-4; then, from the top, segment [3, 4]: 3 without graph, 4 and 3 with graph;
+    # segment [0, 1, 2]: 0 and 1 without graph, then 2, 1, 0 with graph
+    assert calls == [0, 1, 2, 3, 4, 3, 4, 3, 0, 1, 2, 1, 0]
+    assert (low - reference).abs().max() <= 1e-6 * reference.abs().max()
+    assert not any(layer.training for layer in model.model.layers)
+
+
+def saved_bytes_per_token_layer(model, length):
+    sizes = {}
+
+    def pack(t):
+        sizes[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    def count(n):
+        sizes.clear()
+        ids = torch.randint(3, 97, (n,), generator=torch.Generator().manual_seed(0))
+        with attnlrp(model), torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            forward_targets(model, ids, n - 4, [(n - 4, n)], "token")
+        return sum(sizes.values())
+
+    return (count(2 * length) - count(length)) / length / model.config.num_hidden_layers
+
+
+def test_activation_estimate_matches_the_saved_tensors_of_a_llama():
+    model = tiny_model("llama", dtype=torch.float32, max_position_embeddings=256)
+    measured = saved_bytes_per_token_layer(model, 64)
+    estimate = activation_bytes(model.config, 1, 4) / model.config.num_hidden_layers
+    assert abs(estimate - measured) <= 0.1 * measured, (estimate, measured)
+
+
+def test_the_plan_follows_the_budget():
+    model = tiny_model("llama")
+    need = activation_bytes(model.config, 40, 8)
+    assert memory_plan(model, 40, need) == "fast"
+    assert memory_plan(model, 40, need - 1) == "low"
+    assert memory_plan(model, 40, "auto") == "fast"  # a tiny model fits any machine
+    assert memory_plan(model, 40, "low") == "low" and memory_plan(model, 10**9, "fast") == "fast"
+
+
+@pytest.mark.parametrize("memory", ["lots", "LOW", 0, -1, 1.5e9, True, None])
+def test_invalid_memory_values_are_refused(memory):
+    with pytest.raises(InvalidInputError, match="memory must be 'auto', 'fast', 'low' or a budget in bytes"):
+        check_memory(memory)
+    with pytest.raises(InvalidInputError):
+        sentence_relevance(tiny_model("llama"), IDS, 24, SENTENCES, memory=memory)
+
+
+def test_attributor_takes_the_memory_option():
+    from tiny_models import byte_tokenizer, tiny_llama
+
+    from rag_attrib import Attributor
+
+    tokenizer = byte_tokenizer()
+    model = tiny_llama(vocab_size=len(tokenizer), max_position_embeddings=512)
+    chunks = ["The lighthouse was built by Harald Voss in 1872.", "The bakery sells tollencake."]
+    answer = "Voss built it. It sells cake."
+    fast = Attributor(model, tokenizer, memory="fast").attribute("Who built it?", chunks, answer)
+    low = Attributor(model, tokenizer, memory="low").attribute("Who built it?", chunks, answer)
+    assert fast.token_relevance.values == low.token_relevance.values
+    assert Attributor(model, tokenizer, memory=2**30).memory == 2**30
+    with pytest.raises(InvalidInputError, match="memory must be"):
+        Attributor(model, tokenizer, memory="small")
