@@ -133,7 +133,7 @@ def part_files(spec: OfflineModel) -> list[Path]:
     if missing:
         raise ModelNotFoundError(
             f"{spec.title} is assembled from {len(spec.parts)} packages and {', '.join(missing)} "
-            f"{'is' if len(missing) == 1 else 'are'} not installed (or lack their data file); "
+            f"{'is' if len(missing) == 1 else 'are'} not installed (or without the data file); "
             f"install them with `{spec.install}`"
         )
     return files
