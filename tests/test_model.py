@@ -6,13 +6,46 @@ import time
 
 import pytest
 
-from rag_attrib import ModelNotFoundError, load_model
+from rag_attrib import ModelNotFoundError, UnsupportedModelError, load_model
 from rag_attrib import model as model_module
 
 
 def test_missing_folder_says_what_to_pass(tmp_path):
-    with pytest.raises(ModelNotFoundError, match="save_pretrained.*never downloads"):
+    with pytest.raises(ModelNotFoundError, match="does not exist.*save_pretrained.*never downloads.*qwen2.5-0.5b"):
         load_model(str(tmp_path / "nope"))
+
+
+@pytest.mark.parametrize("path", ["./no/such/model", "no/such/model", "~/no-such-model-folder"])
+def test_a_path_that_does_not_exist_is_not_taken_for_a_hub_id(path):
+    with pytest.raises(ModelNotFoundError, match=f"no model at {path}: the path does not exist"):
+        load_model(path)
+
+
+def test_empty_folder_holds_no_model(tmp_path):
+    with pytest.raises(ModelNotFoundError, match=r"holds no model \(no config.json\)\. Pass a folder"):
+        load_model(tmp_path)
+
+
+def test_folder_with_only_a_gguf_file_says_to_pass_the_file(tmp_path):
+    (tmp_path / "m.Q4_0.gguf").write_bytes(b"GGUF")
+    with pytest.raises(ModelNotFoundError, match="It holds m.Q4_0.gguf: pass that file instead"):
+        load_model(tmp_path)
+
+
+def test_unknown_model_type_says_what_to_do(tmp_path):
+    (tmp_path / "config.json").write_text('{"model_type": "no-such-architecture"}')
+    with pytest.raises(UnsupportedModelError, match="model_type='no-such-architecture'.*upgrade transformers.*llama"):
+        load_model(tmp_path)
+
+
+def test_folder_with_a_config_but_no_weights_or_tokenizer(tmp_path):
+    (tmp_path / "config.json").write_text('{"model_type": "llama"}')
+    with pytest.raises(ModelNotFoundError, match="cannot load model"):
+        load_model(tmp_path)
+
+
+def test_the_smollm2_alias_is_the_default_model():
+    assert model_module.offline_gguf_path("smollm2") == model_module.default_gguf_path()
 
 
 def test_missing_gguf_file(tmp_path):

@@ -247,7 +247,7 @@ def _recorded(layers: list[nn.Module], every: int) -> Iterator[list[_Call]]:
             with torch.no_grad():
                 output = forward(hidden, *args, **kwargs)
             if not isinstance(output, Tensor):
-                raise UnsupportedModelError(f"memory='low' needs decoder layers that return a tensor; use memory='fast'")
+                raise UnsupportedModelError("memory='low' needs decoder layers that return a tensor; use memory='fast'")
             calls[-1].output = output.detach().requires_grad_(True)  # the head's graph starts here
             return calls[-1].output
 
