@@ -12,8 +12,9 @@ from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerB
 from .aggregate import DEFAULT_MIN_SHARE, check_min_share, evidence_units, sentence_citations, with_evidence
 from .errors import ContextTooLongError, EmptyAnswerError, InvalidInputError, InvalidTypeError
 from .lrp import family_for, model_lock
-from .lrp.relevance import Backward, Memory, check_memory, sentence_relevance
+from .lrp.relevance import Backward, Memory, check_memory, sentence_relevance, teacher_forced_logprobs
 from .prompt import DEFAULT_SYSTEM, Encoded, RenderedPrompt, encode, encode_prompt, render_foreign, render_rag_prompt
+from .support import DEFAULT_SUPPORT, SUPPORTED, SupportModel, without_chunks
 from .text import check_answer, locate_chunks
 from .types import TARGETS, AttributionResult, Chunk, SentenceAttribution, Span, Target, TokenRelevance, as_chunks
 
@@ -40,6 +41,7 @@ class Attributor:
         keep_token_relevance: bool = True,
         evidence: EvidenceMode = "cited",
         memory: Memory = "auto",
+        support: SupportModel | None = DEFAULT_SUPPORT,
     ) -> None:
         """``memory``: ``"fast"`` keeps the whole graph for the sentences' backward passes (memory grows by
         about 1 MB per token on SmolLM2-135M), ``"low"`` recomputes one decoder layer at a time (the same
@@ -61,7 +63,7 @@ class Attributor:
         self.backward, self.system_prompt, self.keep_token_relevance = backward, system_prompt, keep_token_relevance
         self.evidence = evidence
         check_memory(memory)
-        self.memory = memory
+        self.memory, self.support = memory, support
 
     @classmethod
     def load(cls, name_or_path: str | None = None, **kwargs: Any) -> Attributor:
@@ -147,12 +149,13 @@ class Attributor:
                 )
         enc = encode(self.tokenizer, rendered, answer, None if sentences is None else _checked_spans(sentences, answer))
         self._check_length(enc.seq_len, enc.answer_start)
-        relevance, values = sentence_relevance(
+        relevance, values, logprobs = sentence_relevance(
             self.model, enc.input_ids, enc.answer_start, enc.sentence_tokens, target=target, backward=self.backward,
             memory=self.memory,
         )
 
         ids = [c.id for c in chunks]
+        support = self._support(enc, relevance, logprobs, ids) if self.support is not None else [None] * len(ids)
         units = [] if self.evidence == "none" else [
             evidence_units(chunk, rendered.text, span, enc.prompt_offsets, tokens)
             for chunk, span, tokens in zip(chunks, rendered.chunk_spans, enc.chunk_tokens)
@@ -162,11 +165,13 @@ class Attributor:
             citations, cited, grounding = sentence_citations(
                 relevance[i], ids, enc.chunk_tokens, enc.context_mask(i), self.min_share
             )
+            if support[i] is not None and support[i] < SUPPORTED:
+                cited = ()  # no chunk carries the sentence: cite none
             if units:
                 which = cited if self.evidence == "cited" else ids
                 citations = with_evidence(citations, ids, relevance[i], units, which)
             attributed.append(
-                SentenceAttribution(span.of(answer), span, citations, cited, grounding, float(values[i]))
+                SentenceAttribution(span.of(answer), span, citations, cited, grounding, float(values[i]), support[i])
             )
         return AttributionResult(
             sentences=tuple(attributed),
@@ -181,6 +186,28 @@ class Attributor:
             min_share=self.min_share,
             token_relevance=self._token_relevance(enc, relevance) if self.keep_token_relevance else None,
         )
+
+    def _support(self, enc: Encoded, relevance: torch.Tensor, logprobs: torch.Tensor, ids: list[str]) -> list[float]:
+        """Each sentence's support probability; two forward passes without graph: the prompt without any chunk,
+        and without the chunks that are some sentence's top chunk."""
+        shares = [sentence_citations(relevance[i], ids, enc.chunk_tokens, enc.context_mask(i), self.min_share)[0]
+                  for i in range(enc.n_sentences)]
+        tops = {ids.index(s[0].chunk_id) for s in shares if s}
+        lp = {name: self._logprobs_without(enc, remove) for name, remove in
+              (("lp_none", range(len(ids))), ("lp_without_tops", sorted(tops)))}
+        out = []
+        for i, citations in enumerate(shares):
+            a, b = enc.sentence_tokens[i]
+            signals = {"shares": [c.share for c in citations], "grounding": sum(c.share for c in citations),
+                       "tokens": b - a, "lp_all": float(logprobs[i]), **{k: float(v[i]) for k, v in lp.items()}}
+            out.append(self.support(signals))
+        return out
+
+    def _logprobs_without(self, enc: Encoded, remove: Sequence[int]) -> torch.Tensor:
+        prompt_ids = encode_prompt(self.tokenizer, without_chunks(enc.prompt.text, enc.prompt.chunk_spans, remove))[0]
+        shift = len(prompt_ids) - enc.answer_start
+        spans = [(a + shift, b + shift) for a, b in enc.sentence_tokens]
+        return teacher_forced_logprobs(self.model, torch.tensor(prompt_ids + enc.answer_ids), len(prompt_ids), spans)
 
     def _token_relevance(self, enc: Encoded, relevance: torch.Tensor) -> TokenRelevance:
         shift = len(enc.prompt.text)

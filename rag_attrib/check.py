@@ -119,7 +119,7 @@ def _layer_ratios(model: nn.Module, ids: torch.Tensor, answer_start: int) -> tup
     with attnlrp(model), torch.enable_grad():
         hooks = [layer.register_forward_pre_hook(keep_input, with_kwargs=True) for layer in layers]
         try:
-            embeds, targets = forward_targets(model, ids, answer_start, [(answer_start, ids.shape[0])], "token")
+            embeds, targets, _ = forward_targets(model, ids, answer_start, [(answer_start, ids.shape[0])], "token")
             target = targets[0]
             target.backward()
         finally:
@@ -133,9 +133,9 @@ def _layer_ratios(model: nn.Module, ids: torch.Tensor, answer_start: int) -> tup
 def _kernel_difference(model: nn.Module, ids, answer_start, spans) -> float | None:
     other = "eager" if model.config._attn_implementation != "eager" else "sdpa"
     try:
-        first, _ = sentence_relevance(model, ids, answer_start, spans)
+        first, *_ = sentence_relevance(model, ids, answer_start, spans)
         with attention_kernel(model, other):
-            second, _ = sentence_relevance(model, ids, answer_start, spans)
+            second, *_ = sentence_relevance(model, ids, answer_start, spans)
     except (ValueError, KeyError, NotImplementedError):
         return None  # the model supports one kernel only
     return ((first - second).abs().max() / first.abs().max()).item()

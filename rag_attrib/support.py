@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 
 FEATURES = ("best_share", "grounding", "gain_per_token", "drop_per_token", "lp_per_token")
+SUPPORTED = 0.5  # a sentence with a lower support is ungrounded: it cites no chunk
 
 
 def features(signals: Mapping[str, Any]) -> dict[str, float]:
@@ -88,3 +89,18 @@ def fit_logistic(x: Tensor, y: Tensor, names: Sequence[str], l2: float = 1.0, st
             break
     return SupportModel(tuple(names), tuple(float(v) for v in w[:-1]), float(w[-1]),
                         tuple(float(v) for v in means), tuple(float(v) for v in scales))
+
+
+def without_chunks(text: str, spans: Sequence[Any], remove: Sequence[int]) -> str:
+    """The prompt text with the chunks ``remove`` (indices into ``spans``) cut out."""
+    cut = sorted((spans[i] for i in set(remove)), key=lambda span: span.start)
+    out, pos = [], 0
+    for span in cut:
+        out.append(text[pos : span.start])
+        pos = span.end
+    return "".join(out) + text[pos:]
+
+
+# Fitted on the realistic set's dev split with the embedded model (benchmarks/fit_support.py; the command and the
+# held-out figures are in benchmarks/README.md). None: no support model, ``ungrounded`` falls back to the share.
+DEFAULT_SUPPORT: SupportModel | None = None

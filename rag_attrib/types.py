@@ -157,6 +157,8 @@ class SentenceAttribution:
 
     ``citations`` holds every chunk, sorted by score (raw scores are never dropped); ``cited`` holds the
     ids the selection rule picked. ``grounding`` is the share of positive relevance landing in chunks.
+    ``support``: the probability that some chunk carries the sentence (``rag_attrib.support``); None when the
+    attributor runs without a support model.
     """
 
     text: str
@@ -165,6 +167,7 @@ class SentenceAttribution:
     cited: tuple[str, ...]
     grounding: float
     target_value: float
+    support: float | None = None
 
     @property
     def top(self) -> Citation | None:
@@ -223,6 +226,7 @@ class AttributionResult:
                     "cited": list(s.cited),
                     "grounding": s.grounding,
                     "target_value": s.target_value,
+                    "support": s.support,
                     "citations": [c.to_dict() for c in s.citations],
                 }
                 for s in self.sentences
@@ -260,6 +264,7 @@ class AttributionResult:
                     cited=tuple(s["cited"]),
                     grounding=s["grounding"],
                     target_value=s["target_value"],
+                    support=s.get("support"),
                 )
                 for s in d["sentences"]
             ),

@@ -6,7 +6,8 @@ number or id, and compared with the attribution:
 - ``supported``: a cited chunk carries the sentence (its share is at least ``min_share``);
 - ``miscited``: markers are there, but the chunks carrying the sentence are others (named);
 - ``uncited``: no marker, but a chunk carries the sentence (suggested);
-- ``ungrounded``: no chunk carries the sentence: no chunk's share reaches ``min_share``.
+- ``ungrounded``: no chunk carries the sentence: its support (``rag_attrib.support``) is below one half, or,
+  without a support model, no chunk's share reaches ``min_share``.
 
 Why the best chunk's share and not the total grounding share decides ``ungrounded``: measured on the
 embedded model (``benchmarks/bench_thresholds.py``), the total share of all chunks is 0.59-0.82 for
@@ -24,6 +25,7 @@ from typing import Any
 
 from .aggregate import check_min_share, cited_ids
 from .errors import InvalidInputError
+from .support import SUPPORTED
 from .text import MARKER_PATTERN, check_answer, split_sentences
 from .types import AttributionResult, AttributorLike, Chunk, Span, as_chunks
 
@@ -195,7 +197,8 @@ def verify(
         attribution = by_sentence.get(i)
         if attribution is None:
             continue
-        carrying = cited_ids(attribution.citations, threshold)
+        supported = attribution.support is None or attribution.support >= SUPPORTED
+        carrying = cited_ids(attribution.citations, threshold) if supported else ()
         top_share = max((c.share for c in attribution.citations), default=0.0)
         if not carrying:
             verdict = "ungrounded"

@@ -31,7 +31,8 @@ BIASED = {"gpt2": (0.3, 0.9), "mixtral": (0.4, 1.8), "qwen3_moe": (0.4, 1.8)}
 
 
 def relevance(model, **kwargs):
-    return sentence_relevance(model, IDS, 20, SENTENCES, **kwargs)
+    """``(relevance, target values)`` of the two sentences."""
+    return sentence_relevance(model, IDS, 20, SENTENCES, **kwargs)[:2]
 
 
 @pytest.mark.parametrize("family", FAMILIES)

@@ -134,36 +134,36 @@ def test_eager_and_sdpa_relevance_agree_in_float64(monkeypatch):
     # moves logits by ~1e-7; with that one cast removed, the two kernels must agree to 1e-8.
     monkeypatch.setattr(modeling_llama, "eager_attention_forward", float64_eager_attention)
     model = tiny_llama("sdpa")
-    sdpa, _ = sentence_relevance(model, IDS, ANSWER_START, SENTENCES)
+    sdpa, *_ = sentence_relevance(model, IDS, ANSWER_START, SENTENCES)
     logits_sdpa = model(IDS[None]).logits
     model.set_attn_implementation("eager")
     assert (model(IDS[None]).logits - logits_sdpa).abs().max() < 1e-12
-    eager, _ = sentence_relevance(model, IDS, ANSWER_START, SENTENCES)
+    eager, *_ = sentence_relevance(model, IDS, ANSWER_START, SENTENCES)
     assert (eager - sdpa).abs().max() < 1e-8
 
 
 def test_stock_eager_and_sdpa_relevance_agree_to_float32_softmax_precision():
     model = tiny_llama("sdpa")
-    sdpa, _ = sentence_relevance(model, IDS, ANSWER_START, SENTENCES)
+    sdpa, *_ = sentence_relevance(model, IDS, ANSWER_START, SENTENCES)
     model.set_attn_implementation("eager")
-    eager, _ = sentence_relevance(model, IDS, ANSWER_START, SENTENCES)
+    eager, *_ = sentence_relevance(model, IDS, ANSWER_START, SENTENCES)
     assert (eager - sdpa).abs().max() < 1e-6 * sdpa.abs().max()
 
 
 def test_graph_reuse_equals_a_fresh_pass_per_sentence_and_batched_backward():
     model = tiny_llama()
-    looped, values = sentence_relevance(model, IDS, ANSWER_START, SENTENCES)
+    looped, values, _ = sentence_relevance(model, IDS, ANSWER_START, SENTENCES)
     for i, span in enumerate(SENTENCES):
-        fresh, value = sentence_relevance(model, IDS, ANSWER_START, [span])
+        fresh, value, _ = sentence_relevance(model, IDS, ANSWER_START, [span])
         assert torch.allclose(fresh[0], looped[i], atol=1e-12, rtol=0)
         assert value.item() == pytest.approx(values[i].item(), abs=1e-12)
-    batched, _ = sentence_relevance(model, IDS, ANSWER_START, SENTENCES, backward="batched")
+    batched, *_ = sentence_relevance(model, IDS, ANSWER_START, SENTENCES, backward="batched")
     assert torch.allclose(batched, looped, atol=1e-12, rtol=0)
 
 
 def test_target_value_is_the_sum_of_the_answer_token_logits():
     model = tiny_llama()
-    _, values = sentence_relevance(model, IDS, ANSWER_START, SENTENCES, target="token")
+    _, values, _ = sentence_relevance(model, IDS, ANSWER_START, SENTENCES, target="token")
     logits = model(IDS[None]).logits[0]
     a, b = SENTENCES[1]
     expected = sum(logits[t - 1, IDS[t]].item() for t in range(a, b))
@@ -174,7 +174,7 @@ def test_relevance_matches_a_slow_reference_implementation():
     """An independent Llama forward written from the weights, with each rule as the paper states it
     (uniform rule on both attention matmuls, not our q/k/v shortcut), gives the same relevance."""
     model = tiny_llama("sdpa")
-    ours, _ = sentence_relevance(model, IDS, ANSWER_START, SENTENCES)
+    ours, *_ = sentence_relevance(model, IDS, ANSWER_START, SENTENCES)
     reference = reference_relevance(model, IDS, SENTENCES)
     assert torch.allclose(ours, reference, atol=1e-9, rtol=0), (ours - reference).abs().max()
 
@@ -188,7 +188,7 @@ def test_conservation_is_exact_without_attention_mixing(target):
     with torch.no_grad():
         for layer in model.model.layers:
             layer.self_attn.o_proj.weight.zero_()
-    relevance, values = sentence_relevance(model, IDS, ANSWER_START, SENTENCES, target=target)
+    relevance, values, _ = sentence_relevance(model, IDS, ANSWER_START, SENTENCES, target=target)
     assert torch.allclose(relevance.sum(-1), values, atol=1e-6, rtol=1e-6)  # the norms normalise in float32
 
 

@@ -25,19 +25,19 @@ def both(model, **kwargs):
 @pytest.mark.parametrize("family", FAMILIES)
 def test_low_memory_gives_bit_identical_relevance(family):
     model = tiny_model(family, num_hidden_layers=3)  # kept inputs of layers 0 and 2; layer 1 recomputed
-    (fast, fast_values), (low, low_values) = both(model)
-    assert torch.equal(low_values, fast_values)
+    (fast, fast_values, fast_logprobs), (low, low_values, low_logprobs) = both(model)
+    assert torch.equal(low_values, fast_values) and torch.equal(low_logprobs, fast_logprobs)
     assert torch.equal(low, fast), (low - fast).abs().max()
 
 
 @pytest.mark.parametrize("family", ["llama", "gpt2", "mixtral", "gemma2"])
 def test_low_memory_with_the_batched_backward(family):
-    (fast, _), (low, _) = both(tiny_model(family, num_hidden_layers=3), backward="batched")
+    (fast, *_), (low, *_) = both(tiny_model(family, num_hidden_layers=3), backward="batched")
     assert torch.equal(low, fast), (low - fast).abs().max()
 
 
 def test_low_memory_without_the_rules_gives_gradient_times_input():
-    (fast, _), (low, _) = both(tiny_model("llama", num_hidden_layers=3), lrp=False)
+    (fast, *_), (low, *_) = both(tiny_model("llama", num_hidden_layers=3), lrp=False)
     assert torch.equal(low, fast)
 
 
@@ -49,9 +49,9 @@ def test_each_layer_is_recomputed_once_per_answer_not_per_sentence(checkpointing
     calls = []
     hooks = [layer.mlp.down_proj.register_forward_pre_hook(lambda m, _, i=i: calls.append(i))
              for i, layer in enumerate(model.model.layers)]
-    reference, _ = sentence_relevance(model, IDS, 24, SENTENCES, memory="fast")
+    reference, *_ = sentence_relevance(model, IDS, 24, SENTENCES, memory="fast")
     calls.clear()
-    low, _ = sentence_relevance(model, IDS, 24, SENTENCES, memory="low")
+    low, *_ = sentence_relevance(model, IDS, 24, SENTENCES, memory="low")
     for hook in hooks:
         hook.remove()
     # recorded forward 0-4; then, from the top, segment [3, 4]: 3 without graph, 4 and 3 with graph;

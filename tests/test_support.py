@@ -32,3 +32,44 @@ def test_round_trip_and_call_on_signals():
     assert SupportModel.from_dict(model.to_dict()) == model
     z = 2.0 * (0.4 - 0.3) / 0.1 + 1.0 * (3.0 - 1.0) / 2.0 - 0.5
     assert model(SIGNALS) == pytest.approx(1 / (1 + torch.exp(torch.tensor(-z)).item()))
+
+
+def test_without_chunks_cuts_exactly_the_chunks():
+    from rag_attrib.support import without_chunks
+    from rag_attrib.types import Span
+
+    text = "A [1] first. [2] second. Q?"
+    spans = [Span(6, 12), Span(17, 24)]
+    assert without_chunks(text, spans, [0]) == "A [1]  [2] second. Q?"
+    assert without_chunks(text, spans, [1, 0]) == "A [1]  [2]  Q?"
+    assert without_chunks(text, spans, []) == text
+
+
+def test_the_attributor_scores_support_from_its_signals(tiny_attributor):
+    from rag_attrib import Attributor
+    from rag_attrib.lrp.relevance import teacher_forced_logprobs
+    from rag_attrib.prompt import encode, render_rag_prompt
+    from rag_attrib.verify import verify
+
+    seen = []
+
+    class Recording(SupportModel):
+        def __call__(self, signals):
+            seen.append(dict(signals))
+            return 0.1  # nothing supported
+
+    low = Recording(("best_share",), (1.0,), 0.0, (0.0,), (1.0,))
+    chunks = ["Harald Voss built the lighthouse.", "Mira Tollan runs the bakery."]
+    attributor = Attributor(tiny_attributor.model, tiny_attributor.tokenizer, min_share=0.0, support=low)
+    result = attributor.attribute("Who built it?", chunks, "Harald Voss built it. It is old.")
+    assert [s.support for s in result.sentences] == [0.1, 0.1] and all(s.cited == () for s in result.sentences)
+    # lp_all is the engine's by-product: the same as a separate teacher-forced pass over the whole prompt
+    enc = encode(attributor.tokenizer, render_rag_prompt(attributor.tokenizer, "Who built it?", result.chunks),
+                 result.answer)
+    lp_all = teacher_forced_logprobs(attributor.model, enc.input_ids, enc.answer_start, enc.sentence_tokens)
+    assert [s["lp_all"] for s in seen] == pytest.approx(lp_all.tolist(), abs=1e-9)
+    assert all(s["lp_none"] != s["lp_all"] for s in seen)  # a different prompt
+    verdicts = verify(attributor, "Who built it?", chunks, "Harald Voss built it [1]. It is old.")
+    assert [s.verdict for s in verdicts.sentences] == ["ungrounded", "ungrounded"]
+    plain = Attributor(tiny_attributor.model, tiny_attributor.tokenizer, support=None)
+    assert plain.attribute("Who built it?", chunks, "Harald Voss built it.").sentences[0].support is None

@@ -34,7 +34,7 @@ from torch import Tensor
 
 from ..aggregate import sentence_citations
 from ..lrp import attention_kernel
-from ..lrp.relevance import sentence_relevance
+from ..lrp.relevance import sentence_relevance, teacher_forced_logprobs
 from ..prompt import Encoded, encode, encode_prompt, render_rag_prompt
 from ..text import split_sentences
 from ..types import AttributorLike, Citation, Span
@@ -131,20 +131,17 @@ def sentence_logprobs(attributor: AttributorLike, case: EvalCase, keep: Sequence
     answer and its sentences are tokenised once, so they are the same tokens whatever is removed.
     ``sentence_spans`` are token ranges relative to the answer start. One forward pass.
     """
-    tok, model = attributor.tokenizer, attributor.model
+    tok = attributor.tokenizer
     kept = [case.chunks[i] for i in sorted(keep)]
     rendered = render_rag_prompt(tok, case.question, kept, attributor.system_prompt)
     if answer_ids is None or sentence_spans is None:
         enc = encode(tok, rendered, case.answer, case.spans)
         answer_ids, sentence_spans = enc.answer_ids, enc.relative_sentences()
     prompt_ids = encode_prompt(tok, rendered.text)[0]
-    ids = torch.tensor([list(prompt_ids) + list(answer_ids)], device=model.device)
     start = len(prompt_ids)
-    positions = torch.arange(start - 1, ids.shape[1] - 1, device=model.device)
-    logits = model(ids, logits_to_keep=positions, use_cache=False).logits[0]
-    logits = logits.to(torch.promote_types(logits.dtype, torch.float32))  # at least float32
-    per_token = torch.log_softmax(logits, -1).gather(-1, ids[0, start:, None])[:, 0].cpu()
-    return torch.stack([per_token[a:b].sum() for a, b in sentence_spans]).double()
+    ids = torch.tensor(list(prompt_ids) + list(answer_ids))
+    spans = [(start + a, start + b) for a, b in sentence_spans]
+    return teacher_forced_logprobs(attributor.model, ids, start, spans).double()
 
 
 def _aggregate(relevance: Tensor, prepared: Prepared, min_share: float) -> tuple[Tensor, Tensor]:
@@ -184,7 +181,7 @@ def attnlrp_method(attributor: AttributorLike, prepared: Prepared) -> MethodOutp
 
 @method("gradxinput", "plain gradient x input at the embeddings, same target and aggregation, no LRP rules")
 def gradxinput_method(attributor: AttributorLike, prepared: Prepared) -> MethodOutput:
-    relevance, _ = sentence_relevance(attributor.model, prepared.input_ids, prepared.answer_start,
+    relevance, *_ = sentence_relevance(attributor.model, prepared.input_ids, prepared.answer_start,
                                       prepared.sentence_tokens, target=attributor.target, lrp=False)
     scores, shares = _aggregate(relevance, prepared, attributor.min_share)
     return MethodOutput(scores, backwards=len(prepared.sentence_tokens), shares=shares)

@@ -10,7 +10,7 @@ import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from typing import Literal, Union
+from typing import Literal, NamedTuple, Union
 
 import torch
 from torch import Tensor, nn
@@ -36,7 +36,9 @@ def sentence_targets(logits: Tensor, answer_ids: Tensor, spans: Sequence[tuple[i
     elif target == "max":
         per_token = logits.max(-1).values
     elif target == "logprob":
-        per_token = torch.log_softmax(logits.float(), -1).gather(-1, answer_ids[:, None])[:, 0]
+        per_token = torch.log_softmax(logits.to(torch.promote_types(logits.dtype, torch.float32)), -1).gather(
+            -1, answer_ids[:, None]
+        )[:, 0]
     else:
         raise InvalidInputError(f"target must be one of {TARGETS}, got {target!r}")
     return torch.stack([per_token[a:b].sum() for a, b in spans])
@@ -55,7 +57,34 @@ def forward_targets(
     positions = torch.arange(answer_start - 1, input_ids.shape[0] - 1, device=input_ids.device)
     logits = model(inputs_embeds=embeds, logits_to_keep=positions, use_cache=False).logits[0]
     relative = [(a - answer_start, b - answer_start) for a, b in sentence_spans]
-    return embeds, sentence_targets(logits, input_ids[answer_start:], relative, target)
+    targets = sentence_targets(logits, input_ids[answer_start:], relative, target)
+    with torch.no_grad():  # a by-product for the support model: each sentence's log-probability given the prompt
+        logprobs = sentence_targets(logits.detach(), input_ids[answer_start:], relative, "logprob")
+    return embeds, targets, logprobs
+
+
+@torch.no_grad()
+def teacher_forced_logprobs(
+    model: PreTrainedModel, input_ids: Tensor, answer_start: int, sentence_spans: Sequence[tuple[int, int]]
+) -> Tensor:
+    """Each sentence's log-probability given everything before it, from one forward pass without graph
+    (the unpatched model: the forward is the same either way). ``sentence_spans`` are absolute token ranges."""
+    input_ids = input_ids.to(model.device)
+    positions = torch.arange(answer_start - 1, input_ids.shape[0] - 1, device=input_ids.device)
+    with model_lock(model):
+        logits = model(input_ids[None], logits_to_keep=positions, use_cache=False).logits[0]
+    relative = [(a - answer_start, b - answer_start) for a, b in sentence_spans]
+    logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
+    return sentence_targets(logits, input_ids[answer_start:], relative, "logprob").cpu()
+
+
+class SentenceRelevance(NamedTuple):
+    """What the engine returns: relevance ``[n, seq]``, the target values ``[n]`` and each sentence's
+    log-probability given everything before it ``[n]`` (free: the same forward pass)."""
+
+    relevance: Tensor
+    targets: Tensor
+    logprobs: Tensor
 
 
 def sentence_relevance(
@@ -67,8 +96,8 @@ def sentence_relevance(
     backward: Backward = "loop",
     lrp: bool = True,
     memory: Memory = "auto",
-) -> tuple[Tensor, Tensor]:
-    """AttnLRP relevance of every input token for each sentence: ``(relevance[n, seq], target_values[n])``.
+) -> SentenceRelevance:
+    """AttnLRP relevance of every input token for each sentence: ``(relevance[n, seq], targets[n], logprobs[n])``.
 
     ``input_ids`` is the 1-D prompt + answer; ``sentence_spans`` are absolute token ranges inside the
     answer. Relevance is ``(grad * embedding).sum(-1)`` at the input embeddings, in float32 or wider.
@@ -87,14 +116,15 @@ def sentence_relevance(
     input_ids = input_ids.to(model.device)
     with model_lock(model), attnlrp(model) if lrp else nullcontext(), torch.enable_grad():
         if plan == "fast":
-            embeds, targets = forward_targets(model, input_ids, answer_start, sentence_spans, target)
+            embeds, targets, logprobs = forward_targets(model, input_ids, answer_start, sentence_spans, target)
             grads = _pull(targets, embeds, _eye(targets), backward)
         else:
-            embeds, targets, grads = _layer_by_layer(model, input_ids, answer_start, sentence_spans, target, backward)
+            embeds, targets, logprobs, grads = _layer_by_layer(model, input_ids, answer_start, sentence_spans, target,
+                                                               backward)
         # At least float32 whatever the model runs in (bf16 sums lose the small contributions).
         dtype = torch.promote_types(embeds.dtype, torch.float32)
         relevance = (grads[:, 0].to(dtype) * embeds[0].detach().to(dtype)).sum(-1)
-    return relevance.cpu(), targets.detach().to(dtype).cpu()
+    return SentenceRelevance(relevance.cpu(), targets.detach().to(dtype).cpu(), logprobs.to(dtype).cpu())
 
 
 def _eye(targets: Tensor) -> Tensor:
@@ -193,7 +223,7 @@ def _layer_by_layer(model, input_ids, answer_start, sentence_spans, target, back
     every = math.isqrt(max(len(layers) - 1, 0)) + 1
     with _without_checkpointing(layers):
         with _recorded(layers, every) as calls:
-            embeds, targets = forward_targets(model, input_ids, answer_start, sentence_spans, target)
+            embeds, targets, logprobs = forward_targets(model, input_ids, answer_start, sentence_spans, target)
         grads = _pull(targets, calls[-1].output, _eye(targets), backward)
         calls[-1].output = None
         for start in reversed(range(0, len(calls), every)):
@@ -205,7 +235,7 @@ def _layer_by_layer(model, input_ids, answer_start, sentence_spans, target, back
             for call in reversed(segment):
                 hidden = inputs.pop().requires_grad_(True)  # popped: freed as soon as its layer is done
                 grads = _pull(call.layer(hidden, *call.args, **call.kwargs), hidden, grads, backward)
-    return embeds, targets, _pull(calls[0].hidden, embeds, grads, backward)
+    return embeds, targets, logprobs, _pull(calls[0].hidden, embeds, grads, backward)
 
 
 @dataclass
