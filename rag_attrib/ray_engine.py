@@ -22,14 +22,17 @@ How it works, and why each piece is there:
   attribution), and OUT_DIR need not be shared with the workers.
 - An actor process that dies (killed, out of memory) is restarted by Ray and its batch retried, at most
   ``max_task_retries`` times, so a record that kills its worker every time stops the run instead of
-  looping forever; rerun to resume. A lock file stops two runs from writing the same OUT_DIR.
+  looping forever; rerun to resume.
+- What a run guarantees is the local engine's, by the same code (``rag_attrib.batch``): the lock
+  (``OUT_DIR/.rag_attrib.lock``), the input fingerprint checked before resuming, ``restart`` (deletes the
+  shards), ``retry_errors`` (rewrites the shards holding run errors without them, each atomically),
+  readers that keep one record per line.
 
 Ray is imported only inside the functions that need it: ``pip install rag-attrib[ray]``.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import math
 import os
@@ -38,11 +41,10 @@ import socket
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .batch import input_lines, verify_line
+from .batch import Output, Results, input_lines, locked, unique_records, verify_line, writing
 from .errors import RayEngineError
 
 FORMATS = ("jsonl", "parquet")
@@ -66,7 +68,7 @@ class VerifyWorker:
 
     def __init__(
         self, model: Any = None, load_kwargs: dict[str, Any] | None = None, token_relevance: bool = False,
-        num_threads: int | None = None, device: str | None = None,
+        num_threads: int | None = None, device: str | None = None, source: str | None = None,
     ) -> None:
         if callable(model):
             self.attributor = model()
@@ -81,7 +83,7 @@ class VerifyWorker:
             if device is not None:
                 kwargs.setdefault("device", device)
             self.attributor = Attributor.load(model, **kwargs)
-        self.token_relevance = token_relevance
+        self.token_relevance, self.source = token_relevance, source
         self.name = f"{socket.gethostname()}:{os.getpid()}"
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
@@ -90,7 +92,7 @@ class VerifyWorker:
         for number, text in zip(batch["line"], batch["text"]):
             # a line that is not UTF-8 travels as bytes (batch.input_lines): keep it so, as the local engine does
             line = bytes(text) if isinstance(text, bytes) else str(text)
-            record = verify_line(self.attributor, line, int(number), self.token_relevance)
+            record = verify_line(self.attributor, line, int(number), self.token_relevance, self.source)
             lines.append(int(number))
             oks.append(bool(record["ok"]))
             records.append(json.dumps(record, ensure_ascii=False))
@@ -150,27 +152,40 @@ def _shard_records(out_dir: str | os.PathLike, quarantine: bool) -> Iterator[dic
         yield from records
 
 
-def finished_lines_dir(out_dir: str | os.PathLike) -> set[int]:
-    """Line numbers already in OUT_DIR's shards. Leftover temporaries of a killed run are removed and an
+def read_output_dir(out_dir: str | os.PathLike) -> Output:
+    """The records already in OUT_DIR's shards. Leftover temporaries of a killed run are removed and an
     unreadable shard is renamed ``*.corrupt`` (its lines are done again), so nothing is counted twice."""
-    out = Path(out_dir)
+    out, output = Path(out_dir), Output()
     if not out.is_dir():
-        return set()
+        return output
     for tmp in out.glob(f".{SHARD_PREFIX}*.tmp"):
         tmp.unlink(missing_ok=True)
-    return {int(r["line"]) for r in _shard_records(out, quarantine=True)}
+    for record in _shard_records(out, quarantine=True):
+        output.add(record)
+    return output
 
 
-def read_results_dir(out_dir: str | os.PathLike) -> list[dict[str, Any]]:
-    """Every output record in OUT_DIR's shards (JSONL or Parquet), in input order, one per line number."""
-    by_line: dict[int, dict[str, Any]] = {}
-    for record in _shard_records(out_dir, quarantine=False):
-        line = int(record["line"])
-        if line in by_line:
-            warnings.warn(f"line {line} is in OUT_DIR twice; the first is kept", stacklevel=2)
+def read_results_dir(out_dir: str | os.PathLike) -> Results:
+    """Every output record in OUT_DIR's shards (JSONL or Parquet), in input order, one per line number
+    (``.duplicates``: how many were dropped)."""
+    return unique_records(_shard_records(out_dir, quarantine=False))
+
+
+def _remove_records(out_dir: Path, lines: set[int] | None) -> int:
+    """Rewrite each shard holding records of ``lines`` without them (atomically; an emptied shard is deleted),
+    or delete every shard (``lines=None``). Returns how many records went."""
+    removed = 0
+    for path in shard_paths(out_dir):
+        records = _read_shard(path)
+        keep = [] if lines is None else [r for r in records if int(r["line"]) not in lines]
+        if len(keep) == len(records):
             continue
-        by_line[line] = record
-    return [by_line[k] for k in sorted(by_line)]
+        removed += len(records) - len(keep)
+        if keep:
+            write_shard(out_dir, path.stem, keep, [json.dumps(r, ensure_ascii=False) for r in keep], path.suffix[1:])
+        else:
+            path.unlink()
+    return removed
 
 
 PARQUET_COLUMNS = ("line", "id", "ok", "error", "error_type", "sentences", "supported", "miscited", "uncited",
@@ -227,20 +242,6 @@ def write_shard(out_dir: Path, name: str, records: list[dict[str, Any]], texts: 
     return final
 
 
-@contextmanager
-def _locked(out_dir: Path) -> Iterator[None]:
-    with open(out_dir / LOCK_NAME, "w") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RayEngineError(f"another run is writing to {str(out_dir)!r}; wait for it or use another OUT_DIR") \
-                from None
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
 # ----------------------------------------------------------------------------------------- the run
 
 
@@ -294,6 +295,8 @@ def run_ray(
     token_relevance: bool = False,
     max_task_retries: int = 2,
     init_kwargs: dict[str, Any] | None = None,
+    restart: bool = False,
+    retry_errors: bool = False,
 ) -> dict[str, Any]:
     """Verify every record of ``input_path`` not yet in ``out_dir`` on Ray; the local engine's records.
 
@@ -304,9 +307,11 @@ def run_ray(
     Ray is started locally unless it runs already or ``address`` names a cluster (``"auto"``,
     ``"ray://head:10001"``); a cluster started here is shut down at the end.
 
-    Returns ``{"skipped", "ok", "errors"}`` (as ``run_local``) plus ``"seconds"`` (the Ray part, workers'
-    start included), ``"busy_seconds"`` (first batch start to last batch end over all workers) and
-    ``"workers"``: ``{worker: {"records", "peak_rss"}}``.
+    ``restart``, ``retry_errors``: as ``run_local`` (rag_attrib.batch: what a run guarantees).
+
+    Returns ``{"skipped", "ok", "errors", "discarded", "retried"}`` (as ``run_local``) plus ``"seconds"``
+    (the Ray part, workers' start included), ``"busy_seconds"`` (first batch start to last batch end over
+    all workers) and ``"workers"``: ``{worker: {"records", "peak_rss"}}``.
     """
     if fmt not in FORMATS:
         raise RayEngineError(f"format must be one of {FORMATS}, got {fmt!r}")
@@ -317,29 +322,40 @@ def run_ray(
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise RayEngineError(f"--out {str(out)!r} is a file; the ray engine writes shards into a directory")
-    out.mkdir(parents=True, exist_ok=True)
-    counts: dict[str, Any] = {"skipped": 0, "ok": 0, "errors": 0, "seconds": 0.0, "busy_seconds": 0.0,
-                              "workers": {}}
-    with _locked(out):
-        done = finished_lines_dir(out)
+    counts: dict[str, Any] = {"skipped": 0, "ok": 0, "errors": 0, "discarded": 0, "retried": 0, "seconds": 0.0,
+                              "busy_seconds": 0.0, "workers": {}}
+    with writing(out, counts):
+        out.mkdir(parents=True, exist_ok=True)
+    with locked(out / LOCK_NAME, out):
+        output = read_output_dir(out)
+        if restart:
+            with writing(out, counts):
+                counts["discarded"] = _remove_records(out, None)
+            output = Output()
+        output.check_input(input_path, out)
+        retry = output.retryable() if retry_errors else set()
+        if retry:
+            with writing(out, counts):
+                _remove_records(out, retry)
+        counts["retried"], done = len(retry), output.done.keys() - retry
         counts["skipped"] = len(done)
-        todo = ((n, line) for n, line in input_lines(input_path) if n not in done)
-        first = next(todo, None)
-        if first is None:
+        pending = sum(1 for n, _ in input_lines(input_path) if n not in done)
+        if not pending:
             return counts
+        todo = ((n, line) for n, line in input_lines(input_path) if n not in done)
         ray = _import_ray()
         started = not ray.is_initialized()
         if started:
             ray.init(address=address, **(init_kwargs or {}))
         t0 = time.perf_counter()
         try:
-            ds = _dataset(ray, _chain(first, todo), batch_size, num_workers)
+            ds = _dataset(ray, todo, batch_size, num_workers)
             if isinstance(model, (str, os.PathLike)) and os.path.exists(model):
                 model = os.path.abspath(model)  # the workers do not run in this directory
             worker_kwargs = {
                 "model": model, "load_kwargs": load_kwargs, "token_relevance": token_relevance,
                 "num_threads": max(1, int(num_cpus_per_worker)),
-                "device": "cuda" if num_gpus_per_worker > 0 else None,
+                "device": "cuda" if num_gpus_per_worker > 0 else None, "source": os.path.abspath(input_path),
             }
             results = _map(ray, ds, worker_kwargs, batch_size, num_workers, num_cpus_per_worker,
                            num_gpus_per_worker, max_task_retries)
@@ -350,7 +366,8 @@ def run_ray(
                 cols = block.to_pydict()
                 texts = cols["record"]
                 records = [json.loads(t) for t in texts]
-                write_shard(out, f"{SHARD_PREFIX}{run}-{seq:06d}", records, texts, fmt)
+                with writing(out, counts):
+                    write_shard(out, f"{SHARD_PREFIX}{run}-{seq:06d}", records, texts, fmt)
                 counts["ok"] += sum(cols["ok"])
                 counts["errors"] += len(texts) - sum(cols["ok"])
                 for worker, rss in zip(cols["worker"], cols["rss"]):
@@ -403,8 +420,3 @@ def _guarded(blocks: Any, counts: dict[str, Any]) -> Iterator[Any]:
         except Exception as err:
             raise _stopped(counts, err) from err
         yield block
-
-
-def _chain(first: tuple[int, str], rest: Iterator[tuple[int, str]]) -> Iterator[tuple[int, str]]:
-    yield first
-    yield from rest

@@ -27,11 +27,12 @@ pytest.importorskip("ray.data", reason="the ray engine needs Ray Data: pip insta
 import test_verify
 from test_verify import ScriptedAttributor, write_input
 
-from rag_attrib.batch import read_results, run_local
+from rag_attrib.batch import line_sha1, read_results, run_local
+from rag_attrib.errors import OutputError
 from rag_attrib.ray_engine import (
     LOCK_NAME,
     RayEngineError,
-    finished_lines_dir,
+    read_output_dir,
     read_results_dir,
     run_ray,
     shard_paths,
@@ -107,11 +108,12 @@ def test_same_records_as_the_local_engine_in_jsonl_and_parquet(tmp_path, monkeyp
 
     factory = partial(scripted, fail_on="number 6")  # record 6 raises inside its worker
     counts = run_ray(src, tmp_path / "ray", model=factory, num_workers=2, batch_size=3)
-    assert {k: counts[k] for k in ("skipped", "ok", "errors")} == local_counts == {"skipped": 0, "ok": 7, "errors": 3}
+    assert {k: counts[k] for k in local_counts} == local_counts
+    assert (local_counts["ok"], local_counts["errors"]) == (7, 3)
     expected = read_results(local)
     assert read_results_dir(tmp_path / "ray") == expected  # record by record, in input order
     by_line = {r["line"]: r for r in expected}
-    assert by_line[6]["error"] == "scripted failure on 'number 6'" and by_line[6]["error_type"] == "RuntimeError"
+    assert by_line[6]["error"] == "line 6: scripted failure on 'number 6'" and by_line[6]["error_kind"] == "run"
     assert by_line[5]["ok"] and by_line[4]["ok"]  # record 6's batch mates (4, 5, 6 with batch 3) are kept
     assert sum(w["records"] for w in counts["workers"].values()) == 10 and counts["seconds"] > 0
 
@@ -126,6 +128,34 @@ def test_same_records_as_the_local_engine_in_jsonl_and_parquet(tmp_path, monkeyp
 
     again = run_ray(src, tmp_path / "ray", model=factory)  # all done: Ray is not even asked
     assert (again["skipped"], again["ok"], again["errors"]) == (10, 0, 0)
+
+    other = tmp_path / "other.jsonl"
+    write_input(other, n=3)
+    with pytest.raises(OutputError, match=f"{tmp_path / 'ray'} holds the results of {src}, not of {other}"):
+        run_ray(other, tmp_path / "ray", model=factory)
+
+
+def test_retry_errors_and_restart(tmp_path):
+    src, out, local = tmp_path / "in.jsonl", tmp_path / "out", tmp_path / "local.jsonl"
+    write_input(src, n=4, bad_lines=(3,))
+    run_local(scripted(fail_on="number 2"), src, local, progress=False)
+    out.mkdir()  # the local engine's records as one shard: the same records, so ray resumes from them
+    records = read_results(local)
+    write_shard(out, "part-old-000000", records, [json.dumps(r, ensure_ascii=False) for r in records], "jsonl")
+
+    counts = run_ray(src, out, model=scripted, num_workers=2, retry_errors=True)
+    assert (counts["retried"], counts["skipped"], counts["ok"]) == (1, 3, 1)
+    got = read_results_dir(out)
+    assert [r["ok"] for r in got] == [True, True, False, True] and got.duplicates == 0
+    assert got[2]["error_kind"] == "input"
+
+
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    with pytest.raises(OutputError, match="--restart"):
+        run_ray(empty, out, model=scripted)
+    counts = run_ray(empty, out, model=scripted, restart=True)  # nothing to do: Ray is not even asked
+    assert (counts["discarded"], counts["skipped"]) == (4, 0) and shard_paths(out) == []
 
 
 # --------------------------------------------------------------------------------------- kills and resume
@@ -163,12 +193,14 @@ def test_partial_output_of_a_killed_run_is_never_counted(tmp_path):
     src, out = tmp_path / "in.jsonl", tmp_path / "out"
     write_input(src, n=6)
     out.mkdir()
-    good = [{"line": n, "id": f"r{n}", "ok": False, "error": "kept", "error_type": "X"} for n in (1, 2)]
+    sha1 = [line_sha1(line) for line in src.read_text().splitlines()]
+    good = [{"line": n, "id": f"r{n}", "input_sha1": sha1[n - 1], "ok": False, "error": "kept", "error_type": "X",
+             "error_kind": "input"} for n in (1, 2)]
     write_shard(out, "part-old-000000", good, [json.dumps(r) for r in good], "jsonl")
     (out / ".part-old-000001.jsonl.tmp").write_text('{"line": 3, "ok": true}\n')  # killed mid-write
     (out / "part-old-000002.jsonl").write_text('{"line": 4, "id": "r4", "ok": true}\n{"line": 5, "i')  # cut off
     with pytest.warns(UserWarning, match="unreadable"):
-        assert finished_lines_dir(out) == {1, 2}
+        assert read_output_dir(out).done.keys() == {1, 2}
     assert not (out / ".part-old-000001.jsonl.tmp").exists()
     assert (out / "part-old-000002.jsonl.corrupt").exists()
     counts = run_ray(src, out, model=scripted, batch_size=2)
@@ -183,7 +215,7 @@ def test_two_runs_cannot_write_the_same_out_dir(tmp_path):
     out.mkdir()
     with open(out / LOCK_NAME, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        with pytest.raises(RayEngineError, match="another run"):
+        with pytest.raises(OutputError, match="another run"):
             run_ray(src, out, model=scripted)
 
 
