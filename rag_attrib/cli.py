@@ -336,20 +336,24 @@ def _verify_on_ray(args: argparse.Namespace, console: Any) -> tuple[dict[str, An
     def given(value: Any, default: Any) -> Any:
         return default if value is None else value
 
+    requested = given(args.num_workers, 1)
     counts = run_ray(
-        args.input, args.out, model=args.model, num_workers=given(args.num_workers, 1),
+        args.input, args.out, model=args.model, num_workers=requested,
         num_cpus_per_worker=given(args.num_cpus_per_worker, 1),
         num_gpus_per_worker=given(args.num_gpus_per_worker, 0), batch_size=given(args.batch_size, 4),
         fmt=given(args.format, "jsonl"), address=args.address, token_relevance=bool(args.html),
-        restart=args.restart, retry_errors=args.retry_errors,
+        restart=args.restart, retry_errors=args.retry_errors, verbose=args.verbose,
     )
     done = counts["ok"] + counts["errors"]
     if done:
-        memory = ", ".join(f"{w['peak_rss'] / 2**30:.1f} GiB" for w in counts["workers"].values())
-        n = len(counts["workers"])
-        console.print(f"ray: {n} worker{'s' if n != 1 else ''}, {done / counts['seconds']:.2f} records/s "
-                      f"({counts['seconds']:.0f} s, workers' start included); peak memory per worker: {memory}",
-                      highlight=False, markup=False)
+        n = counts["num_workers"]
+        fewer = f" ({requested} requested, {done} records to do)" if n < requested else ""
+        work = ", ".join(f"{w['records']} ({w['peak_rss'] / 2**30:.1f} GiB)" for w in counts["workers"].values())
+        idle = n - len(counts["workers"])
+        idle_note = f"; {idle} got none (the others had done every batch before it was ready)" if idle > 0 else ""
+        console.print(f"ray: {n} worker{'s' if n != 1 else ''}{fewer}, {done / counts['seconds']:.2f} records/s "
+                      f"({counts['seconds']:.0f} s, workers' start included); records (peak memory) per worker: "
+                      f"{work}{idle_note}", highlight=False, markup=False)
     return counts, read_results_dir(args.out)
 
 
@@ -522,6 +526,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "(default 0)")
     scale.add_argument("--batch-size", type=int, metavar="N", help="records per batch sent to an actor (default 4)")
     scale.add_argument("--format", choices=("jsonl", "parquet"), help="shard format in OUT (default jsonl)")
+    scale.add_argument("--verbose", action="store_true",
+                       help="show Ray's own log lines, warnings and progress (kept out of the terminal by default)")
     ver.set_defaults(func=cmd_verify)
 
     chk = sub.add_parser(

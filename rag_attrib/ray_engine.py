@@ -26,7 +26,10 @@ How it works, and why each piece is there:
 - What a run guarantees is the local engine's, by the same code (``rag_attrib.batch``): the lock
   (``OUT_DIR/.rag_attrib.lock``), the input fingerprint checked before resuming, ``restart`` (deletes the
   shards), ``retry_errors`` (rewrites the shards holding run errors without them, each atomically),
-  readers that keep one record per line.
+  readers that keep one record per line. No more workers start than there are records, and batches are
+  cut so that each worker started gets one.
+- Ray's own output on stderr (log lines, warnings, the C++ core's messages, the workers' output) goes to
+  ``OUT_DIR/.ray.log`` instead of the terminal unless ``verbose``; a progress bar of records shows instead.
 
 Ray is imported only inside the functions that need it: ``pip install rag-attrib[ray]``.
 """
@@ -38,9 +41,11 @@ import math
 import os
 import re
 import socket
+import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +56,7 @@ FORMATS = ("jsonl", "parquet")
 WINDOW = 50_000  # records read by the driver and put into the object store at a time
 SHARD_PREFIX = "part-"
 LOCK_NAME = ".rag_attrib.lock"
+RAY_LOG = ".ray.log"  # what Ray itself writes to stderr goes here, unless verbose
 INSTALL_HINT = "the ray engine needs Ray Data: pip install 'rag-attrib[ray]' (or pip install 'ray[data]')"
 
 
@@ -245,6 +251,27 @@ def write_shard(out_dir: Path, name: str, records: list[dict[str, Any]], texts: 
 # ----------------------------------------------------------------------------------------- the run
 
 
+@contextmanager
+def _quiet(log: Path | None) -> Iterator[Any]:
+    """Send what Ray writes to this process's stderr (its log lines, warnings, progress, the C++ core's
+    messages, the workers' output) to the file ``log`` instead of the terminal; None: leave it (verbose).
+    Yields a stream to the terminal, for our own progress bar."""
+    if log is None:
+        yield sys.stderr
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(log, "ab") as f:
+        os.dup2(f.fileno(), 2)
+    try:
+        with os.fdopen(os.dup(saved), "w") as terminal:
+            yield terminal
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def _import_ray() -> Any:
     try:
         import ray
@@ -297,6 +324,8 @@ def run_ray(
     init_kwargs: dict[str, Any] | None = None,
     restart: bool = False,
     retry_errors: bool = False,
+    verbose: bool = False,
+    progress: bool = True,
 ) -> dict[str, Any]:
     """Verify every record of ``input_path`` not yet in ``out_dir`` on Ray; the local engine's records.
 
@@ -307,12 +336,18 @@ def run_ray(
     Ray is started locally unless it runs already or ``address`` names a cluster (``"auto"``,
     ``"ray://head:10001"``); a cluster started here is shut down at the end.
 
-    ``restart``, ``retry_errors``: as ``run_local`` (rag_attrib.batch: what a run guarantees).
+    ``restart``, ``retry_errors``: as ``run_local`` (rag_attrib.batch: what a run guarantees). No more
+    workers start than there are records to do, and batches are at most ``ceil(records / workers)``, so
+    that each worker gets one. Ray's own warnings and log lines go to ``OUT_DIR/.ray.log``, not the terminal,
+    unless ``verbose``; ``progress``: a progress bar of records on stderr.
 
     Returns ``{"skipped", "ok", "errors", "discarded", "retried"}`` (as ``run_local``) plus ``"seconds"``
     (the Ray part, workers' start included), ``"busy_seconds"`` (first batch start to last batch end over
-    all workers) and ``"workers"``: ``{worker: {"records", "peak_rss"}}``.
+    all workers), ``"num_workers"`` (started) and ``"workers"``: ``{worker: {"records", "peak_rss"}}``
+    (those that verified records).
     """
+    from tqdm import tqdm
+
     if fmt not in FORMATS:
         raise RayEngineError(f"format must be one of {FORMATS}, got {fmt!r}")
     if num_workers < 1 or batch_size < 1:
@@ -323,7 +358,7 @@ def run_ray(
     if out.exists() and not out.is_dir():
         raise RayEngineError(f"--out {str(out)!r} is a file; the ray engine writes shards into a directory")
     counts: dict[str, Any] = {"skipped": 0, "ok": 0, "errors": 0, "discarded": 0, "retried": 0, "seconds": 0.0,
-                              "busy_seconds": 0.0, "workers": {}}
+                              "busy_seconds": 0.0, "num_workers": 0, "workers": {}}
     with writing(out, counts):
         out.mkdir(parents=True, exist_ok=True)
     with locked(out / LOCK_NAME, out):
@@ -342,53 +377,72 @@ def run_ray(
         pending = sum(1 for n, _ in input_lines(input_path) if n not in done)
         if not pending:
             return counts
+        num_workers, batch_size = _share(pending, num_workers, batch_size)
+        counts["num_workers"] = num_workers
         todo = ((n, line) for n, line in input_lines(input_path) if n not in done)
-        ray = _import_ray()
-        started = not ray.is_initialized()
-        if started:
-            ray.init(address=address, **(init_kwargs or {}))
-        t0 = time.perf_counter()
-        try:
-            ds = _dataset(ray, todo, batch_size, num_workers)
-            if isinstance(model, (str, os.PathLike)) and os.path.exists(model):
-                model = os.path.abspath(model)  # the workers do not run in this directory
-            worker_kwargs = {
-                "model": model, "load_kwargs": load_kwargs, "token_relevance": token_relevance,
-                "num_threads": max(1, int(num_cpus_per_worker)),
-                "device": "cuda" if num_gpus_per_worker > 0 else None, "source": os.path.abspath(input_path),
-            }
-            results = _map(ray, ds, worker_kwargs, batch_size, num_workers, num_cpus_per_worker,
-                           num_gpus_per_worker, max_task_retries)
-            run = time.strftime("%Y%m%dT%H%M%S") + f"-{os.getpid()}"
-            first_start, last_end = math.inf, 0.0
-            blocks = results.iter_batches(batch_size=None, batch_format="pyarrow")  # as they finish
-            for seq, block in enumerate(_guarded(blocks, counts)):
-                cols = block.to_pydict()
-                texts = cols["record"]
-                records = [json.loads(t) for t in texts]
-                with writing(out, counts):
-                    write_shard(out, f"{SHARD_PREFIX}{run}-{seq:06d}", records, texts, fmt)
-                counts["ok"] += sum(cols["ok"])
-                counts["errors"] += len(texts) - sum(cols["ok"])
-                for worker, rss in zip(cols["worker"], cols["rss"]):
-                    w = counts["workers"].setdefault(worker, {"records": 0, "peak_rss": 0})
-                    w["records"] += 1
-                    w["peak_rss"] = max(w["peak_rss"], rss)
-                first_start, last_end = min(first_start, *cols["start"]), max(last_end, *cols["end"])
-            counts["busy_seconds"] = max(0.0, last_end - first_start) if last_end else 0.0
-        finally:
-            counts["seconds"] = time.perf_counter() - t0
+        with _quiet(None if verbose else out / RAY_LOG) as terminal, tqdm(
+            total=pending, unit="record", disable=not progress, desc="verifying", dynamic_ncols=True, file=terminal
+        ) as bar:
+            ray = _import_ray()
+            started = not ray.is_initialized()
             if started:
-                ray.shutdown()
+                ray.init(address=address, **(init_kwargs or {}))
+            t0 = time.perf_counter()
+            try:
+                ds = _dataset(ray, todo, batch_size, num_workers)
+                if isinstance(model, (str, os.PathLike)) and os.path.exists(model):
+                    model = os.path.abspath(model)  # the workers do not run in this directory
+                worker_kwargs = {
+                    "model": model, "load_kwargs": load_kwargs, "token_relevance": token_relevance,
+                    "num_threads": max(1, int(num_cpus_per_worker)),
+                    "device": "cuda" if num_gpus_per_worker > 0 else None, "source": os.path.abspath(input_path),
+                }
+                results = _map(ray, ds, worker_kwargs, batch_size, num_workers, num_cpus_per_worker,
+                               num_gpus_per_worker, max_task_retries)
+                run = time.strftime("%Y%m%dT%H%M%S") + f"-{os.getpid()}"
+                first_start, last_end = math.inf, 0.0
+                blocks = results.iter_batches(batch_size=None, batch_format="pyarrow")  # as they finish
+                for seq, block in enumerate(_guarded(blocks, counts)):
+                    cols = block.to_pydict()
+                    texts = cols["record"]
+                    records = [json.loads(t) for t in texts]
+                    with writing(out, counts):
+                        write_shard(out, f"{SHARD_PREFIX}{run}-{seq:06d}", records, texts, fmt)
+                    counts["ok"] += sum(cols["ok"])
+                    counts["errors"] += len(texts) - sum(cols["ok"])
+                    for worker, rss in zip(cols["worker"], cols["rss"]):
+                        w = counts["workers"].setdefault(worker, {"records": 0, "peak_rss": 0})
+                        w["records"] += 1
+                        w["peak_rss"] = max(w["peak_rss"], rss)
+                    first_start, last_end = min(first_start, *cols["start"]), max(last_end, *cols["end"])
+                    bar.update(len(texts))
+                    bar.set_postfix(errors=counts["errors"])
+                counts["busy_seconds"] = max(0.0, last_end - first_start) if last_end else 0.0
+            finally:
+                counts["seconds"] = time.perf_counter() - t0
+                if started:
+                    ray.shutdown()
     return counts
+
+
+def _share(pending: int, num_workers: int, batch_size: int) -> tuple[int, int]:
+    """Workers to start and the batch size, so that every worker started gets a batch: no more workers
+    than records, no batch larger than ``ceil(records / workers)``."""
+    workers = min(num_workers, pending)
+    return workers, min(batch_size, math.ceil(pending / workers))
 
 
 def _map(ray: Any, ds: Any, worker_kwargs: dict[str, Any], batch_size: int, num_workers: int, num_cpus: float,
          num_gpus: float, max_task_retries: int) -> Any:
     """The actor-pool ``map_batches``. A dead actor is restarted and its batch retried ``max_task_retries``
-    times (Ray Data's default is forever: one record that kills its worker would loop)."""
+    times (Ray Data's default is forever: one record that kills its worker would loop). Each actor holds
+    one batch at a time, so that an actor that loads its model late still finds batches left."""
+    try:  # one batch at a time per actor: the first actor ready does not queue up the batches of the others
+        pool = ray.data.ActorPoolStrategy(size=num_workers, max_tasks_in_flight_per_actor=1)
+    except TypeError:  # a Ray without the option
+        pool = ray.data.ActorPoolStrategy(size=num_workers)
     common = {"fn_constructor_kwargs": worker_kwargs, "batch_size": batch_size, "batch_format": "numpy",
-              "compute": ray.data.ActorPoolStrategy(size=num_workers), "num_cpus": num_cpus,
+              "compute": pool, "num_cpus": num_cpus,
               "num_gpus": num_gpus or None}
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*ray_remote_args.*deprecated")  # no named form yet (2.60)

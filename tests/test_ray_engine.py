@@ -31,7 +31,9 @@ from rag_attrib.batch import line_sha1, read_results, run_local
 from rag_attrib.errors import OutputError
 from rag_attrib.ray_engine import (
     LOCK_NAME,
+    RAY_LOG,
     RayEngineError,
+    _share,
     read_output_dir,
     read_results_dir,
     run_ray,
@@ -135,7 +137,7 @@ def test_same_records_as_the_local_engine_in_jsonl_and_parquet(tmp_path, monkeyp
         run_ray(other, tmp_path / "ray", model=factory)
 
 
-def test_retry_errors_and_restart(tmp_path):
+def test_retry_errors_and_restart(tmp_path, capfd):
     src, out, local = tmp_path / "in.jsonl", tmp_path / "out", tmp_path / "local.jsonl"
     write_input(src, n=4, bad_lines=(3,))
     run_local(scripted(fail_on="number 2"), src, local, progress=False)
@@ -144,11 +146,12 @@ def test_retry_errors_and_restart(tmp_path):
     write_shard(out, "part-old-000000", records, [json.dumps(r, ensure_ascii=False) for r in records], "jsonl")
 
     counts = run_ray(src, out, model=scripted, num_workers=2, retry_errors=True)
-    assert (counts["retried"], counts["skipped"], counts["ok"]) == (1, 3, 1)
+    assert (counts["retried"], counts["skipped"], counts["ok"], counts["num_workers"]) == (1, 3, 1, 1)
     got = read_results_dir(out)
     assert [r["ok"] for r in got] == [True, True, False, True] and got.duplicates == 0
     assert got[2]["error_kind"] == "input"
 
+    assert (out / RAY_LOG).exists() and "core_worker" not in capfd.readouterr().err  # Ray's noise went there
 
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
@@ -156,6 +159,12 @@ def test_retry_errors_and_restart(tmp_path):
         run_ray(empty, out, model=scripted)
     counts = run_ray(empty, out, model=scripted, restart=True)  # nothing to do: Ray is not even asked
     assert (counts["discarded"], counts["skipped"]) == (4, 0) and shard_paths(out) == []
+
+
+@pytest.mark.parametrize("pending,workers,batch,expected", [(4, 2, 4, (2, 2)), (1, 2, 4, (1, 1)), (5, 2, 4, (2, 3)),
+                                                            (100, 2, 4, (2, 4))])
+def test_every_worker_started_gets_a_batch(pending, workers, batch, expected):
+    assert _share(pending, workers, batch) == expected
 
 
 # --------------------------------------------------------------------------------------- kills and resume
@@ -243,7 +252,7 @@ def test_ray_is_imported_only_when_asked():
 
 
 @pytest.mark.slow
-def test_cli_on_the_embedded_model_matches_the_local_engine(tmp_path, capsys):
+def test_cli_on_the_embedded_model_matches_the_local_engine(tmp_path, capfd):
     import torch
 
     from rag_attrib import Attributor
@@ -262,8 +271,10 @@ def test_cli_on_the_embedded_model_matches_the_local_engine(tmp_path, capsys):
     argv = ["verify", str(src), "--out", str(out), "--engine", "ray", "--num-workers", "2", "--batch-size", "1",
             "--format", "parquet"]
     assert main(argv + ["--html", str(report)]) == 0
-    stdout = capsys.readouterr().out
-    assert "3 verified, 1 errors, 0 already done" in stdout and "ray: 2 workers" in stdout
+    captured = capfd.readouterr()
+    stdout = captured.out
+    assert "3 verified, 1 errors, 0 already done" in stdout and "ray: 2 workers," in stdout  # as many as started
+    assert "core_worker" not in captured.err and "Warning" not in captured.err  # Ray's own noise: in OUT/.ray.log
     assert "Not verified (1)" in report.read_text()
 
     expected, got = read_results(local), read_results_dir(out)
@@ -274,7 +285,7 @@ def test_cli_on_the_embedded_model_matches_the_local_engine(tmp_path, capsys):
         assert approx_equal(mine, theirs), mine["line"]
 
     assert main(argv) == 0  # resumed: nothing left to do, no worker started
-    assert "0 verified, 0 errors, 4 already done" in capsys.readouterr().out
+    assert "0 verified, 0 errors, 4 already done" in capfd.readouterr().out
 
 
 def approx_equal(a, b, rel=1e-4) -> bool:
