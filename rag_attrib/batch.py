@@ -344,7 +344,7 @@ def run_local(
         source = os.path.abspath(input_path)
         with sink, tqdm(total=len(todo), unit="record", disable=not progress, desc="verifying",
                         dynamic_ncols=True) as bar:
-            if callable(attributor):
+            if todo and callable(attributor):  # nothing to do: no model to load
                 attributor = attributor()
             for number, line in todo:
                 record = verify_line(attributor, line, number, token_relevance, source)

@@ -199,7 +199,7 @@ def test_interrupted_run_resumes_without_losing_or_duplicating(tmp_path):
     assert counts == {"skipped": 3, "ok": 3, "errors": 0, "discarded": 0, "retried": 0}
     assert attributor.calls == ["Alpha number 4.", "Alpha number 5.", "Alpha number 6."]
     assert [r["line"] for r in read_results(out)] == [1, 2, 3, 4, 5, 6]
-    assert run_local(attributor, src, out, progress=False)["skipped"] == 6 and len(attributor.calls) == 3
+    assert run_local(never_loaded, src, out, progress=False)["skipped"] == 6  # nothing to do: no model loaded
 
 
 def test_output_of_a_missing_file(tmp_path):
