@@ -16,9 +16,9 @@ What the runner guarantees, in both engines (``ray_engine`` uses the functions h
   (``{"line": ``): a record cut off mid-write, done again.
 - It resumes only its own input. Each record carries ``input`` (the input's absolute path, for messages)
   and ``input_sha1`` (the SHA-1 of its input line, line end excluded). A rerun checks every line already
-  done against the input as it is now: records appended to the input are done next; a done line that
-  changed or disappeared, or another file, is refused, naming both files. A copy or a moved input with the
-  same lines resumes. ``restart`` (``--restart``) empties our own output first instead (local: truncates
+  done against the input as it is now: records appended to the input are done next; a verified line that
+  changed or disappeared, or another file, is refused, naming both files; an error record whose line
+  changed (a record fixed) is done again. A copy or a moved input with the same lines resumes. ``restart`` (``--restart``) empties our own output first instead (local: truncates
   the file; ray: deletes its shards) and says how many records it dropped.
 - One run at a time: an exclusive, non-blocking ``flock`` on a lock file (``.OUT.lock`` next to the
   file; ``OUT_DIR/.rag_attrib.lock``) that names the run holding it; a second run stops with that name.
@@ -166,24 +166,27 @@ class Output:
         """Lines whose record failed for a reason of the run, not of the input."""
         return {n for n, d in self.done.items() if not d.ok and d.kind == "run"}
 
-    def check_input(self, input_path: str | os.PathLike, out: str | os.PathLike) -> None:
-        """Refuse to resume unless every line done is, byte for byte, the same line of ``input_path`` now."""
+    def check_input(self, input_path: str | os.PathLike, out: str | os.PathLike) -> set[int]:
+        """Refuse to resume unless every line verified is the same line of ``input_path`` now (line end
+        aside). Returns the lines of error records whose input line changed (a record fixed): to redo."""
         if not self.done:
-            return
+            return set()
         if any(d.sha1 is None for d in self.done.values()):
             raise OutputError(f"{out} was written by an older rag-attrib that did not record its input; pass "
                               f"--restart to discard its records and redo it from {input_path}, or choose another "
                               "--out")
         now = {n: line_sha1(text) for n, text in input_lines(input_path) if n in self.done}
-        changed = sorted(n for n, d in self.done.items() if now.get(n) != d.sha1)
-        if not changed:
-            return
+        changed = {n for n, d in self.done.items() if now.get(n) != d.sha1}
+        conflicts = sorted(n for n in changed if self.done[n].ok)
+        if not conflicts:
+            return changed
         if self.source == os.path.abspath(input_path):
             what = f"{input_path} changed since its results in {out} were written"
         else:
             what = f"{out} holds the results of {self.source or 'another input'}, not of {input_path}"
         raise OutputError(
-            f"{what} ({len(changed)} of the {len(self.done)} lines done differ, the first is line {changed[0]}); "
+            f"{what} ({len(conflicts)} of the {sum(d.ok for d in self.done.values())} lines verified differ, the "
+            f"first is line {conflicts[0]}); "
             f"pass the input it was made from to resume, or --restart to discard its records and start over "
             f"from {input_path}, or choose another --out"
         )
@@ -318,7 +321,8 @@ def run_local(
     ``attributor``: an attributor, or a zero-argument function returning one, called only once the output
     is checked and locked (so that a refused output fails before a model loads). ``restart``: empty our
     own output first; ``retry_errors``: redo the records that failed for a reason of the run. Returns
-    ``{"skipped", "ok", "errors", "discarded" (records dropped by restart), "retried"}``.
+    ``{"skipped", "ok", "errors", "discarded" (records dropped by restart), "retried" (error records done
+    again: retry_errors, or their input line changed)}``.
     """
     from tqdm import tqdm
 
@@ -332,8 +336,7 @@ def run_local(
                 counts["discarded"] = len(output.done) + output.duplicates
                 out.write_bytes(b"")
                 output = Output()
-        output.check_input(input_path, out)
-        retry = output.retryable() if retry_errors else set()
+        retry = output.check_input(input_path, out) | (output.retryable() if retry_errors else set())
         with writing(out, counts):
             if retry:
                 _rewrite_without(out, retry)

@@ -286,7 +286,7 @@ def cmd_verify(args: argparse.Namespace, console: Any, stderr: Any) -> int:
         f"-> {Path(args.out).resolve()}", highlight=False, markup=False,
     )
     for n, note in ((counts["discarded"], "records of the previous run discarded (--restart)"),
-                    (counts["retried"], "records that had failed for a reason of the run done again (--retry-errors)"),
+                    (counts["retried"], "error records done again (--retry-errors, or their input line was edited)"),
                     (records.duplicates, "duplicate records in the output left out (one kept per line)")):
         if n:
             console.print(f"{n} {note}", highlight=False, markup=False)

@@ -367,8 +367,7 @@ def run_ray(
             with writing(out, counts):
                 counts["discarded"] = _remove_records(out, None)
             output = Output()
-        output.check_input(input_path, out)
-        retry = output.retryable() if retry_errors else set()
+        retry = output.check_input(input_path, out) | (output.retryable() if retry_errors else set())
         if retry:
             with writing(out, counts):
                 _remove_records(out, retry)

@@ -289,7 +289,7 @@ def test_resumes_only_its_own_input(tmp_path):
     lines = twelve.read_text().splitlines(keepends=True)
     lines[4] = lines[4].replace("number 5", "number five")
     twelve.write_text("".join(lines))
-    with pytest.raises(OutputError, match=f"{twelve} changed since .* the first is line 5"):
+    with pytest.raises(OutputError, match=f"{twelve} changed since .*1 of the 13 lines verified differ, the first is line 5"):
         run_local(never_loaded, twelve, out, progress=False)
 
     # --restart starts over from the given input, and says how many records it dropped
@@ -342,6 +342,13 @@ def test_retry_errors_redoes_run_errors_only_without_duplicates(tmp_path):
     raw = [json.loads(line)["line"] for line in out.read_text().splitlines()]
     assert sorted(raw) == [1, 2, 3, 4]  # the old error record of line 2 is gone from the file
     assert [r["ok"] for r in read_results(out)] == [True, True, False, True]
+
+    lines = src.read_text().splitlines(keepends=True)  # the malformed record fixed: it is done again
+    lines[2] = json.dumps({"question": "q?", "chunks": ["Alpha text."], "answer": "Alpha fixed."}) + "\n"
+    src.write_text("".join(lines))
+    counts = run_local(attributor, src, out, progress=False)
+    assert (counts["retried"], counts["ok"]) == (1, 1) and attributor.calls[-1] == "Alpha fixed."
+    assert [r["ok"] for r in read_results(out)] == [True, True, True, True] and read_results(out).duplicates == 0
 
 
 @pytest.mark.parametrize("record,message", [
