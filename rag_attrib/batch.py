@@ -1,22 +1,54 @@
 """Verify a JSONL file of answers, one record per line: streaming, resumable, nothing lost or duplicated.
 
 Input record: ``{"id"?, "question", "chunks", "answer", "prompt"?}`` (chunks as ``attribute`` takes
-them). Output: one line per input line, ``{"line", "id", "ok": true, "verdicts", "summary",
-"attribution"}``, or ``{"line", "id", "ok": false, "error", "error_type"}`` for a record that could not
-be verified. A rerun with the same output file skips the lines already written; a line cut off by an
-interruption is dropped and done again.
+them). Output: one line per input line, ``{"line", "id", "input", "input_sha1", "ok": true, "verdicts",
+"summary", "attribution"}``, or ``{"line", "id", "input", "input_sha1", "ok": false, "error", "error_type",
+"error_kind"}`` for a record that could not be verified. ``error`` starts with ``line N:``. ``error_kind``
+is ``"input"`` when the record cannot be verified as written (malformed, bad chunks, too long: an
+``InvalidInputError``; final) and ``"run"`` for any other failure (out of memory, a worker lost, a bug):
+``retry_errors`` (``--retry-errors``) does those again.
+
+What the runner guarantees, in both engines (``ray_engine`` uses the functions here):
+
+- It writes only to an output it made. The output may not be the input (the same file, also through a
+  link), and an existing output with a line that is not one of our records is refused and left untouched.
+  The one thing ever cut is a last line without its newline that starts as our records do
+  (``{"line": ``): a record cut off mid-write, done again.
+- It resumes only its own input. Each record carries ``input`` (the input's absolute path, for messages)
+  and ``input_sha1`` (the SHA-1 of its input line, line end excluded). A rerun checks every line already
+  done against the input as it is now: records appended to the input are done next; a verified line that
+  changed or disappeared, or another file, is refused, naming both files; an error record whose line
+  changed (a record fixed) is done again. A copy or a moved input with the same lines resumes. ``restart`` (``--restart``) empties our own output first instead (local: truncates
+  the file; ray: deletes its shards) and says how many records it dropped.
+- One run at a time: an exclusive, non-blocking ``flock`` on a lock file (``.OUT.lock`` next to the
+  file; ``OUT_DIR/.rag_attrib.lock``) that names the run holding it; a second run stops with that name.
+- No duplicates: ``retry_errors`` first rewrites the output atomically (a temporary, fsync, rename)
+  without the records it redoes, which are then done like any missing line (a kill in between leaves them
+  missing, and the next run does them). Readers keep one record per line number anyway (an ok record over
+  an error record) and count the duplicates they drop (``Results.duplicates``).
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
 import os
-from collections.abc import Iterator
+import socket
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import RecordError
+from .errors import InvalidInputError, OutputError, RecordError
 from .verify import verify
+
+RECORD_START = b'{"line": '  # how every output record begins (verify_line's key order)
+
+
+# ----------------------------------------------------------------------------------------- one record
 
 
 def parse_record(line: str | bytes, number: int) -> dict[str, Any]:
@@ -37,19 +69,42 @@ def check_record(record: Any, number: int) -> dict[str, Any]:
         missing.append("question (or prompt)")
     if missing:
         raise RecordError(f"line {number}: missing {', '.join(missing)}")
+    wrong = [] if isinstance(record["chunks"], list) else [f"chunks must be a list, got {_shown(record['chunks'])}"]
+    wrong += [f"{key} must be a string, got {_shown(record[key])}" for key in ("answer", "question", "prompt")
+              if key in record and not isinstance(record[key], str) and (key == "answer" or record[key] is not None)]
+    if wrong:
+        raise RecordError(f"line {number}: {'; '.join(wrong)}")
     return record
 
 
-def verify_line(attributor: Any, line: str | bytes, number: int, token_relevance: bool = False) -> dict[str, Any]:
-    """The output record of one input line; never raises for a bad record (it becomes an error record)."""
-    head = {"line": number, "id": _id_of(line)}
+def _shown(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def line_sha1(line: str | bytes) -> str:
+    """The fingerprint of one input line: SHA-1 of its bytes, line end excluded."""
+    raw = line if isinstance(line, bytes) else line.encode("utf-8")
+    return hashlib.sha1(raw.rstrip(b"\r\n")).hexdigest()
+
+
+def verify_line(
+    attributor: Any, line: str | bytes, number: int, token_relevance: bool = False, source: str | None = None,
+) -> dict[str, Any]:
+    """The output record of input line ``number`` of the file ``source``; never raises for a bad record (it
+    becomes an error record)."""
+    head = {"line": number, "id": _id_of(line), "input": source, "input_sha1": line_sha1(line)}
     try:
         record = parse_record(line, number)
         verification = verify(attributor, record.get("question"), record["chunks"], record["answer"],
                               prompt=record.get("prompt"))
         return {**head, "ok": True, **verification.to_dict(token_relevance)}
     except Exception as err:  # noqa: BLE001  one bad record must not stop the run; it is recorded
-        return {**head, "ok": False, "error": str(err), "error_type": type(err).__name__}
+        message = str(err) or type(err).__name__
+        if not message.startswith(f"line {number}:"):
+            message = f"line {number}: {message}"
+        return {**head, "ok": False, "error": message, "error_type": type(err).__name__,
+                "error_kind": "input" if isinstance(err, InvalidInputError) else "run"}
 
 
 def _id_of(line: str | bytes) -> Any:
@@ -73,54 +128,240 @@ def input_lines(path: str | os.PathLike) -> Iterator[tuple[int, str | bytes]]:
                 yield number, line
 
 
-def finished_lines(out: Path) -> set[int]:
-    """Line numbers already in ``out``; a last line cut off mid-write is removed so it is done again."""
+# ----------------------------------------------------------------------------------------- an output
+
+
+def _prefer(old_ok: bool, new_ok: bool) -> bool:
+    """Whether a second record for the same line replaces the first: only an ok one replacing an error."""
+    return new_ok and not old_ok
+
+
+@dataclass(frozen=True)
+class Done:
+    """What a rerun needs to know of one output record."""
+
+    sha1: str | None
+    ok: bool
+    kind: str | None
+
+
+@dataclass
+class Output:
+    """The records already in an output, one per line number, and the input they name."""
+
+    done: dict[int, Done] = field(default_factory=dict)
+    source: str | None = None
+    duplicates: int = 0
+
+    def add(self, record: dict[str, Any]) -> None:
+        line, new = int(record["line"]), Done(record.get("input_sha1"), bool(record["ok"]), record.get("error_kind"))
+        self.source = self.source or record.get("input")
+        if line in self.done:
+            self.duplicates += 1
+            if not _prefer(self.done[line].ok, new.ok):
+                return
+        self.done[line] = new
+
+    def retryable(self) -> set[int]:
+        """Lines whose record failed for a reason of the run, not of the input."""
+        return {n for n, d in self.done.items() if not d.ok and d.kind == "run"}
+
+    def check_input(self, input_path: str | os.PathLike, out: str | os.PathLike) -> set[int]:
+        """Refuse to resume unless every line verified is the same line of ``input_path`` now (line end
+        aside). Returns the lines of error records whose input line changed (a record fixed): to redo."""
+        if not self.done:
+            return set()
+        if any(d.sha1 is None for d in self.done.values()):
+            raise OutputError(f"{out} was written by an older rag-attrib that did not record its input; pass "
+                              f"--restart to discard its records and redo it from {input_path}, or choose another "
+                              "--out")
+        now = {n: line_sha1(text) for n, text in input_lines(input_path) if n in self.done}
+        changed = {n for n, d in self.done.items() if now.get(n) != d.sha1}
+        conflicts = sorted(n for n in changed if self.done[n].ok)
+        if not conflicts:
+            return changed
+        if self.source == os.path.abspath(input_path):
+            what = f"{input_path} changed since its results in {out} were written"
+        else:
+            what = f"{out} holds the results of {self.source or 'another input'}, not of {input_path}"
+        raise OutputError(
+            f"{what} ({len(conflicts)} of the {sum(d.ok for d in self.done.values())} lines verified differ, the "
+            f"first is line {conflicts[0]}); "
+            f"pass the input it was made from to resume, or --restart to discard its records and start over "
+            f"from {input_path}, or choose another --out"
+        )
+
+
+@contextmanager
+def locked(lock_path: Path, out: str | os.PathLike) -> Iterator[None]:
+    """Hold an exclusive lock for one run writing ``out``; a second run fails at once, naming the first."""
+    try:
+        lock = open(lock_path, "a+", encoding="utf-8")  # noqa: SIM115  closed by the with below
+    except OSError as err:
+        raise OutputError(f"cannot write next to {out} (lock file {lock_path}): {err.strerror or err}") from None
+    with lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "another process"
+            raise OutputError(f"another run ({holder}) is writing to {out}; wait for it to finish, or choose "
+                              "another --out") from None
+        lock.truncate(0)
+        lock.write(f"pid {os.getpid()} on {socket.gethostname()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}")
+        lock.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+class Results(list):
+    """Output records in input order, one per line number; ``duplicates``: how many more were dropped."""
+
+    duplicates = 0
+
+
+def unique_records(records: Iterable[dict[str, Any]]) -> Results:
+    """One record per line number (an ok record over an error record, else the first), in input order."""
+    by_line: dict[int, dict[str, Any]] = {}
+    dropped = 0
+    for record in records:
+        line = int(record["line"])
+        if line in by_line:
+            dropped += 1
+            if not _prefer(by_line[line]["ok"], record["ok"]):
+                continue
+        by_line[line] = record
+    results = Results(by_line[k] for k in sorted(by_line))
+    results.duplicates = dropped
+    return results
+
+
+# ----------------------------------------------------------------------------------------- the local engine
+
+
+def _result(raw: bytes) -> dict[str, Any] | None:
+    """The output record on one line, or None if the line is not one of ours."""
+    try:
+        record = json.loads(raw)
+    except ValueError:
+        return None
+    ours = isinstance(record, dict) and type(record.get("line")) is int and isinstance(record.get("ok"), bool)
+    return record if ours else None
+
+
+def check_out_file(input_path: str | os.PathLike, out: Path) -> None:
+    """Refuse an output path the local engine must not write: a folder, a device, the input itself."""
+    if out.is_dir():
+        raise OutputError(f"--out {out} is a directory; the local engine writes one JSONL file (--engine ray writes "
+                          "shards into a directory)")
+    if out.exists():
+        if not out.is_file():
+            raise OutputError(f"--out {out} is not a regular file; pass the path of a JSONL file")
+        if os.path.samefile(input_path, out):
+            raise OutputError(f"--out {out} is the input file itself; writing results there would destroy the "
+                              "input: choose another --out")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OutputError(f"cannot create the folder of --out {out}: {err.strerror or err}") from None
+
+
+def read_output(out: Path) -> Output:
+    """The records already in the JSONL file ``out``. A file with a line that is not one of our records is
+    refused; a last record cut off before its newline is removed, so it is done again."""
+    output, good = Output(), 0
     if not out.exists():
-        return set()
-    done, good_bytes = set(), 0
+        return output
     with open(out, "rb") as f:
-        for raw in f:
-            if not raw.endswith(b"\n"):
-                break  # cut off mid-write: rewritten
-            try:
-                done.add(int(json.loads(raw)["line"]))
-            except (ValueError, KeyError, TypeError):
-                break  # a partial record: everything from here on is rewritten
-            good_bytes += len(raw)
-    if good_bytes < out.stat().st_size:
+        for number, raw in enumerate(f, start=1):
+            if not raw.endswith(b"\n") and raw.startswith(RECORD_START):
+                break  # ours, cut off mid-write: done again
+            record = _result(raw) if raw.strip() else {}
+            if record is None:
+                raise OutputError(f"--out {out} is not a results file of rag-attrib verify (its line {number} is "
+                                  "not a result record); it is left as it is: choose another --out, or move that "
+                                  "file away")
+            if record:
+                output.add(record)
+            good += len(raw)
+    if good < out.stat().st_size:
         with open(out, "r+b") as f:
-            f.truncate(good_bytes)
-    return done
+            f.truncate(good)
+    return output
+
+
+def _rewrite_without(out: Path, lines: set[int]) -> None:
+    """Rewrite ``out`` without the records of ``lines``, atomically: a temporary, fsync, rename."""
+    tmp = out.with_name(f".{out.name}.tmp")
+    with open(out, "rb") as src, open(tmp, "wb") as dst:
+        dst.writelines(raw for raw in src if raw.strip() and json.loads(raw)["line"] not in lines)
+        dst.flush()
+        os.fsync(dst.fileno())
+    tmp.replace(out)
+
+
+@contextmanager
+def writing(out: Path, counts: dict[str, int]) -> Iterator[None]:
+    """An OSError while writing ``out`` (disk full, permissions) becomes one line that says what is kept."""
+    try:
+        yield
+    except OSError as err:
+        raise OutputError(f"cannot write {out}: {err.strerror or err}; the {counts['ok'] + counts['errors']} "
+                          "records written this time are kept: fix that and rerun to do the rest") from None
 
 
 def run_local(
     attributor: Any, input_path: str | os.PathLike, out_path: str | os.PathLike, *,
-    token_relevance: bool = False, progress: bool = True,
+    token_relevance: bool = False, progress: bool = True, restart: bool = False, retry_errors: bool = False,
 ) -> dict[str, int]:
-    """Verify every record of ``input_path`` not yet in ``out_path``, appending results as they finish."""
+    """Verify every record of ``input_path`` not yet in ``out_path``, appending results as they finish.
+
+    ``attributor``: an attributor, or a zero-argument function returning one, called only once the output
+    is checked and locked (so that a refused output fails before a model loads). ``restart``: empty our
+    own output first; ``retry_errors``: redo the records that failed for a reason of the run. Returns
+    ``{"skipped", "ok", "errors", "discarded" (records dropped by restart), "retried" (error records done
+    again: retry_errors, or their input line changed)}``.
+    """
     from tqdm import tqdm
 
     out = Path(out_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    done = finished_lines(out)
-    todo = [(n, line) for n, line in input_lines(input_path) if n not in done]
-    counts = {"skipped": len(done), "ok": 0, "errors": 0}
-    with open(out, "a", encoding="utf-8") as sink, tqdm(
-        total=len(todo), unit="record", disable=not progress, desc="verifying", dynamic_ncols=True
-    ) as bar:
-        for number, line in todo:
-            record = verify_line(attributor, line, number, token_relevance)
-            sink.write(json.dumps(record, ensure_ascii=False) + "\n")
-            sink.flush()
-            os.fsync(sink.fileno())  # a finished record survives a crash of the next one
-            counts["ok" if record["ok"] else "errors"] += 1
-            bar.update(1)
-            bar.set_postfix(errors=counts["errors"])
+    check_out_file(input_path, out)
+    counts = {"skipped": 0, "ok": 0, "errors": 0, "discarded": 0, "retried": 0}
+    with locked(out.with_name(f".{out.name}.lock"), out):
+        with writing(out, counts):
+            output = read_output(out)
+            if restart:
+                counts["discarded"] = len(output.done) + output.duplicates
+                out.write_bytes(b"")
+                output = Output()
+        retry = output.check_input(input_path, out) | (output.retryable() if retry_errors else set())
+        with writing(out, counts):
+            if retry:
+                _rewrite_without(out, retry)
+            sink = open(out, "a", encoding="utf-8")  # noqa: SIM115  closed by the with below
+        counts["retried"], done = len(retry), output.done.keys() - retry
+        counts["skipped"] = len(done)
+        todo = [(n, line) for n, line in input_lines(input_path) if n not in done]
+        source = os.path.abspath(input_path)
+        with sink, tqdm(total=len(todo), unit="record", disable=not progress, desc="verifying",
+                        dynamic_ncols=True) as bar:
+            if todo and callable(attributor):  # nothing to do: no model to load
+                attributor = attributor()
+            for number, line in todo:
+                record = verify_line(attributor, line, number, token_relevance, source)
+                with writing(out, counts):
+                    sink.write(json.dumps(record, ensure_ascii=False) + "\n")
+                    sink.flush()
+                    os.fsync(sink.fileno())  # a finished record survives a crash of the next one
+                counts["ok" if record["ok"] else "errors"] += 1
+                bar.update(1)
+                bar.set_postfix(errors=counts["errors"])
     return counts
 
 
-def read_results(out_path: str | os.PathLike) -> list[dict[str, Any]]:
-    """The output records, in input order."""
+def read_results(out_path: str | os.PathLike) -> Results:
+    """The output records, in input order, one per line number (``.duplicates``: how many were dropped)."""
     with open(out_path, encoding="utf-8") as f:
-        records = [json.loads(line) for line in f if line.strip()]
-    return sorted(records, key=lambda r: r["line"])
+        return unique_records(json.loads(line) for line in f if line.strip())

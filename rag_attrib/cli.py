@@ -170,16 +170,16 @@ def cmd_verify(args: argparse.Namespace, console: Any, stderr: Any) -> int:
 
     if not Path(args.input).is_file():
         raise CliInputError(f"input file {args.input!r} does not exist; pass a JSONL file, one record per line")
+    if args.html:
+        _check_report_path(args.html, [args.input, args.out])
     if args.engine == "ray":
         counts, records = _verify_on_ray(args, console)
     else:
         ray_only = [f"--{k.replace('_', '-')}" for k in RAY_ONLY if getattr(args, k) is not None]
         if ray_only:
             raise CliInputError(f"{', '.join(ray_only)} only apply with --engine ray")
-        if Path(args.out).is_dir():
-            raise CliInputError(f"--out {args.out!r} is a directory; the local engine writes one JSONL file")
-        attributor = _load(args.model, stderr)
-        counts = run_local(attributor, args.input, args.out, token_relevance=bool(args.html))
+        counts = run_local(lambda: _load(args.model, stderr), args.input, args.out, token_relevance=bool(args.html),
+                           restart=args.restart, retry_errors=args.retry_errors)
         records = read_results(args.out)
     verified = [(r, Verification.from_dict(r)) for r in records if r["ok"]]
     summary = summarize(v for _, v in verified)
@@ -187,6 +187,11 @@ def cmd_verify(args: argparse.Namespace, console: Any, stderr: Any) -> int:
         f"{counts['ok']} verified, {counts['errors']} errors, {counts['skipped']} already done "
         f"-> {Path(args.out).resolve()}", highlight=False, markup=False,
     )
+    for n, note in ((counts["discarded"], "records of the previous run discarded (--restart)"),
+                    (counts["retried"], "error records done again (--retry-errors, or their input line was edited)"),
+                    (records.duplicates, "duplicate records in the output left out (one kept per line)")):
+        if n:
+            console.print(f"{n} {note}", highlight=False, markup=False)
     _print_summary(summary, [r for r in records if not r["ok"]], console)
     if args.html:
         def title(r: dict[str, Any]) -> str:
@@ -194,9 +199,33 @@ def cmd_verify(args: argparse.Namespace, console: Any, stderr: Any) -> int:
 
         errors = [(title(r), r["error"]) for r in records if not r["ok"]]
         page = render_report([(title(r), v.result, v) for r, v in verified], errors)
-        Path(args.html).write_text(page, encoding="utf-8")
+        try:
+            Path(args.html).write_text(page, encoding="utf-8")
+        except OSError as err:
+            raise CliInputError(f"cannot write the HTML report to {args.html!r}: {err.strerror or err}") from None
         console.print(f"Wrote the HTML report to {Path(args.html).resolve()}", highlight=False, markup=False)
     return 0
+
+
+def _check_report_path(path: str, others: list[str]) -> None:
+    """Fail now, before any model loads, if the report cannot be written to ``path`` or would replace
+    ``others`` (the input, the output)."""
+    report = Path(path)
+    for other in others:
+        if report.resolve() == Path(other).resolve() or report.exists() and Path(other).exists() \
+                and report.samefile(other):
+            raise CliInputError(f"--html {path!r} is the same file as {other!r}; choose another path for the report")
+    try:
+        if report.is_dir():
+            raise IsADirectoryError(21, "it is a directory")
+        report.parent.mkdir(parents=True, exist_ok=True)
+        existed = report.exists()
+        with open(report, "a", encoding="utf-8"):
+            pass
+        if not existed:
+            report.unlink()
+    except OSError as err:
+        raise CliInputError(f"cannot write the HTML report to {path!r}: {err.strerror or err}") from None
 
 
 RAY_ONLY = ("address", "num_workers", "num_cpus_per_worker", "num_gpus_per_worker", "batch_size", "format")
@@ -209,19 +238,24 @@ def _verify_on_ray(args: argparse.Namespace, console: Any) -> tuple[dict[str, An
     def given(value: Any, default: Any) -> Any:
         return default if value is None else value
 
+    requested = given(args.num_workers, 1)
     counts = run_ray(
-        args.input, args.out, model=args.model, num_workers=given(args.num_workers, 1),
+        args.input, args.out, model=args.model, num_workers=requested,
         num_cpus_per_worker=given(args.num_cpus_per_worker, 1),
         num_gpus_per_worker=given(args.num_gpus_per_worker, 0), batch_size=given(args.batch_size, 4),
         fmt=given(args.format, "jsonl"), address=args.address, token_relevance=bool(args.html),
+        restart=args.restart, retry_errors=args.retry_errors, verbose=args.verbose,
     )
     done = counts["ok"] + counts["errors"]
     if done:
-        memory = ", ".join(f"{w['peak_rss'] / 2**30:.1f} GiB" for w in counts["workers"].values())
-        n = len(counts["workers"])
-        console.print(f"ray: {n} worker{'s' if n != 1 else ''}, {done / counts['seconds']:.2f} records/s "
-                      f"({counts['seconds']:.0f} s, workers' start included); peak memory per worker: {memory}",
-                      highlight=False, markup=False)
+        n = counts["num_workers"]
+        fewer = f" ({requested} requested, {done} records to do)" if n < requested else ""
+        work = ", ".join(f"{w['records']} ({w['peak_rss'] / 2**30:.1f} GiB)" for w in counts["workers"].values())
+        idle = n - len(counts["workers"])
+        idle_note = f"; {idle} got none (the others had done every batch before it was ready)" if idle > 0 else ""
+        console.print(f"ray: {n} worker{'s' if n != 1 else ''}{fewer}, {done / counts['seconds']:.2f} records/s "
+                      f"({counts['seconds']:.0f} s, workers' start included); records (peak memory) per worker: "
+                      f"{work}{idle_note}", highlight=False, markup=False)
     return counts, read_results_dir(args.out)
 
 
@@ -370,8 +404,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="For each record of INPUT (one JSON object per line: question, chunks, answer, optional "
         "prompt and id), attribute the answer with its citation markers stripped and give each sentence a "
         "verdict: supported, miscited, uncited or ungrounded. Results are written to OUT as they finish (appended "
-        "to a JSONL file, or as shards in a directory with --engine ray); rerunning with the same OUT skips the "
-        "records already written.",
+        "to a JSONL file, or as shards in a directory with --engine ray). Rerunning with the same INPUT and OUT "
+        "skips the records already written; OUT is never the input, never a file this command did not write, "
+        "never results of another input, and one run at a time writes it.",
     )
     ver.add_argument("input", metavar="INPUT.jsonl")
     ver.add_argument("--out", metavar="OUT", required=True,
@@ -379,6 +414,13 @@ def build_parser() -> argparse.ArgumentParser:
                      "shards (--engine ray)")
     ver.add_argument("--html", metavar="REPORT", help="also write a self-contained HTML report of all records")
     ver.add_argument("--model", metavar="M", help=model_help)
+    ver.add_argument("--restart", action="store_true",
+                     help="start over: discard the records already in OUT (only results this command wrote: the local "
+                     "engine empties the file, the ray engine deletes its shards; it says how many) and verify every "
+                     "record of INPUT, also when OUT was made from another input")
+    ver.add_argument("--retry-errors", action="store_true",
+                     help="also redo the records that failed for a reason of the run (out of memory, a worker lost: "
+                     "error_kind \"run\"); records wrong as written (error_kind \"input\") stay as they are")
     scale = ver.add_argument_group("running at scale (--engine ray; pip install 'rag-attrib[ray]')")
     scale.add_argument("--engine", choices=("local", "ray"), default="local",
                        help="local: this process (default); ray: Ray Data, an actor pool of models")
@@ -393,6 +435,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "(default 0)")
     scale.add_argument("--batch-size", type=int, metavar="N", help="records per batch sent to an actor (default 4)")
     scale.add_argument("--format", choices=("jsonl", "parquet"), help="shard format in OUT (default jsonl)")
+    scale.add_argument("--verbose", action="store_true",
+                       help="show Ray's own log lines, warnings and progress (kept out of the terminal by default)")
     ver.set_defaults(func=cmd_verify)
 
     chk = sub.add_parser(

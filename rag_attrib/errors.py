@@ -77,6 +77,11 @@ class CliInputError(InvalidInputError):
     """A command-line input (answer file, prompt file, output path) cannot be used."""
 
 
+class OutputError(RagAttribError, RuntimeError):
+    """A verify run will not write to its output as it is: the input itself, a file it did not write, results
+    of another input, in use by another run, or not writable (the message says which, and what to do)."""
+
+
 class RayEngineError(RagAttribError, RuntimeError):
     """The Ray engine cannot run (Ray missing, bad options, OUT_DIR in use or unusable)."""
 

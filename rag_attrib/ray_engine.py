@@ -22,19 +22,26 @@ How it works, and why each piece is there:
   attribution), and OUT_DIR need not be shared with the workers.
 - An actor process that dies (killed, out of memory) is restarted by Ray and its batch retried, at most
   ``max_task_retries`` times, so a record that kills its worker every time stops the run instead of
-  looping forever; rerun to resume. A lock file stops two runs from writing the same OUT_DIR.
+  looping forever; rerun to resume.
+- What a run guarantees is the local engine's, by the same code (``rag_attrib.batch``): the lock
+  (``OUT_DIR/.rag_attrib.lock``), the input fingerprint checked before resuming, ``restart`` (deletes the
+  shards), ``retry_errors`` (rewrites the shards holding run errors without them, each atomically),
+  readers that keep one record per line. No more workers start than there are records, and batches are
+  cut so that each worker started gets one.
+- Ray's own output on stderr (log lines, warnings, the C++ core's messages, the workers' output) goes to
+  ``OUT_DIR/.ray.log`` instead of the terminal unless ``verbose``; a progress bar of records shows instead.
 
 Ray is imported only inside the functions that need it: ``pip install rag-attrib[ray]``.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import math
 import os
 import re
 import socket
+import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -42,13 +49,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .batch import input_lines, verify_line
+from .batch import Output, Results, input_lines, locked, unique_records, verify_line, writing
 from .errors import RayEngineError
 
 FORMATS = ("jsonl", "parquet")
 WINDOW = 50_000  # records read by the driver and put into the object store at a time
 SHARD_PREFIX = "part-"
 LOCK_NAME = ".rag_attrib.lock"
+RAY_LOG = ".ray.log"  # what Ray itself writes to stderr goes here, unless verbose
 INSTALL_HINT = "the ray engine needs Ray Data: pip install 'rag-attrib[ray]' (or pip install 'ray[data]')"
 
 
@@ -66,7 +74,7 @@ class VerifyWorker:
 
     def __init__(
         self, model: Any = None, load_kwargs: dict[str, Any] | None = None, token_relevance: bool = False,
-        num_threads: int | None = None, device: str | None = None,
+        num_threads: int | None = None, device: str | None = None, source: str | None = None,
     ) -> None:
         if callable(model):
             self.attributor = model()
@@ -81,7 +89,7 @@ class VerifyWorker:
             if device is not None:
                 kwargs.setdefault("device", device)
             self.attributor = Attributor.load(model, **kwargs)
-        self.token_relevance = token_relevance
+        self.token_relevance, self.source = token_relevance, source
         self.name = f"{socket.gethostname()}:{os.getpid()}"
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
@@ -90,7 +98,7 @@ class VerifyWorker:
         for number, text in zip(batch["line"], batch["text"]):
             # a line that is not UTF-8 travels as bytes (batch.input_lines): keep it so, as the local engine does
             line = bytes(text) if isinstance(text, bytes) else str(text)
-            record = verify_line(self.attributor, line, int(number), self.token_relevance)
+            record = verify_line(self.attributor, line, int(number), self.token_relevance, self.source)
             lines.append(int(number))
             oks.append(bool(record["ok"]))
             records.append(json.dumps(record, ensure_ascii=False))
@@ -150,27 +158,40 @@ def _shard_records(out_dir: str | os.PathLike, quarantine: bool) -> Iterator[dic
         yield from records
 
 
-def finished_lines_dir(out_dir: str | os.PathLike) -> set[int]:
-    """Line numbers already in OUT_DIR's shards. Leftover temporaries of a killed run are removed and an
+def read_output_dir(out_dir: str | os.PathLike) -> Output:
+    """The records already in OUT_DIR's shards. Leftover temporaries of a killed run are removed and an
     unreadable shard is renamed ``*.corrupt`` (its lines are done again), so nothing is counted twice."""
-    out = Path(out_dir)
+    out, output = Path(out_dir), Output()
     if not out.is_dir():
-        return set()
+        return output
     for tmp in out.glob(f".{SHARD_PREFIX}*.tmp"):
         tmp.unlink(missing_ok=True)
-    return {int(r["line"]) for r in _shard_records(out, quarantine=True)}
+    for record in _shard_records(out, quarantine=True):
+        output.add(record)
+    return output
 
 
-def read_results_dir(out_dir: str | os.PathLike) -> list[dict[str, Any]]:
-    """Every output record in OUT_DIR's shards (JSONL or Parquet), in input order, one per line number."""
-    by_line: dict[int, dict[str, Any]] = {}
-    for record in _shard_records(out_dir, quarantine=False):
-        line = int(record["line"])
-        if line in by_line:
-            warnings.warn(f"line {line} is in OUT_DIR twice; the first is kept", stacklevel=2)
+def read_results_dir(out_dir: str | os.PathLike) -> Results:
+    """Every output record in OUT_DIR's shards (JSONL or Parquet), in input order, one per line number
+    (``.duplicates``: how many were dropped)."""
+    return unique_records(_shard_records(out_dir, quarantine=False))
+
+
+def _remove_records(out_dir: Path, lines: set[int] | None) -> int:
+    """Rewrite each shard holding records of ``lines`` without them (atomically; an emptied shard is deleted),
+    or delete every shard (``lines=None``). Returns how many records went."""
+    removed = 0
+    for path in shard_paths(out_dir):
+        records = _read_shard(path)
+        keep = [] if lines is None else [r for r in records if int(r["line"]) not in lines]
+        if len(keep) == len(records):
             continue
-        by_line[line] = record
-    return [by_line[k] for k in sorted(by_line)]
+        removed += len(records) - len(keep)
+        if keep:
+            write_shard(out_dir, path.stem, keep, [json.dumps(r, ensure_ascii=False) for r in keep], path.suffix[1:])
+        else:
+            path.unlink()
+    return removed
 
 
 PARQUET_COLUMNS = ("line", "id", "ok", "error", "error_type", "sentences", "supported", "miscited", "uncited",
@@ -227,21 +248,28 @@ def write_shard(out_dir: Path, name: str, records: list[dict[str, Any]], texts: 
     return final
 
 
-@contextmanager
-def _locked(out_dir: Path) -> Iterator[None]:
-    with open(out_dir / LOCK_NAME, "w") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RayEngineError(f"another run is writing to {str(out_dir)!r}; wait for it or use another OUT_DIR") \
-                from None
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
 # ----------------------------------------------------------------------------------------- the run
+
+
+@contextmanager
+def _quiet(log: Path | None) -> Iterator[Any]:
+    """Send what Ray writes to this process's stderr (its log lines, warnings, progress, the C++ core's
+    messages, the workers' output) to the file ``log`` instead of the terminal; None: leave it (verbose).
+    Yields a stream to the terminal, for our own progress bar."""
+    if log is None:
+        yield sys.stderr
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(log, "ab") as f:
+        os.dup2(f.fileno(), 2)
+    try:
+        with os.fdopen(os.dup(saved), "w") as terminal:
+            yield terminal
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _import_ray() -> Any:
@@ -294,6 +322,10 @@ def run_ray(
     token_relevance: bool = False,
     max_task_retries: int = 2,
     init_kwargs: dict[str, Any] | None = None,
+    restart: bool = False,
+    retry_errors: bool = False,
+    verbose: bool = False,
+    progress: bool = True,
 ) -> dict[str, Any]:
     """Verify every record of ``input_path`` not yet in ``out_dir`` on Ray; the local engine's records.
 
@@ -304,10 +336,18 @@ def run_ray(
     Ray is started locally unless it runs already or ``address`` names a cluster (``"auto"``,
     ``"ray://head:10001"``); a cluster started here is shut down at the end.
 
-    Returns ``{"skipped", "ok", "errors"}`` (as ``run_local``) plus ``"seconds"`` (the Ray part, workers'
-    start included), ``"busy_seconds"`` (first batch start to last batch end over all workers) and
-    ``"workers"``: ``{worker: {"records", "peak_rss"}}``.
+    ``restart``, ``retry_errors``: as ``run_local`` (rag_attrib.batch: what a run guarantees). No more
+    workers start than there are records to do, and batches are at most ``ceil(records / workers)``, so
+    that each worker gets one. Ray's own warnings and log lines go to ``OUT_DIR/.ray.log``, not the terminal,
+    unless ``verbose``; ``progress``: a progress bar of records on stderr.
+
+    Returns ``{"skipped", "ok", "errors", "discarded", "retried"}`` (as ``run_local``) plus ``"seconds"``
+    (the Ray part, workers' start included), ``"busy_seconds"`` (first batch start to last batch end over
+    all workers), ``"num_workers"`` (started) and ``"workers"``: ``{worker: {"records", "peak_rss"}}``
+    (those that verified records).
     """
+    from tqdm import tqdm
+
     if fmt not in FORMATS:
         raise RayEngineError(f"format must be one of {FORMATS}, got {fmt!r}")
     if num_workers < 1 or batch_size < 1:
@@ -317,61 +357,91 @@ def run_ray(
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise RayEngineError(f"--out {str(out)!r} is a file; the ray engine writes shards into a directory")
-    out.mkdir(parents=True, exist_ok=True)
-    counts: dict[str, Any] = {"skipped": 0, "ok": 0, "errors": 0, "seconds": 0.0, "busy_seconds": 0.0,
-                              "workers": {}}
-    with _locked(out):
-        done = finished_lines_dir(out)
+    counts: dict[str, Any] = {"skipped": 0, "ok": 0, "errors": 0, "discarded": 0, "retried": 0, "seconds": 0.0,
+                              "busy_seconds": 0.0, "num_workers": 0, "workers": {}}
+    with writing(out, counts):
+        out.mkdir(parents=True, exist_ok=True)
+    with locked(out / LOCK_NAME, out):
+        output = read_output_dir(out)
+        if restart:
+            with writing(out, counts):
+                counts["discarded"] = _remove_records(out, None)
+            output = Output()
+        retry = output.check_input(input_path, out) | (output.retryable() if retry_errors else set())
+        if retry:
+            with writing(out, counts):
+                _remove_records(out, retry)
+        counts["retried"], done = len(retry), output.done.keys() - retry
         counts["skipped"] = len(done)
-        todo = ((n, line) for n, line in input_lines(input_path) if n not in done)
-        first = next(todo, None)
-        if first is None:
+        pending = sum(1 for n, _ in input_lines(input_path) if n not in done)
+        if not pending:
             return counts
-        ray = _import_ray()
-        started = not ray.is_initialized()
-        if started:
-            ray.init(address=address, **(init_kwargs or {}))
-        t0 = time.perf_counter()
-        try:
-            ds = _dataset(ray, _chain(first, todo), batch_size, num_workers)
-            if isinstance(model, (str, os.PathLike)) and os.path.exists(model):
-                model = os.path.abspath(model)  # the workers do not run in this directory
-            worker_kwargs = {
-                "model": model, "load_kwargs": load_kwargs, "token_relevance": token_relevance,
-                "num_threads": max(1, int(num_cpus_per_worker)),
-                "device": "cuda" if num_gpus_per_worker > 0 else None,
-            }
-            results = _map(ray, ds, worker_kwargs, batch_size, num_workers, num_cpus_per_worker,
-                           num_gpus_per_worker, max_task_retries)
-            run = time.strftime("%Y%m%dT%H%M%S") + f"-{os.getpid()}"
-            first_start, last_end = math.inf, 0.0
-            blocks = results.iter_batches(batch_size=None, batch_format="pyarrow")  # as they finish
-            for seq, block in enumerate(_guarded(blocks, counts)):
-                cols = block.to_pydict()
-                texts = cols["record"]
-                records = [json.loads(t) for t in texts]
-                write_shard(out, f"{SHARD_PREFIX}{run}-{seq:06d}", records, texts, fmt)
-                counts["ok"] += sum(cols["ok"])
-                counts["errors"] += len(texts) - sum(cols["ok"])
-                for worker, rss in zip(cols["worker"], cols["rss"]):
-                    w = counts["workers"].setdefault(worker, {"records": 0, "peak_rss": 0})
-                    w["records"] += 1
-                    w["peak_rss"] = max(w["peak_rss"], rss)
-                first_start, last_end = min(first_start, *cols["start"]), max(last_end, *cols["end"])
-            counts["busy_seconds"] = max(0.0, last_end - first_start) if last_end else 0.0
-        finally:
-            counts["seconds"] = time.perf_counter() - t0
+        num_workers, batch_size = _share(pending, num_workers, batch_size)
+        counts["num_workers"] = num_workers
+        todo = ((n, line) for n, line in input_lines(input_path) if n not in done)
+        with _quiet(None if verbose else out / RAY_LOG) as terminal, tqdm(
+            total=pending, unit="record", disable=not progress, desc="verifying", dynamic_ncols=True, file=terminal
+        ) as bar:
+            ray = _import_ray()
+            started = not ray.is_initialized()
             if started:
-                ray.shutdown()
+                ray.init(address=address, **(init_kwargs or {}))
+            t0 = time.perf_counter()
+            try:
+                ds = _dataset(ray, todo, batch_size, num_workers)
+                if isinstance(model, (str, os.PathLike)) and os.path.exists(model):
+                    model = os.path.abspath(model)  # the workers do not run in this directory
+                worker_kwargs = {
+                    "model": model, "load_kwargs": load_kwargs, "token_relevance": token_relevance,
+                    "num_threads": max(1, int(num_cpus_per_worker)),
+                    "device": "cuda" if num_gpus_per_worker > 0 else None, "source": os.path.abspath(input_path),
+                }
+                results = _map(ray, ds, worker_kwargs, batch_size, num_workers, num_cpus_per_worker,
+                               num_gpus_per_worker, max_task_retries)
+                run = time.strftime("%Y%m%dT%H%M%S") + f"-{os.getpid()}"
+                first_start, last_end = math.inf, 0.0
+                blocks = results.iter_batches(batch_size=None, batch_format="pyarrow")  # as they finish
+                for seq, block in enumerate(_guarded(blocks, counts)):
+                    cols = block.to_pydict()
+                    texts = cols["record"]
+                    records = [json.loads(t) for t in texts]
+                    with writing(out, counts):
+                        write_shard(out, f"{SHARD_PREFIX}{run}-{seq:06d}", records, texts, fmt)
+                    counts["ok"] += sum(cols["ok"])
+                    counts["errors"] += len(texts) - sum(cols["ok"])
+                    for worker, rss in zip(cols["worker"], cols["rss"]):
+                        w = counts["workers"].setdefault(worker, {"records": 0, "peak_rss": 0})
+                        w["records"] += 1
+                        w["peak_rss"] = max(w["peak_rss"], rss)
+                    first_start, last_end = min(first_start, *cols["start"]), max(last_end, *cols["end"])
+                    bar.update(len(texts))
+                    bar.set_postfix(errors=counts["errors"])
+                counts["busy_seconds"] = max(0.0, last_end - first_start) if last_end else 0.0
+            finally:
+                counts["seconds"] = time.perf_counter() - t0
+                if started:
+                    ray.shutdown()
     return counts
+
+
+def _share(pending: int, num_workers: int, batch_size: int) -> tuple[int, int]:
+    """Workers to start and the batch size, so that every worker started gets a batch: no more workers
+    than records, no batch larger than ``ceil(records / workers)``."""
+    workers = min(num_workers, pending)
+    return workers, min(batch_size, math.ceil(pending / workers))
 
 
 def _map(ray: Any, ds: Any, worker_kwargs: dict[str, Any], batch_size: int, num_workers: int, num_cpus: float,
          num_gpus: float, max_task_retries: int) -> Any:
     """The actor-pool ``map_batches``. A dead actor is restarted and its batch retried ``max_task_retries``
-    times (Ray Data's default is forever: one record that kills its worker would loop)."""
+    times (Ray Data's default is forever: one record that kills its worker would loop). Each actor holds
+    one batch at a time, so that an actor that loads its model late still finds batches left."""
+    try:  # one batch at a time per actor: the first actor ready does not queue up the batches of the others
+        pool = ray.data.ActorPoolStrategy(size=num_workers, max_tasks_in_flight_per_actor=1)
+    except TypeError:  # a Ray without the option
+        pool = ray.data.ActorPoolStrategy(size=num_workers)
     common = {"fn_constructor_kwargs": worker_kwargs, "batch_size": batch_size, "batch_format": "numpy",
-              "compute": ray.data.ActorPoolStrategy(size=num_workers), "num_cpus": num_cpus,
+              "compute": pool, "num_cpus": num_cpus,
               "num_gpus": num_gpus or None}
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*ray_remote_args.*deprecated")  # no named form yet (2.60)
@@ -403,8 +473,3 @@ def _guarded(blocks: Any, counts: dict[str, Any]) -> Iterator[Any]:
         except Exception as err:
             raise _stopped(counts, err) from err
         yield block
-
-
-def _chain(first: tuple[int, str], rest: Iterator[tuple[int, str]]) -> Iterator[tuple[int, str]]:
-    yield first
-    yield from rest

@@ -391,3 +391,67 @@ def test_verify_command_writes_jsonl_html_and_summary(tmp_path: Path, capsys, mo
 def test_verify_command_missing_input(tmp_path: Path, capsys):
     assert main(["verify", str(tmp_path / "nope.jsonl"), "--out", str(tmp_path / "o.jsonl")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+@pytest.fixture
+def scripted_model(monkeypatch):
+    """Attributor.load hands out a scripted attributor and records each load."""
+    from test_verify import ScriptedAttributor
+
+    from rag_attrib.attribute import Attributor
+
+    loads = []
+
+    def load(cls, name=None, **kw):
+        loads.append(name)
+        return ScriptedAttributor({"Alpha": {"a": 0.6}})
+
+    monkeypatch.setattr(Attributor, "load", classmethod(load))
+    return loads
+
+
+def test_verify_refuses_to_write_over_its_input(tmp_path: Path, capsys, scripted_model):
+    from test_verify import write_input
+
+    src = tmp_path / "in.jsonl"
+    write_input(src, n=2)
+    before = src.read_bytes()
+    assert main(["verify", str(src), "--out", str(src)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --out") and "is the input file itself" in err and err.count("\n") == 1
+    assert main(["verify", str(src), "--out", str(tmp_path / "o.jsonl"), "--html", str(src)]) == 2
+    assert "is the same file as" in capsys.readouterr().err
+    assert main(["verify", str(src), "--out", str(tmp_path / "o.jsonl"), "--html", str(tmp_path / "o.jsonl")]) == 2
+    assert "is the same file as" in capsys.readouterr().err
+    assert src.read_bytes() == before and scripted_model == []
+
+
+@pytest.mark.parametrize("option", ["--out", "--html"])
+def test_verify_unwritable_output_fails_before_the_model_loads(tmp_path: Path, capsys, scripted_model, option):
+    from test_verify import write_input
+
+    src, blocker = tmp_path / "in.jsonl", tmp_path / "a-file"
+    write_input(src, n=1)
+    blocker.write_text("")
+    paths = {"--out": str(tmp_path / "o.jsonl"), "--html": str(tmp_path / "r.html")}
+    paths[option] = str(blocker / "x")  # its folder is a file
+    assert main(["verify", str(src), "--out", paths["--out"], "--html", paths["--html"]]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and str(blocker) in err
+    assert scripted_model == []
+
+
+def test_verify_summary_on_a_foreign_output_is_a_refusal(tmp_path: Path, capsys, scripted_model):
+    from test_verify import write_input
+
+    first, second, out = tmp_path / "twelve.jsonl", tmp_path / "other.jsonl", tmp_path / "k.jsonl"
+    write_input(first, n=3)
+    second.write_text(first.read_text().replace("Alpha", "Beta"))
+    assert main(["verify", str(first), "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["verify", str(second), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"holds the results of {first}, not of {second}" in err and "--restart" in err
+    assert main(["verify", str(second), "--out", str(out), "--restart"]) == 0
+    stdout = capsys.readouterr().out
+    assert "3 verified, 0 errors, 0 already done" in stdout and "3 records of the previous run discarded" in stdout

@@ -27,11 +27,14 @@ pytest.importorskip("ray.data", reason="the ray engine needs Ray Data: pip insta
 import test_verify
 from test_verify import ScriptedAttributor, write_input
 
-from rag_attrib.batch import read_results, run_local
+from rag_attrib.batch import line_sha1, read_results, run_local
+from rag_attrib.errors import OutputError
 from rag_attrib.ray_engine import (
     LOCK_NAME,
+    RAY_LOG,
     RayEngineError,
-    finished_lines_dir,
+    _share,
+    read_output_dir,
     read_results_dir,
     run_ray,
     shard_paths,
@@ -107,11 +110,12 @@ def test_same_records_as_the_local_engine_in_jsonl_and_parquet(tmp_path, monkeyp
 
     factory = partial(scripted, fail_on="number 6")  # record 6 raises inside its worker
     counts = run_ray(src, tmp_path / "ray", model=factory, num_workers=2, batch_size=3)
-    assert {k: counts[k] for k in ("skipped", "ok", "errors")} == local_counts == {"skipped": 0, "ok": 7, "errors": 3}
+    assert {k: counts[k] for k in local_counts} == local_counts
+    assert (local_counts["ok"], local_counts["errors"]) == (7, 3)
     expected = read_results(local)
     assert read_results_dir(tmp_path / "ray") == expected  # record by record, in input order
     by_line = {r["line"]: r for r in expected}
-    assert by_line[6]["error"] == "scripted failure on 'number 6'" and by_line[6]["error_type"] == "RuntimeError"
+    assert by_line[6]["error"] == "line 6: scripted failure on 'number 6'" and by_line[6]["error_kind"] == "run"
     assert by_line[5]["ok"] and by_line[4]["ok"]  # record 6's batch mates (4, 5, 6 with batch 3) are kept
     assert sum(w["records"] for w in counts["workers"].values()) == 10 and counts["seconds"] > 0
 
@@ -127,6 +131,41 @@ def test_same_records_as_the_local_engine_in_jsonl_and_parquet(tmp_path, monkeyp
     again = run_ray(src, tmp_path / "ray", model=factory)  # all done: Ray is not even asked
     assert (again["skipped"], again["ok"], again["errors"]) == (10, 0, 0)
 
+    other = tmp_path / "other.jsonl"
+    write_input(other, n=3)
+    with pytest.raises(OutputError, match=f"{tmp_path / 'ray'} holds the results of {src}, not of {other}"):
+        run_ray(other, tmp_path / "ray", model=factory)
+
+
+def test_retry_errors_and_restart(tmp_path, capfd):
+    src, out, local = tmp_path / "in.jsonl", tmp_path / "out", tmp_path / "local.jsonl"
+    write_input(src, n=4, bad_lines=(3,))
+    run_local(scripted(fail_on="number 2"), src, local, progress=False)
+    out.mkdir()  # the local engine's records as one shard: the same records, so ray resumes from them
+    records = read_results(local)
+    write_shard(out, "part-old-000000", records, [json.dumps(r, ensure_ascii=False) for r in records], "jsonl")
+
+    counts = run_ray(src, out, model=scripted, num_workers=2, retry_errors=True)
+    assert (counts["retried"], counts["skipped"], counts["ok"], counts["num_workers"]) == (1, 3, 1, 1)
+    got = read_results_dir(out)
+    assert [r["ok"] for r in got] == [True, True, False, True] and got.duplicates == 0
+    assert got[2]["error_kind"] == "input"
+
+    assert (out / RAY_LOG).exists() and "core_worker" not in capfd.readouterr().err  # Ray's noise went there
+
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    with pytest.raises(OutputError, match="--restart"):
+        run_ray(empty, out, model=scripted)
+    counts = run_ray(empty, out, model=scripted, restart=True)  # nothing to do: Ray is not even asked
+    assert (counts["discarded"], counts["skipped"]) == (4, 0) and shard_paths(out) == []
+
+
+@pytest.mark.parametrize("pending,workers,batch,expected", [(4, 2, 4, (2, 2)), (1, 2, 4, (1, 1)), (5, 2, 4, (2, 3)),
+                                                            (100, 2, 4, (2, 4))])
+def test_every_worker_started_gets_a_batch(pending, workers, batch, expected):
+    assert _share(pending, workers, batch) == expected
+
 
 # --------------------------------------------------------------------------------------- kills and resume
 
@@ -136,8 +175,8 @@ def test_killed_run_resumes_without_losing_or_duplicating(tmp_path):
     write_input(src, n=12)
     with pytest.raises(RayEngineError, match="stopped after writing .* run the same command again"):
         run_ray(src, out, model=partial(Recording, log, kill_on="number 12"), num_workers=2, batch_size=2)
-    first = lines_of(out)
-    assert 12 not in first and 0 < len(first) < 12
+    first = lines_of(out)  # how many were written before the kill depends on the machine's load: any number
+    assert 12 not in first
     assert len(first) == len(set(first))
     assert not list(out.glob(".*.tmp"))  # only whole shards
 
@@ -163,12 +202,14 @@ def test_partial_output_of_a_killed_run_is_never_counted(tmp_path):
     src, out = tmp_path / "in.jsonl", tmp_path / "out"
     write_input(src, n=6)
     out.mkdir()
-    good = [{"line": n, "id": f"r{n}", "ok": False, "error": "kept", "error_type": "X"} for n in (1, 2)]
+    sha1 = [line_sha1(line) for line in src.read_text().splitlines()]
+    good = [{"line": n, "id": f"r{n}", "input_sha1": sha1[n - 1], "ok": False, "error": "kept", "error_type": "X",
+             "error_kind": "input"} for n in (1, 2)]
     write_shard(out, "part-old-000000", good, [json.dumps(r) for r in good], "jsonl")
     (out / ".part-old-000001.jsonl.tmp").write_text('{"line": 3, "ok": true}\n')  # killed mid-write
     (out / "part-old-000002.jsonl").write_text('{"line": 4, "id": "r4", "ok": true}\n{"line": 5, "i')  # cut off
     with pytest.warns(UserWarning, match="unreadable"):
-        assert finished_lines_dir(out) == {1, 2}
+        assert read_output_dir(out).done.keys() == {1, 2}
     assert not (out / ".part-old-000001.jsonl.tmp").exists()
     assert (out / "part-old-000002.jsonl.corrupt").exists()
     counts = run_ray(src, out, model=scripted, batch_size=2)
@@ -183,7 +224,7 @@ def test_two_runs_cannot_write_the_same_out_dir(tmp_path):
     out.mkdir()
     with open(out / LOCK_NAME, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        with pytest.raises(RayEngineError, match="another run"):
+        with pytest.raises(OutputError, match="another run"):
             run_ray(src, out, model=scripted)
 
 
@@ -211,7 +252,7 @@ def test_ray_is_imported_only_when_asked():
 
 
 @pytest.mark.slow
-def test_cli_on_the_embedded_model_matches_the_local_engine(tmp_path, capsys):
+def test_cli_on_the_embedded_model_matches_the_local_engine(tmp_path, capfd):
     import torch
 
     from rag_attrib import Attributor
@@ -230,8 +271,10 @@ def test_cli_on_the_embedded_model_matches_the_local_engine(tmp_path, capsys):
     argv = ["verify", str(src), "--out", str(out), "--engine", "ray", "--num-workers", "2", "--batch-size", "1",
             "--format", "parquet"]
     assert main(argv + ["--html", str(report)]) == 0
-    stdout = capsys.readouterr().out
-    assert "3 verified, 1 errors, 0 already done" in stdout and "ray: 2 workers" in stdout
+    captured = capfd.readouterr()
+    stdout = captured.out
+    assert "3 verified, 1 errors, 0 already done" in stdout and "ray: 2 workers," in stdout  # as many as started
+    assert "core_worker" not in captured.err and "Warning" not in captured.err  # Ray's own noise: in OUT/.ray.log
     assert "Not verified (1)" in report.read_text()
 
     expected, got = read_results(local), read_results_dir(out)
@@ -242,7 +285,7 @@ def test_cli_on_the_embedded_model_matches_the_local_engine(tmp_path, capsys):
         assert approx_equal(mine, theirs), mine["line"]
 
     assert main(argv) == 0  # resumed: nothing left to do, no worker started
-    assert "0 verified, 0 errors, 4 already done" in capsys.readouterr().out
+    assert "0 verified, 0 errors, 4 already done" in capfd.readouterr().out
 
 
 def approx_equal(a, b, rel=1e-4) -> bool:

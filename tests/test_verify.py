@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
 from rag_attrib.aggregate import DEFAULT_MIN_SHARE
-from rag_attrib.batch import finished_lines, read_results, run_local, verify_line
+from rag_attrib.batch import line_sha1, read_output, read_results, run_local, verify_line
+from rag_attrib.errors import OutputError
 from rag_attrib.text import split_sentences
 from rag_attrib.types import AttributionResult, Chunk, Citation, SentenceAttribution, Span, as_chunks
 from rag_attrib.verify import Verification, parse_markers, strip_markers, summarize, verify
@@ -157,7 +159,7 @@ def test_malformed_records_become_error_records_and_the_run_goes_on(tmp_path):
     src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     write_input(src, n=5, bad_lines=(2, 3))
     counts = run_local(ScriptedAttributor({"Alpha": {"a": 0.6}}), src, out, progress=False)
-    assert counts == {"skipped": 0, "ok": 3, "errors": 2}
+    assert counts == {"skipped": 0, "ok": 3, "errors": 2, "discarded": 0, "retried": 0}
     records = read_results(out)
     assert [r["line"] for r in records] == [1, 2, 3, 4, 5]
     assert records[1]["ok"] is False and "line 2" in records[1]["error"] and "not valid JSON" in records[1]["error"]
@@ -166,10 +168,11 @@ def test_malformed_records_become_error_records_and_the_run_goes_on(tmp_path):
 
 
 def test_a_failing_record_is_recorded(tmp_path):
-    record = verify_line(ScriptedAttributor({}, fail_on="number 1"), json.dumps(
-        {"id": "x", "question": "q", "chunks": ["Alpha text."], "answer": "Alpha number 1."}), 7)
-    assert record == {"line": 7, "id": "x", "ok": False, "error": "scripted failure on 'number 1'",
-                      "error_type": "RuntimeError"}
+    line = json.dumps({"id": "x", "question": "q", "chunks": ["Alpha text."], "answer": "Alpha number 1."})
+    record = verify_line(ScriptedAttributor({}, fail_on="number 1"), line, 7)
+    assert record == {"line": 7, "id": "x", "input": None, "input_sha1": line_sha1(line), "ok": False,
+                      "error": "line 7: scripted failure on 'number 1'", "error_type": "RuntimeError",
+                      "error_kind": "run"}
 
 
 class Interrupt(BaseException):
@@ -193,14 +196,14 @@ def test_interrupted_run_resumes_without_losing_or_duplicating(tmp_path):
         f.write('{"line": 4, "id": "r4", "ok": tr')  # a write cut off by the kill
     attributor = ScriptedAttributor({"Alpha": {"a": 0.6}})
     counts = run_local(attributor, src, out, progress=False)
-    assert counts == {"skipped": 3, "ok": 3, "errors": 0}
+    assert counts == {"skipped": 3, "ok": 3, "errors": 0, "discarded": 0, "retried": 0}
     assert attributor.calls == ["Alpha number 4.", "Alpha number 5.", "Alpha number 6."]
     assert [r["line"] for r in read_results(out)] == [1, 2, 3, 4, 5, 6]
-    assert run_local(attributor, src, out, progress=False) == {"skipped": 6, "ok": 0, "errors": 0}
+    assert run_local(never_loaded, src, out, progress=False)["skipped"] == 6  # nothing to do: no model loaded
 
 
-def test_finished_lines_of_a_missing_file(tmp_path):
-    assert finished_lines(tmp_path / "nope.jsonl") == set()
+def test_output_of_a_missing_file(tmp_path):
+    assert read_output(tmp_path / "nope.jsonl").done == {}
 
 
 def test_a_line_that_is_not_utf8_becomes_an_error_record(tmp_path):
@@ -210,7 +213,7 @@ def test_a_line_that_is_not_utf8_becomes_an_error_record(tmp_path):
     lines[1] = b'{"id": "r2", "answer": "caf\xe9"}'  # latin-1, not UTF-8
     src.write_bytes(b"\n".join(lines))
     counts = run_local(ScriptedAttributor({"Alpha": {"a": 0.6}}), src, out, progress=False)
-    assert counts == {"skipped": 0, "ok": 2, "errors": 1}
+    assert (counts["ok"], counts["errors"]) == (2, 1)
     records = read_results(out)
     assert records[1]["ok"] is False and "not valid UTF-8" in records[1]["error"]
 
@@ -221,6 +224,154 @@ def test_a_last_record_without_its_newline_is_redone_once(tmp_path):
     attributor = ScriptedAttributor({"Alpha": {"a": 0.6}})
     run_local(attributor, src, out, progress=False)
     out.write_bytes(out.read_bytes().rstrip(b"\n"))  # the kill came between the record and its newline
-    assert finished_lines(out) == {1, 2}
-    assert run_local(attributor, src, out, progress=False) == {"skipped": 2, "ok": 1, "errors": 0}
+    assert read_output(out).done.keys() == {1, 2}
+    assert run_local(attributor, src, out, progress=False)["ok"] == 1
     assert [r["line"] for r in read_results(out)] == [1, 2, 3]
+
+
+# ---------------------------------------------------------------- what the runner refuses, and never loses
+
+
+def never_loaded():
+    raise AssertionError("the model was loaded before the output was checked")
+
+
+def script():
+    return ScriptedAttributor({"Alpha": {"a": 0.6}})
+
+
+@pytest.mark.parametrize("through_a_link", [False, True])
+def test_out_equal_to_the_input_is_refused_and_the_input_kept(tmp_path, through_a_link):
+    src = tmp_path / "in.jsonl"
+    write_input(src, n=2)
+    before = src.read_bytes()
+    out = src
+    if through_a_link:
+        out = tmp_path / "link.jsonl"
+        out.symlink_to(src)
+    with pytest.raises(OutputError, match="is the input file itself"):
+        run_local(never_loaded, src, out, progress=False)
+    assert src.read_bytes() == before
+
+
+@pytest.mark.parametrize("content", [b"my notes\nmore notes\n", b"no newline at the end", b'{"a": 1}\n',
+                                     b'{"line": 1, "ok": true}\nnot ours\n'])
+def test_a_file_we_did_not_write_is_refused_and_left_as_it_is(tmp_path, content):
+    src, out = tmp_path / "in.jsonl", tmp_path / "notes.txt"
+    write_input(src, n=2)
+    out.write_bytes(content)
+    for restart in (False, True):
+        with pytest.raises(OutputError, match="not a results file of rag-attrib verify .* left as it is"):
+            run_local(never_loaded, src, out, progress=False, restart=restart)
+    assert out.read_bytes() == content
+
+
+def test_resumes_only_its_own_input(tmp_path):
+    twelve, other, out = tmp_path / "twelve.jsonl", tmp_path / "other.jsonl", tmp_path / "k.jsonl"
+    write_input(twelve, n=12)
+    other.write_text("".join(json.dumps({"id": f"o{i}", "question": "q?", "chunks": ["Alpha text."],
+                                         "answer": f"Beta {i}."}) + "\n" for i in range(14)))
+    run_local(script(), twelve, out, progress=False)
+    before = out.read_bytes()
+    with pytest.raises(OutputError, match=f"{out} holds the results of {twelve}, not of {other}.*--restart"):
+        run_local(never_loaded, other, out, progress=False)
+    assert out.read_bytes() == before
+
+    # records appended to the input are done next; a copy of the input resumes too
+    with open(twelve, "a") as f:
+        f.write(json.dumps({"question": "q?", "chunks": ["Alpha text."], "answer": "Alpha number 13."}) + "\n")
+    copy = tmp_path / "copy.jsonl"
+    copy.write_bytes(twelve.read_bytes())
+    attributor = script()
+    assert run_local(attributor, copy, out, progress=False)["skipped"] == 12 and attributor.calls == ["Alpha number 13."]
+
+    # a record already done that changed is detected
+    lines = twelve.read_text().splitlines(keepends=True)
+    lines[4] = lines[4].replace("number 5", "number five")
+    twelve.write_text("".join(lines))
+    with pytest.raises(OutputError, match=f"{twelve} changed since .*1 of the 13 lines verified differ, the first is line 5"):
+        run_local(never_loaded, twelve, out, progress=False)
+
+    # --restart starts over from the given input, and says how many records it dropped
+    counts = run_local(script(), other, out, progress=False, restart=True)
+    assert counts["discarded"] == 13 and (counts["skipped"], counts["ok"]) == (0, 14)
+    assert [r["input"] for r in read_results(out)] == [str(other)] * 14
+
+
+def test_a_second_run_on_the_same_output_is_refused(tmp_path):
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_input(src, n=3)
+    refusals = []
+
+    class StartsASecondRun(ScriptedAttributor):
+        def _result(self, chunks, answer, spans, question):
+            if not refusals:
+                with pytest.raises(OutputError, match=f"another run \\(pid {os.getpid()} on .*\\) is writing to"):
+                    run_local(script(), src, out, progress=False)
+                refusals.append(answer)
+            return super()._result(chunks, answer, spans, question)
+
+    assert run_local(StartsASecondRun({"Alpha": {"a": 0.6}}), src, out, progress=False)["ok"] == 3
+    assert refusals and [r["line"] for r in map(json.loads, out.read_text().splitlines())] == [1, 2, 3]
+
+
+def test_readers_keep_one_record_per_line_and_count_the_duplicates(tmp_path):
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_input(src, n=3)
+    run_local(script(), src, out, progress=False)
+    lines = out.read_text().splitlines(keepends=True)
+    failed = json.dumps({**json.loads(lines[1]), "ok": False, "error": "line 2: x", "error_kind": "run"}) + "\n"
+    out.write_text("".join(lines + lines[:1] + [failed]))  # two runs wrote lines 1 and 2 twice
+    records = read_results(out)
+    assert [r["line"] for r in records] == [1, 2, 3] and records.duplicates == 2
+    assert records[1]["ok"]  # the ok record wins over the error record
+    counts = run_local(script(), src, out, progress=False, retry_errors=True)
+    assert (counts["skipped"], counts["retried"], counts["ok"]) == (3, 0, 0)
+
+
+def test_retry_errors_redoes_run_errors_only_without_duplicates(tmp_path):
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_input(src, n=4, bad_lines=(3,))
+    run_local(ScriptedAttributor({"Alpha": {"a": 0.6}}, fail_on="number 2"), src, out, progress=False)
+    kinds = {r["line"]: r.get("error_kind") for r in read_results(out)}
+    assert kinds == {1: None, 2: "run", 3: "input", 4: None}
+    attributor = script()
+    assert run_local(attributor, src, out, progress=False)["skipped"] == 4 and attributor.calls == []
+    counts = run_local(attributor, src, out, progress=False, retry_errors=True)
+    assert (counts["retried"], counts["skipped"], counts["ok"]) == (1, 3, 1) and attributor.calls == ["Alpha number 2."]
+    raw = [json.loads(line)["line"] for line in out.read_text().splitlines()]
+    assert sorted(raw) == [1, 2, 3, 4]  # the old error record of line 2 is gone from the file
+    assert [r["ok"] for r in read_results(out)] == [True, True, False, True]
+
+    lines = src.read_text().splitlines(keepends=True)  # the malformed record fixed: it is done again
+    lines[2] = json.dumps({"question": "q?", "chunks": ["Alpha text."], "answer": "Alpha fixed."}) + "\n"
+    src.write_text("".join(lines))
+    counts = run_local(attributor, src, out, progress=False)
+    assert (counts["retried"], counts["ok"]) == (1, 1) and attributor.calls[-1] == "Alpha fixed."
+    assert [r["ok"] for r in read_results(out)] == [True, True, True, True] and read_results(out).duplicates == 0
+
+
+@pytest.mark.parametrize("record,message", [
+    ({"question": "q?", "chunks": 5, "answer": "A."}, "line 1: chunks must be a list, got 5"),
+    ({"question": "q?", "chunks": "Alpha text.", "answer": "A."}, 'line 1: chunks must be a list, got "Alpha text."'),
+    ({"question": "q?", "chunks": ["x"], "answer": 7}, "line 1: answer must be a string, got 7"),
+    ({"question": ["q"], "chunks": ["x"], "answer": "A."}, 'line 1: question must be a string, got ["q"]'),
+])
+def test_record_type_errors_name_their_line(record, message):
+    result = verify_line(script(), json.dumps(record), 1)
+    assert (result["ok"], result["error"], result["error_kind"]) == (False, message, "input")
+
+
+def test_a_write_that_fails_is_one_error_and_keeps_what_was_written(tmp_path, monkeypatch):
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_input(src, n=3)
+    fsyncs = []
+
+    def full_disk(fd):
+        fsyncs.append(fd)
+        if len(fsyncs) == 2:
+            raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("rag_attrib.batch.os.fsync", full_disk)
+    with pytest.raises(OutputError, match="No space left on device; the 1 records written this time are kept"):
+        run_local(script(), src, out, progress=False)
