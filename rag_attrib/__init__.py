@@ -27,11 +27,15 @@ _EXPORTS = {
     "NoChunksError": "errors",
     "RagAttribError": "errors",
     "UnsupportedModelError": "errors",
+    "Verification": "verification",
+    "summarize": "verification",
+    "verify": "verification",
 }
 __all__ = [
     "AttributionResult", "Attributor", "Chunk", "ChunkNotFoundError", "Citation", "ContextTooLongError",
     "EmptyAnswerError", "InvalidChunksError", "ModelNotFoundError", "NoChunksError", "RagAttribError",
-    "SentenceAttribution", "Span", "UnsupportedModelError", "attnlrp", "load_model",
+    "SentenceAttribution", "Span", "UnsupportedModelError", "Verification", "attnlrp", "load_model", "summarize",
+    "verify",
 ]
 assert sorted(__all__) == sorted(_EXPORTS)
 
@@ -63,3 +67,4 @@ if TYPE_CHECKING:
     from .lrp import attnlrp
     from .model import load_model
     from .types import AttributionResult, Chunk, Citation, SentenceAttribution, Span
+    from .verification import Verification, summarize, verify

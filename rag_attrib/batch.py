@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InvalidInputError, OutputError, RecordError
-from .verify import verify
+from .verification import verify
 
 RECORD_START = b'{"line": '  # how every output record begins (verify_line's key order)
 

@@ -166,7 +166,7 @@ def cmd_attribute(args: argparse.Namespace, console: Any, stderr: Any) -> int:
 def cmd_verify(args: argparse.Namespace, console: Any, stderr: Any) -> int:
     from .batch import read_results, run_local
     from .render.html import render_report
-    from .verify import Verification, summarize
+    from .verification import Verification, summarize
 
     if not Path(args.input).is_file():
         raise CliInputError(f"input file {args.input!r} does not exist; pass a JSONL file, one record per line")

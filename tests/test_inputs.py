@@ -17,7 +17,7 @@ from rag_attrib.errors import (
 )
 from rag_attrib.text import locate_chunks
 from rag_attrib.types import Chunk, Span, as_chunks
-from rag_attrib.verify import verify
+from rag_attrib.verification import verify
 
 CHUNKS = ["The Quenby lighthouse was built in 1872.", "Quenby's bakery is run by Mira Tollan."]
 

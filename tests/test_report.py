@@ -16,7 +16,7 @@ from rag_attrib import Chunk
 from rag_attrib.render import GROUNDING_LEVELS, chunk_tokens, sentence_peaks
 from rag_attrib.render.html import STYLE, VERDICT_COLOURS, render_html, render_report
 from rag_attrib.render.terminal import heat_map, print_result
-from rag_attrib.verify import verify
+from rag_attrib.verification import verify
 
 EVIL = Chunk("evil", "Beware <script>window.pwned = 1; alert('x')</script> & </script><img src=x onerror=alert(1)>")
 CHUNKS = [Chunk("lighthouse", "The lighthouse of Quenby was built by Harald Voss in 1872. It is painted green."), EVIL,
@@ -65,7 +65,7 @@ def test_result_to_html_without_token_relevance(tiny_attributor):
 
 
 def test_summary_has_the_verdict_counts_and_citation_precision_and_recall(verification):
-    from rag_attrib.verify import summarize
+    from rag_attrib.verification import summarize
 
     summary = summarize([verification])
     page = render_report([("a", verification.result, verification), ("b", verification.result, verification)])

@@ -49,7 +49,7 @@ def test_the_attributor_scores_support_from_its_signals(tiny_attributor):
     from rag_attrib import Attributor
     from rag_attrib.lrp.relevance import teacher_forced_logprobs
     from rag_attrib.prompt import encode, render_rag_prompt
-    from rag_attrib.verify import verify
+    from rag_attrib.verification import verify
 
     seen = []
 

@@ -12,7 +12,7 @@ from rag_attrib.batch import line_sha1, read_output, read_results, run_local, ve
 from rag_attrib.errors import OutputError
 from rag_attrib.text import split_sentences
 from rag_attrib.types import AttributionResult, Chunk, Citation, SentenceAttribution, Span, as_chunks
-from rag_attrib.verify import Verification, parse_markers, strip_markers, summarize, verify
+from rag_attrib.verification import Verification, parse_markers, strip_markers, summarize, verify
 
 CHUNKS = [Chunk("a", "Alpha text."), Chunk("b", "Beta text."), Chunk("doc-7", "Gamma text.")]
 

@@ -22,7 +22,7 @@ from . import GROUNDING_LEVELS, chunk_tokens, grounding_level, sentence_peaks, s
 
 if TYPE_CHECKING:
     from ..types import AttributionResult
-    from ..verify import Verification
+    from ..verification import Verification
 
 Record = tuple[str, "AttributionResult", "Verification | None"]
 
@@ -171,7 +171,7 @@ def _summary(records: Sequence[Record], n_errors: int) -> str:
         stats.append((n_errors, "not verified"))
     keys: list[tuple[str, str, str, int, str]] = []  # (tag, label, colour, count, help)
     if verifications:
-        from ..verify import summarize
+        from ..verification import summarize
 
         summary = summarize(verifications)
         stats += [(_pct(summary["citation_precision"]), "citation precision"),

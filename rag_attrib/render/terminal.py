@@ -18,7 +18,7 @@ from ..types import AttributionResult, SentenceAttribution
 from . import Piece, chunk_tokens, evidence_spans, grounding_level, in_spans, sentence_peaks, short
 
 if TYPE_CHECKING:
-    from ..verify import Verification
+    from ..verification import Verification
 
 LEGEND_CHARS = 80
 
