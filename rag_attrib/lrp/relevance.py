@@ -179,7 +179,9 @@ def activation_bytes(config, seq_len: int, dtype_bytes: int = 4) -> int:
     attention keeps q, k, v and its output (SDPA) and one log-sum-exp per head, and two more of the hidden
     width: ``3 * intermediate + 2 * hidden + 2 * (q + kv) + heads`` numbers (7,305 for SmolLM2: 29.2 kB in
     float32, 0.88 MB per token over its 30 layers). Resident memory grows faster than this count (the
-    backward's temporaries): see benchmarks/README.md. ``tests/test_memory.py`` checks the count.
+    backward's temporaries, the allocator's fragmentation): 1.3 MB per token measured between 1k and 2k
+    tokens (benchmarks/README.md), which ``memory_plan``'s half of the free memory leaves room for.
+    ``tests/test_memory.py`` checks the count on a tiny Llama.
     """
     hidden = config.hidden_size
     intermediate = getattr(config, "intermediate_size", None) or getattr(config, "n_inner", None) or 4 * hidden
