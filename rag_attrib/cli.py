@@ -18,6 +18,7 @@ import argparse
 import json
 import logging
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -67,11 +68,19 @@ def _progress(stderr: Any, what: str, total: int | None = None) -> Iterator[Call
 
     Yields ``update(description=None, completed=None)``.
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     columns: list[Any] = [SpinnerColumn(), TextColumn("{task.description}")]
     if total is not None:
-        columns += [BarColumn(), MofNCompleteColumn()]
+        columns += [BarColumn(), MofNCompleteColumn(), TextColumn("left"), TimeRemainingColumn()]
     columns.append(TimeElapsedColumn())
     with Progress(*columns, console=stderr, transient=True, disable=not stderr.is_terminal) as progress:
         task = progress.add_task(what, total=total)
@@ -316,12 +325,16 @@ def cmd_eval(args: argparse.Namespace, console: Any, stderr: Any) -> int:
 
         torch.set_num_threads(args.threads)
     attributor = _load(args.model, stderr)
-    with _progress(stderr, f"Evaluating {len(names)} method{'s' if len(names) != 1 else ''}", total=len(cases)) as update:
+    what = f"Evaluating {len(names)} method{'s' if len(names) != 1 else ''}"
+    with _progress(stderr, what, total=len(cases)) as update:
+        started = time.monotonic()
+
         def progress(done: int, total: int, case_id: str) -> None:
-            update(f"Evaluating {len(names)} method{'s' if len(names) != 1 else ''} on {case_id or 'the answers'}",
-                   completed=done)
-            if not stderr.is_terminal and case_id:  # a log file gets one line per answer instead of a spinner
-                stderr.print(f"answer {done + 1}/{total} {case_id}", highlight=False, markup=False)
+            update(f"{what} on {case_id or 'the answers'}", completed=done)
+            if not stderr.is_terminal and case_id:  # a log file gets one line per answer instead of a bar
+                seconds_left = (time.monotonic() - started) / done * (total - done) if done else None
+                left = "" if seconds_left is None else f" (about {_duration(seconds_left)} left)"
+                stderr.print(f"answer {done + 1}/{total} {case_id}{left}", highlight=False, markup=False)
 
         report = run_eval(attributor, cases, names, ks=ks, seed=args.seed, progress=progress)
     report["skipped"] = {**skipped, **report["skipped"]}
@@ -334,6 +347,10 @@ def cmd_eval(args: argparse.Namespace, console: Any, stderr: Any) -> int:
         console.print(f"Wrote the table and every sentence's scores (JSON) to {Path(args.json).resolve()}",
                       highlight=False, markup=False)
     return 0
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
 
 
 # ---------------------------------------------------------------------------------------------- parser
@@ -454,14 +471,16 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser(
         "eval",
         help="measure faithfulness and plausibility of AttnLRP against baselines and peers on labelled cases",
-        description="Run each attribution method on labelled RAG cases (default: the shipped fictional set) and "
+        description="Run each attribution method on labelled RAG cases (default: every shipped set, the realistic "
+        "one by its dev split) and "
         "print one table: hit@1 and MRR of the gold chunk, the drop in each sentence's log-probability when "
         "its top-k chunks are removed (comp@k) or kept alone (suff@k), how often unsupported sentences are "
         "flagged, and time and passes per answer. Methods: attnlrp, gradxinput, attention, lexical, random, "
         "loo, contextcite, contextcite16 (the last two need `pip install context-cite`).",
     )
     ev.add_argument("--data", metavar="PATH", action="append",
-                    help="a JSONL file of cases, or 'fictional' (the shipped set, the default); repeatable")
+                    help="a JSONL file of cases, or a shipped set: fictional, paraphrase, realistic-dev, realistic-test "
+                    "(default: fictional, paraphrase and realistic-dev); repeatable")
     ev.add_argument("--methods", metavar="a,b,c", help="comma-separated methods (default: all that can run here)")
     ev.add_argument("--json", metavar="OUT", default="rag_attrib_eval.json",
                     help="where to write the table and per-sentence scores (default: rag_attrib_eval.json)")

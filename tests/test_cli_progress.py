@@ -58,7 +58,8 @@ def test_a_bar_where_the_work_is_known():
     assert "Evaluating 2 methods on case-7" in shown and "3/4" in shown and "━" in shown
 
 
-def test_eval_shows_a_bar_over_the_answers(monkeypatch):
+@pytest.mark.parametrize("terminal", [True, False])
+def test_eval_shows_a_bar_over_the_answers_and_the_time_left(monkeypatch, terminal):
     import rag_attrib.eval as ev
 
     cases = ["a", "b", "c"]
@@ -75,8 +76,13 @@ def test_eval_shows_a_bar_over_the_answers(monkeypatch):
         return {"skipped": {}}
 
     monkeypatch.setattr(ev, "run_eval", run_eval)
-    stderr, out = consoles(terminal=True)
+    stderr, out = consoles(terminal=terminal)
     args = cli.build_parser().parse_args(["eval", "--json", "/dev/null"])
     assert cli.cmd_eval(args, Console(file=io.StringIO()), stderr) == 0
     shown = out.getvalue()
-    assert "case-b" in shown and "1/3" in shown and "2/3" in shown
+    if terminal:
+        assert "case-b" in shown and "1/3" in shown and "2/3" in shown and "left" in shown
+    else:  # a log file: one line per answer, with an estimate of the time left once one is done
+        lines = shown.splitlines()
+        assert lines[0] == "answer 1/3 case-a" and lines[1].startswith("answer 2/3 case-b (about ")
+        assert lines[1].endswith(" s left)") and len(lines) == 3
