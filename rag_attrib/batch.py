@@ -36,13 +36,14 @@ import json
 import os
 import socket
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import InvalidInputError, OutputError, RecordError
+from .types import AttributorLike
 from .verification import verify
 
 RECORD_START = b'{"line": '  # how every output record begins (verify_line's key order)
@@ -89,7 +90,7 @@ def line_sha1(line: str | bytes) -> str:
 
 
 def verify_line(
-    attributor: Any, line: str | bytes, number: int, token_relevance: bool = False, source: str | None = None,
+    attributor: AttributorLike, line: str | bytes, number: int, token_relevance: bool = False, source: str | None = None,
 ) -> dict[str, Any]:
     """The output record of input line ``number`` of the file ``source``; never raises for a bad record (it
     becomes an error record)."""
@@ -313,7 +314,8 @@ def writing(out: Path, counts: dict[str, int]) -> Iterator[None]:
 
 
 def run_local(
-    attributor: Any, input_path: str | os.PathLike, out_path: str | os.PathLike, *,
+    attributor: AttributorLike | Callable[[], AttributorLike], input_path: str | os.PathLike,
+    out_path: str | os.PathLike, *,
     token_relevance: bool = False, progress: bool = True, restart: bool = False, retry_errors: bool = False,
 ) -> dict[str, int]:
     """Verify every record of ``input_path`` not yet in ``out_path``, appending results as they finish.
