@@ -110,7 +110,7 @@ def main() -> None:
             command = [sys.executable, __file__, "--child", str(length), policy]
             if args.model:
                 command += ["--model", args.model]
-            run = subprocess.run(command, capture_output=True, text=True)
+            run = subprocess.run(command, capture_output=True, text=True, check=False)
             if run.returncode != 0:
                 print(f"{length:>6} {policy:>8}   failed (exit {run.returncode}): {run.stderr.strip()[-300:]}")
                 continue

@@ -10,7 +10,7 @@ import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from typing import Literal, Union
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
@@ -114,7 +114,7 @@ def _pull(output: Tensor, inputs: Tensor, grads: Tensor, backward: Backward) -> 
 
 # ------------------------------------------------------------------------------------------ memory policy
 
-Memory = Union[Literal["auto", "fast", "low"], int]
+Memory = Literal["auto", "fast", "low"] | int
 MEMORY_CHOICES = ("auto", "fast", "low")
 
 
@@ -249,7 +249,7 @@ def _recorded(layers: list[nn.Module], every: int) -> Iterator[list[_Call]]:
             with torch.no_grad():
                 output = forward(hidden, *args, **kwargs)
             if not isinstance(output, Tensor):
-                raise UnsupportedModelError(f"memory='low' needs decoder layers that return a tensor; use memory='fast'")
+                raise UnsupportedModelError("memory='low' needs decoder layers that return a tensor; use memory='fast'")
             calls[-1].output = output.detach().requires_grad_(True)  # the head's graph starts here
             return calls[-1].output
 
