@@ -110,7 +110,7 @@ def main() -> None:
             command = [sys.executable, __file__, "--child", str(length), policy]
             if args.model:
                 command += ["--model", args.model]
-            run = subprocess.run(command, capture_output=True, text=True)
+            run = subprocess.run(command, capture_output=True, text=True, check=False)
             if run.returncode != 0:
                 print(f"{length:>6} {policy:>8}   failed (exit {run.returncode}): {run.stderr.strip()[-300:]}")
                 continue
@@ -118,7 +118,7 @@ def main() -> None:
             rows.append(row)
             forward = row["seconds"] if policy == "forward" else forward
             ratio = f"{row['seconds'] / forward:9.2f}" if forward else f"{'':9}"
-            print(f"{row['tokens']:>6} {policy:>8} {row['sentences']:>9} {row['peak'] / 2**30:7.2f}GB "
+            print(f"{row['tokens']:>6} {policy:>8} {row['sentences']:>9} {row['peak'] / 2**30:6.2f}GiB "
                   f"{row['seconds']:7.1f}s {ratio}", flush=True)
 
     print("\nslope of peak memory (least squares over the lengths measured), and time against fast:")
@@ -128,7 +128,7 @@ def main() -> None:
             mean_x = sum(x for x, _ in points) / len(points)
             mean_y = sum(y for _, y in points) / len(points)
             slope = sum((x - mean_x) * (y - mean_y) for x, y in points) / sum((x - mean_x) ** 2 for x, _ in points)
-            print(f"  {policy:8} {slope * 1000 / 2**20:8.1f} MB per 1k tokens")
+            print(f"  {policy:8} {slope * 1000 / 2**20:8.1f} MiB per 1k tokens")
     by = {(r["tokens"], r["policy"]): r["seconds"] for r in rows}
     for tokens in sorted({r["tokens"] for r in rows}):
         if (tokens, "fast") in by and (tokens, "low") in by:

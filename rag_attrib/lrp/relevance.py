@@ -10,7 +10,7 @@ import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from typing import Literal, NamedTuple, Union
+from typing import Literal, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -144,7 +144,7 @@ def _pull(output: Tensor, inputs: Tensor, grads: Tensor, backward: Backward) -> 
 
 # ------------------------------------------------------------------------------------------ memory policy
 
-Memory = Union[Literal["auto", "fast", "low"], int]
+Memory = Literal["auto", "fast", "low"] | int
 MEMORY_CHOICES = ("auto", "fast", "low")
 
 
