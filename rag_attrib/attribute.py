@@ -155,7 +155,7 @@ class Attributor:
         )
 
         ids = [c.id for c in chunks]
-        support = self._support(enc, relevance, logprobs, ids) if self.support is not None else [None] * len(ids)
+        support = self._support(enc, relevance, logprobs, ids) if self.support is not None else [None] * enc.n_sentences
         units = [] if self.evidence == "none" else [
             evidence_units(chunk, rendered.text, span, enc.prompt_offsets, tokens)
             for chunk, span, tokens in zip(chunks, rendered.chunk_spans, enc.chunk_tokens)

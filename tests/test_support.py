@@ -72,4 +72,5 @@ def test_the_attributor_scores_support_from_its_signals(tiny_attributor):
     verdicts = verify(attributor, "Who built it?", chunks, "Harald Voss built it [1]. It is old.")
     assert [s.verdict for s in verdicts.sentences] == ["ungrounded", "ungrounded"]
     plain = Attributor(tiny_attributor.model, tiny_attributor.tokenizer, support=None)
-    assert plain.attribute("Who built it?", chunks, "Harald Voss built it.").sentences[0].support is None
+    three = plain.attribute("Who built it?", chunks, "Harald Voss built it. It is old. It is tall.")  # > chunks
+    assert [s.support for s in three.sentences] == [None, None, None]
