@@ -155,16 +155,16 @@ class Attributor:
         )
 
         ids = [c.id for c in chunks]
-        support = self._support(enc, relevance, logprobs, ids) if self.support is not None else [None] * enc.n_sentences
+        rows = [sentence_citations(relevance[i], ids, enc.chunk_tokens, enc.context_mask(i), self.min_share)
+                for i in range(enc.n_sentences)]
+        support = self._support(enc, rows, logprobs, ids) if self.support is not None else [None] * enc.n_sentences
         units = [] if self.evidence == "none" else [
             evidence_units(chunk, rendered.text, span, enc.prompt_offsets, tokens)
             for chunk, span, tokens in zip(chunks, rendered.chunk_spans, enc.chunk_tokens)
         ]
         attributed = []
         for i, span in enumerate(enc.sentence_spans):
-            citations, cited, grounding = sentence_citations(
-                relevance[i], ids, enc.chunk_tokens, enc.context_mask(i), self.min_share
-            )
+            citations, cited, grounding = rows[i]
             if support[i] is not None and support[i] < SUPPORTED:
                 cited = ()  # no chunk carries the sentence: cite none
             if units:
@@ -187,19 +187,17 @@ class Attributor:
             token_relevance=self._token_relevance(enc, relevance) if self.keep_token_relevance else None,
         )
 
-    def _support(self, enc: Encoded, relevance: torch.Tensor, logprobs: torch.Tensor, ids: list[str]) -> list[float]:
-        """Each sentence's support probability; two forward passes without graph: the prompt without any chunk,
-        and without the chunks that are some sentence's top chunk."""
-        shares = [sentence_citations(relevance[i], ids, enc.chunk_tokens, enc.context_mask(i), self.min_share)[0]
-                  for i in range(enc.n_sentences)]
-        tops = {ids.index(s[0].chunk_id) for s in shares if s}
+    def _support(self, enc: Encoded, rows: Sequence[tuple], logprobs: torch.Tensor, ids: list[str]) -> list[float]:
+        """Each sentence's support probability from its citations and log-probabilities; two forward passes
+        without graph: the prompt without any chunk, and without the chunks that are some sentence's top chunk."""
+        tops = {ids.index(citations[0].chunk_id) for citations, _, _ in rows if citations}
         lp = {name: self._logprobs_without(enc, remove) for name, remove in
               (("lp_none", range(len(ids))), ("lp_without_tops", sorted(tops)))}
         out = []
-        for i, citations in enumerate(shares):
+        for i, (citations, _, grounding) in enumerate(rows):
             a, b = enc.sentence_tokens[i]
-            signals = {"shares": [c.share for c in citations], "grounding": sum(c.share for c in citations),
-                       "tokens": b - a, "lp_all": float(logprobs[i]), **{k: float(v[i]) for k, v in lp.items()}}
+            signals = {"shares": [c.share for c in citations], "grounding": grounding, "tokens": b - a,
+                       "lp_all": float(logprobs[i]), **{k: float(v[i]) for k, v in lp.items()}}
             out.append(self.support(signals))
         return out
 
