@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -144,12 +144,13 @@ def evidence(relevance: Tensor, units: EvidenceUnits) -> tuple[Evidence, ...]:
 
 
 def with_evidence(
-    citations: Sequence[Citation], chunk_ids: Sequence[str], relevance: Tensor, units: Sequence[EvidenceUnits],
-    which: Sequence[str],
+    citations: Sequence[Citation], chunk_ids: Sequence[str], relevance: Tensor,
+    units: Callable[[int], EvidenceUnits], which: Sequence[str],
 ) -> tuple[Citation, ...]:
-    """``citations`` with the evidence of the chunks named in ``which`` filled in."""
+    """``citations`` with the evidence of the chunks named in ``which`` filled in; ``units(i)`` cuts chunk ``i``
+    (called only for those chunks, so uncited chunks are never split)."""
     index = {chunk_id: i for i, chunk_id in enumerate(chunk_ids)}
-    return tuple(dataclasses.replace(c, evidence=evidence(relevance, units[index[c.chunk_id]]))
+    return tuple(dataclasses.replace(c, evidence=evidence(relevance, units(index[c.chunk_id])))
                  if c.chunk_id in which else c for c in citations)
 
 

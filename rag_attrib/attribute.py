@@ -3,13 +3,21 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 import torch
 from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
 
-from .aggregate import DEFAULT_MIN_SHARE, check_min_share, evidence_units, sentence_citations, with_evidence
+from .aggregate import (
+    DEFAULT_MIN_SHARE,
+    EvidenceUnits,
+    check_min_share,
+    evidence_units,
+    sentence_citations,
+    with_evidence,
+)
 from .errors import ContextTooLongError, EmptyAnswerError, InvalidInputError, InvalidTypeError
 from .lrp import family_for, model_lock
 from .lrp.relevance import Backward, Memory, check_memory, sentence_relevance, teacher_forced_logprobs
@@ -158,16 +166,18 @@ class Attributor:
         rows = [sentence_citations(relevance[i], ids, enc.chunk_tokens, enc.context_mask(i), self.min_share)
                 for i in range(enc.n_sentences)]
         support = self._support(enc, rows, logprobs, ids) if self.support is not None else [None] * enc.n_sentences
-        units = [] if self.evidence == "none" else [
-            evidence_units(chunk, rendered.text, span, enc.prompt_offsets, tokens)
-            for chunk, span, tokens in zip(chunks, rendered.chunk_spans, enc.chunk_tokens)
-        ]
+
+        @functools.cache
+        def units(i: int) -> EvidenceUnits:  # a chunk is cut into passages once, and only when its evidence is asked
+            return evidence_units(chunks[i], rendered.text, rendered.chunk_spans[i], enc.prompt_offsets,
+                                  enc.chunk_tokens[i])
+
         attributed = []
         for i, span in enumerate(enc.sentence_spans):
             citations, cited, grounding = rows[i]
             if support[i] is not None and support[i] < SUPPORTED:
                 cited = ()  # no chunk carries the sentence: cite none
-            if units:
+            if self.evidence != "none":
                 which = cited if self.evidence == "cited" else ids
                 citations = with_evidence(citations, ids, relevance[i], units, which)
             attributed.append(
