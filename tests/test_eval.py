@@ -31,6 +31,7 @@ from rag_attrib.eval import metrics as M
 from rag_attrib.eval.data import parse_case
 from rag_attrib.eval.methods import count_forwards, unigram_f1
 from rag_attrib.prompt import render_rag_prompt
+from rag_attrib.text import split_sentences
 
 CASE = {
     "id": "toy",
@@ -131,6 +132,17 @@ def test_the_shipped_data_sets(name, n):
             unsupported += not s.supported
     assert unsupported >= 5
     assert len(load_cases(name, limit=3)) == 3
+
+
+@pytest.mark.parametrize("name", ["fictional", "paraphrase", "realistic-dev", "realistic-test"])
+def test_evidence_is_labelled_wherever_the_gold_chunk_has_more_than_one_sentence(name):
+    """A one-sentence chunk is its own evidence; every other gold chunk says which of its sentences carry the claim."""
+    for c in load_cases(name):
+        texts = {chunk.id: chunk.text for chunk in c.chunks}
+        for s in c.sentences:
+            for gold in s.gold:
+                if len(split_sentences(texts[gold])) > 1:
+                    assert s.evidence and s.evidence.get(gold), f"{c.id}: {s.text!r} has no evidence in {gold!r}"
     # the default: every shipped set, the realistic one by its dev split only
     assert {c.source for c in load_many(None)} == {"fictional", "paraphrase", "realistic-dev"}
 
