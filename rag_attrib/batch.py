@@ -21,7 +21,8 @@ What the runner guarantees, in both engines (``ray_engine`` uses the functions h
   changed (a record fixed) is done again. A copy or a moved input with the same lines resumes. ``restart`` (``--restart``) empties our own output first instead (local: truncates
   the file; ray: deletes its shards) and says how many records it dropped.
 - One run at a time: an exclusive, non-blocking ``flock`` on a lock file (``.OUT.lock`` next to the
-  file; ``OUT_DIR/.rag_attrib.lock``) that names the run holding it; a second run stops with that name.
+  file; ``OUT_DIR/.rag_attrib.lock``; removed when the run ends) that names the run holding it; a second
+  run stops with that name.
 - No duplicates: ``retry_errors`` first rewrites the output atomically (a temporary, fsync, rename)
   without the records it redoes, which are then done like any missing line (a kill in between leaves them
   missing, and the next run does them). Readers keep one record per line number anyway (an ok record over
@@ -30,6 +31,7 @@ What the runner guarantees, in both engines (``ray_engine`` uses the functions h
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -195,26 +197,44 @@ class Output:
 
 @contextmanager
 def locked(lock_path: Path, out: str | os.PathLike) -> Iterator[None]:
-    """Hold an exclusive lock for one run writing ``out``; a second run fails at once, naming the first."""
-    try:
-        lock = open(lock_path, "a+", encoding="utf-8")  # noqa: SIM115  closed by the with below
-    except OSError as err:
-        raise OutputError(f"cannot write next to {out} (lock file {lock_path}): {err.strerror or err}") from None
-    with lock:
+    """Hold an exclusive lock for one run writing ``out``; a second run fails at once, naming the first.
+
+    The lock file is removed when the run ends (while still locked). A run that opened it just before then
+    finds, once it holds the lock, that the path no longer names its file, and starts again on a new one.
+    """
+    while True:
+        try:
+            lock = open(lock_path, "a+", encoding="utf-8")  # noqa: SIM115  closed below
+        except OSError as err:
+            raise OutputError(f"cannot write next to {out} (lock file {lock_path}): {err.strerror or err}") from None
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             lock.seek(0)
             holder = lock.read().strip() or "another process"
+            lock.close()
             raise OutputError(f"another run ({holder}) is writing to {out}; wait for it to finish, or choose "
                               "another --out") from None
+        if _same_file(lock, lock_path):
+            break
+        lock.close()  # removed by the run that just ended: lock the new one
+    with lock:
         lock.truncate(0)
         lock.write(f"pid {os.getpid()} on {socket.gethostname()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}")
         lock.flush()
         try:
             yield
         finally:
+            with contextlib.suppress(FileNotFoundError):
+                lock_path.unlink()
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _same_file(handle, path: Path) -> bool:
+    try:
+        return os.path.samestat(os.fstat(handle.fileno()), os.stat(path))
+    except FileNotFoundError:
+        return False
 
 
 class Results(list):

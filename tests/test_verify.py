@@ -315,6 +315,35 @@ def test_a_second_run_on_the_same_output_is_refused(tmp_path):
     assert refusals and [r["line"] for r in map(json.loads, out.read_text().splitlines())] == [1, 2, 3]
 
 
+def test_the_lock_file_goes_when_the_run_ends(tmp_path):
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_input(src, n=2)
+    run_local(script(), src, out, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "out.jsonl"]
+
+
+def test_a_lock_file_removed_between_open_and_lock_is_not_trusted(tmp_path, monkeypatch):
+    """The run that ends removes its lock file; one that opened it just before must lock the new file."""
+    import fcntl
+
+    from rag_attrib import batch
+
+    path, real_flock, attempts = tmp_path / ".out.lock", fcntl.flock, []
+
+    def flock(handle, op):
+        if op & fcntl.LOCK_EX:
+            attempts.append(op)
+            if len(attempts) == 1:  # the run holding it ends right now, removing the file we opened
+                path.unlink()
+        return real_flock(handle, op)
+
+    monkeypatch.setattr(batch.fcntl, "flock", flock)
+    with batch.locked(path, tmp_path / "out"):
+        assert len(attempts) == 2  # the orphaned file was dropped and the new one locked
+        assert f"pid {os.getpid()}" in path.read_text()
+    assert not path.exists()
+
+
 def test_readers_keep_one_record_per_line_and_count_the_duplicates(tmp_path):
     src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     write_input(src, n=3)
