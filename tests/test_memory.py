@@ -61,6 +61,24 @@ def test_each_layer_is_recomputed_once_per_answer_not_per_sentence(checkpointing
     assert not any(layer.training for layer in model.model.layers)
 
 
+def test_freed_memory_goes_back_to_the_system_after_each_layer(monkeypatch):
+    """glibc keeps freed blocks in its heap, where they fragment; ``memory="low"`` trims once per layer."""
+    import rag_attrib.lrp.relevance as engine
+
+    trims = []
+
+    class FakeLibc:
+        def malloc_trim(self, pad):
+            trims.append(pad)
+
+    monkeypatch.setattr(engine, "_libc", lambda: FakeLibc())
+    model = tiny_model("llama", num_hidden_layers=4)
+    sentence_relevance(model, IDS, 24, SENTENCES, memory="fast")
+    assert trims == []
+    sentence_relevance(model, IDS, 24, SENTENCES, memory="low")
+    assert trims == [0] * 4
+
+
 def saved_bytes_per_token_layer(model, length):
     sizes = {}
 
