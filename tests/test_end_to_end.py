@@ -1,4 +1,7 @@
-"""End to end on the embedded SmolLM2-135M-Instruct (the first run converts the GGUF, ~20 s; then cached)."""
+"""End to end on SmolLM2-135M-Instruct, the fast named model (the first run converts the GGUF, ~20 s; then cached).
+
+The default model, Qwen2.5-Coder-0.5B-Instruct, has its own end-to-end tests (test_qwen.py, the README's snippets).
+"""
 
 from __future__ import annotations
 
@@ -25,7 +28,7 @@ CASES = [
 
 @pytest.fixture(scope="module")
 def smol():
-    return Attributor.load()
+    return Attributor.load("smollm2")
 
 
 @pytest.mark.parametrize("question,answer,gold", CASES)

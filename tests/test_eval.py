@@ -332,7 +332,7 @@ def test_cli_eval(tmp_path: Path, monkeypatch, capsys, tiny_attributor):
 def test_harness_on_three_shipped_cases_with_the_embedded_model():
     from rag_attrib import Attributor
 
-    attributor = Attributor.load()
+    attributor = Attributor.load("smollm2")
     report = run_eval(attributor, load_cases(limit=3), ["attnlrp", "lexical", "random"], ks=(1,))
     lrp, lexical, rnd = (report["methods"][m] for m in ("attnlrp", "lexical", "random"))
     assert report["cases"] == 3 and report["sentences"] == 6

