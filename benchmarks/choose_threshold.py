@@ -1,0 +1,69 @@
+"""Per model, on dev: how AttnLRP ranks the chunks, and the ``min_share`` that best flags unsupported sentences.
+
+    python benchmarks/choose_threshold.py /tmp/study_dev_smol.json /tmp/study_dev_qwen.json
+
+Reads ``support_study.py`` dumps (one per model and target, on ``realistic-dev``). For each: hit@1 and MRR of the
+gold chunk, where the top chunk sits in the prompt (first / middle / last third, as ``rag-attrib eval`` counts)
+beside the gold chunks, the best share's AUROC for unsupported sentences, and the threshold that maximises
+Youden's J (flagged unsupported minus flagged supported) over 0.05, 0.06, ..., 0.79: the per-model ``min_share``
+in ``rag_attrib/model.py`` comes from here, and only from the dev split.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from rag_attrib.eval.metrics import relative_position, third
+
+THIRDS = ("first", "middle", "last")
+
+
+def auroc(unsupported: list[float], supported: list[float]) -> float:
+    """P(an unsupported sentence's best share is below a supported one's), ties counting half."""
+    pairs = [(u < s) + 0.5 * (u == s) for u in unsupported for s in supported]
+    return sum(pairs) / len(pairs)
+
+
+def summary(rows: list[dict]) -> dict:
+    supported = [r for r in rows if r["gold"]]
+    hits, ranks, tops, golds = [], [], [], []
+    for r in supported:
+        order = sorted(range(r["n_chunks"]), key=lambda i: -r["shares"][i])
+        hits.append(order[0] in r["gold"])
+        ranks.append(1 / (1 + min(order.index(g) for g in r["gold"])))
+        tops.append(third(relative_position(order[0], r["n_chunks"])))
+        golds += [third(relative_position(g, r["n_chunks"])) for g in r["gold"]]
+    best_unsupported = [max(r["shares"]) for r in rows if not r["gold"]]
+    best_supported = [max(r["shares"]) for r in supported]
+
+    def flags(t: float) -> tuple[float, float]:
+        return (sum(b < t for b in best_unsupported) / len(best_unsupported),
+                sum(b < t for b in best_supported) / len(best_supported))
+
+    chosen = max((round(0.05 + 0.01 * i, 2) for i in range(75)), key=lambda t: flags(t)[0] - flags(t)[1])
+    return {
+        "hit@1": sum(hits) / len(hits), "mrr": sum(ranks) / len(ranks),
+        "top": [tops.count(t) / len(tops) for t in THIRDS], "gold": [golds.count(t) / len(golds) for t in THIRDS],
+        "auroc": auroc(best_unsupported, best_supported), "chosen": chosen, "flags_at_chosen": flags(chosen),
+        "flags_at_0.27": flags(0.27), "sentences": (len(best_supported), len(best_unsupported)),
+    }
+
+
+def main() -> None:
+    for path in sys.argv[1:]:
+        dump = json.load(open(path))
+        s = summary(dump["rows"])
+        pct = " / ".join(f"{100 * x:.0f}" for x in s["top"])
+        gold = " / ".join(f"{100 * x:.0f}" for x in s["gold"])
+        print(f"{dump['model']} ({dump['target']} target, {dump['data']}; {s['sentences'][0]} supported, "
+              f"{s['sentences'][1]} unsupported sentences)\n"
+              f"  hit@1 {s['hit@1']:.3f}  MRR {s['mrr']:.3f}  top chunk first / middle / last third {pct} % "
+              f"(gold {gold} %)  best-share AUROC {s['auroc']:.3f}\n"
+              f"  chosen min_share {s['chosen']:.2f}: flags {s['flags_at_chosen'][0]:.3f} of unsupported, "
+              f"{s['flags_at_chosen'][1]:.3f} of supported (at 0.27: {s['flags_at_0.27'][0]:.3f} / "
+              f"{s['flags_at_0.27'][1]:.3f})")
+
+
+if __name__ == "__main__":
+    main()
