@@ -2,7 +2,7 @@
 
     .venv/bin/python examples/langchain_rag.py ["your question about Quenby"]
 
-The chat model is the embedded SmolLM2, wrapped as a LangChain chat model so the example needs no API key.
+The chat model is the default local model (Qwen2.5-Coder-0.5B-Instruct), wrapped as a LangChain chat model so the example needs no API key.
 Put any chat model in its place (ChatOpenAI, ChatAnthropic, ...): the local model then scores that model's
 answer by teacher forcing (proxy attribution) and the citations work the same.
 Needs: pip install -e integrations/langchain (it brings langchain-core).
@@ -79,7 +79,7 @@ def build_chain(chat_model: BaseChatModel) -> Runnable:
 
 def main() -> None:
     question = sys.argv[1] if len(sys.argv) > 1 else "Where does the ferry to Quenby leave from?"
-    attributor = Attributor.load()  # the embedded SmolLM2-135M-Instruct
+    attributor = Attributor.load()  # the default, Qwen2.5-Coder-0.5B-Instruct ("smollm2": faster)
     chat_model = LocalChatModel(model=attributor.model, tokenizer=attributor.tokenizer)
     chain = with_citations(build_chain(chat_model), attributor)  # the one line that adds citations
 

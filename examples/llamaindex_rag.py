@@ -4,7 +4,7 @@
 
 The engine is plain LlamaIndex (VectorStoreIndex.from_documents, as_query_engine); rag_attrib takes part as
 one node postprocessor. Two stand-ins keep the example offline: an embedding that hashes words (use yours,
-e.g. HuggingFaceEmbedding) and, as the answering LLM, the embedded SmolLM2 through LocalLLM (use any LLM,
+e.g. HuggingFaceEmbedding) and, as the answering LLM, the default local model (Qwen2.5-Coder-0.5B-Instruct) through LocalLLM (use any LLM,
 e.g. OpenAI: the local model then scores that LLM's answer by teacher forcing, "proxy attribution").
 """
 
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--question", default="When was the Quenby lighthouse built?")
     args = parser.parse_args(argv)
 
-    attributor = Attributor.load()  # the local model that scores answers: the embedded SmolLM2-135M-Instruct
+    attributor = Attributor.load()  # the local model that scores answers: the default, Qwen2.5-Coder-0.5B-Instruct
     Settings.embed_model = WordHashEmbedding()
     Settings.llm = LocalLLM(attributor)  # stand-in for any LLM: the same local model answers
 

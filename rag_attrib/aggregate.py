@@ -25,7 +25,7 @@ from .errors import InvalidInputError
 from .text import split_sentences
 from .types import Chunk, Citation, Evidence, Span
 
-# Measured with benchmarks/bench_thresholds.py on the embedded model: the best chunk's share is 0.45-0.66 for
+# Measured with benchmarks/bench_thresholds.py on SmolLM2-135M: the best chunk's share is 0.45-0.66 for
 # sentences stated in one chunk and 0.13-0.25 for sentences stated in none; the demo's two-source sentence
 # gives its main source 0.29. 0.27 sits above every unsupported sentence and below every supported one.
 DEFAULT_MIN_SHARE = 0.27

@@ -55,7 +55,7 @@ class UnsupportedModelError(RagAttribError, TypeError):
 
 
 class ModelNotFoundError(RagAttribError, FileNotFoundError):
-    """The requested model (or the embedded default) is not installed or cached."""
+    """The requested model (or the default one) is not installed or cached."""
 
 
 # -------------------------------------------------------------------------------------------- files and runs

@@ -66,7 +66,7 @@ INSTALL_HINT = "the ray engine needs Ray Data: pip install 'rag-attrib[ray]' (or
 class VerifyWorker:
     """One Ray actor: loads the model once (``__init__``) and verifies batches of ``(line, text)`` rows.
 
-    ``model`` is what ``Attributor.load`` takes (None: the embedded model; a folder, a .gguf, a hub id
+    ``model`` is what ``Attributor.load`` takes (None: the default model; a folder, a .gguf, a hub id
     in the local cache), or a zero-argument callable returning an attributor (anything with
     ``attribute`` and ``attribute_prompt``), called once per actor: a custom ``Attributor`` (its own
     ``min_share``, ``target``, a model built in code), or the fakes the tests inject faults with.

@@ -101,6 +101,6 @@ def without_chunks(text: str, spans: Sequence[Any], remove: Sequence[int]) -> st
     return "".join(out) + text[pos:]
 
 
-# Fitted on the realistic set's dev split with the embedded model (benchmarks/fit_support.py; the command and the
+# Fitted on the realistic set's dev split with SmolLM2-135M (benchmarks/fit_support.py; the command and the
 # held-out figures are in benchmarks/README.md). None: no support model, ``ungrounded`` falls back to the share.
 DEFAULT_SUPPORT: SupportModel | None = None

@@ -9,8 +9,8 @@ number or id, and compared with the attribution:
 - ``ungrounded``: no chunk carries the sentence: its support (``rag_attrib.support``) is below one half, or,
   without a support model, no chunk's share reaches ``min_share``.
 
-Why the best chunk's share and not the total grounding share decides ``ungrounded``: measured on the
-embedded model (``benchmarks/bench_thresholds.py``), the total share of all chunks is 0.59-0.82 for
+Why the best chunk's share and not the total grounding share decides ``ungrounded``: measured on
+SmolLM2-135M (``benchmarks/bench_thresholds.py``), the total share of all chunks is 0.59-0.82 for
 sentences stated in one chunk and 0.39-0.68 for sentences stated in none (the chunks are most of the
 context either way), while the best chunk's share is 0.45-0.66 against 0.13-0.25.
 """

@@ -55,5 +55,7 @@ def test_the_example_prints_each_sentence_with_its_cited_document(example, monke
     example["main"]()
 
     printed = capsys.readouterr().out
-    assert "Answer:   The ferry to Quenby leaves from the mainland port of Ardel." in printed
-    assert "1. The ferry to Quenby leaves from the mainland port of Ardel.\n   cites quenby/ferry.txt (" in printed
+    # the default model writes the answer; its wording is the model's, its facts and citation are checked
+    answer = next(line for line in printed.splitlines() if line.startswith("Answer:"))
+    assert "Ardel" in answer, printed
+    assert "1. " in printed and "Ardel.\n   cites quenby/ferry.txt (" in printed, printed
