@@ -97,13 +97,17 @@ function select(rec, i){
     div.appendChild(head);
     let holder=div, current=-1;
     for(const [text, start, rel] of chunk.tokens){
-      const k=c.ev.findIndex(([a,e])=>start>=a && start<e);
+      // a token such as " It" starts with the space before a passage: it belongs where its first letter is
+      const lead=text.length-text.trimStart().length, k=c.ev.findIndex(([a,e])=>start+lead>=a && start+lead<e);
+      let body=text;
       if(k!==current){
         current=k; holder=div;
-        if(k>=0){ holder=document.createElement('span'); holder.className='ev'+(k===0?' best':'');
+        if(k>=0){
+          if(lead){ div.appendChild(document.createTextNode(text.slice(0, lead))); body=text.slice(lead); }
+          holder=document.createElement('span'); holder.className='ev'+(k===0?' best':'');
           holder.title='evidence: the passage of this chunk that carries the sentence'; div.appendChild(holder); }
       }
-      const s=document.createElement('span'); s.className='tok'; s.textContent=text;
+      const s=document.createElement('span'); s.className='tok'; s.textContent=body;
       s.style.background=rel[i] ? colour(rel[i]) : ''; s.title='relevance '+(rel[i]/1000*sentence.peak).toPrecision(2);
       holder.appendChild(s);
     }
