@@ -273,13 +273,13 @@ def cmd_check_model(args: argparse.Namespace, console: Any, stderr: Any) -> int:
 
     with _progress(stderr, "Starting: importing torch and transformers…") as update:
         from .check import check_model
-        from .model import load_message, load_model
+        from .model import DEFAULT_MODEL, load_message, load_model
 
         name = None if args.model == "default" else args.model
         update(load_message(name))
         model, tokenizer = load_model(name)
         update("Checking rules, kernels and relevance flow on a fixed prompt…")
-        report = check_model(model, tokenizer, name=args.model)
+        report = check_model(model, tokenizer, name=f"default ({DEFAULT_MODEL})" if name is None else args.model)
     print_report(report, console)
     return 0 if report.ok else 1
 

@@ -61,4 +61,6 @@ def test_cli_exit_status(monkeypatch, capsys):
     monkeypatch.setattr(model_module, "load_model", lambda name=None, **kw: (opt, tokenizer))
     assert cli.main(["check-model", "some/opt"]) == 1
     assert "verdict: FAILED" in capsys.readouterr().out
+    cli.main(["check-model", "default"])
+    assert "Model: default (qwen2.5-0.5b)" in capsys.readouterr().out  # which model "default" is
     assert register  # the public way to add a family
