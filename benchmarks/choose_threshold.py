@@ -14,15 +14,9 @@ from __future__ import annotations
 import json
 import sys
 
-from rag_attrib.eval.metrics import relative_position, third
+from rag_attrib.eval.metrics import auroc, relative_position, third
 
 THIRDS = ("first", "middle", "last")
-
-
-def auroc(unsupported: list[float], supported: list[float]) -> float:
-    """P(an unsupported sentence's best share is below a supported one's), ties counting half."""
-    pairs = [(u < s) + 0.5 * (u == s) for u in unsupported for s in supported]
-    return sum(pairs) / len(pairs)
 
 
 def summary(rows: list[dict]) -> dict:
@@ -45,7 +39,7 @@ def summary(rows: list[dict]) -> dict:
     return {
         "hit@1": sum(hits) / len(hits), "mrr": sum(ranks) / len(ranks),
         "top": [tops.count(t) / len(tops) for t in THIRDS], "gold": [golds.count(t) / len(golds) for t in THIRDS],
-        "auroc": auroc(best_unsupported, best_supported), "chosen": chosen, "flags_at_chosen": flags(chosen),
+        "auroc": auroc(best_supported, best_unsupported), "chosen": chosen, "flags_at_chosen": flags(chosen),
         "flags_at_0.27": flags(0.27), "sentences": (len(best_supported), len(best_unsupported)),
     }
 

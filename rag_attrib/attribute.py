@@ -83,8 +83,8 @@ class Attributor:
 
         model_kwargs = {k: kwargs.pop(k) for k in ("gguf_file", "dtype", "device", "attn_implementation", "cache")
                         if k in kwargs}
-        if kwargs.get("min_share") is None and default_min_share(name_or_path) is not None:
-            kwargs["min_share"] = default_min_share(name_or_path)
+        if kwargs.get("min_share") is None and (chosen := default_min_share(name_or_path)) is not None:
+            kwargs["min_share"] = chosen
         model, tokenizer = load_model(name_or_path, **model_kwargs)
         return cls(model, tokenizer, **kwargs)
 

