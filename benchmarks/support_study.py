@@ -1,8 +1,10 @@
 """Per-sentence signals for the support decision, dumped to JSON (the study behind ``rag_attrib.support``).
 
-For every sentence of a labelled set: the AttnLRP shares of every chunk, its log-probability with all chunks,
-with none, and without the chunks that are some sentence's top chunk, its token count, and the labels (gold
-chunks, kind). ``benchmarks/fit_support.py`` fits the support model on the dev split from these dumps.
+For every sentence of a labelled set: the signals ``Attributor`` computes for its support model (every chunk's
+AttnLRP share, the grounding, the token count, the log-probability with all chunks, with none and without the
+chunks that are some sentence's top chunk), recorded from ``Attributor.attribute`` itself so that a model fitted
+on them sees at run time exactly what it was fitted on, and the labels (gold chunks, kind).
+``benchmarks/fit_support.py`` fits the support model on the dev split from these dumps.
 
     python benchmarks/support_study.py --data realistic-dev --out /tmp/study_dev.json [--model M] [--target T]
 """
@@ -12,38 +14,42 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 
 from rag_attrib import Attributor
-from rag_attrib.eval import load_many, prepare, sentence_logprobs
+from rag_attrib.eval import load_many
+
+
+class Recorder:
+    """Stands in for a support model: keeps the signals it is given and calls every sentence supported."""
+
+    def __init__(self) -> None:
+        self.signals: list[dict[str, Any]] = []
+
+    def __call__(self, signals: Mapping[str, Any]) -> float:
+        self.signals.append(dict(signals))
+        return 1.0
 
 
 def study(attributor: Attributor, cases) -> list[dict]:
     rows = []
     for n, case in enumerate(cases, start=1):
         start = time.perf_counter()
-        prepared = prepare(attributor, case)
-        spans = prepared.relative_sentences()
+        attributor.support = recorder = Recorder()
         result = attributor.attribute(case.question, case.chunks, case.answer, sentences=case.spans)
         ids = [c.id for c in case.chunks]
-        everything = range(len(ids))
-        lp_all = sentence_logprobs(attributor, case, everything, prepared.answer_ids, spans)
-        lp_none = sentence_logprobs(attributor, case, [], prepared.answer_ids, spans)
-        tops = {ids.index(s.citations[0].chunk_id) for s in result.sentences}
-        lp_without_tops = sentence_logprobs(attributor, case, [i for i in everything if i not in tops],
-                                            prepared.answer_ids, spans)
-        for i, (sentence, attributed) in enumerate(zip(case.sentences, result.sentences)):
+        for i, (sentence, attributed, signals) in enumerate(zip(case.sentences, result.sentences, recorder.signals,
+                                                                strict=True)):
             by_id = {c.chunk_id: c for c in attributed.citations}
-            a, b = spans[i]
             rows.append({
                 "case": case.id, "source": case.source, "sentence": i, "text": sentence.text,
                 "gold": [ids.index(g) for g in sentence.gold], "kind": sentence.kind, "n_chunks": len(ids),
-                "tokens": b - a,
+                **signals,
                 "shares": [by_id[c].share for c in ids], "scores": [by_id[c].score for c in ids],
-                "chunk_tokens": [tb - ta for ta, tb in prepared.chunk_tokens],
-                "grounding": attributed.grounding, "target_value": attributed.target_value,
-                "lp_all": float(lp_all[i]), "lp_none": float(lp_none[i]), "lp_without_tops": float(lp_without_tops[i]),
+                "target_value": attributed.target_value,
             })
         print(f"{n}/{len(cases)} {case.id} {time.perf_counter() - start:.1f}s", flush=True)
     return rows
