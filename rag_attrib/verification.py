@@ -7,7 +7,7 @@ number or id, and compared with the attribution:
 - ``miscited``: markers are there, but the chunks carrying the sentence are others (named);
 - ``uncited``: no marker, but a chunk carries the sentence (suggested);
 - ``ungrounded``: no chunk carries the sentence: its support (``rag_attrib.support``) is below one half, or,
-  without a support model, no chunk's share reaches ``min_share``.
+  without a support model, no chunk's share reaches ``min_share`` (``aggregate.carrying``).
 
 Why the best chunk's share and not the total grounding share decides ``ungrounded``: measured on
 SmolLM2-135M (``benchmarks/bench_thresholds.py``), the total share of all chunks is 0.59-0.82 for
@@ -23,9 +23,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .aggregate import check_min_share, cited_ids
+from .aggregate import carrying, check_min_share
 from .errors import InvalidInputError
-from .support import SUPPORTED
 from .text import MARKER_PATTERN, check_answer, split_sentences
 from .types import AttributionResult, AttributorLike, Chunk, Span, as_chunks
 
@@ -197,19 +196,18 @@ def verify(
         attribution = by_sentence.get(i)
         if attribution is None:
             continue
-        supported = attribution.support is None or attribution.support >= SUPPORTED
-        carrying = cited_ids(attribution.citations, threshold) if supported else ()
+        carrying_ids = carrying(attribution.citations, threshold, attribution.support)
         top_share = max((c.share for c in attribution.citations), default=0.0)
-        if not carrying:
+        if not carrying_ids:
             verdict = "ungrounded"
         elif not own:
             verdict = "uncited"
-        elif set(cited) & set(carrying):
+        elif set(cited) & set(carrying_ids):
             verdict = "supported"
         else:
             verdict = "miscited"
         verdicts.append(
-            SentenceVerdict(span.of(answer), span, tuple(own), verdict, cited, carrying, top_share,
+            SentenceVerdict(span.of(answer), span, tuple(own), verdict, cited, carrying_ids, top_share,
                             attribution.grounding)
         )
     return Verification(answer, tuple(verdicts), result)

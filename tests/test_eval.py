@@ -404,3 +404,23 @@ def test_evidence_hit_and_positions_in_the_report(tiny_attributor):
     from rag_attrib.eval.run import caption
 
     assert "gold chunks in the first / middle / last third of the prompt: 100% / 0% / 0%" in caption(report)
+
+
+def test_the_support_method_flags_by_the_support_model_and_counts_its_passes(tiny_attributor, case):
+    import copy
+
+    from rag_attrib.support import SupportModel
+
+    assert "support" in resolve_methods(None, tiny_attributor)[1]  # no support model: skipped, saying why
+    assert "has no fitted support model" in resolve_methods(["support"], tiny_attributor)[1]["support"]
+    # support = sigmoid(10 * (gain_per_token - 0)): high when the chunks make the sentence likelier
+    with_support = copy.copy(tiny_attributor)
+    with_support.support = SupportModel(("gain_per_token",), (10.0,), 0.0, (0.0,), (1.0,))
+    report = run_eval(with_support, [case], ["support", "attnlrp"], ks=(1,))
+    rows = [r["methods"]["support"] for r in report["records"]]
+    assert all((row["support"] < 0.5) == row["flagged"] for row in rows)
+    plain = [r["methods"]["attnlrp"] for r in report["records"]]
+    assert [row["scores"] for row in rows] == [row["scores"] for row in plain]  # the same ranking
+    assert all(row["flagged"] == (max(row["shares"]) < tiny_attributor.min_share) for row in plain)
+    cost = report["methods"]
+    assert cost["support"]["forwards_per_answer"] == 3 and cost["attnlrp"]["forwards_per_answer"] == 1

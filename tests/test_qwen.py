@@ -58,3 +58,13 @@ def test_check_model_passes(qwen):
 
     report = check_model(qwen.model, qwen.tokenizer, name="qwen2.5-0.5b")
     assert report.ok, report.problems
+
+
+def test_an_invented_sentence_is_ungrounded_while_the_chunks_sentences_are_cited(qwen):
+    """The case that once cited the lighthouse chunk for a sentence no chunk states: the support model says no."""
+    answer = "The bakery is run by Mira Tollan. It sells tollencake. It opened in 1990."
+    result = qwen.attribute("Who runs the bakery?", CHUNKS, answer)
+    *stated, invented = result.sentences
+    assert invented.cited == () and invented.support < 0.5, invented
+    for sentence in stated:
+        assert sentence.cited == ("bakery",) and sentence.support > invented.support, sentence

@@ -265,3 +265,19 @@ def test_a_thousand_records_open_as_a_list_in_chromium(verification, browser, tm
     page.locator("button[data-filter='']").click()
     assert page.eval_on_selector_all("details.record", "rs => rs.filter(r => !r.hidden).length") == 1000
     page.close()
+
+
+def test_the_support_a_support_model_gave_is_shown_and_absent_without_one(verification):
+    import dataclasses
+
+    result = verification.result
+    supported = dataclasses.replace(result, sentences=tuple(
+        dataclasses.replace(s, support=p) for s, p in zip(result.sentences, (0.9, 0.2, 0.55))))
+    console = Console(record=True, width=160)
+    print_result(supported, console=console)
+    out = console.export_text()
+    assert "Support" in out and "90%" in out and "20%" in out
+    assert ">support</td><td>90%</td><td>20%</td><td>55%</td>" in render_html(supported)
+    console = Console(record=True, width=160)
+    print_result(result, console=console)
+    assert "Support" not in console.export_text() and ">support</td>" not in render_html(result)

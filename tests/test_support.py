@@ -74,3 +74,53 @@ def test_the_attributor_scores_support_from_its_signals(tiny_attributor):
     plain = Attributor(tiny_attributor.model, tiny_attributor.tokenizer, support=None)
     three = plain.attribute("Who built it?", chunks, "Harald Voss built it. It is old. It is tall.")  # > chunks
     assert [s.support for s in three.sentences] == [None, None, None]
+
+
+def test_support_decides_whether_a_chunk_carries_the_sentence_and_the_shares_which():
+    from rag_attrib.aggregate import carrying
+    from rag_attrib.types import Citation
+
+    citations = (Citation("a", 3.0, 0.2), Citation("b", 1.0, 0.1))
+    assert carrying(citations, 0.15, None) == ("a",)
+    assert carrying(citations, 0.3, None) == ()  # no support model: the shares alone
+    assert carrying(citations, 0.15, 0.4) == ()  # supported by no chunk, whatever the shares
+    assert carrying(citations, 0.05, 0.9) == ("a", "b")
+    assert carrying(citations, 0.3, 0.9) == ("a",)  # supported, no share reaches min_share: the top chunk
+    assert carrying((Citation("a", -1.0, 0.0),), 0.3, 0.9) == ()  # ... unless it has no positive relevance
+
+
+def test_named_models_bring_their_support_model(monkeypatch, tiny_attributor):
+    import rag_attrib.model as model_module
+    from rag_attrib import Attributor
+    from rag_attrib.support import SUPPORT_QWEN
+
+    assert model_module.default_support(None) is model_module.default_support("qwen2.5-0.5b") is SUPPORT_QWEN
+    assert model_module.default_support("smollm2") is None and model_module.default_support("a/folder") is None
+    monkeypatch.setattr(model_module, "load_model", lambda name=None, **kw: (tiny_attributor.model,
+                                                                            tiny_attributor.tokenizer))
+    assert Attributor.load().support is SUPPORT_QWEN
+    assert Attributor.load(support=None).support is None  # the caller turns it off
+    assert Attributor.load("smollm2").support is None
+
+
+def test_the_shipped_support_model_is_fitted_on_the_dev_split_only():
+    """The calibration's dev/test separation: the shipped weights are refitted here from the dev features they
+    came from (benchmarks/support/), and no case of those features is in the test split."""
+    import json
+    from pathlib import Path
+
+    from rag_attrib.eval import load_many
+    from rag_attrib.support import SUPPORT_QWEN
+
+    dump = json.loads((Path(__file__).parents[1] / "benchmarks/support/qwen_dev_features.json").read_text())
+    cases = {r["case"] for r in dump["rows"]}
+    assert dump["data"] == ["realistic-dev"]
+    assert cases == {c.id for c in load_many(["realistic-dev"])}
+    assert not cases & {c.id for c in load_many(["realistic-test"])}
+    names = list(SUPPORT_QWEN.names)
+    x = torch.tensor([[r["features"][n] for n in names] for r in dump["rows"]], dtype=torch.float64)
+    y = torch.tensor([1.0 if r["gold"] else 0.0 for r in dump["rows"]], dtype=torch.float64)
+    refitted = fit_logistic(x, y, names)
+    assert refitted.weights == pytest.approx(SUPPORT_QWEN.weights, abs=1e-9)
+    assert refitted.bias == pytest.approx(SUPPORT_QWEN.bias, abs=1e-9)
+    assert refitted.means == pytest.approx(SUPPORT_QWEN.means) and refitted.scales == pytest.approx(SUPPORT_QWEN.scales)

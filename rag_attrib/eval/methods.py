@@ -69,6 +69,9 @@ class MethodOutput:
     logprobs: dict[frozenset[int], Tensor] | None = None
     # (sentence, chunk) -> the character span in the chunk's text the method points at, for evidence hit@1
     evidence: dict[tuple[int, int], Span] | None = None
+    # [n_sentences] probabilities that some chunk carries the sentence: the support signal and, below one half,
+    # the ungrounded flag (instead of the shares' min_share rule)
+    support: Tensor | None = None
 
 
 MethodFn = Callable[[Any, Prepared], MethodOutput]
@@ -79,7 +82,8 @@ class Method:
     name: str
     fn: MethodFn
     description: str = ""
-    available: Callable[[], str | None] = field(default=lambda: None)  # None, or why it cannot run here
+    # None, or why it cannot run here (with this attributor; None when it is not loaded yet)
+    available: Callable[[AttributorLike | None], str | None] = field(default=lambda attributor: None)
 
     def __call__(self, attributor: AttributorLike, prepared: Prepared) -> MethodOutput:
         return self.fn(attributor, prepared)
@@ -88,11 +92,12 @@ class Method:
 METHODS: dict[str, Method] = {}
 
 
-def method(name: str, description: str = "", available: Callable[[], str | None] | None = None):
+def method(name: str, description: str = "",
+           available: Callable[[AttributorLike | None], str | None] | None = None):
     """Register ``fn(attributor, prepared) -> MethodOutput`` under ``name``."""
 
     def register(fn: MethodFn) -> MethodFn:
-        METHODS[name] = Method(name, fn, description, available or (lambda: None))
+        METHODS[name] = Method(name, fn, description, available or (lambda attributor: None))
         return fn
 
     return register
@@ -171,12 +176,31 @@ def attnlrp_method(attributor: AttributorLike, prepared: Prepared) -> MethodOutp
     case = prepared.case
     every_chunk = copy.copy(attributor)  # the same model and settings, with evidence in every chunk
     every_chunk.evidence = "all"
+    every_chunk.support = None  # the shares alone (the "support" method adds the support model)
     result = every_chunk.attribute(case.question, case.chunks, case.answer, sentences=case.spans)
     index = {c.id: j for j, c in enumerate(case.chunks)}
     scores, shares = _matrices([s.citations for s in result.sentences], index, prepared)
     evidence = {(i, index[c.chunk_id]): c.evidence[0].span
                 for i, s in enumerate(result.sentences) for c in s.citations if c.evidence}
     return MethodOutput(scores, backwards=len(result.sentences), shares=shares, evidence=evidence)
+
+
+def _has_support(attributor: AttributorLike | None) -> str | None:
+    if attributor is None or getattr(attributor, "support", None) is not None:
+        return None
+    return (f"{getattr(attributor, 'model_name', 'this model')} has no fitted support model; pass one as Attributor(..., support=...) "
+            "(rag_attrib.support)")
+
+
+@method("support", "ours with the support model: AttnLRP + 2 forward passes without graph; a sentence is "
+        "ungrounded when its support is below one half", available=_has_support)
+def support_method(attributor: AttributorLike, prepared: Prepared) -> MethodOutput:
+    case = prepared.case
+    result = attributor.attribute(case.question, case.chunks, case.answer, sentences=case.spans)
+    index = {c.id: j for j, c in enumerate(case.chunks)}
+    scores, shares = _matrices([s.citations for s in result.sentences], index, prepared)
+    support = torch.tensor([s.support for s in result.sentences], dtype=torch.float64)
+    return MethodOutput(scores, backwards=len(result.sentences), shares=shares, support=support)
 
 
 @method("gradxinput", "plain gradient x input at the embeddings, same target and aggregation, no LRP rules")
@@ -261,7 +285,7 @@ def loo_method(attributor: AttributorLike, prepared: Prepared) -> MethodOutput:
     return MethodOutput(base[:, None] - torch.stack(without, 1), logprobs=dict(zip(kept, without)))
 
 
-def contextcite_available() -> str | None:
+def contextcite_available(attributor: AttributorLike | None = None) -> str | None:
     from .contextcite import unavailable
 
     return unavailable()
@@ -286,7 +310,7 @@ METHODS["contextcite16"] = Method(
 
 
 @method("embedding", "cosine similarity of sentence and chunk embeddings, all-MiniLM-L6-v2; no attribution model",
-        available=embedding.unavailable)
+        available=lambda attributor: embedding.unavailable())
 def embedding_method(attributor: AttributorLike, prepared: Prepared) -> MethodOutput:
     # No shares: a cosine says how close two texts are, not which part of the context's evidence a chunk
     # is; the best chunk's similarity itself is the support signal (AUROC).
@@ -301,5 +325,5 @@ def embedding_method(attributor: AttributorLike, prepared: Prepared) -> MethodOu
 
 
 DEFAULT_METHODS = (
-    "attnlrp", "gradxinput", "attention", "lexical", "embedding", "random", "loo", "contextcite", "contextcite16",
+    "attnlrp", "support", "gradxinput", "attention", "lexical", "embedding", "random", "loo", "contextcite", "contextcite16",
 )

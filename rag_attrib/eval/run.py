@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from ..types import AttributorLike
+from ..types import SUPPORTED, AttributorLike
 from . import metrics as M
 from .data import UNSUPPORTED_KINDS, EvalCase
 from .methods import (
@@ -34,15 +34,17 @@ FORMAT = "rag_attrib.eval"
 FORMAT_VERSION = 1
 
 
-def resolve_methods(names: Sequence[str] | None) -> tuple[list[str], dict[str, str]]:
-    """The methods to run and the ones skipped (name -> why). Unknown names raise ``ValueError``."""
+def resolve_methods(names: Sequence[str] | None, attributor: AttributorLike | None = None
+                    ) -> tuple[list[str], dict[str, str]]:
+    """The methods to run and the ones skipped (name -> why) with ``attributor`` (None: not loaded yet, so only
+    what this machine lacks counts). Unknown names raise ``ValueError``."""
     names = list(names or DEFAULT_METHODS)
     unknown = [n for n in names if n not in METHODS]
     if unknown:
         raise ValueError(f"unknown methods {unknown}; known: {sorted(METHODS)}")
     run, skipped = [], {}
     for name in dict.fromkeys(names):
-        why = METHODS[name].available()
+        why = METHODS[name].available(attributor)
         if why is None:
             run.append(name)
         else:
@@ -59,7 +61,7 @@ def run_eval(
     progress: Callable[[int, int, str], None] | None = None,
 ) -> dict[str, Any]:
     """Run ``methods`` (default: all, the unavailable ones skipped) on ``cases``; return the report dict."""
-    names, skipped = resolve_methods(methods)
+    names, skipped = resolve_methods(methods, attributor)
     model = attributor.model
     records: list[dict[str, Any]] = []
     sources = list(dict.fromkeys(c.source for c in cases))
@@ -81,7 +83,8 @@ def run_eval(
             out, seconds, forwards = run_method(METHODS[name], attributor, prepared)
             scores = M.as_matrix(out.scores, prepared.n_sentences, prepared.n_chunks, name)
             shares = None if out.shares is None else M.as_matrix(out.shares, *scores.shape, name)
-            outputs[name] = (scores, shares)
+            support = None if out.support is None else out.support.double().cpu()
+            outputs[name] = (scores, shares, support)
             evidence[name] = out.evidence
             cost[case.source, name]["seconds"] += seconds
             cost[case.source, name]["forwards"] += forwards
@@ -99,10 +102,13 @@ def run_eval(
                     "logprob": float(base[i]), "methods": {},
                 })
             first = len(records) - prepared.n_sentences
-            for name, (scores, shares) in outputs.items():
+            for name, (scores, shares, support) in outputs.items():
                 drops = M.ablation_drops(scores, base, logprobs, ks, tie_break)
-                signal = M.support_signal(scores, shares)
-                flags = M.flagged(shares, attributor.min_share) if shares is not None else None
+                if support is not None:
+                    signal, flags = support.tolist(), [p < SUPPORTED for p in support.tolist()]
+                else:
+                    signal = M.support_signal(scores, shares)
+                    flags = M.flagged(shares, attributor.min_share) if shares is not None else None
                 for i in range(prepared.n_sentences):
                     gold = case.gold_indices(i)
                     row: dict[str, Any] = {

@@ -238,6 +238,9 @@ def _record(rid: str, title: str, result: AttributionResult, verification: Verif
     header = "".join(f"<th data-i='{i}' title='{esc(short(s.text, 200))}'>S{i + 1}</th>"
                      for i, s in enumerate(result.sentences))
     grounding = "".join(f"<td>{s.grounding:.0%}</td>" for s in result.sentences)
+    support = ("<tr><td title='the probability that some chunk carries the sentence (support model)'>support</td>"
+               + "".join(f"<td>{'-' if s.support is None else f'{s.support:.0%}'}</td>" for s in result.sentences)
+               + "</tr>") if any(s.support is not None for s in result.sentences) else ""
 
     data = json.dumps(_data(result), ensure_ascii=False, separators=(",", ":")).replace("<", "\\u003c")
     question = f"<p><b>Question:</b> {esc(result.question)}</p>" if result.question else ""
@@ -255,7 +258,7 @@ def _record(rid: str, title: str, result: AttributionResult, verification: Verif
         f"<p class='meta'>{how} · target {esc(result.target)} · cited when share ≥ {result.min_share:.0%}</p>"
         f"<div class='answer'>{''.join(answer_parts)}</div>{keys}<div class='chunks'></div>"
         f"<table><tr><th>chunk: share (score)</th>{header}</tr>{''.join(rows)}<tr><td>grounding</td>{grounding}</tr>"
-        f"</table></div><script type='application/json' class='data'>{data}</script></details>"
+        f"{support}</table></div><script type='application/json' class='data'>{data}</script></details>"
     )
 
 

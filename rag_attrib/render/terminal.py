@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from ..types import AttributionResult, SentenceAttribution
+from ..types import SUPPORTED, AttributionResult, SentenceAttribution
 from . import Piece, chunk_tokens, evidence_spans, grounding_level, in_spans, sentence_peaks, short
 
 if TYPE_CHECKING:
@@ -48,7 +48,8 @@ def _top_citations(sentence: SentenceAttribution, top: int) -> Text:
 
 
 def result_table(result: AttributionResult, top: int = 3) -> Table:
-    """One row per answer sentence: number, text, cited chunk ids, top citations, grounding share."""
+    """One row per answer sentence: number, text, cited chunk ids, top citations, grounding share, and the
+    support probability when a support model decided what is cited."""
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
     table.add_column("#", justify="right", style="dim", no_wrap=True)
     table.add_column("Sentence", overflow="fold")
@@ -56,20 +57,31 @@ def result_table(result: AttributionResult, top: int = 3) -> Table:
     table.add_column(f"Top {top}: score (share)" if top != 1 else "Top: score (share)", overflow="fold",
                      max_width=40)
     table.add_column("Grounding", justify="right", no_wrap=True)
+    with_support = any(s.support is not None for s in result.sentences)
+    if with_support:
+        table.add_column("Support", justify="right", no_wrap=True)
     for n, s in enumerate(result.sentences, start=1):
         cited = (
             _markup("\n".join(f"[bold cyan]{escape(i)}[/bold cyan]" for i in s.cited))
             if s.cited
             else _markup("[dim]none[/dim]")
         )
+        support = [_support_cell(s.support)] if with_support else []
         table.add_row(
             str(n),
             Text(s.text),
             cited,
             _top_citations(s, top),
             Text(_percent(s.grounding), style=_grounding_style(s.grounding)),
+            *support,
         )
     return table
+
+
+def _support_cell(support: float | None) -> Text:
+    if support is None:
+        return Text("-", style="dim")
+    return Text(_percent(support), style="green" if support >= SUPPORTED else "red")
 
 
 def _header(result: AttributionResult) -> Text:
