@@ -475,8 +475,9 @@ def build_parser() -> argparse.ArgumentParser:
         "one by its dev split) and "
         "print one table: hit@1 and MRR of the gold chunk, the drop in each sentence's log-probability when "
         "its top-k chunks are removed (comp@k) or kept alone (suff@k), how often unsupported sentences are "
-        "flagged, and time and passes per answer. Methods: attnlrp, gradxinput, attention, lexical, random, "
-        "loo, contextcite, contextcite16 (the last two need `pip install context-cite`).",
+        "flagged, and time and passes per answer. Methods: attnlrp, support (AttnLRP with the model's support "
+        "model, where it has one), gradxinput, attention, lexical, embedding, random, loo, contextcite, "
+        "contextcite16 (the last two need `pip install context-cite`).",
     )
     ev.add_argument("--data", metavar="PATH", action="append",
                     help="a JSONL file of cases, or a shipped set: fictional, paraphrase, realistic-dev, realistic-test "

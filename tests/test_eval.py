@@ -7,6 +7,7 @@ shipped cases with the embedded SmolLM2-135M.
 from __future__ import annotations
 
 import json
+import re
 import math
 from pathlib import Path
 
@@ -424,3 +425,11 @@ def test_the_support_method_flags_by_the_support_model_and_counts_its_passes(tin
     assert all(row["flagged"] == (max(row["shares"]) < tiny_attributor.min_share) for row in plain)
     cost = report["methods"]
     assert cost["support"]["forwards_per_answer"] == 3 and cost["attnlrp"]["forwards_per_answer"] == 1
+
+
+def test_eval_help_names_every_method():
+    from rag_attrib.cli import build_parser
+
+    eval_parser = build_parser()._subparsers._group_actions[0].choices["eval"]
+    described = " ".join(eval_parser.description.split())
+    assert all(re.search(rf"\b{name}\b", described) for name in METHODS), described
