@@ -22,10 +22,11 @@ from rag_attrib.eval.metrics import auroc
 from rag_attrib.support import FEATURES, features, fit_logistic
 
 
-def load(path: str) -> tuple[list[dict], str]:
+def load(path: str) -> tuple[list[dict], str, dict]:
+    """The dump's rows, a name for it, and the dump."""
     with open(path) as f:
         dump = json.load(f)
-    return dump["rows"], f"{dump['data']} ({dump['model']}, target {dump['target']})"
+    return dump["rows"], f"{dump['data']} ({dump['model']}, target {dump['target']})", dump
 
 
 def matrix(rows: list[dict], names: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -69,9 +70,7 @@ def main() -> None:
     parser.add_argument("--eval", nargs="*", default=[])
     parser.add_argument("--features-out")
     args = parser.parse_args()
-    dev, dev_name = load(args.dev)
-    with open(args.dev) as f:
-        dump = json.load(f)
+    dev, dev_name, dump = load(args.dev)
     if not all(name.endswith("-dev") for name in dump["data"]):
         parser.error(f"--dev {args.dev} holds {dump['data']}: fit on a dev split only (realistic-dev); the other "
                      "sets are for --eval")
@@ -91,7 +90,7 @@ def main() -> None:
         with open(args.features_out, "w") as f:  # one row per line: readable, and a diff shows what changed
             f.write(head + ', "rows": [\n' + ",\n".join(json.dumps(r) for r in rows) + "\n]}\n")
     for path in args.eval:
-        rows, name = load(path)
+        rows, name, _ = load(path)
         x, y = matrix(rows, best)
         p = model.probability(x)
         flags = p < 0.5

@@ -70,7 +70,7 @@ def carrying(citations: Sequence[Citation], min_share: float, support: float | N
     ids = cited_ids(citations, min_share)
     if support is None:
         return ids
-    if support < SUPPORTED:
+    if not support >= SUPPORTED:  # NaN included: no evidence of support is no support
         return ()
     return ids or tuple(c.chunk_id for c in citations[:1] if c.score > 0)
 

@@ -103,7 +103,7 @@ class _OnConversion(logging.Handler):
             self.update("Converting the model from GGUF, once (20 s to minutes; later loads take seconds)…")
 
 
-def _load(model: str | None, stderr: Any) -> Any:
+def _load(model: str | None, stderr: Any, support: bool = True) -> Any:
     with _progress(stderr, "Starting: importing torch and transformers…") as update:
         from transformers.utils import logging as hf_logging
 
@@ -118,7 +118,7 @@ def _load(model: str | None, stderr: Any) -> Any:
         if not model_log.isEnabledFor(logging.INFO):
             model_log.setLevel(logging.INFO)
         try:
-            return Attributor.load(model)
+            return Attributor.load(model) if support else Attributor.load(model, support=None)
         finally:
             model_log.removeHandler(handler)
             model_log.setLevel(level)
@@ -141,7 +141,7 @@ def _finish(result: AttributionResult, args: argparse.Namespace, console: Any) -
 
 
 def cmd_demo(args: argparse.Namespace, console: Any, stderr: Any) -> int:
-    attributor = _load(args.model, stderr)
+    attributor = _load(args.model, stderr, not args.no_support)
     with _progress(stderr, "Generating the answer, then attributing each sentence (one backward pass each)…"):
         result = attributor.attribute(DEMO["question"], DEMO["chunks"])
     _finish(result, args, console)
@@ -160,7 +160,7 @@ def cmd_attribute(args: argparse.Namespace, console: Any, stderr: Any) -> int:
         answer = _read_text(args.answer_file, "answer file").strip()
     prompt = _read_text(args.prompt_file, "prompt file") if args.prompt_file is not None else None
 
-    attributor = _load(args.model, stderr)
+    attributor = _load(args.model, stderr, not args.no_support)
     status = ("Attributing each sentence of the answer (one backward pass each)…" if answer is not None
               else "Generating the answer, then attributing each sentence (one backward pass each)…")
     with _progress(stderr, status):
@@ -187,8 +187,8 @@ def cmd_verify(args: argparse.Namespace, console: Any, stderr: Any) -> int:
         ray_only = [f"--{k.replace('_', '-')}" for k in RAY_ONLY if getattr(args, k) is not None]
         if ray_only:
             raise CliInputError(f"{', '.join(ray_only)} only apply with --engine ray")
-        counts = run_local(lambda: _load(args.model, stderr), args.input, args.out, token_relevance=bool(args.html),
-                           restart=args.restart, retry_errors=args.retry_errors)
+        counts = run_local(lambda: _load(args.model, stderr, not args.no_support), args.input, args.out,
+                           token_relevance=bool(args.html), restart=args.restart, retry_errors=args.retry_errors)
         records = read_results(args.out)
     verified = [(r, Verification.from_dict(r)) for r in records if r["ok"]]
     summary = summarize(v for _, v in verified)
@@ -249,7 +249,8 @@ def _verify_on_ray(args: argparse.Namespace, console: Any) -> tuple[dict[str, An
 
     requested = given(args.num_workers, 1)
     counts = run_ray(
-        args.input, args.out, model=args.model, num_workers=requested,
+        args.input, args.out, model=args.model, load_kwargs={"support": None} if args.no_support else None,
+        num_workers=requested,
         num_cpus_per_worker=given(args.num_cpus_per_worker, 1),
         num_gpus_per_worker=given(args.num_gpus_per_worker, 0), batch_size=given(args.batch_size, 4),
         fmt=given(args.format, "jsonl"), address=args.address, token_relevance=bool(args.html),
@@ -324,7 +325,10 @@ def cmd_eval(args: argparse.Namespace, console: Any, stderr: Any) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    attributor = _load(args.model, stderr)
+    attributor = _load(args.model, stderr, not args.no_support)
+    names, skipped = resolve_methods(methods, attributor)  # now also what this model cannot do
+    if not names:
+        raise CliInputError("none of the requested methods can run with this model: " + "; ".join(skipped.values()))
     what = f"Evaluating {len(names)} method{'s' if len(names) != 1 else ''}"
     with _progress(stderr, what, total=len(cases)) as update:
         started = time.monotonic()
@@ -375,6 +379,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
+    support_help = ("decide which sentences no chunk carries by the shares alone, without the model's support model "
+                    "(saves its 2 forward passes per answer; only the default model has one)")
     model_help = "model: a folder saved with save_pretrained, a .gguf file, a downloaded hub id, or a named offline " \
                  "model: qwen2.5-0.5b (the default, Qwen2.5-Coder-0.5B-Instruct), smollm2 (SmolLM2-135M-Instruct: " \
                  "about 3 times faster, less accurate), gemma3-270m"
@@ -386,6 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
         "town (only one chunk holds the answer), and show which chunk each sentence came from.",
     )
     demo.add_argument("--model", metavar="M", help=model_help)
+    demo.add_argument("--no-support", action="store_true", help=support_help)
     demo.add_argument("--json", metavar="OUT", default=DEFAULT_DEMO_JSON,
                       help=f"where to write the JSON result (default: {DEFAULT_DEMO_JSON})")
     demo.add_argument("--html", metavar="REPORT", help="also write a self-contained HTML report")
@@ -408,6 +415,7 @@ def build_parser() -> argparse.ArgumentParser:
     att.add_argument("--prompt-file", metavar="P",
                      help="the exact prompt the model saw (used as is); every chunk's text must occur in it")
     att.add_argument("--model", metavar="M", help=model_help)
+    att.add_argument("--no-support", action="store_true", help=support_help)
     att.add_argument("--json", metavar="OUT", help="also write the full result as JSON to OUT")
     att.add_argument("--html", metavar="REPORT", help="also write a self-contained HTML report")
     att.add_argument("--target", choices=TARGETS, default=None,
@@ -431,6 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
                      "shards (--engine ray)")
     ver.add_argument("--html", metavar="REPORT", help="also write a self-contained HTML report of all records")
     ver.add_argument("--model", metavar="M", help=model_help)
+    ver.add_argument("--no-support", action="store_true", help=support_help)
     ver.add_argument("--restart", action="store_true",
                      help="start over: discard the records already in OUT (only results this command wrote: the local "
                      "engine empties the file, the ray engine deletes its shards; it says how many) and verify every "
@@ -487,6 +496,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="where to write the table and per-sentence scores (default: rag_attrib_eval.json)")
     ev.add_argument("--limit", metavar="N", type=int, help="only the first N cases of each data set")
     ev.add_argument("--model", metavar="M", help=model_help)
+    ev.add_argument("--no-support", action="store_true", help=support_help)
     ev.add_argument("--k", metavar="1,2,3", default="1,2,3", help="numbers of top chunks to ablate (default 1,2,3)")
     ev.add_argument("--seed", type=int, default=0, help="seed of the random baseline and of tie-breaking")
     ev.add_argument("--threads", type=int, metavar="T", help="torch CPU threads (default: torch's choice)")

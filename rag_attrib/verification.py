@@ -3,7 +3,7 @@
 Per sentence, markers are parsed (and stripped from the text that is attributed), mapped to chunks by
 number or id, and compared with the attribution:
 
-- ``supported``: a cited chunk carries the sentence (its share is at least ``min_share``);
+- ``supported``: a cited chunk carries the sentence (``aggregate.carrying`` says which chunks carry it);
 - ``miscited``: markers are there, but the chunks carrying the sentence are others (named);
 - ``uncited``: no marker, but a chunk carries the sentence (suggested);
 - ``ungrounded``: no chunk carries the sentence: its support (``rag_attrib.support``) is below one half, or,

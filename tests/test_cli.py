@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -241,6 +242,19 @@ def fake(monkeypatch):
 
     monkeypatch.setattr(Attributor, "load", classmethod(load))
     return holder
+
+
+def test_no_support_loads_the_model_without_its_support_model(monkeypatch):
+    from rag_attrib import cli
+    from rag_attrib.attribute import Attributor
+
+    calls = []
+    monkeypatch.setattr(Attributor, "load", classmethod(lambda cls, name=None, **kw: calls.append(kw) or "loaded"))
+    stderr = Console(file=io.StringIO())
+    assert cli._load(None, stderr) == cli._load(None, stderr, support=False) == "loaded"
+    assert calls == [{}, {"support": None}]  # the default keeps the named model's support model
+    args = cli.build_parser().parse_args(["verify", "in.jsonl", "--out", "o.jsonl", "--no-support"])
+    assert args.no_support and not cli.build_parser().parse_args(["demo"]).no_support
 
 
 def test_attribute_command_with_answer_file(tmp_path: Path, capsys, fake):

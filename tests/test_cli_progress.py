@@ -63,9 +63,9 @@ def test_eval_shows_a_bar_over_the_answers_and_the_time_left(monkeypatch, termin
     import rag_attrib.eval as ev
 
     cases = ["a", "b", "c"]
-    monkeypatch.setattr(cli, "_load", lambda model, stderr: "attributor")
+    monkeypatch.setattr(cli, "_load", lambda model, stderr, support=True: "attributor")
     monkeypatch.setattr(ev, "load_many", lambda data, limit: cases)
-    monkeypatch.setattr(ev, "resolve_methods", lambda methods: (["attnlrp"], {}))
+    monkeypatch.setattr(ev, "resolve_methods", lambda methods, attributor=None: (["attnlrp"], {}))
     monkeypatch.setattr(ev, "print_table", lambda report, console: None)
 
     def run_eval(attributor, cases, names, ks, seed, progress):

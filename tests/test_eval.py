@@ -7,8 +7,8 @@ shipped cases with the embedded SmolLM2-135M.
 from __future__ import annotations
 
 import json
-import re
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -312,7 +312,7 @@ def test_cli_eval(tmp_path: Path, monkeypatch, capsys, tiny_attributor):
 
     data = tmp_path / "cases.jsonl"
     data.write_text(json.dumps(CASE) + "\n" + json.dumps(dict(CASE, id="toy2")) + "\n")
-    monkeypatch.setattr(cli, "_load", lambda model, stderr: tiny_attributor)
+    monkeypatch.setattr(cli, "_load", lambda model, stderr, support=True: tiny_attributor)
     out = tmp_path / "report.json"
     argv = ["eval", "--data", str(data), "--methods", "lexical,random,loo", "--json", str(out), "--limit", "1",
             "--k", "1,2"]
@@ -324,6 +324,9 @@ def test_cli_eval(tmp_path: Path, monkeypatch, capsys, tiny_attributor):
     assert "comp@2" in printed and "loo" in printed and str(out.resolve()) in printed.replace("\n", "")
     assert cli.main(["eval", "--methods", "nope"]) == 2
     assert "unknown methods" in capsys.readouterr().err
+    # a method the loaded model cannot run is refused once it is loaded, before any case runs
+    assert cli.main(["eval", "--data", str(data), "--methods", "support", "--json", str(out)]) == 2
+    assert "has no fitted support model" in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------------------------------------ real model
@@ -414,12 +417,13 @@ def test_the_support_method_flags_by_the_support_model_and_counts_its_passes(tin
 
     assert "support" in resolve_methods(None, tiny_attributor)[1]  # no support model: skipped, saying why
     assert "has no fitted support model" in resolve_methods(["support"], tiny_attributor)[1]["support"]
-    # support = sigmoid(10 * (gain_per_token - 0)): high when the chunks make the sentence likelier
+    # support = sigmoid(1000 * (best_share - 0.5)): a sentence is supported when a chunk has half its relevance
     with_support = copy.copy(tiny_attributor)
-    with_support.support = SupportModel(("gain_per_token",), (10.0,), 0.0, (0.0,), (1.0,))
+    with_support.support = SupportModel(("best_share",), (1000.0,), 0.0, (0.5,), (1.0,))
     report = run_eval(with_support, [case], ["support", "attnlrp"], ks=(1,))
     rows = [r["methods"]["support"] for r in report["records"]]
-    assert all((row["support"] < 0.5) == row["flagged"] for row in rows)
+    assert [row["flagged"] for row in rows] == [max(row["shares"]) < 0.5 for row in rows]
+    assert [row["flagged"] for row in rows] == [row["support"] < 0.5 for row in rows]
     plain = [r["methods"]["attnlrp"] for r in report["records"]]
     assert [row["scores"] for row in rows] == [row["scores"] for row in plain]  # the same ranking
     assert all(row["flagged"] == (max(row["shares"]) < tiny_attributor.min_share) for row in plain)

@@ -87,40 +87,32 @@ def test_support_decides_whether_a_chunk_carries_the_sentence_and_the_shares_whi
     assert carrying(citations, 0.05, 0.9) == ("a", "b")
     assert carrying(citations, 0.3, 0.9) == ("a",)  # supported, no share reaches min_share: the top chunk
     assert carrying((Citation("a", -1.0, 0.0),), 0.3, 0.9) == ()  # ... unless it has no positive relevance
+    assert carrying(citations, 0.15, 0.0) == () and carrying(citations, 0.15, float("nan")) == ()
+    assert carrying(citations, 0.3, 0.5) == ("a",)  # one half is supported
+    assert carrying((), 0.3, 0.9) == ()
 
 
-def test_named_models_bring_their_support_model(monkeypatch, tiny_attributor):
-    import rag_attrib.model as model_module
+def test_a_supported_sentence_without_a_share_above_min_share_cites_its_top_chunk(tiny_attributor, monkeypatch):
+    import rag_attrib.attribute as attribute_module
     from rag_attrib import Attributor
-    from rag_attrib.support import SUPPORT_QWEN
+    from rag_attrib.types import Citation
+    from rag_attrib.verification import verify
 
-    assert model_module.default_support(None) is model_module.default_support("qwen2.5-0.5b") is SUPPORT_QWEN
-    assert model_module.default_support("smollm2") is None and model_module.default_support("a/folder") is None
-    monkeypatch.setattr(model_module, "load_model", lambda name=None, **kw: (tiny_attributor.model,
-                                                                            tiny_attributor.tokenizer))
-    assert Attributor.load().support is SUPPORT_QWEN
-    assert Attributor.load(support=None).support is None  # the caller turns it off
-    assert Attributor.load("smollm2").support is None
+    def fixed_citations(relevance, ids, spans, mask, min_share):  # "1" leads, no chunk reaches min_share
+        return (Citation("1", 2.0, 0.2), Citation("2", 1.0, 0.1)), (), 0.3
 
+    monkeypatch.setattr(attribute_module, "sentence_citations", fixed_citations)
 
-def test_the_shipped_support_model_is_fitted_on_the_dev_split_only():
-    """The calibration's dev/test separation: the shipped weights are refitted here from the dev features they
-    came from (benchmarks/support/), and no case of those features is in the test split."""
-    import json
-    from pathlib import Path
+    class Support(SupportModel):
+        def __call__(self, signals):
+            return 0.9 if signals["tokens"] > 4 else 0.1
 
-    from rag_attrib.eval import load_many
-    from rag_attrib.support import SUPPORT_QWEN
-
-    dump = json.loads((Path(__file__).parents[1] / "benchmarks/support/qwen_dev_features.json").read_text())
-    cases = {r["case"] for r in dump["rows"]}
-    assert dump["data"] == ["realistic-dev"]
-    assert cases == {c.id for c in load_many(["realistic-dev"])}
-    assert not cases & {c.id for c in load_many(["realistic-test"])}
-    names = list(SUPPORT_QWEN.names)
-    x = torch.tensor([[r["features"][n] for n in names] for r in dump["rows"]], dtype=torch.float64)
-    y = torch.tensor([1.0 if r["gold"] else 0.0 for r in dump["rows"]], dtype=torch.float64)
-    refitted = fit_logistic(x, y, names)
-    assert refitted.weights == pytest.approx(SUPPORT_QWEN.weights, abs=1e-9)
-    assert refitted.bias == pytest.approx(SUPPORT_QWEN.bias, abs=1e-9)
-    assert refitted.means == pytest.approx(SUPPORT_QWEN.means) and refitted.scales == pytest.approx(SUPPORT_QWEN.scales)
+    chunks = ["Harald Voss built the lighthouse.", "Mira Tollan runs the bakery."]
+    attributor = Attributor(tiny_attributor.model, tiny_attributor.tokenizer, min_share=0.5, evidence="cited",
+                            support=Support(("best_share",), (1.0,), 0.0, (0.0,), (1.0,)))
+    answer = "Harald Voss built the lighthouse of the town. Old."
+    supported, unsupported = attributor.attribute("Who built it?", chunks, answer).sentences
+    assert supported.support == 0.9 and supported.cited == ("1",) and supported.citations[0].evidence
+    assert unsupported.support == 0.1 and unsupported.cited == ()
+    verdicts = verify(attributor, "Who built it?", chunks, "Harald Voss built the lighthouse of the town [2]. Old.")
+    assert [(v.verdict, v.attributed) for v in verdicts.sentences] == [("miscited", ("1",)), ("ungrounded", ())]

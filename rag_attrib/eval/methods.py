@@ -22,6 +22,7 @@ ungrounded when its best chunk's share is below ``min_share``.
 from __future__ import annotations
 
 import copy
+import inspect
 import re
 import zlib
 from collections.abc import Callable, Iterator, Sequence
@@ -82,8 +83,13 @@ class Method:
     name: str
     fn: MethodFn
     description: str = ""
-    # None, or why it cannot run here (with this attributor; None when it is not loaded yet)
-    available: Callable[[AttributorLike | None], str | None] = field(default=lambda attributor: None)
+    # None, or why it cannot run here: called with the attributor (None before it is loaded), or with no
+    # argument when it takes none (what this machine lacks does not depend on the model)
+    available: Callable[..., str | None] = field(default=lambda: None)
+
+    def unavailable(self, attributor: AttributorLike | None) -> str | None:
+        takes_attributor = bool(inspect.signature(self.available).parameters)
+        return self.available(attributor) if takes_attributor else self.available()
 
     def __call__(self, attributor: AttributorLike, prepared: Prepared) -> MethodOutput:
         return self.fn(attributor, prepared)
@@ -92,12 +98,11 @@ class Method:
 METHODS: dict[str, Method] = {}
 
 
-def method(name: str, description: str = "",
-           available: Callable[[AttributorLike | None], str | None] | None = None):
+def method(name: str, description: str = "", available: Callable[..., str | None] | None = None):
     """Register ``fn(attributor, prepared) -> MethodOutput`` under ``name``."""
 
     def register(fn: MethodFn) -> MethodFn:
-        METHODS[name] = Method(name, fn, description, available or (lambda attributor: None))
+        METHODS[name] = Method(name, fn, description, available or (lambda: None))
         return fn
 
     return register
@@ -173,34 +178,36 @@ def _matrices(rows: Sequence[Sequence[Citation]], index: dict[str, int], prepare
 
 @method("attnlrp", "ours: sentence-level AttnLRP (Attributor.attribute), 1 forward + 1 backward per sentence")
 def attnlrp_method(attributor: AttributorLike, prepared: Prepared) -> MethodOutput:
+    return _attributed(attributor, prepared, support=None)  # the shares alone
+
+
+def _attributed(attributor: AttributorLike, prepared: Prepared, support: Any) -> MethodOutput:
+    """``Attributor.attribute`` on the case with evidence in every chunk and the given support model."""
     case = prepared.case
-    every_chunk = copy.copy(attributor)  # the same model and settings, with evidence in every chunk
-    every_chunk.evidence = "all"
-    every_chunk.support = None  # the shares alone (the "support" method adds the support model)
+    every_chunk = copy.copy(attributor)  # the same model and settings
+    every_chunk.evidence, every_chunk.support = "all", support
     result = every_chunk.attribute(case.question, case.chunks, case.answer, sentences=case.spans)
     index = {c.id: j for j, c in enumerate(case.chunks)}
     scores, shares = _matrices([s.citations for s in result.sentences], index, prepared)
     evidence = {(i, index[c.chunk_id]): c.evidence[0].span
                 for i, s in enumerate(result.sentences) for c in s.citations if c.evidence}
-    return MethodOutput(scores, backwards=len(result.sentences), shares=shares, evidence=evidence)
+    probabilities = None if support is None else torch.tensor([s.support for s in result.sentences],
+                                                              dtype=torch.float64)
+    return MethodOutput(scores, backwards=len(result.sentences), shares=shares, evidence=evidence,
+                        support=probabilities)
 
 
 def _has_support(attributor: AttributorLike | None) -> str | None:
     if attributor is None or getattr(attributor, "support", None) is not None:
         return None
-    return (f"{getattr(attributor, 'model_name', 'this model')} has no fitted support model; pass one as Attributor(..., support=...) "
-            "(rag_attrib.support)")
+    name = getattr(attributor, "model_name", "this model")
+    return f"{name} has no fitted support model; pass one as Attributor(..., support=...) (rag_attrib.support)"
 
 
 @method("support", "ours with the support model: AttnLRP + 2 forward passes without graph; a sentence is "
         "ungrounded when its support is below one half", available=_has_support)
 def support_method(attributor: AttributorLike, prepared: Prepared) -> MethodOutput:
-    case = prepared.case
-    result = attributor.attribute(case.question, case.chunks, case.answer, sentences=case.spans)
-    index = {c.id: j for j, c in enumerate(case.chunks)}
-    scores, shares = _matrices([s.citations for s in result.sentences], index, prepared)
-    support = torch.tensor([s.support for s in result.sentences], dtype=torch.float64)
-    return MethodOutput(scores, backwards=len(result.sentences), shares=shares, support=support)
+    return _attributed(attributor, prepared, support=attributor.support)
 
 
 @method("gradxinput", "plain gradient x input at the embeddings, same target and aggregation, no LRP rules")
@@ -285,7 +292,7 @@ def loo_method(attributor: AttributorLike, prepared: Prepared) -> MethodOutput:
     return MethodOutput(base[:, None] - torch.stack(without, 1), logprobs=dict(zip(kept, without)))
 
 
-def contextcite_available(attributor: AttributorLike | None = None) -> str | None:
+def contextcite_available() -> str | None:
     from .contextcite import unavailable
 
     return unavailable()
@@ -310,7 +317,7 @@ METHODS["contextcite16"] = Method(
 
 
 @method("embedding", "cosine similarity of sentence and chunk embeddings, all-MiniLM-L6-v2; no attribution model",
-        available=lambda attributor: embedding.unavailable())
+        available=embedding.unavailable)
 def embedding_method(attributor: AttributorLike, prepared: Prepared) -> MethodOutput:
     # No shares: a cosine says how close two texts are, not which part of the context's evidence a chunk
     # is; the best chunk's similarity itself is the support signal (AUROC).

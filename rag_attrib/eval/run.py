@@ -44,7 +44,7 @@ def resolve_methods(names: Sequence[str] | None, attributor: AttributorLike | No
         raise ValueError(f"unknown methods {unknown}; known: {sorted(METHODS)}")
     run, skipped = [], {}
     for name in dict.fromkeys(names):
-        why = METHODS[name].available(attributor)
+        why = METHODS[name].unavailable(attributor)
         if why is None:
             run.append(name)
         else:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from itertools import pairwise
 from typing import NamedTuple
 
-from ..types import AttributionResult, Span
+from ..types import SUPPORTED, AttributionResult, Span
 
 GROUNDING_LEVELS = ("little from the chunks (< 25 %)", "partly from the chunks (25-50 %)",
                     "mostly from the chunks (≥ 50 %)")
@@ -18,6 +18,14 @@ GROUNDING_LEVELS = ("little from the chunks (< 25 %)", "partly from the chunks (
 def grounding_level(grounding: float) -> int:
     """0 (low), 1 (partial) or 2 (most evidence from the chunks): how both views colour a sentence."""
     return 2 if grounding >= 0.5 else 1 if grounding >= 0.25 else 0
+
+
+def citation_rule(result: AttributionResult) -> str:
+    """How the result chose its cited chunks (``aggregate.carrying``), in a few words for a header."""
+    rule = f"cited when share >= {result.min_share:.0%}"
+    if any(s.support is not None for s in result.sentences):
+        rule += f" (or the top chunk) and support >= {SUPPORTED:.0%}"
+    return rule
 
 
 def short(text: str, limit: int = 80) -> str:

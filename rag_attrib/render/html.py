@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from . import GROUNDING_LEVELS, chunk_tokens, grounding_level, sentence_peaks, short
+from . import GROUNDING_LEVELS, chunk_tokens, citation_rule, grounding_level, sentence_peaks, short
 
 if TYPE_CHECKING:
     from ..types import AttributionResult
@@ -255,7 +255,7 @@ def _record(rid: str, title: str, result: AttributionResult, verification: Verif
         f"<details class='record' id='{esc(rid)}' data-tags='{' '.join(sorted(tags))}'{' open' if open_ else ''}>"
         f"<summary><span class='title'>{esc(title)}</span><span class='q'>{esc(short(result.question or text, 120))}"
         f"</span><span class='dots'>{''.join(dots)}</span></summary><div class='body'>{question}"
-        f"<p class='meta'>{how} · target {esc(result.target)} · cited when share ≥ {result.min_share:.0%}</p>"
+        f"<p class='meta'>{how} · target {esc(result.target)} · {esc(citation_rule(result))}</p>"
         f"<div class='answer'>{''.join(answer_parts)}</div>{keys}<div class='chunks'></div>"
         f"<table><tr><th>chunk: share (score)</th>{header}</tr>{''.join(rows)}<tr><td>grounding</td>{grounding}</tr>"
         f"{support}</table></div><script type='application/json' class='data'>{data}</script></details>"

@@ -15,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..types import SUPPORTED, AttributionResult, SentenceAttribution
-from . import Piece, chunk_tokens, evidence_spans, grounding_level, in_spans, sentence_peaks, short
+from . import Piece, chunk_tokens, citation_rule, evidence_spans, grounding_level, in_spans, sentence_peaks, short
 
 if TYPE_CHECKING:
     from ..verification import Verification
@@ -89,7 +89,7 @@ def _header(result: AttributionResult) -> Text:
     if result.question:
         lines.append(f"[bold]Question:[/bold] {escape(result.question)}")
     lines.append(f"[bold]Model:[/bold] {escape(result.model)}   [dim]target: {escape(result.target)}, "
-                 f"cited when share >= {_percent(result.min_share)}[/dim]")
+                 f"{escape(citation_rule(result))}[/dim]")
     if result.proxy:
         lines.append(
             "[bold]Answer:[/bold] [yellow]proxy[/yellow]: given from outside (e.g. another LLM), scored by "
