@@ -116,3 +116,46 @@ def test_a_supported_sentence_without_a_share_above_min_share_cites_its_top_chun
     assert unsupported.support == 0.1 and unsupported.cited == ()
     verdicts = verify(attributor, "Who built it?", chunks, "Harald Voss built the lighthouse of the town [2]. Old.")
     assert [(v.verdict, v.attributed) for v in verdicts.sentences] == [("miscited", ("1",)), ("ungrounded", ())]
+
+
+def test_named_models_bring_their_support_model(monkeypatch, tiny_attributor):
+    import rag_attrib.model as model_module
+    from rag_attrib import Attributor
+    from rag_attrib.support import SUPPORT_QWEN, SUPPORT_SMOLLM2
+
+    assert model_module.default_support(None) is model_module.default_support("qwen2.5-0.5b") is SUPPORT_QWEN
+    assert model_module.default_support("smollm2") is SUPPORT_SMOLLM2 and model_module.default_support("a/f") is None
+    assert model_module.default_support("gemma3-270m") is None
+    monkeypatch.setattr(model_module, "load_model", lambda name=None, **kw: (tiny_attributor.model,
+                                                                            tiny_attributor.tokenizer))
+    assert Attributor.load().support is SUPPORT_QWEN
+    assert Attributor.load(support=None).support is None  # the caller turns it off
+    assert Attributor.load("smollm2").support is SUPPORT_SMOLLM2
+    assert Attributor.load("gemma3-270m").support is None
+
+
+@pytest.mark.parametrize("name", ["qwen2.5-0.5b", "smollm2"])
+def test_the_shipped_support_model_is_fitted_on_the_dev_split_only(name):
+    """The calibration's dev/test separation: each shipped support model is refitted here from the dev features
+    it came from (benchmarks/support/), and no case of those features is in the test split."""
+    import json
+    from pathlib import Path
+
+    from rag_attrib.eval import load_many
+    from rag_attrib.model import OFFLINE
+
+    shipped = OFFLINE[name].support
+    features_file = {"qwen2.5-0.5b": "qwen_dev_features.json", "smollm2": "smollm2_dev_features.json"}[name]
+    dump = json.loads((Path(__file__).parents[1] / "benchmarks/support" / features_file).read_text())
+    assert dump["model"] == OFFLINE[name].title
+    cases = {r["case"] for r in dump["rows"]}
+    assert dump["data"] == ["realistic-dev"]
+    assert cases == {c.id for c in load_many(["realistic-dev"])}
+    assert not cases & {c.id for c in load_many(["realistic-test"])}
+    names = list(shipped.names)
+    x = torch.tensor([[r["features"][n] for n in names] for r in dump["rows"]], dtype=torch.float64)
+    y = torch.tensor([1.0 if r["gold"] else 0.0 for r in dump["rows"]], dtype=torch.float64)
+    refitted = fit_logistic(x, y, names)
+    assert refitted.weights == pytest.approx(shipped.weights, abs=1e-9)
+    assert refitted.bias == pytest.approx(shipped.bias, abs=1e-9)
+    assert refitted.means == pytest.approx(shipped.means) and refitted.scales == pytest.approx(shipped.scales)
