@@ -100,8 +100,8 @@ def without_chunks(text: str, spans: Sequence[Any], remove: Sequence[int]) -> st
     return "".join(out) + text[pos:]
 
 
-# Fitted on the realistic set's dev split, each with its model's own signals and used with that model only
-# (``OfflineModel.support``): benchmarks/fit_support.py; the commands and the held-out figures are in
+# Fitted on the realistic set's dev split with Qwen2.5-Coder-0.5B-Instruct, the default model, and used with it only
+# (``OfflineModel.support``): benchmarks/fit_support.py; the command and the held-out figures are in
 # benchmarks/README.md, the dev features in benchmarks/support/.
 SUPPORT_QWEN = SupportModel(
     names=('best_share', 'grounding', 'gain_per_token', 'drop_per_token', 'lp_per_token'),
@@ -109,11 +109,4 @@ SUPPORT_QWEN = SupportModel(
     bias=1.9811289355642732,
     means=(0.40178293088502853, 0.7446430474860507, 0.4447488848099276, 0.3815004840860831, -2.822634313951148),
     scales=(0.1708612286406429, 0.10801596931390281, 0.6198616617532986, 0.5402844226700643, 0.7952945740286104),
-)
-SUPPORT_SMOLLM2 = SupportModel(
-    names=('best_share', 'grounding', 'gain_per_token', 'drop_per_token', 'lp_per_token'),
-    weights=(0.5010995608920904, 1.453627165235968, 0.12468915756474808, 0.6899891445258579, 0.27054299077087085),
-    bias=1.7547611171395303,
-    means=(0.2672686495101395, 0.762933919868118, 0.7039694465997542, 0.4005803586283986, -3.042664655703075),
-    scales=(0.10226741297304696, 0.09461356726483125, 0.5797707297120168, 0.46796807209167585, 0.7185016753092176),
 )
