@@ -24,7 +24,7 @@ def citation_rule(result: AttributionResult) -> str:
     """How the result chose its cited chunks (``aggregate.carrying``), in a few words for a header."""
     rule = f"cited when share >= {result.min_share:.0%}"
     if any(s.support is not None for s in result.sentences):
-        rule += f" (or the top chunk) and support >= {SUPPORTED:.0%}"
+        rule = f"cited when support >= {SUPPORTED:.0%}: the chunks with share >= {result.min_share:.0%}, else the top one"
     return rule
 
 

@@ -88,8 +88,8 @@ def _header(result: AttributionResult) -> Text:
     lines = []
     if result.question:
         lines.append(f"[bold]Question:[/bold] {escape(result.question)}")
-    lines.append(f"[bold]Model:[/bold] {escape(result.model)}   [dim]target: {escape(result.target)}, "
-                 f"{escape(citation_rule(result))}[/dim]")
+    lines.append(f"[bold]Model:[/bold] {escape(result.model)}   [dim]target: {escape(result.target)}[/dim]")
+    lines.append(f"[dim]{escape(citation_rule(result)).capitalize()}[/dim]")
     if result.proxy:
         lines.append(
             "[bold]Answer:[/bold] [yellow]proxy[/yellow]: given from outside (e.g. another LLM), scored by "
