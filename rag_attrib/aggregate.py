@@ -25,7 +25,7 @@ from torch import Tensor
 
 from .errors import InvalidInputError
 from .text import split_sentences
-from .types import SUPPORTED, Chunk, Citation, Evidence, Span
+from .types import Chunk, Citation, Evidence, Span, is_supported
 
 # Measured with benchmarks/bench_thresholds.py on SmolLM2-135M: the best chunk's share is 0.45-0.66 for
 # sentences stated in one chunk and 0.13-0.25 for sentences stated in none; the demo's two-source sentence
@@ -70,7 +70,7 @@ def carrying(citations: Sequence[Citation], min_share: float, support: float | N
     ids = cited_ids(citations, min_share)
     if support is None:
         return ids
-    if not support >= SUPPORTED:  # NaN included: no evidence of support is no support
+    if not is_supported(support):
         return ()
     return ids or tuple(c.chunk_id for c in citations[:1] if c.score > 0)
 

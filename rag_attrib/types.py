@@ -154,6 +154,11 @@ class Citation:
 SUPPORTED = 0.5  # a sentence whose support is lower is carried by no chunk: it cites none (``ungrounded``)
 
 
+def is_supported(support: float) -> bool:
+    """Some chunk carries the sentence: its support is at least ``SUPPORTED`` (NaN is no evidence of support)."""
+    return support >= SUPPORTED
+
+
 @dataclass(frozen=True)
 class SentenceAttribution:
     """One answer sentence: where it sits in the answer and which chunks it came from.

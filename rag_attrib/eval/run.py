@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from ..types import SUPPORTED, AttributorLike
+from ..types import AttributorLike, is_supported
 from . import metrics as M
 from .data import UNSUPPORTED_KINDS, EvalCase
 from .methods import (
@@ -105,7 +105,7 @@ def run_eval(
             for name, (scores, shares, support) in outputs.items():
                 drops = M.ablation_drops(scores, base, logprobs, ks, tie_break)
                 if support is not None:
-                    signal, flags = support.tolist(), [p < SUPPORTED for p in support.tolist()]
+                    signal, flags = support.tolist(), [not is_supported(p) for p in support.tolist()]
                 else:
                     signal = M.support_signal(scores, shares)
                     flags = M.flagged(shares, attributor.min_share) if shares is not None else None

@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from ..types import SUPPORTED, AttributionResult, SentenceAttribution
+from ..types import AttributionResult, SentenceAttribution, is_supported
 from . import Piece, chunk_tokens, citation_rule, evidence_spans, grounding_level, in_spans, sentence_peaks, short
 
 if TYPE_CHECKING:
@@ -81,7 +81,7 @@ def result_table(result: AttributionResult, top: int = 3) -> Table:
 def _support_cell(support: float | None) -> Text:
     if support is None:
         return Text("-", style="dim")
-    return Text(_percent(support), style="green" if support >= SUPPORTED else "red")
+    return Text(_percent(support), style="green" if is_supported(support) else "red")
 
 
 def _header(result: AttributionResult) -> Text:
