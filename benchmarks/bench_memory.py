@@ -85,7 +85,8 @@ def child(model_name: str | None, length: int, policy: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=None, help="model path or cached hub id (default: embedded SmolLM2)")
+    parser.add_argument("--model", default=None,
+                        help="a named offline model, a path or a cached hub id (default: the library's default model)")
     parser.add_argument("--lengths", default="1024,2048,4096,8192")
     parser.add_argument("--policies", default="fast,low")
     parser.add_argument("--max-fast", type=int, default=None, help="skip memory='fast' above this many tokens")
@@ -97,7 +98,7 @@ def main() -> None:
 
     import torch
 
-    print(f"document: {DOCUMENT}; model: {args.model or 'embedded SmolLM2-135M-Instruct'}; "
+    print(f"document: {DOCUMENT}; model: {args.model or 'the default model'}; "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     print(f"{'tokens':>6} {'policy':>8} {'sentences':>9} {'peak':>9} {'time':>8} {'/ forward':>9}")
     rows = []

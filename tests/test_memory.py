@@ -4,12 +4,14 @@ the two, its estimate and its validation."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
 from family_models import FAMILIES, tiny_model
 
 from rag_attrib.errors import InvalidInputError
-from rag_attrib.lrp import attnlrp
+from rag_attrib.lrp import attnlrp, relevance
 from rag_attrib.lrp.relevance import activation_bytes, check_memory, forward_targets, memory_plan, sentence_relevance
 
 IDS = torch.randint(3, 97, (40,), generator=torch.Generator().manual_seed(2))
@@ -34,6 +36,44 @@ def test_low_memory_gives_bit_identical_relevance(family):
 def test_low_memory_with_the_batched_backward(family):
     (fast, *_), (low, *_) = both(tiny_model(family, num_hidden_layers=3), backward="batched")
     assert torch.equal(low, fast), (low - fast).abs().max()
+
+
+@pytest.mark.parametrize("backward", ["loop", "batched"])
+@pytest.mark.parametrize("family", FAMILIES)
+def test_low_memory_with_the_mlp_in_token_blocks_gives_the_same_relevance(family, backward, monkeypatch):
+    monkeypatch.setattr(relevance, "FEED_FORWARD_BLOCK", 8)  # 40 tokens: 5 blocks, as 8k tokens make 8
+    model = tiny_model(family, num_hidden_layers=3)
+    (fast, fast_values, _), (low, low_values, _) = both(model, backward=backward)
+    # Bit-identical on most families; a matrix product over fewer rows may round differently (GPT-2, OLMo 2).
+    torch.testing.assert_close(low_values, fast_values, rtol=1e-13, atol=0)
+    torch.testing.assert_close(low, fast, rtol=0, atol=1e-13 * fast.abs().max().item())
+
+
+def test_long_prompts_build_the_mlp_graph_one_block_at_a_time(monkeypatch):
+    monkeypatch.setattr(relevance, "FEED_FORWARD_BLOCK", 8)
+    model = tiny_model("llama", num_hidden_layers=2)
+    calls = []
+    for i, layer in enumerate(model.model.layers):
+        layer.mlp.down_proj.register_forward_hook(
+            lambda m, args, out, i=i: calls.append((i, args[0].shape[-2], out.requires_grad)))
+    sentence_relevance(model, IDS, 24, SENTENCES, memory="low")
+    assert max(tokens for _, tokens, _ in calls) == 8
+    # with graph: each layer's 5 blocks once per answer (not per sentence); without: the recorded forward,
+    # layer 0 recomputed to give layer 1 its input, and each layer step's own pass, 5 blocks each
+    assert sorted(layer for layer, _, graph in calls if graph) == [0] * 5 + [1] * 5
+    assert sorted(layer for layer, _, graph in calls if not graph) == [0] * 15 + [1] * 10
+
+
+@pytest.mark.parametrize("n_layers", [1, 2, 3, 24, 30, 80])
+def test_segments_keep_as_few_layer_inputs_alive_as_a_triangle_allows(n_layers):
+    segments = relevance._segments(n_layers)
+    assert segments[0][0] == 0 and segments[-1][1] == n_layers
+    assert all(end == next_start for (_, end), (next_start, _) in itertools.pairwise(segments))
+    # inputs alive while segment j is pulled through: j + 1 kept (its own included) + its other layers' inputs
+    alive = max(j + 1 + (end - start - 1) for j, (start, end) in enumerate(segments))
+    smallest = next(c for c in range(1, n_layers + 1) if c * (c + 1) // 2 >= n_layers)
+    assert alive == smallest
+    assert alive == {1: 1, 2: 2, 3: 2, 24: 7, 30: 8, 80: 13}[n_layers]
 
 
 def test_low_memory_without_the_rules_gives_gradient_times_input():

@@ -9,7 +9,6 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
-import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -134,14 +133,20 @@ def _eye(targets: Tensor) -> Tensor:
     return torch.eye(len(targets), dtype=targets.dtype, device=targets.device)
 
 
-def _pull(output: Tensor, inputs: Tensor, grads: Tensor, backward: Backward) -> Tensor:
-    """The gradient at ``inputs`` of each of the n vectors ``grads[n, *output.shape]`` given at ``output``:
-    ``[n, *inputs.shape]``. The graph between them is freed afterwards."""
+def _pull(outputs, inputs: Tensor, grads, backward: Backward, keep_graph: bool = False, into: Tensor | None = None
+          ) -> Tensor:
+    """The gradient at ``inputs`` of each of the n vectors ``grads[n, *output.shape]`` given at ``outputs``:
+    ``[n, *inputs.shape]``. ``outputs`` and ``grads`` may be tuples (their contributions add up). The graph
+    between them is freed afterwards unless ``keep_graph``. The loop backward writes the result ``into`` a
+    given tensor, which may be one of ``grads`` (each sentence's row is read before it is overwritten)."""
     if backward == "batched":
-        return torch.autograd.grad(output, inputs, grads, is_grads_batched=True)[0]
-    pulled = inputs.new_empty((len(grads), *inputs.shape))  # filled in place: no list of n copies to stack
-    for i, g in enumerate(grads):
-        pulled[i] = torch.autograd.grad(output, inputs, g, retain_graph=i < len(grads) - 1)[0]
+        return torch.autograd.grad(outputs, inputs, grads, retain_graph=keep_graph, is_grads_batched=True)[0]
+    many = isinstance(grads, tuple)
+    n = len(grads[0]) if many else len(grads)
+    pulled = inputs.new_empty((n, *inputs.shape)) if into is None else into  # filled in place: no n copies to stack
+    for i in range(n):
+        given = tuple(g[i] for g in grads) if many else grads[i]
+        pulled[i] = torch.autograd.grad(outputs, inputs, given, retain_graph=keep_graph or i < n - 1)[0]
     return pulled
 
 
@@ -215,33 +220,144 @@ def free_bytes(device: torch.device) -> int:
 def _layer_by_layer(model, input_ids, answer_start, sentence_spans, target, backward):
     """``memory="low"``: the same relevance as the whole graph, one decoder layer's graph at a time.
 
-    1. One forward in which the decoder layers run without graph; the input of every k-th layer
-       (k ~ sqrt(layers)) is kept, and the last layer's output becomes a leaf, so the model's own head
+    1. One forward in which the decoder layers run without graph; the input of each segment's first layer
+       is kept (``_segments``), and the last layer's output becomes a leaf, so the model's own head
        (final norm, LM head, soft-capping, scaling) gives the sentence targets with a small graph, and the
        first layer's input keeps its graph to the embeddings (scaling, position embeddings).
     2. The n sentence gradients at the last layer's output; then, from the top, each segment of k layers
        is recomputed without graph from its kept input, and each layer once more with graph (inside
-       ``attnlrp``, so the rules apply), through which all n gradients are pulled before its graph is freed.
+       ``attnlrp``, so the rules apply), through which all n gradients are pulled before its graph is freed
+       (``_layer_backward``: on long prompts the MLP's graph exists for one block of tokens at a time).
     3. The first layer's input gradients are pulled to the embeddings.
     """
     layers = _decoder_layers(model)
-    every = math.isqrt(max(len(layers) - 1, 0)) + 1
-    with _without_checkpointing(layers):
-        with _recorded(layers, every) as calls:
+    segments = _segments(len(layers))
+    with _without_checkpointing(layers), _feed_forward_in_blocks(layers) as split:
+        with _recorded(layers, {start for start, _ in segments}) as calls:
             embeds, targets, logprobs = forward_targets(model, input_ids, answer_start, sentence_spans, target)
         grads = _pull(targets, calls[-1].output, _eye(targets), backward)
         calls[-1].output = None
-        for start in reversed(range(0, len(calls), every)):
-            segment = calls[start : start + every]
+        for start, end in reversed(segments):
+            segment = calls[start:end]
             inputs = [segment[0].hidden.detach()]
+            if start > 0:  # the first layer's input is pulled to the embeddings at the end
+                segment[0].hidden = None
             with torch.no_grad():
                 for call in segment[:-1]:
                     inputs.append(call.layer(inputs[-1], *call.args, **call.kwargs))
             for call in reversed(segment):
                 hidden = inputs.pop().requires_grad_(True)  # popped: freed as soon as its layer is done
-                grads = _pull(call.layer(hidden, *call.args, **call.kwargs), hidden, grads, backward)
+                grads = _layer_backward(call, hidden, grads, backward, split)
                 release_freed_memory(embeds.device)
     return embeds, targets, logprobs, _pull(calls[0].hidden, embeds, grads, backward)
+
+
+def _segments(n_layers: int) -> list[tuple[int, int]]:
+    """``(start, end)`` of the segments whose first layer's input ``memory="low"`` keeps, from the bottom.
+
+    While a segment's layers are pulled through, the inputs kept below it and the ones recomputed inside it
+    are alive: with sizes shrinking upwards by one (8, 7, 6, 5, 4 for 30 layers) that count is the same c
+    for every segment, the smallest with c (c + 1) / 2 >= layers (8 for 30 layers, where equal segments of
+    sqrt(30) layers need 10), and each layer is still recomputed at most once.
+    """
+    size = 1
+    while size * (size + 1) // 2 < n_layers:
+        size += 1
+    segments, start = [], 0
+    while start < n_layers:
+        segments.append((start, min(start + size, n_layers)))
+        start, size = start + size, size - 1
+    return segments
+
+
+def _layer_backward(call: _Call, hidden: Tensor, grads: Tensor, backward: Backward, split: list) -> Tensor:
+    """The n gradients at a decoder layer's input from those at its output, through its graph built once.
+
+    Where the layer's MLP ran split (``_feed_forward_in_blocks``: long prompts), the layer's graph stops at
+    the MLP: the gradients are pulled to the MLP's output, through the MLP rebuilt block by block, and then
+    from the layer's output and the MLP's input together to the layer's input. Each node receives the same
+    gradients as in the whole graph; only the MLP's graph (three to four times the hidden width per token)
+    never exists for the whole prompt at once.
+    """
+    split.clear()
+    output = call.layer(hidden, *call.args, **call.kwargs)
+    if not split:
+        return _pull(output, hidden, grads, backward, into=grads)
+    if len(split) != 1:
+        raise UnsupportedModelError(
+            f"memory='low' expects each decoder layer to call its MLP once; {type(call.layer).__name__} called it "
+            f"{len(split)} times: use memory='fast'"
+        )
+    [(mlp_input, mlp_output, mlp_forward)] = split
+    split.clear()
+    at_mlp = _pull(output, mlp_output, grads, backward, keep_graph=True)
+    del mlp_output  # the graph keeps it where the layer needs it again (e.g. Gemma's norm after the MLP)
+    if at_mlp.untyped_storage().data_ptr() == grads.untyped_storage().data_ptr():
+        at_mlp = at_mlp.clone()  # the batched backward may hand ``grads`` back through a residual sum
+    for a in range(0, mlp_input.shape[-2], FEED_FORWARD_BLOCK):
+        block = mlp_input[..., a : a + FEED_FORWARD_BLOCK, :].detach().requires_grad_(True)
+        at_mlp[..., a : a + FEED_FORWARD_BLOCK, :] = _pull(
+            mlp_forward(block), block, at_mlp[..., a : a + FEED_FORWARD_BLOCK, :], backward
+        )
+    return _pull((output, mlp_input), hidden, (grads, at_mlp), backward, into=at_mlp)
+
+
+FEED_FORWARD_BLOCK = 1024
+"""Tokens per block in which ``memory="low"`` runs the decoder layers' MLPs on prompts longer than this.
+
+The MLP is position-wise (each token's output depends on that token alone), so blocks give its values; its
+intermediates and graph are several times the hidden width per token, the largest part of a layer's."""
+
+
+@contextmanager
+def _feed_forward_in_blocks(layers: list[nn.Module]) -> Iterator[list]:
+    """While active, the layers' MLPs run in blocks of ``FEED_FORWARD_BLOCK`` tokens on longer inputs.
+
+    Without graph they just run block by block. With graph (the layer step of ``_layer_by_layer``) they
+    run without it and return their output as a leaf, recording ``(input, output, forward)`` in the
+    yielded list, so that ``_layer_backward`` can rebuild the MLP's graph one block at a time.
+    """
+    split: list = []
+
+    def in_blocks(forward):
+        def run(self, x, *args, **kwargs):
+            if args or kwargs or x.shape[-2] <= FEED_FORWARD_BLOCK:
+                return forward(x, *args, **kwargs)
+            if not (torch.is_grad_enabled() and x.requires_grad):
+                with torch.no_grad():
+                    return _blockwise(forward, x)
+            with torch.no_grad():
+                y = _blockwise(forward, x)
+            if y.shape != x.shape:  # not a hidden -> hidden map: keep its graph whole
+                return forward(x)
+            split.append((x, y.requires_grad_(True), forward))
+            return y
+
+        return run
+
+    mlps = [mlp for mlp in map(_feed_forward, layers) if mlp is not None]
+    undo = [_set_instance_forward(mlp, in_blocks(mlp.forward)) for mlp in mlps]
+    try:
+        yield split
+    finally:
+        for step in reversed(undo):
+            step()
+
+
+def _feed_forward(layer: nn.Module) -> nn.Module | None:
+    """The layer's MLP (the one child whose class name ends in ``MLP``), or None (e.g. a mixture of experts)."""
+    mlps = [child for child in layer.children() if type(child).__name__.endswith("MLP")]
+    return mlps[0] if len(mlps) == 1 else None
+
+
+def _blockwise(forward, x: Tensor) -> Tensor:
+    """``forward(x)`` for a position-wise ``forward``, computed ``FEED_FORWARD_BLOCK`` tokens at a time."""
+    first = forward(x[..., :FEED_FORWARD_BLOCK, :])
+    out = first.new_empty((*x.shape[:-1], first.shape[-1]))
+    out[..., :FEED_FORWARD_BLOCK, :] = first
+    for a in range(FEED_FORWARD_BLOCK, x.shape[-2], FEED_FORWARD_BLOCK):
+        out[..., a : a + FEED_FORWARD_BLOCK, :] = forward(x[..., a : a + FEED_FORWARD_BLOCK, :])
+    return out
 
 
 def release_freed_memory(device: torch.device) -> None:
@@ -269,7 +385,7 @@ def _libc():
 @dataclass
 class _Call:
     layer: nn.Module
-    hidden: Tensor | None  # the layer's input, kept for every k-th layer
+    hidden: Tensor | None  # the layer's input, kept for the first layer of each segment
     args: tuple
     kwargs: dict
     output: Tensor | None = None
@@ -286,7 +402,7 @@ def _decoder_layers(model: nn.Module) -> list[nn.Module]:
 
 
 @contextmanager
-def _recorded(layers: list[nn.Module], every: int) -> Iterator[list[_Call]]:
+def _recorded(layers: list[nn.Module], keep: set[int]) -> Iterator[list[_Call]]:
     """While active, each decoder layer runs without graph and records its call; the layers must form a
     chain (each one's input is the previous one's output), which the recomputation relies on."""
     calls: list[_Call] = []
@@ -300,7 +416,7 @@ def _recorded(layers: list[nn.Module], every: int) -> Iterator[list[_Call]]:
                 )
             if calls:
                 calls[-1].output = None  # only the last layer's output is kept
-            kept = hidden if len(calls) % every == 0 else None
+            kept = hidden if len(calls) in keep else None
             calls.append(_Call(self, kept, args, kwargs))
             with torch.no_grad():
                 output = forward(hidden, *args, **kwargs)
