@@ -10,6 +10,7 @@ from typing import Any, Literal, Protocol
 from .errors import InvalidChunksError, NoChunksError, ResultFormatError
 
 TARGETS = ("token", "max", "logprob")  # what a sentence's score explains (rag_attrib.lrp.relevance)
+MEMORY_CHOICES = ("auto", "fast", "low")  # what the backward passes keep (rag_attrib.lrp.relevance.memory_plan)
 Target = Literal["token", "max", "logprob"]
 
 FORMAT = "rag_attrib.result"

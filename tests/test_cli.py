@@ -252,9 +252,37 @@ def test_no_support_loads_the_model_without_its_support_model(monkeypatch):
     monkeypatch.setattr(Attributor, "load", classmethod(lambda cls, name=None, **kw: calls.append(kw) or "loaded"))
     stderr = Console(file=io.StringIO())
     assert cli._load(None, stderr) == cli._load(None, stderr, support=False) == "loaded"
-    assert calls == [{}, {"support": None}]  # the default keeps the named model's support model
+    assert calls == [{"memory": "auto"}, {"memory": "auto", "support": None}]  # the default keeps the support model
     args = cli.build_parser().parse_args(["verify", "in.jsonl", "--out", "o.jsonl", "--no-support"])
     assert args.no_support and not cli.build_parser().parse_args(["demo"]).no_support
+
+
+@pytest.mark.parametrize(("given", "expected"), [([], "auto"), (["--memory", "low"], "low"),
+                                                 (["--memory", "fast"], "fast"), (["--memory", "512M"], 512 * 2**20),
+                                                 (["--memory", "1.5g"], 3 * 2**29), (["--memory", "4096"], 4096)])
+def test_memory_option_reaches_the_attributor(monkeypatch, given, expected):
+    from rag_attrib import cli
+    from rag_attrib.attribute import Attributor
+    from rag_attrib.lrp import relevance
+
+    calls, mallopt = [], []
+    monkeypatch.setattr(Attributor, "load", classmethod(lambda cls, name=None, **kw: calls.append(kw) or "loaded"))
+    monkeypatch.setattr(relevance, "return_freed_memory_at_once", lambda: mallopt.append(True) or True)
+    for command in (["demo"], ["attribute", "--chunks", "c.json"], ["verify", "in.jsonl", "--out", "o.jsonl"]):
+        args = cli.build_parser().parse_args([*command, *given])
+        assert args.memory == expected
+        assert cli._load(None, Console(file=io.StringIO()), memory=cli._memory(args)) == "loaded"
+        assert calls.pop() == {"memory": expected}
+    assert mallopt == ([True] * 3 if expected == "low" else [])  # only low changes the process's allocator
+
+
+@pytest.mark.parametrize("given", ["lots", "0", "-1G", "G", ""])
+def test_a_bad_memory_option_is_refused_by_name(given, capsys):
+    from rag_attrib import cli
+
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["attribute", "--chunks", "c.json", f"--memory={given}"])
+    assert "not auto, fast, low or a positive budget such as 4G" in capsys.readouterr().err
 
 
 def test_attribute_command_with_answer_file(tmp_path: Path, capsys, fake):

@@ -119,6 +119,23 @@ def test_freed_memory_goes_back_to_the_system_after_each_layer(monkeypatch):
     assert trims == [0] * 4
 
 
+def test_an_application_can_make_glibc_return_large_freed_blocks_at_once(monkeypatch):
+    import rag_attrib.lrp.relevance as engine
+
+    calls = []
+
+    class FakeLibc:
+        def mallopt(self, option, value):
+            calls.append((option, value))
+            return 1
+
+    monkeypatch.setattr(engine, "_libc", lambda: FakeLibc())
+    assert engine.return_freed_memory_at_once() is True
+    assert calls == [(-3, 65536)]  # M_MMAP_THRESHOLD: blocks of 64 kB and more are mapped on their own
+    monkeypatch.setattr(engine, "_libc", lambda: None)  # no glibc (musl, macOS, Windows): nothing to set
+    assert engine.return_freed_memory_at_once() is False
+
+
 def saved_bytes_per_token_layer(model, length):
     sizes = {}
 

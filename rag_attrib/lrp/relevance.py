@@ -20,7 +20,7 @@ from transformers import PreTrainedModel
 from transformers.modeling_layers import GradientCheckpointingLayer
 
 from ..errors import InvalidInputError, UnsupportedModelError
-from ..types import TARGETS
+from ..types import MEMORY_CHOICES, TARGETS
 from .patch import _set_instance_forward, attnlrp, model_lock
 
 Backward = Literal["loop", "batched"]
@@ -153,7 +153,6 @@ def _pull(outputs, inputs: Tensor, grads, backward: Backward, keep_graph: bool =
 # ------------------------------------------------------------------------------------------ memory policy
 
 Memory = Literal["auto", "fast", "low"] | int
-MEMORY_CHOICES = ("auto", "fast", "low")
 
 
 def check_memory(memory: object) -> None:
@@ -370,6 +369,20 @@ def release_freed_memory(device: torch.device) -> None:
     """
     if device.type == "cpu" and _libc() is not None:
         _libc().malloc_trim(0)
+
+
+def return_freed_memory_at_once(threshold: int = 64 * 2**10) -> bool:
+    """For applications, not called by the library: make glibc map every block of ``threshold`` bytes or more
+    on its own and unmap it when freed (``mallopt(M_MMAP_THRESHOLD)``). Returns False where that is unknown.
+
+    By default glibc raises this threshold as large blocks are freed and then keeps freed blocks in its heap,
+    where they fragment: ``memory="low"`` at 8k tokens peaked at 1.85 GiB with the default and 1.39 GiB with
+    this (benchmarks/README.md). It holds for the whole process and cannot be undone, hence the application's
+    choice (``rag-attrib ... --memory low`` makes it; ``MALLOC_MMAP_THRESHOLD_=65536`` does the same from the
+    environment).
+    """
+    libc = _libc()
+    return libc is not None and hasattr(libc, "mallopt") and libc.mallopt(-3, threshold) == 1  # -3: M_MMAP_THRESHOLD
 
 
 @functools.cache
