@@ -54,7 +54,7 @@ test-fast: setup
 	$(PY) -m pytest -q -m "not slow"
 
 bench: setup
-	$(PY) benchmarks/bench_attribute.py
+	$(PY) benchmarks/bench_attribute.py --model smollm2
 	$(VENV)/bin/rag-attrib eval --methods attnlrp,gradxinput,attention,lexical,random,loo,contextcite16 --threads 1
 
 bench-peers: setup  # ContextCite (default 64 ablations) side by side; installs the optional extra

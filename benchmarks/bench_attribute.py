@@ -1,4 +1,4 @@
-"""Attribution cost against one forward pass, on the embedded model, measured in one run.
+"""Attribution cost against one forward pass, measured in one run (`make bench`: on SmolLM2).
 
     python benchmarks/bench_attribute.py [--model M] [--repeats N]
 
@@ -52,7 +52,7 @@ def timed(fn) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=None, help="model path or cached hub id (default: embedded SmolLM2)")
+    parser.add_argument("--model", default=None, help="a named offline model, a path or a cached hub id (default: the default model)")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--copies", type=int, default=2, help="copies of the six chunks (2 gives ~600 tokens)")
     args = parser.parse_args()

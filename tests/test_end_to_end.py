@@ -58,3 +58,20 @@ def test_conservation_band_on_the_trained_model(smol):
         ratios += [sum(row) / s.target_value for row, s in zip(result.token_relevance.values, result.sentences)]
     print("conservation ratios:", [round(r, 3) for r in ratios])
     assert all(0.25 < r < 0.65 for r in ratios), ratios
+
+
+def test_a_long_prompt_gets_the_same_relevance_with_the_mlp_in_blocks(smol):
+    """Past ``FEED_FORWARD_BLOCK`` tokens ``memory="low"`` builds the MLPs' graphs block by block: the same
+    relevance as the whole graph on the real model (float32: the blocks' products may round differently)."""
+    import torch
+
+    from rag_attrib.lrp.relevance import FEED_FORWARD_BLOCK, sentence_relevance
+
+    prompt = smol.tokenizer(" ".join(c.text for c in CHUNKS * 40))["input_ids"][: FEED_FORWARD_BLOCK + 60]
+    answer = smol.tokenizer(" " + CASES[0][1] + " It is painted green and white.")["input_ids"]
+    ids, start = torch.tensor(prompt + answer), len(prompt)
+    spans = [(start, start + 13), (start + 13, len(ids))]
+    fast = sentence_relevance(smol.model, ids, start, spans, memory="fast")
+    low = sentence_relevance(smol.model, ids, start, spans, memory="low")
+    torch.testing.assert_close(low.targets, fast.targets, rtol=1e-6, atol=0)
+    torch.testing.assert_close(low.relevance, fast.relevance, rtol=0, atol=1e-5 * fast.relevance.abs().max().item())

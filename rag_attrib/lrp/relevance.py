@@ -223,7 +223,7 @@ def _layer_by_layer(model, input_ids, answer_start, sentence_spans, target, back
        is kept (``_segments``), and the last layer's output becomes a leaf, so the model's own head
        (final norm, LM head, soft-capping, scaling) gives the sentence targets with a small graph, and the
        first layer's input keeps its graph to the embeddings (scaling, position embeddings).
-    2. The n sentence gradients at the last layer's output; then, from the top, each segment of k layers
+    2. The n sentence gradients at the last layer's output; then, from the top, each segment of layers
        is recomputed without graph from its kept input, and each layer once more with graph (inside
        ``attnlrp``, so the rules apply), through which all n gradients are pulled before its graph is freed
        (``_layer_backward``: on long prompts the MLP's graph exists for one block of tokens at a time).
