@@ -38,9 +38,9 @@ def sentence_citations(
     chunk_ids: Sequence[str],
     chunk_token_spans: Sequence[tuple[int, int]],
     context_mask: Tensor,
-    min_share: float = DEFAULT_MIN_SHARE,
-) -> tuple[tuple[Citation, ...], tuple[str, ...], float]:
-    """Citations (all chunks, by score), the cited ids, and the grounding share for one sentence.
+) -> tuple[tuple[Citation, ...], float]:
+    """Citations (all chunks, by score) and the grounding share for one sentence; which of them are cited is
+    ``carrying``'s choice.
 
     ``relevance`` is the sentence's row of token relevance; ``context_mask`` marks the tokens that count
     as context for it. Chunk tokens must lie inside the context.
@@ -55,7 +55,7 @@ def sentence_citations(
         citations.append(Citation(chunk_id=chunk_id, score=score, share=share))
     citations.sort(key=lambda c: c.score, reverse=True)
     grounding = sum(c.share for c in citations)
-    return tuple(citations), cited_ids(citations, min_share), grounding
+    return tuple(citations), grounding
 
 
 def cited_ids(citations: Sequence[Citation], min_share: float) -> tuple[str, ...]:

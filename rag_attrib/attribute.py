@@ -172,7 +172,7 @@ class Attributor:
         )
 
         ids = [c.id for c in chunks]
-        rows = [sentence_citations(relevance[i], ids, enc.chunk_tokens, enc.context_mask(i), self.min_share)
+        rows = [sentence_citations(relevance[i], ids, enc.chunk_tokens, enc.context_mask(i))
                 for i in range(enc.n_sentences)]
         support = self._support(enc, rows, logprobs, ids) if self.support is not None else [None] * enc.n_sentences
 
@@ -183,7 +183,7 @@ class Attributor:
 
         attributed = []
         for i, span in enumerate(enc.sentence_spans):
-            citations, _, grounding = rows[i]
+            citations, grounding = rows[i]
             cited = carrying(citations, self.min_share, support[i])
             if self.evidence != "none":
                 which = cited if self.evidence == "cited" else ids
@@ -208,11 +208,11 @@ class Attributor:
     def _support(self, enc: Encoded, rows: Sequence[tuple], logprobs: torch.Tensor, ids: list[str]) -> list[float]:
         """Each sentence's support probability from its citations and log-probabilities; two forward passes
         without graph: the prompt without any chunk, and without the chunks that are some sentence's top chunk."""
-        tops = {ids.index(citations[0].chunk_id) for citations, _, _ in rows if citations}
+        tops = {ids.index(citations[0].chunk_id) for citations, _ in rows if citations}
         lp = {name: self._logprobs_without(enc, remove) for name, remove in
               (("lp_none", range(len(ids))), ("lp_without_tops", sorted(tops)))}
         out = []
-        for i, (citations, _, grounding) in enumerate(rows):
+        for i, (citations, grounding) in enumerate(rows):
             a, b = enc.sentence_tokens[i]
             signals = {"shares": [c.share for c in citations], "grounding": grounding, "tokens": b - a,
                        "lp_all": float(logprobs[i]), **{k: float(v[i]) for k, v in lp.items()}}

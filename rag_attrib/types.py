@@ -209,6 +209,11 @@ class AttributionResult:
     min_share: float
     token_relevance: TokenRelevance | None = None
 
+    @property
+    def has_support(self) -> bool:
+        """Whether a support model decided which sentences a chunk carries (their ``support`` is set)."""
+        return any(s.support is not None for s in self.sentences)
+
     def chunk(self, chunk_id: str) -> Chunk:
         for c in self.chunks:
             if c.id == chunk_id:

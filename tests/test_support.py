@@ -98,8 +98,8 @@ def test_a_supported_sentence_without_a_share_above_min_share_cites_its_top_chun
     from rag_attrib.types import Citation
     from rag_attrib.verification import verify
 
-    def fixed_citations(relevance, ids, spans, mask, min_share):  # "1" leads, no chunk reaches min_share
-        return (Citation("1", 2.0, 0.2), Citation("2", 1.0, 0.1)), (), 0.3
+    def fixed_citations(relevance, ids, spans, mask):  # "1" leads, no chunk reaches min_share
+        return (Citation("1", 2.0, 0.2), Citation("2", 1.0, 0.1)), 0.3
 
     monkeypatch.setattr(attribute_module, "sentence_citations", fixed_citations)
 

@@ -154,10 +154,10 @@ def sentence_logprobs(attributor: AttributorLike, case: EvalCase, keep: Sequence
     return teacher_forced_logprobs(attributor.model, ids, start, spans).double()
 
 
-def _aggregate(relevance: Tensor, prepared: Prepared, min_share: float) -> tuple[Tensor, Tensor]:
+def _aggregate(relevance: Tensor, prepared: Prepared) -> tuple[Tensor, Tensor]:
     """Token relevance rows -> (scores, shares) with the core's aggregation (``sentence_citations``)."""
     ids = [str(i) for i in range(prepared.n_chunks)]
-    rows = [sentence_citations(relevance[i], ids, prepared.chunk_tokens, mask, min_share)[0]
+    rows = [sentence_citations(relevance[i], ids, prepared.chunk_tokens, mask)[0]
             for i, mask in enumerate(prepared.context_masks())]
     return _matrices(rows, {i: j for j, i in enumerate(ids)}, prepared)
 
@@ -214,7 +214,7 @@ def support_method(attributor: AttributorLike, prepared: Prepared) -> MethodOutp
 def gradxinput_method(attributor: AttributorLike, prepared: Prepared) -> MethodOutput:
     relevance, *_ = sentence_relevance(attributor.model, prepared.input_ids, prepared.answer_start,
                                       prepared.sentence_tokens, target=attributor.target, lrp=False)
-    scores, shares = _aggregate(relevance, prepared, attributor.min_share)
+    scores, shares = _aggregate(relevance, prepared)
     return MethodOutput(scores, backwards=len(prepared.sentence_tokens), shares=shares)
 
 

@@ -23,7 +23,7 @@ def grounding_level(grounding: float) -> int:
 def citation_rule(result: AttributionResult) -> str:
     """How the result chose its cited chunks (``aggregate.carrying``), in a few words for a header."""
     rule = f"cited when share >= {result.min_share:.0%}"
-    if any(s.support is not None for s in result.sentences):
+    if result.has_support:
         rule = f"cited when support >= {SUPPORTED:.0%}: the chunks with share >= {result.min_share:.0%}, else the top one"
     return rule
 

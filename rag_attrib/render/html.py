@@ -240,7 +240,7 @@ def _record(rid: str, title: str, result: AttributionResult, verification: Verif
     grounding = "".join(f"<td>{s.grounding:.0%}</td>" for s in result.sentences)
     support = ("<tr><td title='the probability that some chunk carries the sentence (support model)'>support</td>"
                + "".join(f"<td>{'-' if s.support is None else f'{s.support:.0%}'}</td>" for s in result.sentences)
-               + "</tr>") if any(s.support is not None for s in result.sentences) else ""
+               + "</tr>") if result.has_support else ""
 
     data = json.dumps(_data(result), ensure_ascii=False, separators=(",", ":")).replace("<", "\\u003c")
     question = f"<p><b>Question:</b> {esc(result.question)}</p>" if result.question else ""
