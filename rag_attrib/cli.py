@@ -133,16 +133,16 @@ def _memory_option(text: str) -> str | int:
     number, unit = (text[:-1], units[text[-1].upper()]) if text[-1:].upper() in units else (text, 1)
     try:
         budget = int(float(number) * unit)
-    except ValueError:
+    except (ValueError, OverflowError):  # also inf and nan
         budget = 0
     if budget <= 0:
         raise argparse.ArgumentTypeError(f"{text!r} is not auto, fast, low or a positive budget such as 4G or 512M")
     return budget
 
 
-def _memory(args: argparse.Namespace) -> str | int:
+def _memory_and_allocator(args: argparse.Namespace) -> str | int:
     """The ``--memory`` policy; ``low`` also makes this process return large freed blocks to the system at once
-    (glibc's heap would otherwise keep them, fragmented: at 8k tokens 1.39 instead of 1.85 GiB peak)."""
+    (glibc's heap would otherwise keep them, fragmented: at 8k tokens 1.39 instead of 1.77 GiB peak)."""
     if args.memory == "low":
         from .lrp.relevance import return_freed_memory_at_once
 
@@ -167,7 +167,7 @@ def _finish(result: AttributionResult, args: argparse.Namespace, console: Any) -
 
 
 def cmd_demo(args: argparse.Namespace, console: Any, stderr: Any) -> int:
-    attributor = _load(args.model, stderr, not args.no_support, _memory(args))
+    attributor = _load(args.model, stderr, not args.no_support, _memory_and_allocator(args))
     with _progress(stderr, "Generating the answer, then attributing each sentence (one backward pass each)…"):
         result = attributor.attribute(DEMO["question"], DEMO["chunks"])
     _finish(result, args, console)
@@ -186,7 +186,7 @@ def cmd_attribute(args: argparse.Namespace, console: Any, stderr: Any) -> int:
         answer = _read_text(args.answer_file, "answer file").strip()
     prompt = _read_text(args.prompt_file, "prompt file") if args.prompt_file is not None else None
 
-    attributor = _load(args.model, stderr, not args.no_support, _memory(args))
+    attributor = _load(args.model, stderr, not args.no_support, _memory_and_allocator(args))
     status = ("Attributing each sentence of the answer (one backward pass each)…" if answer is not None
               else "Generating the answer, then attributing each sentence (one backward pass each)…")
     with _progress(stderr, status):
@@ -213,7 +213,7 @@ def cmd_verify(args: argparse.Namespace, console: Any, stderr: Any) -> int:
         ray_only = [f"--{k.replace('_', '-')}" for k in RAY_ONLY if getattr(args, k) is not None]
         if ray_only:
             raise CliInputError(f"{', '.join(ray_only)} only apply with --engine ray")
-        memory = _memory(args)
+        memory = _memory_and_allocator(args)
         counts = run_local(lambda: _load(args.model, stderr, not args.no_support, memory), args.input, args.out,
                            token_relevance=bool(args.html), restart=args.restart, retry_errors=args.retry_errors)
         records = read_results(args.out)
@@ -411,8 +411,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "(saves its 2 forward passes per answer; only the default model has one)")
     memory_help = ("what the backward passes keep: auto (default: the whole graph when it fits in half the free "
                    "memory), fast (the whole graph), low (one layer's graph at a time: long prompts in little memory, "
-                   "somewhat slower; this process then also returns freed memory to the system at once), or a "
-                   "budget such as 4G or 512M")
+                   "somewhat slower; without --engine ray this process then also returns freed memory to the system "
+                   "at once), or a budget such as 4G or 512M")
     model_help = "model: a folder saved with save_pretrained, a .gguf file, a downloaded hub id, or a named offline " \
                  "model: qwen2.5-0.5b (the default, Qwen2.5-Coder-0.5B-Instruct), smollm2 (SmolLM2-135M-Instruct: " \
                  "about 3 times faster, less accurate), gemma3-270m"

@@ -234,10 +234,11 @@ class FakeAttributor:
 def fake(monkeypatch):
     from rag_attrib.attribute import Attributor
 
-    holder = {"fake": FakeAttributor(), "loaded": []}
+    holder = {"fake": FakeAttributor(), "loaded": [], "options": []}
 
     def load(cls, name_or_path=None, **kw):
         holder["loaded"].append(name_or_path)
+        holder["options"].append(kw)
         return holder["fake"]
 
     monkeypatch.setattr(Attributor, "load", classmethod(load))
@@ -260,23 +261,42 @@ def test_no_support_loads_the_model_without_its_support_model(monkeypatch):
 @pytest.mark.parametrize(("given", "expected"), [([], "auto"), (["--memory", "low"], "low"),
                                                  (["--memory", "fast"], "fast"), (["--memory", "512M"], 512 * 2**20),
                                                  (["--memory", "1.5g"], 3 * 2**29), (["--memory", "4096"], 4096)])
-def test_memory_option_reaches_the_attributor(monkeypatch, given, expected):
-    from rag_attrib import cli
-    from rag_attrib.attribute import Attributor
+def test_memory_option_reaches_the_attributor(monkeypatch, tmp_path: Path, fake, given, expected):
     from rag_attrib.lrp import relevance
 
-    calls, mallopt = [], []
-    monkeypatch.setattr(Attributor, "load", classmethod(lambda cls, name=None, **kw: calls.append(kw) or "loaded"))
+    mallopt = []
     monkeypatch.setattr(relevance, "return_freed_memory_at_once", lambda: mallopt.append(True) or True)
-    for command in (["demo"], ["attribute", "--chunks", "c.json"], ["verify", "in.jsonl", "--out", "o.jsonl"]):
-        args = cli.build_parser().parse_args([*command, *given])
-        assert args.memory == expected
-        assert cli._load(None, Console(file=io.StringIO()), memory=cli._memory(args)) == "loaded"
-        assert calls.pop() == {"memory": expected}
+    chunks = tmp_path / "c.txt"
+    chunks.write_text("alpha\n\nbeta\n")
+    records = tmp_path / "in.jsonl"
+    records.write_text(json.dumps({"question": "Which?", "chunks": ["alpha", "beta"], "answer": "Alpha [1]."}) + "\n")
+    commands = [["demo", "--json", str(tmp_path / "demo.json")],
+                ["attribute", "--chunks", str(chunks), "--question", "Which?", "--answer", "Alpha."],
+                ["verify", str(records), "--out", str(tmp_path / "out.jsonl")]]
+    for command in commands:
+        main([*command, *given])
+        assert fake["options"].pop() == {"memory": expected}, command
     assert mallopt == ([True] * 3 if expected == "low" else [])  # only low changes the process's allocator
 
 
-@pytest.mark.parametrize("given", ["lots", "0", "-1G", "G", ""])
+def test_memory_option_reaches_the_ray_workers(monkeypatch, tmp_path: Path):
+    from rag_attrib import ray_engine
+
+    seen = {}
+
+    def run_ray(input_path, out, **kwargs):
+        seen.update(kwargs)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(ray_engine, "run_ray", run_ray)
+    (tmp_path / "in.jsonl").write_text(json.dumps({"question": "Q?", "chunks": ["a"], "answer": "A [1]."}) + "\n")
+    with pytest.raises(SystemExit):
+        main(["verify", str(tmp_path / "in.jsonl"), "--out", str(tmp_path / "shards"), "--engine", "ray",
+              "--memory", "low", "--no-support"])
+    assert seen["load_kwargs"] == {"memory": "low", "support": None}
+
+
+@pytest.mark.parametrize("given", ["lots", "0", "-1G", "G", "", "inf", "1e400", "nan"])
 def test_a_bad_memory_option_is_refused_by_name(given, capsys):
     from rag_attrib import cli
 

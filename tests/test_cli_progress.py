@@ -23,7 +23,7 @@ def fake_load(monkeypatch):
     """Attributor.load that converts a GGUF file the way rag_attrib.model reports it, slowly."""
     from rag_attrib.attribute import Attributor
 
-    def load(name=None):
+    def load(name=None, **kwargs):
         logging.getLogger("rag_attrib.model").info("converting %s (once; later loads use %s)", "m.gguf", "cache")
         time.sleep(0.4)  # the progress line refreshes 10 times a second
         return "attributor"

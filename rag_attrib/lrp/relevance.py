@@ -108,9 +108,10 @@ def sentence_relevance(
     unpatched: plain gradient x input, the baseline the rules are measured against.
 
     ``memory`` (see ``memory_plan``): ``"fast"`` keeps the whole graph for all backward passes; ``"low"``
-    keeps only some decoder layers' inputs and recomputes one layer at a time (the same values, about one
-    no-grad forward and one layer forward with graph more, paid once per answer); ``"auto"`` or a byte
-    budget choose ``"fast"`` when its estimated activations fit.
+    keeps only some decoder layers' inputs and recomputes one layer at a time (the same values, up to float
+    rounding past ``FEED_FORWARD_BLOCK`` tokens, where the MLPs run in blocks; about one no-grad forward, one
+    forward with graph and, on long prompts, one MLP forward more, paid once per answer); ``"auto"`` or a
+    byte budget choose ``"fast"`` when its estimated activations fit.
     """
     if backward not in ("loop", "batched"):
         raise InvalidInputError(f"backward must be 'loop' or 'batched', got {backward!r}")
@@ -314,7 +315,8 @@ def _feed_forward_in_blocks(layers: list[nn.Module]) -> Iterator[list]:
 
     Without graph they just run block by block. With graph (the layer step of ``_layer_by_layer``) they
     run without it and return their output as a leaf, recording ``(input, output, forward)`` in the
-    yielded list, so that ``_layer_backward`` can rebuild the MLP's graph one block at a time.
+    yielded list, so that ``_layer_backward`` can rebuild the MLP's graph one block at a time. A layer that
+    changes the MLP's output in place (none of the registered families does) would fail on that leaf.
     """
     split: list = []
 
@@ -327,7 +329,7 @@ def _feed_forward_in_blocks(layers: list[nn.Module]) -> Iterator[list]:
                     return _blockwise(forward, x)
             with torch.no_grad():
                 y = _blockwise(forward, x)
-            if y.shape != x.shape:  # not a hidden -> hidden map: keep its graph whole
+            if not isinstance(y, Tensor) or y.shape != x.shape:  # not a hidden -> hidden map: keep its graph whole
                 return forward(x)
             split.append((x, y.requires_grad_(True), forward))
             return y
@@ -350,8 +352,11 @@ def _feed_forward(layer: nn.Module) -> nn.Module | None:
 
 
 def _blockwise(forward, x: Tensor) -> Tensor:
-    """``forward(x)`` for a position-wise ``forward``, computed ``FEED_FORWARD_BLOCK`` tokens at a time."""
+    """``forward(x)`` for a position-wise ``forward``, computed ``FEED_FORWARD_BLOCK`` tokens at a time (whole
+    where it does not return a tensor)."""
     first = forward(x[..., :FEED_FORWARD_BLOCK, :])
+    if not isinstance(first, Tensor):
+        return forward(x)
     out = first.new_empty((*x.shape[:-1], first.shape[-1]))
     out[..., :FEED_FORWARD_BLOCK, :] = first
     for a in range(FEED_FORWARD_BLOCK, x.shape[-2], FEED_FORWARD_BLOCK):
@@ -376,7 +381,7 @@ def return_freed_memory_at_once(threshold: int = 64 * 2**10) -> bool:
     on its own and unmap it when freed (``mallopt(M_MMAP_THRESHOLD)``). Returns False where that is unknown.
 
     By default glibc raises this threshold as large blocks are freed and then keeps freed blocks in its heap,
-    where they fragment: ``memory="low"`` at 8k tokens peaked at 1.85 GiB with the default and 1.39 GiB with
+    where they fragment: ``memory="low"`` at 8k tokens peaked at 1.77 GiB with the default and 1.39 GiB with
     this (benchmarks/README.md). It holds for the whole process and cannot be undone, hence the application's
     choice (``rag-attrib ... --memory low`` makes it; ``MALLOC_MMAP_THRESHOLD_=65536`` does the same from the
     environment).
