@@ -411,7 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "(saves its 2 forward passes per answer; only the default model has one)")
     memory_help = ("what the backward passes keep: auto (default: the whole graph when it fits in half the free "
                    "memory), fast (the whole graph), low (one layer's graph at a time: long prompts in little memory, "
-                   "somewhat slower; without --engine ray this process then also returns freed memory to the system "
+                   "somewhat slower; the process that holds the model then also returns freed memory to the system "
                    "at once), or a budget such as 4G or 512M")
     model_help = "model: a folder saved with save_pretrained, a .gguf file, a downloaded hub id, or a named offline " \
                  "model: qwen2.5-0.5b (the default, Qwen2.5-Coder-0.5B-Instruct), smollm2 (SmolLM2-135M-Instruct: " \

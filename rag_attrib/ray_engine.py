@@ -88,6 +88,10 @@ class VerifyWorker:
             kwargs = dict(load_kwargs or {})
             if device is not None:
                 kwargs.setdefault("device", device)
+            if kwargs.get("memory") == "low":  # this process is the actor's own, as the CLI's is under --memory low
+                from .lrp.relevance import return_freed_memory_at_once
+
+                return_freed_memory_at_once()
             self.attributor = Attributor.load(model, **kwargs)
         self.token_relevance, self.source = token_relevance, source
         self.name = f"{socket.gethostname()}:{os.getpid()}"

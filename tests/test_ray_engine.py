@@ -312,3 +312,18 @@ def test_a_line_that_is_not_utf8_is_the_same_error_record_as_locally(tmp_path):
     records = read_results_dir(tmp_path / "ray")
     assert records == read_results(local)
     assert "not valid UTF-8" in records[1]["error"]
+
+
+@pytest.mark.parametrize(("memory", "allocator_set"), [("low", True), ("auto", False)])
+def test_a_low_memory_worker_returns_freed_memory_at_once(monkeypatch, memory, allocator_set):
+    """``--memory low`` reaches the actors; each is a process of its own, so it sets its allocator as the CLI does."""
+    from rag_attrib.attribute import Attributor
+    from rag_attrib.lrp import relevance
+    from rag_attrib.ray_engine import VerifyWorker
+
+    loaded, mallopt = [], []
+    monkeypatch.setattr(Attributor, "load", classmethod(lambda cls, name=None, **kw: loaded.append(kw) or "model"))
+    monkeypatch.setattr(relevance, "return_freed_memory_at_once", lambda: mallopt.append(True) or True)
+    worker = VerifyWorker(None, load_kwargs={"memory": memory})
+    assert worker.attributor == "model" and loaded == [{"memory": memory}]
+    assert mallopt == ([True] if allocator_set else [])
