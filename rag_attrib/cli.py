@@ -118,11 +118,15 @@ def _load(model: str | None, stderr: Any, support: bool = True, memory: str | in
         if not model_log.isEnabledFor(logging.INFO):
             model_log.setLevel(logging.INFO)
         try:
-            options = {"memory": memory} if support else {"memory": memory, "support": None}
-            return Attributor.load(model, **options)
+            return Attributor.load(model, **_load_options(support, memory))
         finally:
             model_log.removeHandler(handler)
             model_log.setLevel(level)
+
+
+def _load_options(support: bool, memory: str | int) -> dict[str, Any]:
+    """What ``--no-support`` and ``--memory`` ask of ``Attributor.load``, in this process or the Ray workers."""
+    return {"memory": memory} if support else {"memory": memory, "support": None}
 
 
 def _memory_option(text: str) -> str | int:
@@ -277,7 +281,7 @@ def _verify_on_ray(args: argparse.Namespace, console: Any) -> tuple[dict[str, An
     requested = given(args.num_workers, 1)
     counts = run_ray(
         args.input, args.out, model=args.model,
-        load_kwargs={"memory": args.memory, **({"support": None} if args.no_support else {})},
+        load_kwargs=_load_options(not args.no_support, args.memory),
         num_workers=requested,
         num_cpus_per_worker=given(args.num_cpus_per_worker, 1),
         num_gpus_per_worker=given(args.num_gpus_per_worker, 0), batch_size=given(args.batch_size, 4),

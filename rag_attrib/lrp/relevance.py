@@ -294,11 +294,9 @@ def _layer_backward(call: _Call, hidden: Tensor, grads: Tensor, backward: Backwa
     del mlp_output  # the graph keeps it where the layer needs it again (e.g. Gemma's norm after the MLP)
     if at_mlp.untyped_storage().data_ptr() == grads.untyped_storage().data_ptr():
         at_mlp = at_mlp.clone()  # the batched backward may hand ``grads`` back through a residual sum
-    for a in range(0, mlp_input.shape[-2], FEED_FORWARD_BLOCK):
-        block = mlp_input[..., a : a + FEED_FORWARD_BLOCK, :].detach().requires_grad_(True)
-        at_mlp[..., a : a + FEED_FORWARD_BLOCK, :] = _pull(
-            mlp_forward(block), block, at_mlp[..., a : a + FEED_FORWARD_BLOCK, :], backward
-        )
+    for block in _token_blocks(mlp_input.shape[-2]):
+        piece = mlp_input[..., block, :].detach().requires_grad_(True)
+        at_mlp[..., block, :] = _pull(mlp_forward(piece), piece, at_mlp[..., block, :], backward)
     return _pull((output, mlp_input), hidden, (grads, at_mlp), backward, into=at_mlp)
 
 
@@ -351,16 +349,22 @@ def _feed_forward(layer: nn.Module) -> nn.Module | None:
     return mlps[0] if len(mlps) == 1 else None
 
 
+def _token_blocks(length: int) -> list[slice]:
+    """The token positions ``0..length`` in blocks of ``FEED_FORWARD_BLOCK`` (the last one may be shorter)."""
+    return [slice(a, a + FEED_FORWARD_BLOCK) for a in range(0, length, FEED_FORWARD_BLOCK)]
+
+
 def _blockwise(forward, x: Tensor) -> Tensor:
-    """``forward(x)`` for a position-wise ``forward``, computed ``FEED_FORWARD_BLOCK`` tokens at a time (whole
-    where it does not return a tensor)."""
-    first = forward(x[..., :FEED_FORWARD_BLOCK, :])
-    if not isinstance(first, Tensor):
+    """``forward(x)`` for a position-wise ``forward``, computed one block of tokens at a time (whole where it
+    does not return a tensor)."""
+    first, *rest = _token_blocks(x.shape[-2])
+    y = forward(x[..., first, :])
+    if not isinstance(y, Tensor):
         return forward(x)
-    out = first.new_empty((*x.shape[:-1], first.shape[-1]))
-    out[..., :FEED_FORWARD_BLOCK, :] = first
-    for a in range(FEED_FORWARD_BLOCK, x.shape[-2], FEED_FORWARD_BLOCK):
-        out[..., a : a + FEED_FORWARD_BLOCK, :] = forward(x[..., a : a + FEED_FORWARD_BLOCK, :])
+    out = y.new_empty((*x.shape[:-1], y.shape[-1]))
+    out[..., first, :] = y
+    for block in rest:
+        out[..., block, :] = forward(x[..., block, :])
     return out
 
 
@@ -377,8 +381,10 @@ def release_freed_memory(device: torch.device) -> None:
 
 
 def return_freed_memory_at_once(threshold: int = 64 * 2**10) -> bool:
-    """For applications, not called by the library: make glibc map every block of ``threshold`` bytes or more
-    on its own and unmap it when freed (``mallopt(M_MMAP_THRESHOLD)``). Returns False where that is unknown.
+    """Make glibc map every block of ``threshold`` bytes or more on its own and unmap it when freed
+    (``mallopt(M_MMAP_THRESHOLD)``). Returns False where that is unknown. An application's choice: the library
+    never calls it in a caller's process, only in processes of its own (the CLI's and the Ray actors' under
+    ``memory="low"``).
 
     By default glibc raises this threshold as large blocks are freed and then keeps freed blocks in its heap,
     where they fragment: ``memory="low"`` at 8k tokens peaked at 1.77 GiB with the default and 1.39 GiB with

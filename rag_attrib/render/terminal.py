@@ -57,7 +57,8 @@ def result_table(result: AttributionResult, top: int = 3) -> Table:
     table.add_column(f"Top {top}: score (share)" if top != 1 else "Top: score (share)", overflow="fold",
                      max_width=40)
     table.add_column("Grounding", justify="right", no_wrap=True)
-    if result.has_support:
+    with_support = result.has_support
+    if with_support:
         table.add_column("Support", justify="right", no_wrap=True)
     for n, s in enumerate(result.sentences, start=1):
         cited = (
@@ -65,7 +66,7 @@ def result_table(result: AttributionResult, top: int = 3) -> Table:
             if s.cited
             else _markup("[dim]none[/dim]")
         )
-        support = [_support_cell(s.support)] if result.has_support else []
+        support = [_support_cell(s.support)] if with_support else []
         table.add_row(
             str(n),
             Text(s.text),
