@@ -334,10 +334,16 @@ def _feed_forward_in_blocks(layers: list[nn.Module]) -> Iterator[list]:
 
         return run
 
-    mlps = [mlp for mlp in map(_feed_forward, layers) if mlp is not None]
-    undo = [_set_instance_forward(mlp, in_blocks(mlp.forward)) for mlp in mlps]
-    try:
+    with _wrapped_forwards([mlp for mlp in map(_feed_forward, layers) if mlp is not None], in_blocks):
         yield split
+
+
+@contextmanager
+def _wrapped_forwards(modules: list[nn.Module], wrap) -> Iterator[None]:
+    """While active, each module runs ``wrap(its forward)`` (set on the instance); restored afterwards."""
+    undo = [_set_instance_forward(module, wrap(module.forward)) for module in modules]
+    try:
+        yield
     finally:
         for step in reversed(undo):
             step()
@@ -451,12 +457,8 @@ def _recorded(layers: list[nn.Module], keep: set[int]) -> Iterator[list[_Call]]:
 
         return run
 
-    undo = [_set_instance_forward(layer, recording(layer.forward)) for layer in layers]
-    try:
+    with _wrapped_forwards(layers, recording):
         yield calls
-    finally:
-        for step in reversed(undo):
-            step()
     if len(calls) != len(layers):
         raise UnsupportedModelError(
             f"memory='low' expected {len(layers)} decoder layer calls, saw {len(calls)}; use memory='fast'"
