@@ -528,8 +528,8 @@ def build_parser() -> argparse.ArgumentParser:
         "contextcite16 (the last two need `pip install context-cite`).",
     )
     ev.add_argument("--data", metavar="PATH", action="append",
-                    help="a JSONL file of cases, or a shipped set: fictional, paraphrase, realistic-dev, realistic-test "
-                    "(default: fictional, paraphrase and realistic-dev); repeatable")
+                    help="a JSONL file of cases, or a shipped set: fictional, paraphrase, short-dev, realistic-dev, "
+                    "realistic-test (default: all but realistic-test); repeatable")
     ev.add_argument("--methods", metavar="a,b,c", help="comma-separated methods (default: all that can run here)")
     ev.add_argument("--json", metavar="OUT", default="rag_attrib_eval.json",
                     help="where to write the table and per-sentence scores (default: rag_attrib_eval.json)")

@@ -29,7 +29,7 @@ from rag_attrib.eval import (
     to_markdown,
 )
 from rag_attrib.eval import metrics as M
-from rag_attrib.eval.data import parse_case
+from rag_attrib.eval.data import UNSUPPORTED_KINDS, parse_case
 from rag_attrib.eval.methods import count_forwards, unigram_f1
 from rag_attrib.prompt import render_rag_prompt
 from rag_attrib.text import split_sentences
@@ -145,7 +145,23 @@ def test_evidence_is_labelled_wherever_the_gold_chunk_has_more_than_one_sentence
                 if len(split_sentences(texts[gold])) > 1:
                     assert s.evidence and s.evidence.get(gold), f"{c.id}: {s.text!r} has no evidence in {gold!r}"
     # the default: every shipped set, the realistic one by its dev split only
-    assert {c.source for c in load_many(None)} == {"fictional", "paraphrase", "realistic-dev"}
+    assert {c.source for c in load_many(None)} == {"fictional", "paraphrase", "short-dev", "realistic-dev"}
+
+
+def test_the_short_dev_set_is_a_dev_split_apart_from_the_invented_test_sets():
+    """``short-dev`` may be used for choices, so nothing of it may be in ``fictional`` or ``paraphrase``."""
+    cases = load_cases("short-dev")
+    assert len(cases) == 40 and {c.split for c in cases} == {"dev"}
+    sentences = [s for c in cases for s in c.sentences]
+    unsupported = [s for s in sentences if not s.supported]
+    assert len(unsupported) >= 0.25 * len(sentences) and {s.kind for s in unsupported} == set(UNSUPPORTED_KINDS)
+    assert sum(len(s.gold) > 1 for s in sentences) >= 0.1 * (len(sentences) - len(unsupported))
+    for c in cases:
+        assert all(len(ch.text.split()) <= 40 for ch in c.chunks)
+        assert [sp.of(c.answer) for sp in split_sentences(c.answer)] == [s.text for s in c.sentences]
+    held_out = load_cases("fictional") + load_cases("paraphrase")
+    assert not {c.id for c in cases} & {c.id for c in held_out}
+    assert not {ch.text for c in cases for ch in c.chunks} & {ch.text for c in held_out for ch in c.chunks}
 
 
 def test_bad_data_names_the_line(tmp_path: Path):

@@ -18,7 +18,7 @@ is unsupported (``"invented"`` detail, ``"contradiction"`` of a chunk, true ``"g
 states); a case's ``"split"`` is ``"dev"`` (may be used to choose thresholds and weights) or ``"test"``
 (never used for any choice).
 
-Two sets are shipped, both about invented places, people and things (so that a model cannot answer from
+Two test sets are shipped, both about invented places, people and things (so that a model cannot answer from
 memory), every case with same-topic distractor chunks (same town, other years and names):
 
 - ``fictional``: answers as a RAG model writes them, close to the wording of their source chunk;
@@ -27,6 +27,11 @@ memory), every case with same-topic distractor chunks (same town, other years an
 
 and one from real documentation (``realistic_*.jsonl``, chunks cut verbatim from files that Debian packages
 install; ``rag_attrib.eval.provenance`` checks them), loaded by split: ``realistic-dev`` and ``realistic-test``.
+
+``short-dev`` is like the two invented sets (chunks of one or two sentences; half the answers keep their
+source's words, half paraphrase; invented details, contradictions that reuse the chunks' names, general
+knowledge), written apart from them and used, with ``realistic-dev``, to fit the support model
+(``rag_attrib.support``).
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ from pathlib import Path
 from ..errors import EvalDataError
 from ..types import Chunk, Span, as_chunks
 
-SHIPPED = {"fictional": "fictional_rag.jsonl", "paraphrase": "paraphrase_rag.jsonl"}
+SHIPPED = {"fictional": "fictional_rag.jsonl", "paraphrase": "paraphrase_rag.jsonl", "short-dev": "short_dev.jsonl"}
 REALISTIC = {"realistic-dev": "dev", "realistic-test": "test"}  # every realistic_*.jsonl, one split of it
 UNSUPPORTED_KINDS = ("invented", "contradiction", "general")
 
