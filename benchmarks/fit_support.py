@@ -1,11 +1,14 @@
-"""Fit the support model (a logistic regression over per-sentence signals) on a dev dump; report held-out AUROC.
+"""Fit the support model (a logistic regression over per-sentence signals) on dev dumps; report held-out AUROC.
 
-Each candidate feature set is scored by leave-one-case-out AUROC on the dev dump only; the best one is fitted on
-all of dev and then, once, evaluated on every other dump given (never used for a choice). Dumps come from
-``benchmarks/support_study.py``.
+Each candidate feature set is scored by leave-one-case-out AUROC on the dev dumps only (with several, on each dump
+and by their mean, so that each kind of prompt weighs the same); the best one is fitted on all of dev and then,
+once, evaluated on every other dump given (never used for a choice), with a breakdown by kind of unsupported
+sentence and by answer style. Dumps come from ``benchmarks/support_study.py``; a ``--features-out`` file (the
+features a shipped model was fitted on) is a dev dump too.
 
     python benchmarks/fit_support.py --dev /tmp/study_dev.json --eval /tmp/study_test.json /tmp/study_para.json \
         --features-out benchmarks/support/qwen_dev_features.json
+    python benchmarks/fit_support.py --dev benchmarks/support/qwen_dev_features.json --dev /tmp/study_short.json
 
 ``--features-out`` writes the dev features the model was fitted on (no text), which a test refits to check that
 the shipped weights come from the dev split alone.
@@ -18,19 +21,21 @@ import json
 
 import torch
 
+from rag_attrib.eval.data import STYLES, UNSUPPORTED_KINDS
 from rag_attrib.eval.metrics import auroc
 from rag_attrib.support import FEATURES, features, fit_logistic
 
 
 def load(path: str) -> tuple[list[dict], str, dict]:
-    """The dump's rows, a name for it, and the dump."""
+    """The dump's rows (each with its ``features``), a name for it, and the dump."""
     with open(path) as f:
         dump = json.load(f)
-    return dump["rows"], f"{dump['data']} ({dump['model']}, target {dump['target']})", dump
+    rows = [r if "features" in r else {**r, "features": features(r)} for r in dump["rows"]]
+    return rows, f"{dump['data']} ({dump['model']}, target {dump['target']})", dump
 
 
 def matrix(rows: list[dict], names: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-    x = torch.tensor([[features(r)[n] for n in names] for r in rows], dtype=torch.float64)
+    x = torch.tensor([[r["features"][n] for n in names] for r in rows], dtype=torch.float64)
     y = torch.tensor([1.0 if r["gold"] else 0.0 for r in rows], dtype=torch.float64)
     return x, y
 
@@ -39,17 +44,30 @@ def scores_auroc(p: torch.Tensor, y: torch.Tensor) -> float:
     return auroc(p[y == 1].tolist(), p[y == 0].tolist())
 
 
-def cross_validated(rows: list[dict], names: list[str]) -> float:
-    """Leave-one-case-out AUROC on the dev rows."""
-    cases = sorted({r["case"] for r in rows})
+def cross_validated(rows: list[dict], names: list[str]) -> torch.Tensor:
+    """Leave-one-case-out support probabilities on the dev rows."""
     predicted = torch.zeros(len(rows), dtype=torch.float64)
-    for case in cases:
+    for case in sorted({r["case"] for r in rows}):
         train = [r for r in rows if r["case"] != case]
         held = [i for i, r in enumerate(rows) if r["case"] == case]
         model = fit_logistic(*matrix(train, names), names)
         x, _ = matrix([rows[i] for i in held], names)
         predicted[held] = model.probability(x)
-    return scores_auroc(predicted, matrix(rows, names)[1])
+    return predicted
+
+
+def summary(p: torch.Tensor, rows: list[dict]) -> str:
+    """AUROC and the flag rates at one half, overall and per kind of unsupported sentence."""
+    y = matrix(rows, [])[1]
+    flags, supported = p < 0.5, y == 1
+    line = (f"AUROC {scores_auroc(p, y):.3f}; at 0.5 flags {int(flags[~supported].sum())}/{int((~supported).sum())}"
+            f" unsupported, {int(flags[supported].sum())}/{int(supported.sum())} supported")
+    for kind in UNSUPPORTED_KINDS:
+        of_kind = torch.tensor([r["kind"] == kind for r in rows])
+        if of_kind.any():
+            line += (f"; {kind} {auroc(p[supported].tolist(), p[of_kind].tolist()):.3f} "
+                     f"({int(flags[of_kind].sum())}/{int(of_kind.sum())})")
+    return line
 
 
 CANDIDATES = [
@@ -66,39 +84,48 @@ CANDIDATES = [
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dev", required=True)
+    parser.add_argument("--dev", required=True, action="append", help="a dev dump; repeatable")
     parser.add_argument("--eval", nargs="*", default=[])
     parser.add_argument("--features-out")
     args = parser.parse_args()
-    dev, dev_name, dump = load(args.dev)
-    if not all(name.endswith("-dev") for name in dump["data"]):
-        parser.error(f"--dev {args.dev} holds {dump['data']}: fit on a dev split only (realistic-dev); the other "
-                     "sets are for --eval")
+    parts = [load(path) for path in args.dev]
+    for path, (_, _, dump) in zip(args.dev, parts):
+        if not all(name.endswith("-dev") for name in dump["data"]):
+            parser.error(f"--dev {path} holds {dump['data']}: fit on dev splits only (realistic-dev, short-dev); "
+                         "the other sets are for --eval")
+    dev = [r for rows, _, _ in parts for r in rows]
+    part_of = [i for i, (rows, _, _) in enumerate(parts) for _ in rows]
     assert all(n in FEATURES for c in CANDIDATES for n in c)
-    print(f"dev: {dev_name}: {len(dev)} sentences, {sum(not r['gold'] for r in dev)} unsupported")
-    results = [(cross_validated(dev, names), names) for names in CANDIDATES]
-    for value, names in results:
-        print(f"  leave-one-case-out AUROC {value:.3f}  {'+'.join(names)}")
+    for rows, name, _ in parts:
+        print(f"dev: {name}: {len(rows)} sentences, {sum(not r['gold'] for r in rows)} unsupported")
+    results = []
+    for names in CANDIDATES:
+        p = cross_validated(dev, names)
+        each = [scores_auroc(p[[j for j, k in enumerate(part_of) if k == i]], matrix(rows, names)[1])
+                for i, (rows, _, _) in enumerate(parts)]
+        results.append((sum(each) / len(each), names))
+        print(f"  leave-one-case-out AUROC {' / '.join(f'{v:.3f}' for v in each)}  {'+'.join(names)}")
     best_value, best = max(results, key=lambda r: (r[0], -len(r[1])))
     model = fit_logistic(*matrix(dev, best), best)
     print(f"chosen on dev: {'+'.join(best)} (cv AUROC {best_value:.3f})")
     print("fitted:", json.dumps(model.to_dict()))
     if args.features_out:
         rows = [{"case": r["case"], "sentence": r["sentence"], "gold": r["gold"], "kind": r["kind"],
-                 "features": features(r)} for r in dev]
-        head = json.dumps({"model": dump["model"], "target": dump["target"], "data": dump["data"]})[:-1]
+                 "features": r["features"]} for r in dev]
+        data = [name for _, _, dump in parts for name in dump["data"]]
+        head = json.dumps({"model": parts[0][2]["model"], "target": parts[0][2]["target"], "data": data})[:-1]
         with open(args.features_out, "w") as f:  # one row per line: readable, and a diff shows what changed
             f.write(head + ', "rows": [\n' + ",\n".join(json.dumps(r) for r in rows) + "\n]}\n")
     for path in args.eval:
         rows, name, _ = load(path)
-        x, y = matrix(rows, best)
-        p = model.probability(x)
-        flags = p < 0.5
-        supported, unsupported = y == 1, y == 0
-        share_auroc = scores_auroc(torch.tensor([features(r)["best_share"] for r in rows], dtype=torch.float64), y)
-        print(f"{name}: {len(rows)} sentences; support AUROC {scores_auroc(p, y):.3f} (best share alone "
-              f"{share_auroc:.3f}); at 0.5 flags {float(flags[unsupported].double().mean()):.0%} of unsupported, "
-              f"{float(flags[supported].double().mean()):.0%} of supported")
+        p = model.probability(matrix(rows, best)[0])
+        share = torch.tensor([r["features"]["best_share"] for r in rows], dtype=torch.float64)
+        print(f"{name}: {len(rows)} sentences; support {summary(p, rows)}")
+        print(f"  best share alone: AUROC {scores_auroc(share, matrix(rows, [])[1]):.3f}")
+        for style in STYLES:
+            styled = [i for i, r in enumerate(rows) if r.get("style") == style]
+            if styled:
+                print(f"  {style} answers: support {summary(p[styled], [rows[i] for i in styled])}")
 
 
 if __name__ == "__main__":

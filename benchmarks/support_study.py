@@ -46,7 +46,8 @@ def study(attributor: Attributor, cases) -> list[dict]:
             by_id = {c.chunk_id: c for c in attributed.citations}
             rows.append({
                 "case": case.id, "source": case.source, "sentence": i, "text": sentence.text,
-                "gold": [ids.index(g) for g in sentence.gold], "kind": sentence.kind, "n_chunks": len(ids),
+                "gold": [ids.index(g) for g in sentence.gold], "kind": sentence.kind, "style": case.style,
+                "n_chunks": len(ids),
                 **signals,
                 "shares": [by_id[c].share for c in ids], "scores": [by_id[c].score for c in ids],
                 "target_value": attributed.target_value,

@@ -159,6 +159,9 @@ def test_the_short_dev_set_is_a_dev_split_apart_from_the_invented_test_sets():
     for c in cases:
         assert all(len(ch.text.split()) <= 40 for ch in c.chunks)
         assert [sp.of(c.answer) for sp in split_sentences(c.answer)] == [s.text for s in c.sentences]
+    assert [c.style for c in cases[:2]] == ["copy", "paraphrase"] and {c.style for c in cases} == {"copy", "paraphrase"}
+    with pytest.raises(ValueError, match='"style" must be one of'):
+        parse_case(dict(CASE, style="loose"))
     held_out = load_cases("fictional") + load_cases("paraphrase")
     assert not {c.id for c in cases} & {c.id for c in held_out}
     assert not {ch.text for c in cases for ch in c.chunks} & {ch.text for c in held_out for ch in c.chunks}

@@ -16,7 +16,8 @@ Optional labels: a sentence's ``"evidence"`` maps each gold chunk id to characte
 in that chunk's text (the sentence(s) that state the claim); an unsupported sentence's ``"kind"`` says how it
 is unsupported (``"invented"`` detail, ``"contradiction"`` of a chunk, true ``"general"`` knowledge no chunk
 states); a case's ``"split"`` is ``"dev"`` (may be used to choose thresholds and weights) or ``"test"``
-(never used for any choice).
+(never used for any choice), its ``"style"`` ``"copy"`` (the answer keeps its sources' words) or
+``"paraphrase"``.
 
 Two test sets are shipped, both about invented places, people and things (so that a model cannot answer from
 memory), every case with same-topic distractor chunks (same town, other years and names):
@@ -48,6 +49,7 @@ from ..types import Chunk, Span, as_chunks
 SHIPPED = {"fictional": "fictional_rag.jsonl", "paraphrase": "paraphrase_rag.jsonl", "short-dev": "short_dev.jsonl"}
 REALISTIC = {"realistic-dev": "dev", "realistic-test": "test"}  # every realistic_*.jsonl, one split of it
 UNSUPPORTED_KINDS = ("invented", "contradiction", "general")
+STYLES = ("copy", "paraphrase")
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,7 @@ class EvalCase:
     sentences: tuple[EvalSentence, ...]
     source: str = ""
     split: str | None = None  # "dev" or "test" where the set is split
+    style: str | None = None  # how the answer is written: "copy" (its sources' words) or "paraphrase"
 
     @property
     def answer(self) -> str:
@@ -187,7 +190,10 @@ def parse_case(record: dict, source: str = "") -> EvalCase:
                                                  for sp in evidence[chunk_id]):
                     raise ValueError(f"sentence {text!r}: evidence spans {spans} do not lie in chunk {chunk_id!r}")
         sentences.append(EvalSentence(text, gold, evidence, kind))
-    return EvalCase(str(record["id"]), str(record["question"]), chunks, tuple(sentences), source, split)
+    style = record.get("style")
+    if style not in (None, *STYLES):
+        raise ValueError(f'"style" must be one of {STYLES}, got {style!r}')
+    return EvalCase(str(record["id"]), str(record["question"]), chunks, tuple(sentences), source, split, style)
 
 
 def load_many(paths: Sequence[str | Path] | None, limit: int | None = None) -> list[EvalCase]:
