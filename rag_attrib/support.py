@@ -9,21 +9,30 @@ model combines, per sentence (``features``):
 - ``gain_per_token``: its log-probability with all chunks minus with none, per token (one extra forward pass);
 - ``drop_per_token``: its log-probability with all chunks minus without the chunks that are some sentence's top
   chunk, per token (one extra forward pass);
-- ``lp_per_token``, ``grounding``: its log-probability per token with all chunks; the chunks' total share.
+- ``lp_per_token``, ``grounding``: its log-probability per token with all chunks; the chunks' total share;
+- ``chunk_words``, the chunks' mean length in words, chooses between the two fits (``ByChunkLength``).
 
-A logistic regression over standardised features (``fit_logistic``) turns them into ``support`` in [0, 1],
-fitted on the realistic set's dev split (``benchmarks/fit_support.py``, the command and numbers in
-``benchmarks/README.md``).
+A logistic regression over standardised features (``fit_logistic``) turns them into ``support`` in [0, 1]
+(``benchmarks/fit_support.py``, the commands and numbers in ``benchmarks/README.md``). The features shift with
+the chunks' length: where chunks are one or two sentences, the instructions and the question take a larger part
+of the relevance, and a paraphrase of a short chunk gains less log-probability than one of a paragraph. So a
+model's support is two fits (``ByChunkLength``): one on short invented chunks (``short-dev``), one on paragraphs
+of real documentation (``realistic-dev``), each used on prompts whose chunks are like its own, and mixed between.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor
+
+# What Attributor calls: a sentence's signals (``features``' input, and ``chunk_words``) -> P(some chunk carries it).
+# A SupportModel, a ByChunkLength of two, or any callable.
+Support = Callable[[Mapping[str, Any]], float]
 
 FEATURES = ("best_share", "grounding", "gain_per_token", "drop_per_token", "lp_per_token")
 
@@ -51,14 +60,21 @@ class SupportModel:
     means: tuple[float, ...]
     scales: tuple[float, ...]
 
+    def logit(self, x: Tensor) -> Tensor:
+        """``x``: ``[n, len(names)]`` feature rows -> the log-odds of support ``[n]``."""
+        z = (x.double() - torch.tensor(self.means, dtype=torch.float64)) / torch.tensor(self.scales, dtype=torch.float64)
+        return z @ torch.tensor(self.weights, dtype=torch.float64) + self.bias
+
     def probability(self, x: Tensor) -> Tensor:
         """``x``: ``[n, len(names)]`` feature rows -> support probabilities ``[n]``."""
-        z = (x.double() - torch.tensor(self.means, dtype=torch.float64)) / torch.tensor(self.scales, dtype=torch.float64)
-        return torch.sigmoid(z @ torch.tensor(self.weights, dtype=torch.float64) + self.bias)
+        return torch.sigmoid(self.logit(x))
+
+    def signals_logit(self, signals: Mapping[str, Any]) -> float:
+        row = features(signals)
+        return float(self.logit(torch.tensor([[row[n] for n in self.names]], dtype=torch.float64))[0])
 
     def __call__(self, signals: Mapping[str, Any]) -> float:
-        row = features(signals)
-        return float(self.probability(torch.tensor([[row[n] for n in self.names]], dtype=torch.float64))[0])
+        return float(torch.sigmoid(torch.tensor(self.signals_logit(signals), dtype=torch.float64)))
 
     def to_dict(self) -> dict[str, Any]:
         return {"names": list(self.names), "weights": list(self.weights), "bias": self.bias,
@@ -67,6 +83,38 @@ class SupportModel:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> SupportModel:
         return cls(tuple(d["names"]), tuple(d["weights"]), d["bias"], tuple(d["means"]), tuple(d["scales"]))
+
+
+@dataclass(frozen=True)
+class ByChunkLength:
+    """Two fits, each used on prompts whose chunks are as long as those of its dev set: ``short`` where the
+    chunks average at most ``short_words`` words, ``long`` from ``long_words`` on. In the gap between, where
+    neither was fitted, their log-odds are mixed, the weight of ``long`` rising linearly in log(words)."""
+
+    short: SupportModel
+    long: SupportModel
+    short_words: float
+    long_words: float
+
+    def long_weight(self, words: float) -> float:
+        """0 up to ``short_words``, 1 from ``long_words`` on, linear in log(words) between."""
+        if words <= self.short_words:
+            return 0.0
+        if words >= self.long_words:
+            return 1.0
+        return math.log(words / self.short_words) / math.log(self.long_words / self.short_words)
+
+    def __call__(self, signals: Mapping[str, Any]) -> float:
+        w = self.long_weight(signals["chunk_words"])
+        if w in (0.0, 1.0):
+            return (self.long if w else self.short)(signals)
+        z = (1 - w) * self.short.signals_logit(signals) + w * self.long.signals_logit(signals)
+        return 1 / (1 + math.exp(-z))
+
+
+def mean_words(texts: Sequence[str]) -> float:
+    """The texts' mean length in whitespace-separated words (the same for every tokenizer)."""
+    return sum(len(t.split()) for t in texts) / max(len(texts), 1)
 
 
 def fit_logistic(x: Tensor, y: Tensor, names: Sequence[str], l2: float = 1.0, steps: int = 50) -> SupportModel:
@@ -100,13 +148,23 @@ def without_chunks(text: str, spans: Sequence[Any], remove: Sequence[int]) -> st
     return "".join(out) + text[pos:]
 
 
-# Fitted on the realistic set's dev split with Qwen2.5-Coder-0.5B-Instruct, the default model, and used with it only
-# (``OfflineModel.support``): benchmarks/fit_support.py; the command and the held-out figures are in
+# Fitted each on its dev set with Qwen2.5-Coder-0.5B-Instruct's own signals, the default model, and used with it only
+# (``OfflineModel.support``): benchmarks/fit_support.py; the commands and the held-out figures are in
 # benchmarks/README.md, the dev features in benchmarks/support/.
-SUPPORT_QWEN = SupportModel(
+SUPPORT_QWEN_REALISTIC = SupportModel(
     names=('best_share', 'grounding', 'gain_per_token', 'drop_per_token', 'lp_per_token'),
     weights=(0.8985089624940799, 0.9550512262632381, 0.5304391627009437, 0.7948695222725011, 0.5022870886154891),
     bias=1.9811289355642732,
     means=(0.40178293088502853, 0.7446430474860507, 0.4447488848099276, 0.3815004840860831, -2.822634313951148),
     scales=(0.1708612286406429, 0.10801596931390281, 0.6198616617532986, 0.5402844226700643, 0.7952945740286104),
 )
+SUPPORT_QWEN_SHORT = SupportModel(
+    names=('best_share', 'gain_per_token', 'drop_per_token'),
+    weights=(1.3529344280314741, 0.9069357001331804, -0.340030518516495),
+    bias=1.3740976573449122,
+    means=(0.5362433518273084, 1.494559385474558, 1.4655510380414944),
+    scales=(0.16960759451477278, 1.4087600467224382, 1.3587850648232107),
+)
+# Each fit holds up to / from the mean chunk length of its dev set's nearest prompt: the longest of short-dev
+# (20.6 words), the shortest of realistic-dev (108.7 words).
+SUPPORT_QWEN = ByChunkLength(short=SUPPORT_QWEN_SHORT, long=SUPPORT_QWEN_REALISTIC, short_words=20.6, long_words=108.7)

@@ -63,6 +63,7 @@ def test_the_attributor_scores_support_from_its_signals(tiny_attributor):
     attributor = Attributor(tiny_attributor.model, tiny_attributor.tokenizer, min_share=0.0, support=low)
     result = attributor.attribute("Who built it?", chunks, "Harald Voss built it. It is old.")
     assert [s.support for s in result.sentences] == [0.1, 0.1] and all(s.cited == () for s in result.sentences)
+    assert [s["chunk_words"] for s in seen] == [5.0, 5.0]  # what ByChunkLength chooses by
     # lp_all is the engine's by-product: the same as a separate teacher-forced pass over the whole prompt
     enc = encode(attributor.tokenizer, render_rag_prompt(attributor.tokenizer, "Who built it?", result.chunks),
                  result.answer)
@@ -132,24 +133,26 @@ def test_named_models_bring_their_support_model(monkeypatch, tiny_attributor):
     assert Attributor.load("smollm2").support is None
 
 
-@pytest.mark.parametrize("name", ["qwen2.5-0.5b"])
-def test_the_shipped_support_model_is_fitted_on_the_dev_split_only(name):
+@pytest.mark.parametrize("part, features_file, dev, held_out", [
+    ("long", "qwen_dev_features.json", "realistic-dev", ["realistic-test"]),
+    ("short", "qwen_short_dev_features.json", "short-dev", ["fictional", "paraphrase", "realistic-test"]),
+])
+def test_the_shipped_support_model_is_fitted_on_the_dev_split_only(part, features_file, dev, held_out):
     """The calibration's dev/test separation: each shipped support model is refitted here from the dev features
-    it came from (benchmarks/support/), and no case of those features is in the test split."""
+    it came from (benchmarks/support/), and no case of those features is in a held-out set."""
     import json
     from pathlib import Path
 
     from rag_attrib.eval import load_many
     from rag_attrib.model import OFFLINE
 
-    shipped = OFFLINE[name].support
-    features_file = {"qwen2.5-0.5b": "qwen_dev_features.json"}[name]
+    shipped = getattr(OFFLINE["qwen2.5-0.5b"].support, part)
     dump = json.loads((Path(__file__).parents[1] / "benchmarks/support" / features_file).read_text())
-    assert dump["model"] == OFFLINE[name].title
+    assert dump["model"] == OFFLINE["qwen2.5-0.5b"].title
     cases = {r["case"] for r in dump["rows"]}
-    assert dump["data"] == ["realistic-dev"]
-    assert cases == {c.id for c in load_many(["realistic-dev"])}
-    assert not cases & {c.id for c in load_many(["realistic-test"])}
+    assert dump["data"] == [dev]
+    assert cases == {c.id for c in load_many([dev])}
+    assert not cases & {c.id for c in load_many(held_out)}
     names = list(shipped.names)
     x = torch.tensor([[r["features"][n] for n in names] for r in dump["rows"]], dtype=torch.float64)
     y = torch.tensor([1.0 if r["gold"] else 0.0 for r in dump["rows"]], dtype=torch.float64)
@@ -157,3 +160,27 @@ def test_the_shipped_support_model_is_fitted_on_the_dev_split_only(name):
     assert refitted.weights == pytest.approx(shipped.weights, abs=1e-9)
     assert refitted.bias == pytest.approx(shipped.bias, abs=1e-9)
     assert refitted.means == pytest.approx(shipped.means) and refitted.scales == pytest.approx(shipped.scales)
+
+
+def test_each_fit_decides_on_chunks_like_those_of_its_dev_set():
+    """Each fit holds over its dev set's range of chunk lengths; in the gap between, their log-odds mix."""
+    import math
+
+    from rag_attrib.eval import load_many
+    from rag_attrib.support import SUPPORT_QWEN, ByChunkLength, SupportModel, mean_words
+
+    def lengths(name):
+        return [mean_words([c.text for c in case.chunks]) for case in load_many([name])]
+
+    assert SUPPORT_QWEN.short_words == pytest.approx(max(lengths("short-dev")), abs=0.05)
+    assert SUPPORT_QWEN.long_words == pytest.approx(min(lengths("realistic-dev")), abs=0.05)
+    for name in ("short-dev", "fictional", "paraphrase", "realistic-dev", "realistic-test"):
+        # every shipped set lies wholly in one fit's range, so its figures are that fit's alone
+        assert len({SUPPORT_QWEN.long_weight(words) for words in lengths(name)}) == 1, name
+    short = SupportModel(("best_share",), (1.0,), -1.0, (0.0,), (1.0,))  # log-odds: share - 1
+    long = SupportModel(("best_share",), (1.0,), 1.0, (0.0,), (1.0,))  # share + 1
+    both = ByChunkLength(short, long, short_words=10.0, long_words=40.0)
+    signals = {"shares": [0.5], "grounding": 0.5, "tokens": 2, "lp_all": -1.0, "lp_none": -2.0, "lp_without_tops": -2.0}
+    assert both({**signals, "chunk_words": 10.0}) == short(signals) and both({**signals, "chunk_words": 40.0}) == long(signals)
+    assert both.long_weight(20.0) == pytest.approx(0.5)  # halfway in log(words)
+    assert both({**signals, "chunk_words": 20.0}) == pytest.approx(1 / (1 + math.exp(-0.5)))  # (-0.5 + 1.5) / 2
