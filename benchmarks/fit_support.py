@@ -103,11 +103,13 @@ def main() -> None:
         p = cross_validated(dev, names)
         each = [scores_auroc(p[[j for j, k in enumerate(part_of) if k == i]], matrix(rows, names)[1])
                 for i, (rows, _, _) in enumerate(parts)]
-        results.append((sum(each) / len(each), names))
+        results.append((sum(each) / len(each), names, p))
         print(f"  leave-one-case-out AUROC {' / '.join(f'{v:.3f}' for v in each)}  {'+'.join(names)}")
-    best_value, best = max(results, key=lambda r: (r[0], -len(r[1])))
+    best_value, best, predicted = max(results, key=lambda r: (r[0], -len(r[1])))
     model = fit_logistic(*matrix(dev, best), best)
     print(f"chosen on dev: {'+'.join(best)} (cv AUROC {best_value:.3f})")
+    for i, (rows, name, _) in enumerate(parts):
+        print(f"  leave-one-case-out on {name}: {summary(predicted[[j for j, k in enumerate(part_of) if k == i]], rows)}")
     print("fitted:", json.dumps(model.to_dict()))
     if args.features_out:
         rows = [{"case": r["case"], "sentence": r["sentence"], "gold": r["gold"], "kind": r["kind"],
