@@ -103,8 +103,11 @@ def main() -> None:
         p = cross_validated(dev, names)
         each = [scores_auroc(p[[j for j, k in enumerate(part_of) if k == i]], matrix(rows, names)[1])
                 for i, (rows, _, _) in enumerate(parts)]
-        results.append((sum(each) / len(each), names, p))
-        print(f"  leave-one-case-out AUROC {' / '.join(f'{v:.3f}' for v in each)}  {'+'.join(names)}")
+        inverted = [n for n, w in zip(names, fit_logistic(*matrix(dev, names), names).weights) if w < 0]
+        if not inverted:
+            results.append((sum(each) / len(each), names, p))
+        print(f"  leave-one-case-out AUROC {' / '.join(f'{v:.3f}' for v in each)}  {'+'.join(names)}"
+              + (f"  (not a candidate: a negative weight on {', '.join(inverted)})" if inverted else ""))
     best_value, best, predicted = max(results, key=lambda r: (r[0], -len(r[1])))
     model = fit_logistic(*matrix(dev, best), best)
     print(f"chosen on dev: {'+'.join(best)} (cv AUROC {best_value:.3f})")

