@@ -207,9 +207,13 @@ class Attributor:
         )
 
     def _support(self, enc: Encoded, rows: Sequence[tuple], logprobs: torch.Tensor, chunks: Sequence[Chunk]
-                 ) -> list[float]:
+                 ) -> list[float | None]:
         """Each sentence's support probability from its citations and log-probabilities; two forward passes
         without graph: the prompt without any chunk, and without the chunks that are some sentence's top chunk."""
+        chunk_words = mean_words([c.text for c in chunks])
+        decides = getattr(self.support, "decides", None)
+        if decides is not None and not decides(chunk_words):
+            return [None] * enc.n_sentences  # the shares decide here: no extra pass
         ids = [c.id for c in chunks]
         tops = {ids.index(citations[0].chunk_id) for citations, _ in rows if citations}
         lp = {name: self._logprobs_without(enc, remove) for name, remove in
@@ -218,7 +222,7 @@ class Attributor:
         for i, (citations, grounding) in enumerate(rows):
             a, b = enc.sentence_tokens[i]
             signals = {"shares": [c.share for c in citations], "grounding": grounding, "tokens": b - a,
-                       "chunk_words": mean_words([c.text for c in chunks]),
+                       "chunk_words": chunk_words,
                        "lp_all": float(logprobs[i]), **{k: float(v[i]) for k, v in lp.items()}}
             out.append(self.support(signals))
         return out

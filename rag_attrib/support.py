@@ -30,9 +30,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-# What Attributor calls: a sentence's signals (``features``' input, and ``chunk_words``) -> P(some chunk carries it).
-# A SupportModel, a ByChunkLength of two, or any callable.
-Support = Callable[[Mapping[str, Any]], float]
+# What Attributor calls: a sentence's signals (``features``' input, and ``chunk_words``) -> P(some chunk carries it),
+# or None to leave the decision to the shares. A SupportModel, a ByChunkLength of two, or any callable.
+Support = Callable[[Mapping[str, Any]], float | None]
 
 FEATURES = ("best_share", "grounding", "gain_per_token", "drop_per_token", "lp_per_token")
 
@@ -89,9 +89,11 @@ class SupportModel:
 class ByChunkLength:
     """Two fits, each used on prompts whose chunks are as long as those of its dev set: ``short`` where the
     chunks average at most ``short_words`` words, ``long`` from ``long_words`` on. In the gap between, where
-    neither was fitted, their log-odds are mixed, the weight of ``long`` rising linearly in log(words)."""
+    neither was fitted, their log-odds are mixed, the weight of ``long`` rising linearly in log(words).
+    ``short=None``: no fit beat the best share on short chunks, so there the shares decide (support None), and
+    ``long`` decides above ``short_words``."""
 
-    short: SupportModel
+    short: SupportModel | None
     long: SupportModel
     short_words: float
     long_words: float
@@ -104,8 +106,16 @@ class ByChunkLength:
             return 1.0
         return math.log(words / self.short_words) / math.log(self.long_words / self.short_words)
 
-    def __call__(self, signals: Mapping[str, Any]) -> float:
+    def decides(self, chunk_words: float) -> bool:
+        """Whether a fit decides on chunks of this mean length (else the shares do, and its passes are saved)."""
+        return self.short is not None or self.long_weight(chunk_words) > 0
+
+    def __call__(self, signals: Mapping[str, Any]) -> float | None:
+        if not self.decides(signals["chunk_words"]):
+            return None
         w = self.long_weight(signals["chunk_words"])
+        if self.short is None:
+            return self.long(signals)
         if w in (0.0, 1.0):
             return (self.long if w else self.short)(signals)
         z = (1 - w) * self.short.signals_logit(signals) + w * self.long.signals_logit(signals)
@@ -172,14 +182,9 @@ SUPPORT_SMOLLM2_REALISTIC = SupportModel(
     means=(0.2672686495101395, 0.762933919868118, 0.7039694465997542, 0.4005803586283986, -3.042664655703075),
     scales=(0.10226741297304696, 0.09461356726483125, 0.5797707297120168, 0.46796807209167585, 0.7185016753092176),
 )
-SUPPORT_SMOLLM2_SHORT = SupportModel(  # the best share alone: support >= 0.5 where it reaches 0.263
-    names=('best_share',),
-    weights=(1.6841473247274024,),
-    bias=1.3664423683315965,
-    means=(0.3782464412275616,),
-    scales=(0.14154896873283837,),
-)
 # Each fit holds up to / from the mean chunk length of its dev set's nearest prompt: the longest of short-dev
 # (20.6 words), the shortest of realistic-dev (108.7 words).
 SUPPORT_QWEN = ByChunkLength(short=SUPPORT_QWEN_SHORT, long=SUPPORT_QWEN_REALISTIC, short_words=20.6, long_words=108.7)
-SUPPORT_SMOLLM2 = ByChunkLength(SUPPORT_SMOLLM2_SHORT, SUPPORT_SMOLLM2_REALISTIC, short_words=20.6, long_words=108.7)
+# On short-dev SmolLM2's best fit is its best share alone (fit_support.py): the same ranking as its share rule,
+# only another threshold. So its shares decide on short chunks (``min_share``), its realistic fit above them.
+SUPPORT_SMOLLM2 = ByChunkLength(None, SUPPORT_SMOLLM2_REALISTIC, short_words=20.6, long_words=108.7)

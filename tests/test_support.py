@@ -72,6 +72,22 @@ def test_the_attributor_scores_support_from_its_signals(tiny_attributor):
     assert all(s["lp_none"] != s["lp_all"] for s in seen)  # a different prompt
     verdicts = verify(attributor, "Who built it?", chunks, "Harald Voss built it [1]. It is old.")
     assert [s.verdict for s in verdicts.sentences] == ["ungrounded", "ungrounded"]
+    undecided = Attributor(tiny_attributor.model, tiny_attributor.tokenizer, min_share=0.1, support=lambda s: None)
+    shares = Attributor(tiny_attributor.model, tiny_attributor.tokenizer, min_share=0.1, support=None)
+    left = undecided.attribute("Who built it?", chunks, "Harald Voss built it. It is old.")
+    by_shares = shares.attribute("Who built it?", chunks, "Harald Voss built it. It is old.")
+    assert [s.support for s in left.sentences] == [None, None]
+    assert [s.cited for s in left.sentences] == [s.cited for s in by_shares.sentences]  # the shares decide
+    from rag_attrib.eval.methods import count_forwards
+    from rag_attrib.support import ByChunkLength
+
+    def never_called(signals):
+        raise AssertionError("the shares decide here")
+
+    undecided.support = ByChunkLength(None, never_called, short_words=100.0, long_words=200.0)
+    with count_forwards(undecided.model) as counter:
+        left = undecided.attribute("Who built it?", chunks, "Harald Voss built it. It is old.")
+    assert counter.count == 1 and [s.support for s in left.sentences] == [None, None]  # no extra pass
     plain = Attributor(tiny_attributor.model, tiny_attributor.tokenizer, support=None)
     three = plain.attribute("Who built it?", chunks, "Harald Voss built it. It is old. It is tall.")  # > chunks
     assert [s.support for s in three.sentences] == [None, None, None]
@@ -139,7 +155,6 @@ def test_named_models_bring_their_support_model(monkeypatch, tiny_attributor):
     ("qwen2.5-0.5b", "long", "qwen_dev_features.json", "realistic-dev", ["realistic-test"]),
     ("qwen2.5-0.5b", "short", "qwen_short_dev_features.json", "short-dev", ["fictional", "paraphrase", "realistic-test"]),
     ("smollm2", "long", "smollm2_dev_features.json", "realistic-dev", ["realistic-test"]),
-    ("smollm2", "short", "smollm2_short_dev_features.json", "short-dev", ["fictional", "paraphrase", "realistic-test"]),
 ])
 def test_the_shipped_support_model_is_fitted_on_the_dev_split_only(model, part, features_file, dev, held_out):
     """The calibration's dev/test separation: each shipped support model is refitted here from the dev features
@@ -190,3 +205,8 @@ def test_each_fit_decides_on_chunks_like_those_of_its_dev_set():
     assert both({**signals, "chunk_words": 10.0}) == short(signals) and both({**signals, "chunk_words": 40.0}) == long(signals)
     assert both.long_weight(20.0) == pytest.approx(0.5)  # halfway in log(words)
     assert both({**signals, "chunk_words": 20.0}) == pytest.approx(1 / (1 + math.exp(-0.5)))  # (-0.5 + 1.5) / 2
+    shares_below = ByChunkLength(None, long, short_words=10.0, long_words=40.0)  # the shares decide up to 10 words
+    assert shares_below({**signals, "chunk_words": 10.0}) is None and not shares_below.decides(10.0)
+    assert shares_below.decides(10.1) and both.decides(1.0)
+    assert shares_below({**signals, "chunk_words": 10.1}) == shares_below({**signals, "chunk_words": 40.0})
+    assert shares_below({**signals, "chunk_words": 40.0}) == long(signals)

@@ -191,8 +191,8 @@ def _attributed(attributor: AttributorLike, prepared: Prepared, support: Any) ->
     scores, shares = _matrices([s.citations for s in result.sentences], index, prepared)
     evidence = {(i, index[c.chunk_id]): c.evidence[0].span
                 for i, s in enumerate(result.sentences) for c in s.citations if c.evidence}
-    probabilities = None if support is None else torch.tensor([s.support for s in result.sentences],
-                                                              dtype=torch.float64)
+    values = [s.support for s in result.sentences]  # None where the support model leaves it to the shares
+    probabilities = None if None in values else torch.tensor(values, dtype=torch.float64)
     return MethodOutput(scores, backwards=len(result.sentences), shares=shares, evidence=evidence,
                         support=probabilities)
 
@@ -205,7 +205,8 @@ def _has_support(attributor: AttributorLike | None) -> str | None:
 
 
 @method("support", "ours with the support model: AttnLRP + 2 forward passes without graph; a sentence is "
-        "ungrounded when its support is below one half", available=_has_support)
+        "ungrounded when its support is below one half (where the support model leaves a prompt to the shares, "
+        "as SmolLM2's does on short chunks, they decide, as for attnlrp)", available=_has_support)
 def support_method(attributor: AttributorLike, prepared: Prepared) -> MethodOutput:
     return _attributed(attributor, prepared, support=attributor.support)
 
