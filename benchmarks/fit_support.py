@@ -70,6 +70,14 @@ def summary(p: torch.Tensor, rows: list[dict]) -> str:
     return line
 
 
+def print_by_style(p: torch.Tensor, rows: list[dict]) -> None:
+    """``summary`` per answer style, where the rows say it (``support_study.py`` dumps of ``short-dev``)."""
+    for style in STYLES:
+        styled = [i for i, r in enumerate(rows) if r.get("style") == style]
+        if styled:
+            print(f"    {style} answers: {summary(p[styled], [rows[i] for i in styled])}")
+
+
 CANDIDATES = [
     ["best_share"],
     ["gain_per_token"],
@@ -93,6 +101,8 @@ def main() -> None:
         if not all(name.endswith("-dev") for name in dump["data"]):
             parser.error(f"--dev {path} holds {dump['data']}: fit on dev splits only (realistic-dev, short-dev); "
                          "the other sets are for --eval")
+    if len({(dump["model"], dump["target"]) for _, _, dump in parts}) > 1:
+        parser.error("the --dev dumps come from different models or targets; a support model is fitted per model")
     dev = [r for rows, _, _ in parts for r in rows]
     part_of = [i for i, (rows, _, _) in enumerate(parts) for _ in rows]
     assert all(n in FEATURES for c in CANDIDATES for n in c)
@@ -108,11 +118,15 @@ def main() -> None:
             results.append((sum(each) / len(each), names, p))
         print(f"  leave-one-case-out AUROC {' / '.join(f'{v:.3f}' for v in each)}  {'+'.join(names)}"
               + (f"  (not a candidate: a negative weight on {', '.join(inverted)})" if inverted else ""))
+    if not results:
+        parser.error("every candidate feature set gives some signal a negative weight; nothing to choose")
     best_value, best, predicted = max(results, key=lambda r: (r[0], -len(r[1])))
     model = fit_logistic(*matrix(dev, best), best)
     print(f"chosen on dev: {'+'.join(best)} (cv AUROC {best_value:.3f})")
     for i, (rows, name, _) in enumerate(parts):
-        print(f"  leave-one-case-out on {name}: {summary(predicted[[j for j, k in enumerate(part_of) if k == i]], rows)}")
+        predicted_here = predicted[[j for j, k in enumerate(part_of) if k == i]]
+        print(f"  leave-one-case-out on {name}: {summary(predicted_here, rows)}")
+        print_by_style(predicted_here, rows)
     print("fitted:", json.dumps(model.to_dict()))
     if args.features_out:
         rows = [{"case": r["case"], "sentence": r["sentence"], "gold": r["gold"], "kind": r["kind"],
@@ -127,10 +141,7 @@ def main() -> None:
         share = torch.tensor([r["features"]["best_share"] for r in rows], dtype=torch.float64)
         print(f"{name}: {len(rows)} sentences; support {summary(p, rows)}")
         print(f"  best share alone: AUROC {scores_auroc(share, matrix(rows, [])[1]):.3f}")
-        for style in STYLES:
-            styled = [i for i, r in enumerate(rows) if r.get("style") == style]
-            if styled:
-                print(f"  {style} answers: support {summary(p[styled], [rows[i] for i in styled])}")
+        print_by_style(p, rows)
 
 
 if __name__ == "__main__":

@@ -412,7 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     support_help = ("decide which sentences no chunk carries by the shares alone, without the model's support model "
-                    "(saves its 2 forward passes per answer; only the default model has one)")
+                    "(saves its 2 forward passes per answer; the default model and smollm2 have one)")
     memory_help = ("what the backward passes keep: auto (default: the whole graph when it fits in half the free "
                    "memory), fast (the whole graph), low (one layer's graph at a time: long prompts in little memory, "
                    "somewhat slower; the process that holds the model then also returns freed memory to the system "

@@ -167,7 +167,7 @@ class SentenceAttribution:
     ``citations`` holds every chunk, sorted by score (raw scores are never dropped); ``cited`` holds the
     ids the selection rule picked. ``grounding`` is the share of positive relevance landing in chunks.
     ``support``: the probability that some chunk carries the sentence (``rag_attrib.support``); None when the
-    attributor runs without a support model.
+    attributor runs without a support model, or where its support model leaves the decision to the shares.
     """
 
     text: str

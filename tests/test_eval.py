@@ -448,6 +448,32 @@ def test_the_support_method_flags_by_the_support_model_and_counts_its_passes(tin
     assert all(row["flagged"] == (max(row["shares"]) < tiny_attributor.min_share) for row in plain)
     cost = report["methods"]
     assert cost["support"]["forwards_per_answer"] == 3 and cost["attnlrp"]["forwards_per_answer"] == 1
+    assert {row["decided_by"] for row in rows} == {"support"} and {row["decided_by"] for row in plain} == {"shares"}
+
+
+def test_where_the_support_model_leaves_a_case_to_the_shares_they_decide_and_no_mixed_auroc_is_pooled(
+        tiny_attributor, case):
+    import copy
+    import dataclasses
+
+    from rag_attrib.support import ByChunkLength, SupportModel, mean_words
+
+    words = mean_words([c.text for c in case.chunks])
+    longer = dataclasses.replace(case, id="longer", chunks=tuple(dataclasses.replace(c, text=f"{c.text} {c.text}")
+                                                                 for c in case.chunks))
+    with_support = copy.copy(tiny_attributor)  # decides from 1.5 times the case's chunk length on: only on `longer`
+    with_support.support = ByChunkLength(None, SupportModel(("best_share",), (1000.0,), 0.0, (0.5,), (1.0,)),
+                                         short_words=words, long_words=1.5 * words)
+    report = run_eval(with_support, [case, longer], ["support"], ks=(1,))
+    rows = {r["case"]: [] for r in report["records"]}
+    for r in report["records"]:
+        rows[r["case"]].append(r["methods"]["support"])
+    assert {row["decided_by"] for row in rows[case.id]} == {"shares"}
+    assert all(row["flagged"] == (max(row["shares"]) < tiny_attributor.min_share) for row in rows[case.id])
+    assert {row["decided_by"] for row in rows["longer"]} == {"support"}
+    assert all(row["flagged"] == (row["support"] < 0.5) for row in rows["longer"])
+    assert report["methods"]["support"]["auroc_unsupported"] is None  # shares and probabilities: not one scale
+    assert run_eval(with_support, [longer], ["support"], ks=(1,))["methods"]["support"]["auroc_unsupported"] is not None
 
 
 def test_eval_help_names_every_method():

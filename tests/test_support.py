@@ -205,8 +205,13 @@ def test_each_fit_decides_on_chunks_like_those_of_its_dev_set():
     assert both({**signals, "chunk_words": 10.0}) == short(signals) and both({**signals, "chunk_words": 40.0}) == long(signals)
     assert both.long_weight(20.0) == pytest.approx(0.5)  # halfway in log(words)
     assert both({**signals, "chunk_words": 20.0}) == pytest.approx(1 / (1 + math.exp(-0.5)))  # (-0.5 + 1.5) / 2
-    shares_below = ByChunkLength(None, long, short_words=10.0, long_words=40.0)  # the shares decide up to 10 words
-    assert shares_below({**signals, "chunk_words": 10.0}) is None and not shares_below.decides(10.0)
-    assert shares_below.decides(10.1) and both.decides(1.0)
-    assert shares_below({**signals, "chunk_words": 10.1}) == shares_below({**signals, "chunk_words": 40.0})
+    shares_below = ByChunkLength(None, long, short_words=10.0, long_words=40.0)  # the shares decide below 40 words
+    assert shares_below({**signals, "chunk_words": 39.9}) is None and not shares_below.decides(39.9)
+    assert shares_below.decides(40.0) and both.decides(1.0)
     assert shares_below({**signals, "chunk_words": 40.0}) == long(signals)
+    with pytest.raises(KeyError, match="chunk_words"):
+        both(signals)
+    with pytest.raises(ValueError, match="short_words <= long_words"):
+        ByChunkLength(short, long, short_words=50.0, long_words=40.0)
+    huge = {**signals, "shares": [-1e6], "chunk_words": 20.0}  # far out: the mixed sigmoid must not overflow
+    assert both(huge) == pytest.approx(0.0, abs=1e-12)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import math
 import re
 import zlib
 from collections.abc import Callable, Iterator, Sequence
@@ -71,7 +72,7 @@ class MethodOutput:
     # (sentence, chunk) -> the character span in the chunk's text the method points at, for evidence hit@1
     evidence: dict[tuple[int, int], Span] | None = None
     # [n_sentences] probabilities that some chunk carries the sentence: the support signal and, below one half,
-    # the ungrounded flag (instead of the shares' min_share rule)
+    # the ungrounded flag (instead of the shares' min_share rule); NaN where the shares decide
     support: Tensor | None = None
 
 
@@ -191,8 +192,9 @@ def _attributed(attributor: AttributorLike, prepared: Prepared, support: Any) ->
     scores, shares = _matrices([s.citations for s in result.sentences], index, prepared)
     evidence = {(i, index[c.chunk_id]): c.evidence[0].span
                 for i, s in enumerate(result.sentences) for c in s.citations if c.evidence}
-    values = [s.support for s in result.sentences]  # None where the support model leaves it to the shares
-    probabilities = None if None in values else torch.tensor(values, dtype=torch.float64)
+    values = [s.support for s in result.sentences]  # None where the support model leaves it to the shares: NaN
+    probabilities = (None if all(v is None for v in values)
+                     else torch.tensor([math.nan if v is None else v for v in values], dtype=torch.float64))
     return MethodOutput(scores, backwards=len(result.sentences), shares=shares, evidence=evidence,
                         support=probabilities)
 

@@ -8,6 +8,7 @@ are cached per set of kept chunks and shared by all methods (they are the metric
 from __future__ import annotations
 
 import datetime
+import math
 import platform
 import time
 from collections.abc import Callable, Sequence
@@ -104,16 +105,21 @@ def run_eval(
             first = len(records) - prepared.n_sentences
             for name, (scores, shares, support) in outputs.items():
                 drops = M.ablation_drops(scores, base, logprobs, ks, tie_break)
-                if support is not None:
-                    signal, flags = support.tolist(), [not is_supported(p) for p in support.tolist()]
-                else:
-                    signal = M.support_signal(scores, shares)
-                    flags = M.flagged(shares, attributor.min_share) if shares is not None else None
+                signal = M.support_signal(scores, shares)
+                flags = M.flagged(shares, attributor.min_share) if shares is not None else None
+                # the support model's probability and verdict where it decided (NaN: the shares decide)
+                probabilities = support.tolist() if support is not None else [math.nan] * len(signal)
+                decided = [not math.isnan(p) for p in probabilities]
+                if any(decided):
+                    flags = [not is_supported(p) if d else f
+                             for p, d, f in zip(probabilities, decided, flags or [None] * len(signal))]
+                    signal = [p if d else x for p, d, x in zip(probabilities, decided, signal)]
                 for i in range(prepared.n_sentences):
                     gold = case.gold_indices(i)
                     row: dict[str, Any] = {
                         "scores": [float(x) for x in scores[i]],
                         "support": signal[i],
+                        "decided_by": "support" if decided[i] else "shares",
                         "flagged": None if flags is None else flags[i],
                         **{key: values[i] for key, values in drops.items()},
                     }
@@ -220,7 +226,11 @@ def summarize_method(name: str, records: list[dict[str, Any]], cost: dict[str, f
     for kind in UNSUPPORTED_KINDS:  # which kinds of unsupported sentence are caught
         of_kind = [m for r, m in rows if not r["gold"] and r.get("kind") == kind]
         summary[f"flagged_{kind}"] = M.mean([float(m["flagged"]) for m in of_kind]) if has_flags and of_kind else None
-    summary["auroc_unsupported"] = M.auroc([m["support"] for m in supported], [m["support"] for m in unsupported])
+    # one AUROC over one kind of signal: not over shares and support probabilities mixed (a support model that
+    # leaves some prompts to the shares); then None, and each data set's own table has it
+    kinds = {m.get("decided_by") for _, m in rows}
+    summary["auroc_unsupported"] = (M.auroc([m["support"] for m in supported], [m["support"] for m in unsupported])
+                                    if len(kinds) <= 1 else None)
     summary["seconds_per_answer"] = cost["seconds"] / n_cases if n_cases else None
     summary["forwards_per_answer"] = cost["forwards"] / n_cases if n_cases else None
     summary["backwards_per_answer"] = cost["backwards"] / n_cases if n_cases else None
