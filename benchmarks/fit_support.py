@@ -105,14 +105,14 @@ def main() -> None:
         parser.error("the --dev dumps come from different models or targets; a support model is fitted per model")
     dev = [r for rows, _, _ in parts for r in rows]
     part_of = [i for i, (rows, _, _) in enumerate(parts) for _ in rows]
+    in_part = [[j for j, k in enumerate(part_of) if k == i] for i in range(len(parts))]  # dev rows of each dump
     assert all(n in FEATURES for c in CANDIDATES for n in c)
     for rows, name, _ in parts:
         print(f"dev: {name}: {len(rows)} sentences, {sum(not r['gold'] for r in rows)} unsupported")
     results = []
     for names in CANDIDATES:
         p = cross_validated(dev, names)
-        each = [scores_auroc(p[[j for j, k in enumerate(part_of) if k == i]], matrix(rows, names)[1])
-                for i, (rows, _, _) in enumerate(parts)]
+        each = [scores_auroc(p[in_part[i]], matrix(rows, names)[1]) for i, (rows, _, _) in enumerate(parts)]
         inverted = [n for n, w in zip(names, fit_logistic(*matrix(dev, names), names).weights) if w < 0]
         if not inverted:
             results.append((sum(each) / len(each), names, p))
@@ -124,9 +124,8 @@ def main() -> None:
     model = fit_logistic(*matrix(dev, best), best)
     print(f"chosen on dev: {'+'.join(best)} (cv AUROC {best_value:.3f})")
     for i, (rows, name, _) in enumerate(parts):
-        predicted_here = predicted[[j for j, k in enumerate(part_of) if k == i]]
-        print(f"  leave-one-case-out on {name}: {summary(predicted_here, rows)}")
-        print_by_style(predicted_here, rows)
+        print(f"  leave-one-case-out on {name}: {summary(predicted[in_part[i]], rows)}")
+        print_by_style(predicted[in_part[i]], rows)
     print("fitted:", json.dumps(model.to_dict()))
     if args.features_out:
         rows = [{"case": r["case"], "sentence": r["sentence"], "gold": r["gold"], "kind": r["kind"],

@@ -56,7 +56,7 @@ class Attributor:
         about 1 MB per token on SmolLM2-135M), ``"low"`` recomputes one decoder layer at a time (the same
         relevance, a fraction of the memory, slower; ``sentence_relevance`` says how), ``"auto"`` (default)
         picks ``"fast"`` when its estimated activations fit half the device's free memory, and an int (bytes)
-        picks ``"fast"`` when they fit that budget. ``support``: a fitted support model (``rag_attrib.support``) that decides whether
+        picks ``"fast"`` when they fit that budget. ``support``: a fitted support model that decides whether
         a sentence is carried by any chunk (two extra forward passes per answer; ``rag_attrib.support``), or
         None to decide by the shares alone."""
         family_for(model)  # fail now, not at the first call, for an architecture without rules

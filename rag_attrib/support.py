@@ -76,7 +76,7 @@ class SupportModel:
         return float(self.logit(torch.tensor([[row[n] for n in self.names]], dtype=torch.float64))[0])
 
     def __call__(self, signals: Mapping[str, Any]) -> float:
-        return float(torch.sigmoid(torch.tensor(self.signals_logit(signals), dtype=torch.float64)))
+        return sigmoid(self.signals_logit(signals))
 
     def to_dict(self) -> dict[str, Any]:
         return {"names": list(self.names), "weights": list(self.weights), "bias": self.bias,
@@ -123,11 +123,15 @@ class ByChunkLength:
                            "words (Attributor passes it); add it, or call one of its fits directly")
         if not self.decides(signals["chunk_words"]):
             return None
-        w = self.long_weight(signals["chunk_words"])
-        if self.short is None or w in (0.0, 1.0):
+        w = self.long_weight(signals["chunk_words"])  # 1 wherever a ByChunkLength without ``short`` decides
+        if w in (0.0, 1.0):
             return (self.long if w else self.short)(signals)
-        z = (1 - w) * self.short.signals_logit(signals) + w * self.long.signals_logit(signals)
-        return 0.5 * (1 + math.tanh(z / 2))  # the sigmoid, without overflow
+        return sigmoid((1 - w) * self.short.signals_logit(signals) + w * self.long.signals_logit(signals))
+
+
+def sigmoid(z: float) -> float:
+    """The logistic function of one log-odds, without overflow at any magnitude."""
+    return 0.5 * (1 + math.tanh(z / 2))
 
 
 def mean_words(texts: Sequence[str]) -> float:
