@@ -5,7 +5,10 @@ model reads the sentence's top ``--top`` chunks (by AttnLRP share, in prompt ord
 fully supported by the passages?"; the signal is log P(Yes) - log P(No) at its first answer token. Prints its
 AUROC for unsupported sentences per data set, beside the best share's.
 
-    python benchmarks/judge_study.py /tmp/study_dev_qwen.json [--model qwen2.5-0.5b] [--top 2] [--threads 1]
+    python benchmarks/judge_study.py /tmp/study_dev_qwen.json [--judge qwen2.5-0.5b] [--top 2] [--threads 1]
+
+``--judge`` names the model that answers (any name or path ``load_model`` takes; by default the default model);
+the top chunks are always the dump's own, by its attribution model's AttnLRP shares.
 """
 
 from __future__ import annotations
@@ -35,15 +38,16 @@ def judge(model, tokenizer, passages: list[str], claim: str, yes: list[int], no:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dump")
-    parser.add_argument("--model")
+    parser.add_argument("--judge", help="the model that answers (default: the default model)")
     parser.add_argument("--top", type=int, default=2)
     parser.add_argument("--threads", type=int)
+    parser.add_argument("--out", help="write the dump with each row's judge value here")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     with open(args.dump) as f:
         dump = json.load(f)
-    model, tokenizer = load_model(args.model)
+    model, tokenizer = load_model(args.judge)
     cases = {c.id: c for c in load_many(dump["data"])}
     yes = [tokenizer.encode(w, add_special_tokens=False)[0] for w in ("Yes", " Yes", "yes")]
     no = [tokenizer.encode(w, add_special_tokens=False)[0] for w in ("No", " No", "no")]
@@ -52,14 +56,24 @@ def main() -> None:
         chunks = cases[row["case"]].chunks
         top = sorted(sorted(range(len(chunks)), key=lambda j: -row["shares"][j])[: args.top])
         row["judge"] = judge(model, tokenizer, [chunks[j].text for j in top], row["text"], yes, no)
-    print(f"{dump['model']} judging with its top {args.top} chunks; {time.perf_counter() - start:.0f} s")
+    judge_name = model.config.name_or_path
+    print(f"{judge_name} judging with {dump['model']}'s top {args.top} chunks; {time.perf_counter() - start:.0f} s")
     for source in dict.fromkeys(r["source"] for r in dump["rows"]):
         rows = [r for r in dump["rows"] if r["source"] == source]
         gold, other = [r for r in rows if r["gold"]], [r for r in rows if not r["gold"]]
         print(f"  {source}: {len(rows)} sentences, {len(other)} unsupported; judge AUROC "
               f"{auroc([r['judge'] for r in gold], [r['judge'] for r in other]):.3f}, best share "
               f"{auroc([max(r['shares']) for r in gold], [max(r['shares']) for r in other]):.3f}")
-
+        for key in ("kind", "style"):
+            for value in sorted({r.get(key) for r in other} - {None}):
+                bad = [r for r in other if r.get(key) == value]
+                good = gold if key == "kind" else [r for r in gold if r.get(key) == value]
+                print(f"    {key} {value}: {len(good)} / {len(bad)}; judge "
+                      f"{auroc([r['judge'] for r in good], [r['judge'] for r in bad]):.3f}, best share "
+                      f"{auroc([max(r['shares']) for r in good], [max(r['shares']) for r in bad]):.3f}")
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump({**dump, "judge": judge_name, "top": args.top}, f)
 
 if __name__ == "__main__":
     main()

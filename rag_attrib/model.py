@@ -295,8 +295,8 @@ def _load_gguf(
     folder: Path, gguf_file: str, cache: str | os.PathLike | None, name: str, attn: str | None
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     gguf = folder / gguf_file
-    stat = gguf.stat()
-    key = hashlib.sha1(f"{gguf.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:12]
+    source = _source_record(gguf)
+    key = hashlib.sha1(f"{source['path']}:{source['size']}:{source['mtime_ns']}".encode()).hexdigest()[:12]
     converted = Path(cache or cache_dir()) / "models" / f"{name}-{key}"
     if (converted / "config.json").is_file():
         try:
@@ -316,9 +316,42 @@ def _load_gguf(
         tmp = converted.with_name(converted.name + f".tmp{os.getpid()}")
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+        (tmp / SOURCE_RECORD).write_text(json.dumps(source), encoding="utf-8")
         shutil.rmtree(converted, ignore_errors=True)
         tmp.replace(converted)
+        forget_stale_copies(converted.parent)
     except OSError as err:
         log.warning("could not cache the converted model at %s (%s); the next load converts again", converted, err)
     model.name_or_path = name
     return model, tokenizer
+
+
+SOURCE_RECORD = "rag_attrib_source.json"  # which GGUF a converted copy came from
+
+
+def _source_record(gguf: Path) -> dict:
+    stat = gguf.stat()
+    return {"path": str(gguf.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def forget_stale_copies(models: Path) -> list[Path]:
+    """Delete the converted copies in ``models`` whose GGUF is gone or has changed; return them.
+
+    A copy is keyed by its GGUF's path and modification time, so reinstalling a model package (a new virtual
+    environment, a CI clone) converts it again; without this every old copy (0.5-7 GB) would stay in the cache
+    for good. Copies without a source record (made before it existed) are left alone.
+    """
+    stale = []
+    for copy in models.iterdir():
+        try:
+            source = json.loads((copy / SOURCE_RECORD).read_text(encoding="utf-8"))
+            path = Path(source["path"])
+            current = _source_record(path) if path.is_file() else None
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if current != source:
+            shutil.rmtree(copy, ignore_errors=True)
+            stale.append(copy)
+    if stale:
+        log.info("removed %d converted copies whose GGUF is gone or changed from %s", len(stale), models)
+    return stale

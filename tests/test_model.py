@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+import json
 
 import pytest
 
@@ -73,16 +73,41 @@ def test_a_missing_named_model_says_how_to_install(monkeypatch):
 
 
 @pytest.mark.slow
-def test_a_named_model_is_converted_once_then_cached(tmp_path):
-    start = time.perf_counter()
-    model, tokenizer = load_model("smollm2", cache=tmp_path)
-    first = time.perf_counter() - start
+def test_a_named_model_is_converted_once_then_cached(tmp_path, caplog):
+    with caplog.at_level("INFO", logger="rag_attrib.model"):
+        model, tokenizer = load_model("smollm2", cache=tmp_path)
+    assert "converting" in caplog.text
     converted = list((tmp_path / "models").iterdir())
     assert len(converted) == 1 and (converted[0] / "config.json").is_file()
-    start = time.perf_counter()
-    again, _ = load_model("smollm2", cache=tmp_path)
-    second = time.perf_counter() - start
-    print(f"first load {first:.1f} s, cached load {second:.2f} s")
-    assert second < first / 3
+    assert (converted[0] / model_module.SOURCE_RECORD).is_file()
+    caplog.clear()
+    with caplog.at_level("INFO", logger="rag_attrib.model"):
+        again, _ = load_model("smollm2", cache=tmp_path)
+    assert "converting" not in caplog.text  # read from the cache
     assert model.config.model_type == "llama" and tokenizer.chat_template
     assert again.name_or_path == "SmolLM2-135M-Instruct"
+
+
+def _copy_of(models, name, gguf):
+    copy = models / name
+    copy.mkdir(parents=True)
+    record = model_module._source_record(gguf) if gguf.is_file() else {"path": str(gguf), "size": 4, "mtime_ns": 1}
+    (copy / model_module.SOURCE_RECORD).write_text(json.dumps(record))
+    return copy
+
+
+def test_converted_copies_whose_gguf_is_gone_or_changed_are_forgotten(tmp_path):
+    models = tmp_path / "models"
+    kept_gguf, changed_gguf = tmp_path / "kept.gguf", tmp_path / "changed.gguf"
+    kept_gguf.write_bytes(b"GGUF")
+    changed_gguf.write_bytes(b"GGUF")
+    kept = _copy_of(models, "kept-1", kept_gguf)
+    changed = _copy_of(models, "changed-1", changed_gguf)
+    changed_gguf.write_bytes(b"GGUF, reinstalled")
+    gone = _copy_of(models, "gone-1", tmp_path / "deleted-venv" / "m.gguf")
+    unrecorded = models / "older-1"  # made before copies recorded their source: left alone
+    unrecorded.mkdir()
+
+    assert sorted(model_module.forget_stale_copies(models)) == sorted([changed, gone])
+    assert sorted(p.name for p in models.iterdir()) == ["kept-1", "older-1"]
+    assert kept.is_dir() and unrecorded.is_dir()
