@@ -165,6 +165,13 @@ def test_the_short_dev_set_is_a_dev_split_apart_from_the_invented_test_sets():
     held_out = load_cases("fictional") + load_cases("paraphrase")
     assert not {c.id for c in cases} & {c.id for c in held_out}
     assert not {ch.text for c in cases for ch in c.chunks} & {ch.text for c in held_out for ch in c.chunks}
+    assert not _full_names(cases) & _full_names(held_out)  # no invented person, place or thing in both
+
+
+def _full_names(cases) -> set[str]:
+    """Runs of two or more capitalised words ("Josiah Crane", "Black Heron") in every text of ``cases``."""
+    texts = [t for c in cases for t in (c.question, *(ch.text for ch in c.chunks), *(s.text for s in c.sentences))]
+    return {name for t in texts for name in re.findall(r"\b[A-Z][a-z]+(?: [A-Z][a-z]+)+", t)}
 
 
 def test_bad_data_names_the_line(tmp_path: Path):
