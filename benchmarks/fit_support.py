@@ -10,6 +10,9 @@ features a shipped model was fitted on) is a dev dump too.
         --features-out benchmarks/support/qwen_dev_features.json
     python benchmarks/fit_support.py --dev benchmarks/support/qwen_dev_features.json --dev /tmp/study_short.json
 
+Dumps that ``benchmarks/judge_study.py --out`` wrote carry a judge's answer as one more candidate feature
+(``judge``: its log P(Yes) - log P(No)).
+
 ``--features-out`` writes the dev features the model was fitted on (no text), which a test refits to check that
 the shipped weights come from the dev split alone.
 """
@@ -31,6 +34,9 @@ def load(path: str) -> tuple[list[dict], str, dict]:
     with open(path) as f:
         dump = json.load(f)
     rows = [r if "features" in r else {**r, "features": features(r)} for r in dump["rows"]]
+    for r in rows:
+        if "judge" in r:  # a judge_study.py --out dump: the judge's log-odds is a candidate feature too
+            r["features"] = {**r["features"], "judge": r["judge"]}
     return rows, f"{dump['data']} ({dump['model']}, target {dump['target']})", dump
 
 
@@ -107,10 +113,13 @@ def main() -> None:
     part_of = [i for i, (rows, _, _) in enumerate(parts) for _ in rows]
     in_part = [[j for j, k in enumerate(part_of) if k == i] for i in range(len(parts))]  # dev rows of each dump
     assert all(n in FEATURES for c in CANDIDATES for n in c)
+    candidates = CANDIDATES
+    if all("judge" in r["features"] for r in dev):
+        candidates = CANDIDATES + [["judge"]] + [c + ["judge"] for c in CANDIDATES if len(c) > 1 or c == ["best_share"]]
     for rows, name, _ in parts:
         print(f"dev: {name}: {len(rows)} sentences, {sum(not r['gold'] for r in rows)} unsupported")
     results = []
-    for names in CANDIDATES:
+    for names in candidates:
         p = cross_validated(dev, names)
         each = [scores_auroc(p[in_part[i]], matrix(rows, names)[1]) for i, (rows, _, _) in enumerate(parts)]
         inverted = [n for n, w in zip(names, fit_logistic(*matrix(dev, names), names).weights) if w < 0]

