@@ -446,7 +446,10 @@ def test_the_support_method_flags_by_the_support_model_and_counts_its_passes(tin
     # support = sigmoid(1000 * (best_share - 0.5)): a sentence is supported when a chunk has half its relevance
     with_support = copy.copy(tiny_attributor)
     with_support.support = SupportModel(("best_share",), (1000.0,), 0.0, (0.5,), (1.0,))
-    report = run_eval(with_support, [case], ["support", "attnlrp"], ks=(1,))
+    with count_forwards(with_support.model) as counter:
+        report = run_eval(with_support, [case], ["support", "attnlrp"], ks=(1,))
+    assert counter.count == report["metric_forwards"] + 3  # one attribution serves both methods
+    assert counter.no_grad_count == counter.count - 1  # all but AttnLRP's own forward
     rows = [r["methods"]["support"] for r in report["records"]]
     assert [row["flagged"] for row in rows] == [max(row["shares"]) < 0.5 for row in rows]
     assert [row["flagged"] for row in rows] == [row["support"] < 0.5 for row in rows]
@@ -456,6 +459,9 @@ def test_the_support_method_flags_by_the_support_model_and_counts_its_passes(tin
     cost = report["methods"]
     assert cost["support"]["forwards_per_answer"] == 3 and cost["attnlrp"]["forwards_per_answer"] == 1
     assert {row["decided_by"] for row in rows} == {"support"} and {row["decided_by"] for row in plain} == {"shares"}
+    alone = run_eval(with_support, [case], ["attnlrp"], ks=(1,))  # attnlrp derived from the support run = run alone
+    assert [r["methods"]["attnlrp"] for r in alone["records"]] == plain
+    assert alone["methods"]["attnlrp"]["forwards_per_answer"] == 1
 
 
 def test_where_the_support_model_leaves_a_case_to_the_shares_they_decide_and_no_mixed_auroc_is_pooled(

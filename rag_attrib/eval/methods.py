@@ -25,6 +25,7 @@ import copy
 import inspect
 import math
 import re
+import time
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -113,24 +114,36 @@ def method(name: str, description: str = "", available: Callable[..., str | None
 
 
 class ForwardCounter:
-    """Counts calls of a model's top-level forward (a forward pre-hook) while active."""
+    """Counts calls of a model's top-level forward while active; those without autograd (a method's extra
+    passes beside an attribution, e.g. the support model's) are also counted and timed apart."""
 
     def __init__(self) -> None:
         self.count = 0
+        self.no_grad_count = 0
+        self.no_grad_seconds = 0.0
 
 
 @contextmanager
 def count_forwards(model: torch.nn.Module) -> Iterator[ForwardCounter]:
     counter = ForwardCounter()
+    started: list[float] = []
 
-    def hook(*_: Any) -> None:
+    def before(*_: Any) -> None:
         counter.count += 1
+        if not torch.is_grad_enabled():
+            counter.no_grad_count += 1
+            started.append(time.perf_counter())
 
-    handle = model.register_forward_pre_hook(hook)
+    def after(*_: Any) -> None:
+        if not torch.is_grad_enabled() and started:
+            counter.no_grad_seconds += time.perf_counter() - started.pop()
+
+    handles = [model.register_forward_pre_hook(before), model.register_forward_hook(after)]
     try:
         yield counter
     finally:
-        handle.remove()
+        for handle in handles:
+            handle.remove()
 
 
 @torch.no_grad()

@@ -7,11 +7,12 @@ are cached per set of kept chunks and shared by all methods (they are the metric
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import math
 import platform
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -22,6 +23,7 @@ from .data import UNSUPPORTED_KINDS, EvalCase
 from .methods import (
     DEFAULT_METHODS,
     METHODS,
+    ForwardCounter,
     Method,
     MethodOutput,
     Prepared,
@@ -80,8 +82,7 @@ def run_eval(
 
         outputs, evidence = {}, {}
         chunk_index = {ch.id: j for j, ch in enumerate(case.chunks)}
-        for name in names:
-            out, seconds, forwards = run_method(METHODS[name], attributor, prepared)
+        for name, out, seconds, forwards in _run_methods(names, attributor, prepared):
             scores = M.as_matrix(out.scores, prepared.n_sentences, prepared.n_chunks, name)
             shares = None if out.shares is None else M.as_matrix(out.shares, *scores.shape, name)
             support = None if out.support is None else out.support.double().cpu()
@@ -186,11 +187,34 @@ class LogprobCache:
 
 def run_method(m: Method, attributor: AttributorLike, prepared: Prepared) -> tuple[MethodOutput, float, int]:
     """The method's output, its wall time and the forward passes it made."""
+    out, seconds, counter = _timed(m, attributor, prepared)
+    return out, seconds, counter.count
+
+
+def _timed(m: Method, attributor: AttributorLike, prepared: Prepared) -> tuple[MethodOutput, float, ForwardCounter]:
     with count_forwards(attributor.model) as counter:
         start = time.perf_counter()
         out = m(attributor, prepared)
         seconds = time.perf_counter() - start
-    return out, seconds, counter.count
+    return out, seconds, counter
+
+
+def _run_methods(names: Sequence[str], attributor: AttributorLike, prepared: Prepared
+                 ) -> Iterator[tuple[str, MethodOutput, float, int]]:
+    """Each method's output, wall time and forward passes, in the order of ``names``.
+
+    ``support`` is ``attnlrp`` plus the support model's passes, which run without autograd; when both are asked
+    for, the attribution runs once and ``attnlrp`` gets its output without the support, at its cost without
+    those passes (each counted and timed apart).
+    """
+    derived: dict[str, tuple[MethodOutput, float, int]] = {}
+    if "attnlrp" in names and "support" in names:
+        out, seconds, counter = _timed(METHODS["support"], attributor, prepared)
+        derived["support"] = out, seconds, counter.count
+        derived["attnlrp"] = (dataclasses.replace(out, support=None), seconds - counter.no_grad_seconds,
+                              counter.count - counter.no_grad_count)
+    for name in names:
+        yield (name, *derived[name]) if name in derived else (name, *run_method(METHODS[name], attributor, prepared))
 
 
 def _add(costs: Any) -> dict[str, float]:
