@@ -19,7 +19,7 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -171,6 +171,7 @@ def _finish(result: AttributionResult, args: argparse.Namespace, console: Any) -
 
 
 def cmd_demo(args: argparse.Namespace, console: Any, stderr: Any) -> int:
+    _check_result_paths(args)
     attributor = _load(args.model, stderr, not args.no_support, _memory_and_allocator(args))
     with _progress(stderr, "Generating the answer, then attributing each sentence (one backward pass each)…"):
         result = attributor.attribute(DEMO["question"], DEMO["chunks"])
@@ -189,6 +190,7 @@ def cmd_attribute(args: argparse.Namespace, console: Any, stderr: Any) -> int:
     if args.answer_file is not None:
         answer = _read_text(args.answer_file, "answer file").strip()
     prompt = _read_text(args.prompt_file, "prompt file") if args.prompt_file is not None else None
+    _check_result_paths(args, [args.chunks, args.answer_file, args.prompt_file])
 
     attributor = _load(args.model, stderr, not args.no_support, _memory_and_allocator(args))
     status = ("Attributing each sentence of the answer (one backward pass each)…" if answer is not None
@@ -210,7 +212,7 @@ def cmd_verify(args: argparse.Namespace, console: Any, stderr: Any) -> int:
     if not Path(args.input).is_file():
         raise CliInputError(f"input file {args.input!r} does not exist; pass a JSONL file, one record per line")
     if args.html:
-        _check_report_path(args.html, [args.input, args.out])
+        _check_out_path(args.html, "--html", "the HTML report", [args.input, args.out])
     if args.engine == "ray":
         counts, records = _verify_on_ray(args, console)
     else:
@@ -247,25 +249,33 @@ def cmd_verify(args: argparse.Namespace, console: Any, stderr: Any) -> int:
     return 0
 
 
-def _check_report_path(path: str, others: list[str]) -> None:
-    """Fail now, before any model loads, if the report cannot be written to ``path`` or would replace
-    ``others`` (the input, the output)."""
-    report = Path(path)
-    for other in others:
-        if report.resolve() == Path(other).resolve() or report.exists() and Path(other).exists() \
-                and report.samefile(other):
-            raise CliInputError(f"--html {path!r} is the same file as {other!r}; choose another path for the report")
+def _check_out_path(path: str, flag: str, what: str, others: Sequence[str | None] = ()) -> None:
+    """Fail now, before any model loads, if ``what`` cannot be written to ``path`` (given as ``flag``) or would
+    replace one of ``others`` (the inputs, the other outputs); create its folder. Work is never lost at the end
+    for a path that could have been checked at the start."""
+    out = Path(path)
+    for other in filter(None, others):
+        if out.resolve() == Path(other).resolve() or out.exists() and Path(other).exists() and out.samefile(other):
+            raise CliInputError(f"{flag} {path!r} is the same file as {other!r}; choose another path for {what}")
     try:
-        if report.is_dir():
+        if out.is_dir():
             raise IsADirectoryError(21, "it is a directory")
-        report.parent.mkdir(parents=True, exist_ok=True)
-        existed = report.exists()
-        with open(report, "a", encoding="utf-8"):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        existed = out.exists()
+        with open(out, "a", encoding="utf-8"):
             pass
         if not existed:
-            report.unlink()
+            out.unlink()
     except OSError as err:
-        raise CliInputError(f"cannot write the HTML report to {path!r}: {err.strerror or err}") from None
+        raise CliInputError(f"cannot write {what} to {path!r}: {err.strerror or err}") from None
+
+
+def _check_result_paths(args: argparse.Namespace, inputs: Sequence[str | None] = ()) -> None:
+    """``attribute`` and ``demo``: check ``--json`` and ``--html`` before the model loads."""
+    if args.json:
+        _check_out_path(args.json, "--json", "the JSON result", [*inputs, args.html])
+    if args.html:
+        _check_out_path(args.html, "--html", "the HTML report", inputs)
 
 
 RAY_ONLY = ("address", "num_workers", "num_cpus_per_worker", "num_gpus_per_worker", "batch_size", "format")
@@ -353,6 +363,8 @@ def cmd_eval(args: argparse.Namespace, console: Any, stderr: Any) -> int:
     if args.limit is not None and args.limit < 1:
         raise CliInputError("--limit must be at least 1")
     cases = load_many(args.data, args.limit)
+    if args.json:
+        _check_out_path(args.json, "--json", "the JSON report", list(args.data or []))
     if args.threads:
         import torch
 

@@ -503,6 +503,39 @@ def test_verify_unwritable_output_fails_before_the_model_loads(tmp_path: Path, c
     assert scripted_model == []
 
 
+@pytest.mark.parametrize("command", ["attribute", "demo", "eval"])
+@pytest.mark.parametrize("option", ["--json", "--html"])
+def test_unwritable_result_paths_fail_before_the_model_loads(tmp_path: Path, capsys, scripted_model, command, option):
+    """A result that could not be saved must not cost the user a generated answer or an hour of eval."""
+    if command == "eval" and option == "--html":
+        pytest.skip("eval writes no HTML")
+    chunks, blocker = tmp_path / "chunks.json", tmp_path / "a-file"
+    chunks.write_text(json.dumps(["Alpha is here."]))
+    blocker.write_text("")
+    args = {"attribute": ["attribute", "--chunks", str(chunks), "--question", "q?", "--answer", "Alpha."],
+            "demo": ["demo"], "eval": ["eval", "--methods", "lexical"]}[command]
+    for bad in (blocker / "x", tmp_path):  # a folder that is a file; a folder itself
+        assert main([*args, option, str(bad)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: cannot write the ") and err.count("\n") == 1 and str(bad) in err
+    if command == "attribute":
+        assert main([*args, option, str(chunks)]) == 2  # would replace the chunks it reads
+        assert "is the same file as" in capsys.readouterr().err
+        assert main([*args, "--json", str(tmp_path / "r"), "--html", str(tmp_path / "r")]) == 2
+        assert "is the same file as" in capsys.readouterr().err
+    assert scripted_model == []
+
+
+def test_result_paths_in_new_folders_are_created(tmp_path: Path, capsys, scripted_model):
+    chunks = tmp_path / "chunks.json"
+    chunks.write_text(json.dumps([{"id": "a", "text": "Alpha is here."}]))
+    out = tmp_path / "new" / "deeper"
+    assert main(["attribute", "--chunks", str(chunks), "--question", "q?", "--answer", "Alpha is here.",
+                 "--json", str(out / "r.json"), "--html", str(out / "r.html")]) == 0
+    assert json.loads((out / "r.json").read_text())["answer"] == "Alpha is here."
+    assert (out / "r.html").read_text().startswith("<!DOCTYPE html>")
+
+
 def test_verify_summary_on_a_foreign_output_is_a_refusal(tmp_path: Path, capsys, scripted_model):
     from test_verify import write_input
 
