@@ -124,8 +124,9 @@ def parse_markers(
 ) -> list[Marker]:
     """Every citation marker in ``text``, in order, mapped to a chunk id.
 
-    A key names a chunk by its id first, then by its 1-based number in the prompt. Each pattern's first
-    group holds the key(s); commas or semicolons separate several keys in one marker.
+    A key names a chunk by its id first, then by its 1-based number in the prompt (``by_label`` settles the
+    keys that could be either). Each pattern's first group holds the key(s); commas or semicolons separate
+    several keys in one marker.
     """
     ids = {c.id for c in chunks}
     markers = []
@@ -141,6 +142,34 @@ def parse_markers(
                     chunk_id = None
                 markers.append(Marker(Span(match.start(), match.end()), key, chunk_id))
     return sorted(markers, key=lambda m: m.span.start)
+
+
+def by_label(markers: Sequence[Marker], chunks: Sequence[Chunk], prompt: str, chunk_spans: Sequence[Span]
+             ) -> list[Marker]:
+    """``markers`` with each ambiguous key resolved by the labels of the prompt the LLM saw.
+
+    A key such as ``3`` is ambiguous when one chunk's id is "3" and another chunk is the third (retrievers'
+    ids are often numbers). The chunk whose label in the prompt (the text between the previous chunk and it:
+    ``[3] ``, ``Source 3:``) holds the key is the one meant; the default prompt labels chunks by number.
+    Where neither or both labels hold it, the id wins.
+    """
+    ids = [c.id for c in chunks]
+    out = []
+    for m in markers:
+        if m.key.isdigit() and m.key in ids and 1 <= int(m.key) <= len(chunks) and ids[int(m.key) - 1] != m.key:
+            by_id, by_number = ids.index(m.key), int(m.key) - 1
+            labelled = [j for j in (by_id, by_number) if re.search(rf"(?<!\d){m.key}(?!\d)", _label(prompt, chunk_spans, j))]
+            if labelled == [by_number]:
+                m = Marker(m.span, m.key, ids[by_number])
+        out.append(m)
+    return out
+
+
+def _label(prompt: str, chunk_spans: Sequence[Span], j: int) -> str:
+    """The prompt text just before chunk ``j`` and after the chunk before it (at most 40 characters)."""
+    start = chunk_spans[j].start
+    before = max((s.end for s in chunk_spans if s.end <= start), default=0)
+    return prompt[max(before, start - 40):start]
 
 
 def strip_markers(answer: str, markers: Sequence[Marker]) -> tuple[str, list[int]]:
@@ -186,6 +215,7 @@ def verify(
         result = attributor.attribute(question, chunks, clean, sentences=spans)
     else:
         result = attributor.attribute_prompt(prompt, chunks, clean, question=question, sentences=spans)
+    markers = by_label(markers, chunks, result.prompt, result.chunk_spans)
     threshold = result.min_share if min_share is None else min_share
     by_sentence = dict(zip(kept, result.sentences))
 

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 
 import pytest
+from tiny_models import byte_tokenizer
 
 from rag_attrib.aggregate import DEFAULT_MIN_SHARE
 from rag_attrib.batch import line_sha1, read_output, read_results, run_local, verify_line
 from rag_attrib.errors import OutputError
 from rag_attrib.text import split_sentences
 from rag_attrib.types import AttributionResult, Chunk, Citation, SentenceAttribution, Span, as_chunks
+from rag_attrib import verification
 from rag_attrib.verification import Verification, parse_markers, strip_markers, summarize, verify
 
 CHUNKS = [Chunk("a", "Alpha text."), Chunk("b", "Beta text."), Chunk("doc-7", "Gamma text.")]
@@ -81,6 +84,46 @@ def test_strip_markers_keeps_a_map_to_the_original():
 def test_custom_marker_pattern():
     markers = parse_markers("Alpha (source 2).", CHUNKS, patterns=[r"\(source (\d+)\)"])
     assert [m.chunk_id for m in markers] == ["b"]
+
+
+def _located(prompt: str, chunks: list[Chunk]) -> list[Span]:
+    return [Span(prompt.index(c.text), prompt.index(c.text) + len(c.text)) for c in chunks]
+
+
+@pytest.mark.parametrize(
+    "labels,meant",
+    [
+        (["[1] ", "[2] "], ["lighthouse", "bakery"]),  # numbered by position, as the default prompt does: [1] = first
+        (["[2] ", "[1] "], ["bakery", "lighthouse"]),  # labelled by id: [1] = the chunk whose id is "1"
+        (["Source 2: ", "Source 1: "], ["bakery", "lighthouse"]),
+        (["", ""], ["bakery", "lighthouse"]),  # no label to go by: the id wins, as documented
+    ],
+)
+def test_a_key_that_is_one_chunks_id_and_another_chunks_number_follows_the_prompts_labels(labels, meant):
+    chunks = [Chunk("2", "The Quenby lighthouse was built in 1872."), Chunk("1", "Mira Tollan runs the bakery.")]
+    prompt = "Answer from the sources.\n\n" + "\n\n".join(label + c.text for label, c in zip(labels, chunks))
+    answer = "Mira Tollan runs it [1]. It was built in 1872 [2]. Both stand [doc]."
+    markers = parse_markers(answer, chunks)
+    assert [m.chunk_id for m in markers] == ["1", "2", None]  # the id first, before the prompt is known
+    resolved = verification.by_label(markers, chunks, prompt, _located(prompt, chunks))
+    name = {"2": "lighthouse", "1": "bakery"}
+    assert [name[m.chunk_id] for m in resolved[:2]] == meant and resolved[2] == markers[2]
+
+
+def test_verify_reads_the_markers_by_the_default_prompts_numbers():
+    """Without a prompt, verify renders the default prompt, which numbers chunks by position: [1] = first."""
+    from rag_attrib.prompt import render_rag_prompt
+
+    chunks = [Chunk("2", "Alpha text."), Chunk("1", "Beta text.")]
+    rendered = render_rag_prompt(byte_tokenizer(), "q?", chunks)
+
+    class Rendering(ScriptedAttributor):
+        def attribute(self, question, chunks, answer, *, sentences=None, target=None):
+            result = super().attribute(question, chunks, answer, sentences=sentences)
+            return dataclasses.replace(result, prompt=rendered.text, chunk_spans=rendered.chunk_spans)
+
+    v = verify(Rendering({"Alpha": {"2": 0.6}}), "q?", chunks, "Alpha [1].")
+    assert v.sentences[0].cited == ("2",) and v.sentences[0].verdict == "supported"
 
 
 # ---------------------------------------------------------------- verdicts
