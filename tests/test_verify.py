@@ -9,12 +9,12 @@ import os
 import pytest
 from tiny_models import byte_tokenizer
 
+from rag_attrib import verification
 from rag_attrib.aggregate import DEFAULT_MIN_SHARE
 from rag_attrib.batch import line_sha1, read_output, read_results, run_local, verify_line
 from rag_attrib.errors import OutputError
 from rag_attrib.text import split_sentences
 from rag_attrib.types import AttributionResult, Chunk, Citation, SentenceAttribution, Span, as_chunks
-from rag_attrib import verification
 from rag_attrib.verification import Verification, parse_markers, strip_markers, summarize, verify
 
 CHUNKS = [Chunk("a", "Alpha text."), Chunk("b", "Beta text."), Chunk("doc-7", "Gamma text.")]
