@@ -123,12 +123,42 @@ def input_lines(path: str | os.PathLike) -> Iterator[tuple[int, str | bytes]]:
     bytes, so that it becomes an error record instead of stopping the run."""
     with open(path, "rb") as f:
         for number, raw in enumerate(f, start=1):
-            try:
-                line: str | bytes = raw.decode("utf-8")
+            try:  # a byte order mark (Windows editors write one) is not part of the first record
+                line: str | bytes = raw.decode("utf-8-sig" if number == 1 else "utf-8")
             except UnicodeDecodeError:
                 line = raw
             if line.strip():
                 yield number, line
+
+
+def check_input_file(path: str | os.PathLike) -> None:
+    """Refuse, before anything runs, an input that is no JSONL file: missing, a folder, or one JSON document
+    spread over several lines (a pretty-printed array or object), which would otherwise
+    become one error record per line."""
+    source = Path(path)
+    if source.is_dir():
+        raise RecordError(f"input {str(path)!r} is a directory; pass a JSONL file, one record per line")
+    if not source.is_file():
+        raise RecordError(f"input file {str(path)!r} does not exist; pass a JSONL file, one record per line")
+    first = next(input_lines(source), None)
+    if first is None:
+        return  # nothing to verify is not an error (a pipeline's quiet day); the CLI says so
+    try:
+        json.loads(first[1])
+        return
+    except ValueError:
+        pass
+    try:
+        whole = json.loads(source.read_text(encoding="utf-8-sig"))
+    except ValueError:
+        return  # a broken line: it becomes an error record, and the others run
+    fix = "write each record on one line"
+    if isinstance(whole, list):
+        what = f"a JSON array of {len(whole)} records"
+        fix += """, e.g. `python -c "import json,sys; [print(json.dumps(r)) for r in json.load(open(sys.argv[1]))]" IN > IN.jsonl`"""
+    else:
+        what = "one JSON value spread over several lines"
+    raise RecordError(f"input file {str(path)!r} holds {what}, not JSONL: {fix}")
 
 
 # ----------------------------------------------------------------------------------------- an output
@@ -349,6 +379,7 @@ def run_local(
     from tqdm import tqdm
 
     out = Path(out_path)
+    check_input_file(input_path)
     check_out_file(input_path, out)
     counts = {"skipped": 0, "ok": 0, "errors": 0, "discarded": 0, "retried": 0}
     with locked(out.with_name(f".{out.name}.lock"), out):

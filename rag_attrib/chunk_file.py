@@ -20,7 +20,7 @@ def read_chunks(path: str | Path) -> tuple[Chunk, ...]:
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # -sig: a byte order mark is not part of the data
     except FileNotFoundError:
         raise ChunkFileError(f"chunks file {str(path)!r} does not exist; check the path") from None
     except IsADirectoryError:

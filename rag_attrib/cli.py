@@ -40,7 +40,7 @@ DEFAULT_DEMO_JSON = "rag_attrib_demo.json"
 
 def _read_text(path: str, what: str) -> str:
     try:
-        return Path(path).read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8-sig")  # -sig: a byte order mark is not text
     except FileNotFoundError:
         raise CliInputError(f"{what} {path!r} does not exist; check the path") from None
     except UnicodeDecodeError as err:
@@ -205,12 +205,11 @@ def cmd_attribute(args: argparse.Namespace, console: Any, stderr: Any) -> int:
 
 
 def cmd_verify(args: argparse.Namespace, console: Any, stderr: Any) -> int:
-    from .batch import read_results, run_local
+    from .batch import check_input_file, read_results, run_local
     from .render.html import render_report
     from .verification import Verification, summarize
 
-    if not Path(args.input).is_file():
-        raise CliInputError(f"input file {args.input!r} does not exist; pass a JSONL file, one record per line")
+    check_input_file(args.input)
     if args.html:
         _check_out_path(args.html, "--html", "the HTML report", [args.input, args.out])
     if args.engine == "ray":
@@ -229,6 +228,9 @@ def cmd_verify(args: argparse.Namespace, console: Any, stderr: Any) -> int:
         f"{counts['ok']} verified, {counts['errors']} errors, {counts['skipped']} already done "
         f"-> {Path(args.out).resolve()}", highlight=False, markup=False,
     )
+    if not counts["ok"] + counts["errors"] + counts["skipped"]:
+        console.print(f"{args.input} holds no record (one JSON object per line): nothing to verify",
+                      highlight=False, markup=False)
     for n, note in ((counts["discarded"], "records of the previous run discarded (--restart)"),
                     (counts["retried"], "error records done again (--retry-errors, or their input line was edited)"),
                     (records.duplicates, "duplicate records in the output left out (one kept per line)")):

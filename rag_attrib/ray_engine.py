@@ -49,7 +49,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .batch import Output, Results, input_lines, locked, unique_records, verify_line, writing
+from .batch import Output, Results, check_input_file, input_lines, locked, unique_records, verify_line, writing
 from .errors import RayEngineError
 
 FORMATS = ("jsonl", "parquet")
@@ -352,6 +352,7 @@ def run_ray(
     """
     from tqdm import tqdm
 
+    check_input_file(input_path)
     if fmt not in FORMATS:
         raise RayEngineError(f"format must be one of {FORMATS}, got {fmt!r}")
     if num_workers < 1 or batch_size < 1:

@@ -455,6 +455,43 @@ def test_verify_command_missing_input(tmp_path: Path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
+def test_verify_refuses_an_input_that_is_not_jsonl_before_the_model_loads(tmp_path: Path, capsys, scripted_model):
+    from test_verify import write_input
+
+    jsonl = tmp_path / "in.jsonl"
+    write_input(jsonl, n=2)
+    records = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    inputs = {
+        "array.json": (json.dumps(records, indent=2), "holds a JSON array of 2 records, not JSONL"),
+        "object.json": (json.dumps(records[0], indent=2), "holds one JSON value spread over several lines"),
+    }
+    out = tmp_path / "o.jsonl"
+    for name, (text, said) in inputs.items():
+        (tmp_path / name).write_text(text)
+        assert main(["verify", str(tmp_path / name), "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert said in err and err.count("\n") == 1, err
+    assert main(["verify", str(tmp_path), "--out", str(out)]) == 2
+    assert "is a directory" in capsys.readouterr().err
+    assert not out.exists() and scripted_model == []
+    (tmp_path / "empty.jsonl").write_text("\n  \n")  # nothing to do is no error, but it is said
+    assert main(["verify", str(tmp_path / "empty.jsonl"), "--out", str(out)]) == 0
+    assert "holds no record (one JSON object per line): nothing to verify" in " ".join(capsys.readouterr().out.split())
+
+
+def test_a_byte_order_mark_is_not_part_of_the_input(tmp_path: Path, capsys, scripted_model):
+    from test_verify import write_input
+
+    src, out = tmp_path / "in.jsonl", tmp_path / "o.jsonl"
+    write_input(src, n=2)
+    src.write_bytes(b"\xef\xbb\xbf" + src.read_bytes())  # as Windows editors save "UTF-8"
+    assert main(["verify", str(src), "--out", str(out)]) == 0
+    assert "2 verified, 0 errors" in capsys.readouterr().out
+    chunks = tmp_path / "chunks.json"
+    chunks.write_bytes(b"\xef\xbb\xbf" + json.dumps([{"id": "a", "text": "Alpha is here."}]).encode())
+    assert read_chunks(str(chunks))[0].id == "a"
+
+
 @pytest.fixture
 def scripted_model(monkeypatch):
     """Attributor.load hands out a scripted attributor and records each load."""
