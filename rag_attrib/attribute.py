@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
@@ -85,6 +86,12 @@ class Attributor:
         (``support=None`` turns the support model off)."""
         from .model import default_min_share, default_support, load_model
 
+        for taken in ("model", "tokenizer"):
+            if taken in kwargs:
+                name = repr(kwargs[taken]) if isinstance(kwargs[taken], (str, os.PathLike)) else "name_or_path"
+                raise InvalidTypeError(
+                    f"Attributor.load loads the model itself: pass its name or path first, Attributor.load({name}), "
+                    f"not {taken}=...; for a model already loaded, use Attributor(model, tokenizer)")
         model_kwargs = {k: kwargs.pop(k) for k in ("gguf_file", "dtype", "device", "attn_implementation", "cache")
                         if k in kwargs}
         if kwargs.get("min_share") is None and (chosen := default_min_share(name_or_path)) is not None:

@@ -189,6 +189,10 @@ def cmd_attribute(args: argparse.Namespace, console: Any, stderr: Any) -> int:
     answer = args.answer
     if args.answer_file is not None:
         answer = _read_text(args.answer_file, "answer file").strip()
+    if answer is not None and not answer.strip():
+        given = f"the answer file {args.answer_file!r} holds no text" if args.answer_file else "--answer is empty"
+        raise CliInputError(f"{given}; pass the answer's text, or leave out --answer and --answer-file to let the "
+                            "local model answer")
     prompt = _read_text(args.prompt_file, "prompt file") if args.prompt_file is not None else None
     _check_result_paths(args, [args.chunks, args.answer_file, args.prompt_file])
 

@@ -7,6 +7,7 @@ converted model is saved once under the cache directory so later loads take seco
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import importlib
 import importlib.metadata
@@ -258,10 +259,16 @@ def _check_local(name: str) -> None:
     """
     from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 
+    if not name.strip():
+        raise ModelNotFoundError(f"the model name is empty. {WHAT_TO_PASS}")
     path = Path(name).expanduser()
     if not path.exists():
         if path.is_absolute() or name.startswith((".", "~")) or name.count("/") > 1 or "\\" in name:
             raise ModelNotFoundError(f"no model at {name}: the path does not exist. {WHAT_TO_PASS}")
+        near = sorted(difflib.get_close_matches(name.lower(), OFFLINE, n=3, cutoff=0.5)) if "/" not in name else []
+        if near:
+            raise ModelNotFoundError(f"there is no model {name!r}: no such path or named model; did you mean "
+                                     f"{' or '.join(map(repr, near))}? {WHAT_TO_PASS}")
         return
     if not path.is_dir():
         raise ModelNotFoundError(f"{name} is a file, not a model folder or a .gguf file. {WHAT_TO_PASS}")
@@ -293,7 +300,11 @@ def _load_pretrained(name: str, attn: str | None) -> tuple[PreTrainedModel, PreT
         tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=True)
         model = AutoModelForCausalLM.from_pretrained(name, local_files_only=True, attn_implementation=attn)
     except (OSError, ValueError) as err:  # ValueError: a folder without tokenizer files, an invalid hub id
-        raise ModelNotFoundError(f"cannot load model {name!r}: {str(err).rstrip('.')}. {WHAT_TO_PASS}") from err
+        if Path(name).expanduser().exists():
+            raise ModelNotFoundError(f"cannot load model {name!r}: {str(err).rstrip('.')}. {WHAT_TO_PASS}") from err
+        # transformers' own text speaks of an internet connection, but nothing was to be downloaded
+        raise ModelNotFoundError(f"cannot load model {name!r}: it is no path here, no named model, and no hub id "
+                                 f"in the local Hugging Face cache. {WHAT_TO_PASS}") from err
     finally:
         if bars:
             hf_logging.enable_progress_bar()

@@ -24,14 +24,16 @@ _BULLET_RE = re.compile(r"(?:[-*+•‣◦▪●–—]|\(?(?:\d{1,3}|[a-zA-Z]|[
 _LINE_RE = re.compile(r"[^\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]+")
 
 
-def check_answer(answer: object) -> None:
-    """Refuse an answer with nothing to attribute: not a string, empty, or only citation markers."""
+def check_answer(answer: object, none_generates: bool = True) -> None:
+    """Refuse an answer with nothing to attribute: not a string, empty, or only citation markers.
+    ``none_generates``: whether the caller lets the local model answer when given ``answer=None``."""
     if not isinstance(answer, str):
         raise InvalidTypeError(f"answer must be a str, got {type(answer).__name__}")
     if not answer.strip():
         raise EmptyAnswerError(
             "the answer is empty or only whitespace, so there is nothing to attribute (if an LLM returned it, "
-            "its call failed or was cut off); pass the answer's text, or answer=None to let the local model answer"
+            "its call failed or was cut off); pass the answer's text"
+            + (", or answer=None to let the local model answer" if none_generates else "")
         )
     if _CITATION_ONLY_RE.fullmatch(answer.strip()):
         raise EmptyAnswerError(

@@ -200,7 +200,7 @@ def verify(
     RAG prompt is rendered from ``question``. ``min_share`` defaults to the attributor's.
     """
     chunks = as_chunks(chunks)
-    check_answer(answer)
+    check_answer(answer, none_generates=False)  # verification checks an answer that was written
     if min_share is not None:
         check_min_share(min_share)
     markers = parse_markers(answer, chunks, patterns)

@@ -106,6 +106,32 @@ def test_an_answer_of_only_markers_is_refused_alike_by_attribute_and_verify(tiny
     assert str(by_attribute.value) == str(by_verify.value)
 
 
+def test_an_empty_answer_says_what_to_pass_where_it_was_given(tiny_attributor, tmp_path, capsys):
+    with pytest.raises(EmptyAnswerError, match="or answer=None to let the local model answer"):
+        tiny_attributor.attribute("Who runs the bakery?", CHUNKS, "  ")
+    with pytest.raises(EmptyAnswerError) as by_verify:  # verify checks a written answer: None is no option there
+        verify(tiny_attributor, "Who runs the bakery?", CHUNKS, "  ")
+    assert "answer=None" not in str(by_verify.value)
+    from rag_attrib.cli import main
+
+    chunks, empty = tmp_path / "chunks.json", tmp_path / "answer.txt"
+    chunks.write_text('["Mira Tollan runs the bakery."]')
+    empty.write_text("\n")
+    for given in (["--answer", ""], ["--answer-file", str(empty)]):
+        assert main(["attribute", "--chunks", str(chunks), "--question", "Who?", *given]) == 2
+        err = capsys.readouterr().err
+        assert "leave out --answer and --answer-file to let the local model answer" in err and "answer=None" not in err
+
+
+def test_attributor_load_takes_the_models_name_first_not_as_model(tiny_attributor):
+    from rag_attrib import Attributor
+
+    with pytest.raises(InvalidInputError, match=r"pass its name or path first, Attributor.load\('smollm2'\)"):
+        Attributor.load(model="smollm2")
+    with pytest.raises(TypeError, match="use Attributor\\(model, tokenizer\\)"):
+        Attributor.load(model=tiny_attributor.model, tokenizer=tiny_attributor.tokenizer)
+
+
 # --------------------------------------------------------------------------------------------- min_share
 
 

@@ -21,6 +21,18 @@ def test_a_path_that_does_not_exist_is_not_taken_for_a_hub_id(path):
         load_model(path)
 
 
+@pytest.mark.parametrize("name,said", [
+    ("SmolLM2", "there is no model 'SmolLM2': no such path or named model; did you mean 'smollm2'?"),
+    ("qwen", "did you mean 'qwen2.5-0.5b' or 'qwen2.5-1.5b'?"),
+    ("gpt2", "it is no path here, no named model, and no hub id in the local Hugging Face cache"),
+    ("", "the model name is empty"),
+])
+def test_a_mistyped_or_unknown_model_name_says_so_without_speaking_of_the_internet(name, said):
+    with pytest.raises(ModelNotFoundError) as caught:
+        load_model(name)
+    assert said in str(caught.value) and "internet" not in str(caught.value)
+
+
 def test_empty_folder_holds_no_model(tmp_path):
     with pytest.raises(ModelNotFoundError, match=r"holds no model \(no config.json\)\. Pass a folder"):
         load_model(tmp_path)
