@@ -437,7 +437,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "at once), or a budget such as 4G or 512M")
     model_help = "model: a folder saved with save_pretrained, a .gguf file, a downloaded hub id, or a named offline " \
                  "model: qwen2.5-0.5b (the default, Qwen2.5-Coder-0.5B-Instruct), smollm2 (SmolLM2-135M-Instruct: " \
-                 "about 3 times faster, less accurate), gemma3-270m"
+                 "about twice as fast, less accurate), gemma3-270m, qwen2.5-1.5b (3 times the default's size)"
 
     demo = sub.add_parser(
         "demo",
@@ -531,7 +531,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     chk.add_argument("model", metavar="MODEL",
                      help="a folder saved with save_pretrained, a .gguf file, a downloaded hub id, 'default' "
-                     "(qwen2.5-0.5b), or a named offline model: qwen2.5-0.5b, smollm2, gemma3-270m")
+                     "(qwen2.5-0.5b), or a named offline model: qwen2.5-0.5b, smollm2, gemma3-270m, qwen2.5-1.5b")
     chk.set_defaults(func=cmd_check_model)
 
     ev = sub.add_parser(

@@ -596,3 +596,12 @@ def test_verify_summary_on_a_foreign_output_is_a_refusal(tmp_path: Path, capsys,
     assert main(["verify", str(second), "--out", str(out), "--restart"]) == 0
     stdout = capsys.readouterr().out
     assert "3 verified, 0 errors, 0 already done" in stdout and "3 records of the previous run discarded" in stdout
+
+
+def test_every_named_model_is_in_the_help():
+    from rag_attrib.model import OFFLINE
+
+    parser = build_parser()
+    helps = [a.help for sub in parser._subparsers._group_actions[0].choices.values() for a in sub._actions
+             if a.dest == "model"]
+    assert len(helps) == 5 and all(name in text for text in helps for name in OFFLINE)
