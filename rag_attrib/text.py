@@ -83,8 +83,13 @@ def _split_line(line: str, offset: int) -> list[Span]:
         start = len(masked) - len(stripped)
         masked = masked[:start] + " " * bullet.end() + masked[start + bullet.end() :]
     masked = _MARKER_RE.sub(lambda m: " " * len(m.group()), masked)
+    # What the English splitter does not know, shown to it in forms it does (the same length): an ellipsis
+    # character ends a sentence as "..." does, and an emoji opening the next sentence ("... Bäckerei. 🍞 Sie")
+    # stands in for the capital it waits for.
+    masked = masked.replace("\u2026", ".")
+    masked = _SYMBOL_AFTER_STOP_RE.sub(lambda m: m.group(1) + "A", masked)
 
-    pieces = _align(masked, _splitter().split(masked))
+    pieces = [cut for piece in _align(masked, _splitter().split(masked)) for cut in _cjk_cuts(masked, *piece)]
     if not pieces:  # the line is only markers: keep it whole, split_sentences merges it
         start = len(line) - len(line.lstrip())
         pieces = [(start, len(line.rstrip()))]
@@ -97,6 +102,16 @@ def _split_line(line: str, offset: int) -> list[Span]:
         tail = line[end:limit].rstrip()
         out.append(Span(offset + start, offset + end + len(tail)))
     return out
+
+
+_SYMBOL_AFTER_STOP_RE = re.compile(r"([.!?\u2026] +)[\u2600-\u27bf\u2b00-\u2bff\U0001f000-\U0001faff]")  # emoji
+_CJK_STOP_RE = re.compile(r"[\u3002\uff01\uff1f]+[\u300d\u300f\uff09\u201d]*(?=\S)")
+
+
+def _cjk_cuts(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """``(start, end)`` cut after each Chinese or Japanese full stop, which no space follows."""
+    cuts = [start] + [m.end() for m in _CJK_STOP_RE.finditer(text, start, end)] + [end]
+    return [(a, b) for a, b in zip(cuts, cuts[1:]) if a < b]
 
 
 def _align(text: str, sentences: list[str]) -> list[tuple[int, int]]:

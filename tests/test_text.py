@@ -53,6 +53,13 @@ def sentences(answer: str) -> list[str]:
         ),
         ("Is it big? Yes! Very big.", ["Is it big?", "Yes!", "Very big."]),
         ('He said "Hi." Then he left.', ['He said "Hi."', "Then he left."]),
+        ("It was built in 1872\u2026 Then it burned.", ["It was built in 1872\u2026", "Then it burned."]),
+        ("Mira f\u00fchrt die B\u00e4ckerei. \U0001f35e Sie verkauft Brot.",
+         ["Mira f\u00fchrt die B\u00e4ckerei.", "\U0001f35e Sie verkauft Brot."]),
+        ("No. #5 is here. It works.", ["No. #5 is here.", "It works."]),  # only an emoji stands in for a capital
+        ("\u706f\u5854\u5efa\u4e8e1872\u5e74\u3002\u9762\u5305\u5e97\u5f88\u597d\uff01\u300c\u771f\u7684\uff1f\u300d\u662f\u3002",
+         ["\u706f\u5854\u5efa\u4e8e1872\u5e74\u3002", "\u9762\u5305\u5e97\u5f88\u597d\uff01",
+          "\u300c\u771f\u7684\uff1f\u300d", "\u662f\u3002"]),  # Chinese full stops, no space after them
     ],
 )
 def test_plain_sentences(answer, expected):
