@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import itertools
 import re
 from collections.abc import Sequence
 
@@ -111,7 +112,7 @@ _CJK_STOP_RE = re.compile(r"[\u3002\uff01\uff1f]+[\u300d\u300f\uff09\u201d]*(?=\
 def _cjk_cuts(text: str, start: int, end: int) -> list[tuple[int, int]]:
     """``(start, end)`` cut after each Chinese or Japanese full stop, which no space follows."""
     cuts = [start] + [m.end() for m in _CJK_STOP_RE.finditer(text, start, end)] + [end]
-    return [(a, b) for a, b in zip(cuts, cuts[1:]) if a < b]
+    return [(a, b) for a, b in itertools.pairwise(cuts) if a < b]
 
 
 def _align(text: str, sentences: list[str]) -> list[tuple[int, int]]:
@@ -184,8 +185,9 @@ def locate_chunks(prompt: str, chunks: Sequence[Chunk], start: int = 0) -> list[
     Which occurrence, when a text occurs more than once (a short chunk may also stand in the question, the
     instructions or inside a longer chunk): longest chunks first, a chunk with one free occurrence goes there;
     one with several goes to the free occurrence nearest to the chunks already placed, because retrieved
-    passages sit together in the context. When nothing decides, ``AmbiguousChunkError`` names the chunk
-    instead of a guess; a chunk not in the prompt raises ``ChunkNotFoundError``.
+    passages sit together in the context; copies of one text passed as often as it occurs take its occurrences
+    in order. When nothing decides, ``AmbiguousChunkError`` names the chunk instead of a guess; a chunk not in
+    the prompt raises ``ChunkNotFoundError``.
     """
     found = [_occurrences(prompt, chunk, start) for chunk in chunks]
     placed: dict[int, Span] = {}
@@ -197,6 +199,11 @@ def locate_chunks(prompt: str, chunks: Sequence[Chunk], start: int = 0) -> list[
                 raise ChunkNotFoundError(_not_found_message(prompt, chunks[i], found[i], start, placed, chunks))
         unique = [i for i in pending if len(free[i]) == 1]
         i = unique[0] if unique else pending[0]
+        twins = [j for j in pending if chunks[j].text.strip() == chunks[i].text.strip()]
+        if len(free[i]) > 1 and len(twins) == len(free[i]):  # as many copies passed as the prompt holds
+            placed.update(zip(twins, free[i]))
+            pending = [j for j in pending if j not in twins]
+            continue
         if not unique:
             gaps = [min((_gap(s, p) for p in placed.values()), default=None) for s in free[i]]
             best = min(gaps) if placed else None

@@ -87,6 +87,15 @@ def test_a_chunk_that_occurs_twice_with_nothing_to_decide_is_ambiguous():
         locate_chunks(prompt, [Chunk("a", "Ardel.")])
 
 
+def test_one_text_retrieved_twice_under_two_ids_takes_its_occurrences_in_order():
+    prompt = "Sources:\n[1] Ardel has a ferry.\n[2] Ardel has a ferry.\nQuestion: ferry?"
+    chunks = [Chunk("a", "Ardel has a ferry."), Chunk("b", "Ardel has a ferry.")]
+    first, second = prompt.index("[1]") + 4, prompt.index("[2]") + 4
+    assert locate_chunks(prompt, chunks) == [Span(first, first + 18), Span(second, second + 18)]
+    with pytest.raises(AmbiguousChunkError):  # one copy passed, two in the prompt: still no guess
+        locate_chunks(prompt, chunks[:1])
+
+
 def test_attribute_prompt_places_the_chunk_in_the_context(tiny_attributor):
     chunks = [Chunk("port", "Ardel"), Chunk("ferry", "The ferry sails to Quenby six times a day.")]
     prompt = "Question: How often does the ferry from Ardel sail?\nContext:\nArdel\n" + chunks[1].text + "\nAnswer:"
