@@ -345,6 +345,11 @@ def _print_summary(summary: dict[str, Any], errors: list[dict[str, Any]], consol
         f"citation precision {pct(summary['citation_precision'])}, recall {pct(summary['citation_recall'])}, "
         f"ungrounded {pct(summary['ungrounded_share'])}", highlight=False, markup=False,
     )
+    unknown = summary.get("unknown_markers") or {}
+    if unknown:
+        keys = ", ".join(f"[{k}]" for k in list(unknown)[:5]) + (", ..." if len(unknown) > 5 else "")
+        console.print(f"{sum(unknown.values())} markers name no chunk ({keys}): they count as citing nothing",
+                      highlight=False, markup=False)
     for record in errors[:10]:
         console.print(f"[red]error[/red] {escape(record['error'])}")
     if len(errors) > 10:

@@ -15,10 +15,13 @@ from collections.abc import Sequence
 from .errors import AmbiguousChunkError, ChunkNotFoundError, EmptyAnswerError, InvalidChunksError, InvalidTypeError
 from .types import Chunk, Span
 
-# Inline citation markers as LLMs write them: [1], [doc-7], [^1], [1, 2], [1-3]. The group holds the key(s).
-MARKER_PATTERN = r"\[\^?([\w.:#/-]{1,40}(?:\s*[,;]\s*\^?[\w.:#/-]{1,40})*)\]"
-_MARKER_RE = re.compile(MARKER_PATTERN)
-_CITATION_ONLY_RE = re.compile(rf"(?:{MARKER_PATTERN}[\s,;]*)+[.,;:!?]*")
+# Inline citation markers as LLMs write them: [1], [doc-7], [^1], [1, 2], [1-3], [ 2 ]. The group holds the key(s).
+MARKER_PATTERN = r"\[\s*\^?([\w.:#/-]{1,40}(?:\s*[,;]\s*\^?[\w.:#/-]{1,40})*)\s*\]"
+# The same, written by some APIs and prompts: 【1†source】, [Source 1], [source: 2], [Doc 3].
+SOURCE_MARKER_PATTERN = r"【(\d+)(?:[†:][^】]{0,40})?】|\[(?:[Ss]ource|[Dd]oc(?:ument)?|[Rr]ef)s?:?\s*(\d+(?:\s*[,;]\s*\d+)*)\]"
+_ANY_MARKER = rf"(?:{MARKER_PATTERN}|{SOURCE_MARKER_PATTERN})"
+_MARKER_RE = re.compile(_ANY_MARKER)
+_CITATION_ONLY_RE = re.compile(rf"(?:{_ANY_MARKER}[\s,;]*)+[.,;:!?]*")
 # A list-item marker at the start of a line: "- ", "* ", "• ", "1. ", "2) ", "a) ", "iv. ".
 _BULLET_RE = re.compile(r"(?:[-*+•‣◦▪●–—]|\(?(?:\d{1,3}|[a-zA-Z]|[ivxlcdmIVXLCDM]{1,6})[.)])(?=\s)")
 # Exactly the characters str.splitlines() breaks on.

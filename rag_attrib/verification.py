@@ -25,10 +25,10 @@ from typing import Any
 
 from .aggregate import carrying, check_min_share
 from .errors import InvalidInputError
-from .text import MARKER_PATTERN, check_answer, split_sentences
+from .text import MARKER_PATTERN, SOURCE_MARKER_PATTERN, check_answer, split_sentences
 from .types import AttributionResult, AttributorLike, Chunk, Span, as_chunks
 
-DEFAULT_MARKER_PATTERNS = (MARKER_PATTERN,)  # [1]  [2][3]  [1, 2]  [doc-7]  [^1]
+DEFAULT_MARKER_PATTERNS = (MARKER_PATTERN, SOURCE_MARKER_PATTERN)  # [1] [2][3] [1, 2] [1-3] [doc-7] [^1] 【1†source】 [Source 1]
 VERDICTS = ("supported", "miscited", "uncited", "ungrounded")
 
 
@@ -132,8 +132,7 @@ def parse_markers(
     markers = []
     for pattern in patterns:
         for match in re.finditer(pattern, text):
-            for key in re.split(r"\s*[,;]\s*", match.group(1)):
-                key = key.lstrip("^")
+            for key in _keys(next(g for g in match.groups() if g is not None), ids):
                 if key in ids:
                     chunk_id = key
                 elif key.isdigit() and 1 <= int(key) <= len(chunks):
@@ -142,6 +141,19 @@ def parse_markers(
                     chunk_id = None
                 markers.append(Marker(Span(match.start(), match.end()), key, chunk_id))
     return sorted(markers, key=lambda m: m.span.start)
+
+
+def _keys(group: str, ids: set[str]) -> list[str]:
+    """The keys one marker holds: "1, 2" -> 1, 2; "^1" -> 1; a range "1-3" -> 1, 2, 3 (unless it is an id)."""
+    keys = []
+    for key in re.split(r"\s*[,;]\s*", group.strip()):
+        key = key.lstrip("^")
+        span = re.fullmatch(r"(\d+)-(\d+)", key)
+        if span and key not in ids and 0 < int(span[2]) - int(span[1]) < 50:
+            keys += [str(n) for n in range(int(span[1]), int(span[2]) + 1)]
+        else:
+            keys.append(key)
+    return keys
 
 
 def by_label(markers: Sequence[Marker], chunks: Sequence[Chunk], prompt: str, chunk_spans: Sequence[Span]
@@ -264,14 +276,18 @@ def summarize(verifications: Iterable[Verification]) -> dict[str, Any]:
     - ``citation_precision``: of the (sentence, chunk) pairs the markers cite, the part the attribution
       says carries the sentence;
     - ``citation_recall``: of the pairs the attribution says carry a sentence, the part the markers cite;
-    - ``ungrounded_share``: sentences no chunk carries, over all sentences.
+    - ``ungrounded_share``: sentences no chunk carries, over all sentences;
+    - ``unknown_markers``: markers that name no chunk (e.g. ``[7]`` with 3 chunks), by key: they cite nothing.
     """
     cited_pairs = carried_pairs = both = sentences = 0
     counts = dict.fromkeys(VERDICTS, 0)
+    unknown: dict[str, int] = {}
     for verification in verifications:
         for s in verification.sentences:
             sentences += 1
             counts[s.verdict] += 1
+            for key in s.unknown_markers:
+                unknown[key] = unknown.get(key, 0) + 1
             cited_pairs += len(s.cited)
             carried_pairs += len(s.attributed)
             both += len(set(s.cited) & set(s.attributed))
@@ -281,4 +297,5 @@ def summarize(verifications: Iterable[Verification]) -> dict[str, Any]:
         "citation_precision": both / cited_pairs if cited_pairs else None,
         "citation_recall": both / carried_pairs if carried_pairs else None,
         "ungrounded_share": counts["ungrounded"] / sentences if sentences else None,
+        "unknown_markers": unknown,
     }

@@ -605,3 +605,14 @@ def test_every_named_model_is_in_the_help():
     helps = [a.help for sub in parser._subparsers._group_actions[0].choices.values() for a in sub._actions
              if a.dest == "model"]
     assert len(helps) == 5 and all(name in text for text in helps for name in OFFLINE)
+
+
+def test_verify_says_how_many_markers_name_no_chunk(tmp_path: Path, capsys, scripted_model):
+    from test_verify import CHUNKS
+
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"question": "q?", "chunks": [c.to_dict() for c in CHUNKS],
+                               "answer": "Alpha is first [9]. Alpha again [1]."}) + "\n")
+    assert main(["verify", str(src), "--out", str(tmp_path / "o.jsonl")]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "1 markers name no chunk ([9]): they count as citing nothing" in out

@@ -64,6 +64,11 @@ class ScriptedAttributor:
         ("Nowhere [9].", ["9"], [None]),
         ("By id [b].", ["b"], ["b"]),
         ("No marker here.", [], []),
+        ("A range [1-3].", ["1", "2", "3"], ["a", "b", "doc-7"]),
+        ("Spaced [ 2 ].", ["2"], ["b"]),
+        ("An API's 【2†source】.", ["2"], ["b"]),
+        ("Named [Source 1] and [sources: 2, 3].", ["1", "2", "3"], ["a", "b", "doc-7"]),
+        ("Not a range [3-1].", ["3-1"], [None]),
     ],
 )
 def test_parse_markers(text, keys, ids):
@@ -71,7 +76,9 @@ def test_parse_markers(text, keys, ids):
     assert [m.key for m in markers] == keys
     assert [m.chunk_id for m in markers] == ids
     for m in markers:
-        assert text[m.span.start] == "[" and text[m.span.end - 1] == "]"
+        assert text[m.span.start] in "[【" and text[m.span.end - 1] in "]】"
+    clean, _ = strip_markers(text, markers)
+    assert not any(c in clean for c in "[]【】")
 
 
 def test_strip_markers_keeps_a_map_to_the_original():
@@ -153,6 +160,7 @@ def test_unknown_marker_is_reported_and_does_not_support():
     v = verify(ScriptedAttributor({"Alpha": {"a": 0.6}}), "q?", CHUNKS, "Alpha is first [9].")
     assert v.sentences[0].verdict == "miscited"
     assert v.sentences[0].unknown_markers == ("9",)
+    assert summarize([v, v])["unknown_markers"] == {"9": 2}  # the batch summary counts them
 
 
 def test_marker_only_fragment_joins_its_sentence():
