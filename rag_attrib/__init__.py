@@ -23,6 +23,7 @@ _EXPORTS = {
     "ContextTooLongError": "errors",
     "EmptyAnswerError": "errors",
     "InvalidChunksError": "errors",
+    "InvalidInputError": "errors",
     "ModelNotFoundError": "errors",
     "NoChunksError": "errors",
     "RagAttribError": "errors",
@@ -33,7 +34,7 @@ _EXPORTS = {
 }
 __all__ = [
     "AttributionResult", "Attributor", "Chunk", "ChunkNotFoundError", "Citation", "ContextTooLongError",
-    "EmptyAnswerError", "InvalidChunksError", "ModelNotFoundError", "NoChunksError", "RagAttribError",
+    "EmptyAnswerError", "InvalidChunksError", "InvalidInputError", "ModelNotFoundError", "NoChunksError", "RagAttribError",
     "SentenceAttribution", "Span", "UnsupportedModelError", "Verification", "attnlrp", "load_model", "summarize",
     "verify",
 ]
@@ -59,6 +60,7 @@ if TYPE_CHECKING:
         ContextTooLongError,
         EmptyAnswerError,
         InvalidChunksError,
+        InvalidInputError,
         ModelNotFoundError,
         NoChunksError,
         RagAttribError,

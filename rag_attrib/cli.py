@@ -221,7 +221,7 @@ def cmd_verify(args: argparse.Namespace, console: Any, stderr: Any) -> int:
     else:
         ray_only = [f"--{k.replace('_', '-')}" for k in RAY_ONLY if getattr(args, k) is not None]
         if ray_only:
-            raise CliInputError(f"{', '.join(ray_only)} only apply with --engine ray")
+            raise CliInputError(f"{', '.join(ray_only)} only appl{'y' if len(ray_only) > 1 else 'ies'} with --engine ray")
         memory = _memory_and_allocator(args)
         counts = run_local(lambda: _load(args.model, stderr, not args.no_support, memory), args.input, args.out,
                            token_relevance=bool(args.html), restart=args.restart, retry_errors=args.retry_errors)

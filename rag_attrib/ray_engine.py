@@ -355,8 +355,9 @@ def run_ray(
     check_input_file(input_path)
     if fmt not in FORMATS:
         raise RayEngineError(f"format must be one of {FORMATS}, got {fmt!r}")
-    if num_workers < 1 or batch_size < 1:
-        raise RayEngineError("num_workers and batch_size must be at least 1")
+    for name, value in (("num_workers", num_workers), ("batch_size", batch_size)):
+        if value < 1:
+            raise RayEngineError(f"{name} (--{name.replace('_', '-')}) must be at least 1, got {value}")
     if num_gpus_per_worker < 0 or num_cpus_per_worker <= 0:
         raise RayEngineError("num_gpus_per_worker must be >= 0 and num_cpus_per_worker > 0")
     out = Path(out_dir)

@@ -262,7 +262,9 @@ class AttributionResult:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> AttributionResult:
         if d.get("format") != FORMAT:
-            raise ResultFormatError(f"not a rag_attrib result (format={d.get('format')!r}); expected {FORMAT!r}")
+            hint = (" (a verify record: read it with Verification.from_dict, its result is under 'attribution')"
+                    if "verdicts" in d else "")
+            raise ResultFormatError(f"not a rag_attrib result (format={d.get('format')!r}); expected {FORMAT!r}{hint}")
         if d.get("version") not in READABLE_VERSIONS:
             raise ResultFormatError(
                 f"result format version {d.get('version')} is not readable by this rag_attrib "
@@ -321,7 +323,15 @@ class AttributionResult:
 
     @classmethod
     def from_json(cls, text: str) -> AttributionResult:
-        return cls.from_dict(json.loads(text))
+        """The result from the JSON text ``to_json`` wrote (to read a file: ``from_json(path.read_text())``)."""
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            hint = " (it looks like a path: pass the file's text)" if not text.lstrip().startswith(("{", "[")) else ""
+            raise ResultFormatError(f"not a rag_attrib result: not JSON ({err.msg}){hint}") from None
+        if not isinstance(data, dict):
+            raise ResultFormatError(f"not a rag_attrib result: a JSON {type(data).__name__}, not an object")
+        return cls.from_dict(data)
 
 
 class AttributorLike(Protocol):

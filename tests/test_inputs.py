@@ -157,3 +157,22 @@ def test_min_share_outside_0_1_is_refused(tiny_attributor, min_share):
 def test_an_empty_question_is_an_input_error(tiny_attributor):
     with pytest.raises(InvalidInputError, match="question"):
         tiny_attributor.attribute("  ", CHUNKS, "Mira Tollan.")
+
+
+@pytest.mark.parametrize("text,said", [
+    ("out1.json", "not JSON (Expecting value) (it looks like a path: pass the file's text)"),
+    ("[]", "a JSON list, not an object"),
+    ('{"verdicts": []}', "a verify record: read it with Verification.from_dict"),
+])
+def test_reading_something_else_as_a_result_says_what_it_is(text, said):
+    from rag_attrib import AttributionResult, RagAttribError
+
+    with pytest.raises(RagAttribError, match="not a rag_attrib result") as caught:
+        AttributionResult.from_json(text)
+    assert said in str(caught.value)
+
+
+def test_invalid_input_error_is_exported():
+    import rag_attrib
+
+    assert issubclass(rag_attrib.EmptyAnswerError, rag_attrib.InvalidInputError)

@@ -237,9 +237,11 @@ def test_options_are_checked(tmp_path, capsys):
     assert main(["verify", str(src), "--out", str(tmp_path / "file"), "--engine", "ray"]) == 2
     assert "is a file" in capsys.readouterr().err
     assert main(["verify", str(src), "--out", str(tmp_path / "o.jsonl"), "--num-workers", "2"]) == 2
-    assert "--num-workers only apply with --engine ray" in capsys.readouterr().err
+    assert "--num-workers only applies with --engine ray" in capsys.readouterr().err
     with pytest.raises(RayEngineError, match="format"):
         run_ray(src, tmp_path / "x", fmt="csv")
+    with pytest.raises(RayEngineError, match=r"^batch_size \(--batch-size\) must be at least 1, got 0$"):
+        run_ray(src, tmp_path / "x", batch_size=0)
 
 
 def test_ray_is_imported_only_when_asked():
