@@ -16,9 +16,10 @@ from .errors import AmbiguousChunkError, ChunkNotFoundError, EmptyAnswerError, I
 from .types import Chunk, Span
 
 # Inline citation markers as LLMs write them: [1], [doc-7], [^1], [1, 2], [1-3], [ 2 ]. The group holds the key(s).
-MARKER_PATTERN = r"\[\s*\^?([\w.:#/-]{1,40}(?:\s*[,;]\s*\^?[\w.:#/-]{1,40})*)\s*\]"
+MARKER_PATTERN = r"\[\s*\^?([\w.:#/\u2013-]{1,40}(?:\s*[,;]\s*\^?[\w.:#/\u2013-]{1,40})*)\s*\]"
 # The same, written by some APIs and prompts: 【1†source】, [Source 1], [source: 2], [Doc 3].
-SOURCE_MARKER_PATTERN = r"【(\d+)(?:[†:][^】]{0,40})?】|\[(?:[Ss]ource|[Dd]oc(?:ument)?|[Rr]ef)s?:?\s*(\d+(?:\s*[,;]\s*\d+)*)\]"
+SOURCE_MARKER_PATTERN = (r"【(\d+)(?:[†:][^】]{0,40})?】"
+                         r"|\[(?:[Ss]ource|[Dd]oc(?:ument)?|[Rr]ef)s?:?\s*(\d+(?:\s*[-\u2013,;]\s*\d+)*)\]")
 _ANY_MARKER = rf"(?:{MARKER_PATTERN}|{SOURCE_MARKER_PATTERN})"
 _MARKER_RE = re.compile(_ANY_MARKER)
 _CITATION_ONLY_RE = re.compile(rf"(?:{_ANY_MARKER}[\s,;]*)+[.,;:!?]*")
@@ -109,13 +110,17 @@ def _split_line(line: str, offset: int) -> list[Span]:
 
 
 _SYMBOL_AFTER_STOP_RE = re.compile(r"([.!?\u2026] +)[\u2600-\u27bf\u2b00-\u2bff\U0001f000-\U0001faff]")  # emoji
-_CJK_STOP_RE = re.compile(r"[\u3002\uff01\uff1f]+[\u300d\u300f\uff09\u201d]*(?=\S)")
+_CJK_STOP_RE = re.compile(r"[\u3002\uff01\uff1f]+[\u300d\u300f\uff09\u201d]*(\s*)(?=\S)")
 
 
 def _cjk_cuts(text: str, start: int, end: int) -> list[tuple[int, int]]:
-    """``(start, end)`` cut after each Chinese or Japanese full stop, which no space follows."""
-    cuts = [start] + [m.end() for m in _CJK_STOP_RE.finditer(text, start, end)] + [end]
-    return [(a, b) for a, b in itertools.pairwise(cuts) if a < b]
+    """``(start, end)`` cut after each Chinese or Japanese full stop (no space need follow; a blanked marker
+    after it stays with the sentence before, as the caller stretches each piece over the blanks after it)."""
+    pieces, a = [], start
+    for m in _CJK_STOP_RE.finditer(text, start, end):
+        pieces.append((a, m.start(1)))
+        a = m.end()
+    return pieces + [(a, end)]
 
 
 def _align(text: str, sentences: list[str]) -> list[tuple[int, int]]:
@@ -196,14 +201,15 @@ def locate_chunks(prompt: str, chunks: Sequence[Chunk], start: int = 0) -> list[
     placed: dict[int, Span] = {}
     pending = sorted(range(len(chunks)), key=lambda i: -len(chunks[i].text.strip()))
     while pending:
-        free = {i: [s for s in found[i] if not any(_overlap(s, p) for p in placed.values())] for i in pending}
+        free = {i: [s for s in found[i] if not any(s.overlaps(p) for p in placed.values())] for i in pending}
         for i in pending:
             if not free[i]:
                 raise ChunkNotFoundError(_not_found_message(prompt, chunks[i], found[i], start, placed, chunks))
         unique = [i for i in pending if len(free[i]) == 1]
         i = unique[0] if unique else pending[0]
         twins = [j for j in pending if chunks[j].text.strip() == chunks[i].text.strip()]
-        if len(free[i]) > 1 and len(twins) == len(free[i]):  # as many copies passed as the prompt holds
+        apart = all(not a.overlaps(b) for a, b in itertools.pairwise(sorted(free[i], key=lambda x: x.start)))
+        if len(free[i]) > 1 and len(twins) == len(free[i]) and apart:  # as many copies passed as the prompt holds
             placed.update(zip(twins, free[i]))
             pending = [j for j in pending if j not in twins]
             continue
@@ -243,10 +249,6 @@ def find_text(prompt: str, text: str, start: int = 0) -> list[Span]:
     return []
 
 
-def _overlap(a: Span, b: Span) -> bool:
-    return a.start < b.end and b.start < a.end
-
-
 def _gap(a: Span, b: Span) -> int:
     return max(0, a.start - b.end, b.start - a.end)
 
@@ -260,7 +262,7 @@ def _not_found_message(
     prompt: str, chunk: Chunk, occurrences: list[Span], start: int, placed: dict[int, Span], chunks: Sequence[Chunk]
 ) -> str:
     if occurrences:
-        holders = sorted({chunks[j].id for s in occurrences for j, p in placed.items() if _overlap(s, p)})
+        holders = sorted({chunks[j].id for s in occurrences for j, p in placed.items() if s.overlaps(p)})
         why = f"occurs in the prompt only inside the text of chunk(s) {holders} (chunks must not overlap)"
     elif start and _occurrences(prompt, chunk, 0):
         why = f"occurs in the prompt only before character {start}, where the search starts"

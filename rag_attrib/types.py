@@ -29,6 +29,9 @@ class Span:
         if not 0 <= self.start <= self.end:
             raise ValueError(f"Span needs 0 <= start <= end, got ({self.start}, {self.end})")
 
+    def overlaps(self, other: Span) -> bool:
+        return self.start < other.end and other.start < self.end
+
     def of(self, text: str) -> str:
         return text[self.start : self.end]
 

@@ -125,31 +125,43 @@ def parse_markers(
     """Every citation marker in ``text``, in order, mapped to a chunk id.
 
     A key names a chunk by its id first, then by its 1-based number in the prompt (``by_label`` settles the
-    keys that could be either). Each pattern's first group holds the key(s); commas or semicolons separate
-    several keys in one marker.
+    keys that could be either). In each pattern the first group that matched holds the key(s); commas or
+    semicolons separate several keys in one marker. Where the matches of two patterns overlap (``[doc2]`` is
+    an id to the first and document 2 to the second), the one that names more chunks is kept, else the first.
     """
     ids = {c.id for c in chunks}
-    markers = []
+    found: list[list[Marker]] = []  # the markers of each match kept so far
     for pattern in patterns:
         for match in re.finditer(pattern, text):
-            for key in _keys(next(g for g in match.groups() if g is not None), ids):
-                if key in ids:
-                    chunk_id = key
-                elif key.isdigit() and 1 <= int(key) <= len(chunks):
-                    chunk_id = chunks[int(key) - 1].id
-                else:
-                    chunk_id = None
-                markers.append(Marker(Span(match.start(), match.end()), key, chunk_id))
-    return sorted(markers, key=lambda m: m.span.start)
+            span = Span(match.start(), match.end())
+            keys = _keys(next(g for g in match.groups() if g is not None), ids, len(chunks))
+            markers = [Marker(span, key, _chunk_id(key, chunks, ids)) for key in keys]
+            clash = next((i for i, other in enumerate(found) if other[0].span.overlaps(span)), None)
+            if clash is None:
+                found.append(markers)
+            elif _named(markers) > _named(found[clash]):
+                found[clash] = markers
+    return sorted((m for markers in found for m in markers), key=lambda m: m.span.start)
 
 
-def _keys(group: str, ids: set[str]) -> list[str]:
-    """The keys one marker holds: "1, 2" -> 1, 2; "^1" -> 1; a range "1-3" -> 1, 2, 3 (unless it is an id)."""
+def _chunk_id(key: str, chunks: Sequence[Chunk], ids: set[str]) -> str | None:
+    if key in ids:
+        return key
+    return chunks[int(key) - 1].id if key.isdigit() and 1 <= int(key) <= len(chunks) else None
+
+
+def _named(markers: Sequence[Marker]) -> int:
+    return sum(m.chunk_id is not None for m in markers)
+
+
+def _keys(group: str, ids: set[str], n_chunks: int) -> list[str]:
+    """The keys one marker holds: "1, 2" -> 1, 2; "^1" -> 1; a range of chunk numbers "1-3" (or "1–3") -> 1, 2,
+    3, unless it is an id ("2020-2024" stays one key, naming nothing)."""
     keys = []
     for key in re.split(r"\s*[,;]\s*", group.strip()):
         key = key.lstrip("^")
-        span = re.fullmatch(r"(\d+)-(\d+)", key)
-        if span and key not in ids and 0 < int(span[2]) - int(span[1]) < 50:
+        span = re.fullmatch(r"(\d+)\s*[-\u2013]\s*(\d+)", key)
+        if span and key not in ids and 1 <= int(span[1]) < int(span[2]) <= n_chunks:
             keys += [str(n) for n in range(int(span[1]), int(span[2]) + 1)]
         else:
             keys.append(key)
@@ -161,8 +173,8 @@ def by_label(markers: Sequence[Marker], chunks: Sequence[Chunk], prompt: str, ch
     """``markers`` with each ambiguous key resolved by the labels of the prompt the LLM saw.
 
     A key such as ``3`` is ambiguous when one chunk's id is "3" and another chunk is the third (retrievers'
-    ids are often numbers). The chunk whose label in the prompt (the text between the previous chunk and it:
-    ``[3] ``, ``Source 3:``) holds the key is the one meant; the default prompt labels chunks by number.
+    ids are often numbers). The chunk whose label in the prompt (``_label``: ``[3] ``, ``Source 3:``) holds the
+    key is the one meant; the default prompt labels chunks by number.
     Where neither or both labels hold it, the id wins.
     """
     ids = [c.id for c in chunks]
@@ -178,10 +190,12 @@ def by_label(markers: Sequence[Marker], chunks: Sequence[Chunk], prompt: str, ch
 
 
 def _label(prompt: str, chunk_spans: Sequence[Span], j: int) -> str:
-    """The prompt text just before chunk ``j`` and after the chunk before it (at most 40 characters)."""
+    """Chunk ``j``'s label: the last line before it ("[3] ", "Source 3:" on a line of its own), after the chunk
+    before it; a longer line (the question, an instruction) is no label."""
     start = chunk_spans[j].start
     before = max((s.end for s in chunk_spans if s.end <= start), default=0)
-    return prompt[max(before, start - 40):start]
+    line = prompt[max(before, start - 40):start].rstrip().rsplit("\n", 1)[-1].strip()
+    return line if len(line) <= 24 else ""
 
 
 def strip_markers(answer: str, markers: Sequence[Marker]) -> tuple[str, list[int]]:

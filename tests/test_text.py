@@ -60,6 +60,7 @@ def sentences(answer: str) -> list[str]:
         ("\u706f\u5854\u5efa\u4e8e1872\u5e74\u3002\u9762\u5305\u5e97\u5f88\u597d\uff01\u300c\u771f\u7684\uff1f\u300d\u662f\u3002",
          ["\u706f\u5854\u5efa\u4e8e1872\u5e74\u3002", "\u9762\u5305\u5e97\u5f88\u597d\uff01",
           "\u300c\u771f\u7684\uff1f\u300d", "\u662f\u3002"]),  # Chinese full stops, no space after them
+        ("\u5e74\u3002[1]\u9762\u5305\u5e97\u3002 \u662f\u3002", ["\u5e74\u3002[1]", "\u9762\u5305\u5e97\u3002", "\u662f\u3002"]),
     ],
 )
 def test_plain_sentences(answer, expected):

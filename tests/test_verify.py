@@ -69,6 +69,9 @@ class ScriptedAttributor:
         ("An API's 【2†source】.", ["2"], ["b"]),
         ("Named [Source 1] and [sources: 2, 3].", ["1", "2", "3"], ["a", "b", "doc-7"]),
         ("Not a range [3-1].", ["3-1"], [None]),
+        ("Years [2020-2024].", ["2020-2024"], [None]),  # no chunk numbers: one key
+        ("En dash [1\u20133] and [Sources 2-3].", ["1", "2", "3", "2", "3"], ["a", "b", "doc-7", "b", "doc-7"]),
+        ("Glued [doc2] and [source:3].", ["2", "3"], ["b", "doc-7"]),  # one marker each, not two
     ],
 )
 def test_parse_markers(text, keys, ids):
@@ -79,6 +82,11 @@ def test_parse_markers(text, keys, ids):
         assert text[m.span.start] in "[【" and text[m.span.end - 1] in "]】"
     clean, _ = strip_markers(text, markers)
     assert not any(c in clean for c in "[]【】")
+
+
+def test_a_marker_that_is_an_id_is_not_also_read_as_a_number():
+    chunks = [Chunk("doc3", "C."), Chunk("doc1", "A."), Chunk("doc2", "B.")]
+    assert [(m.key, m.chunk_id) for m in parse_markers("B is true [doc2].", chunks)] == [("doc2", "doc2")]
 
 
 def test_strip_markers_keeps_a_map_to_the_original():
@@ -104,11 +112,13 @@ def _located(prompt: str, chunks: list[Chunk]) -> list[Span]:
         (["[2] ", "[1] "], ["bakery", "lighthouse"]),  # labelled by id: [1] = the chunk whose id is "1"
         (["Source 2: ", "Source 1: "], ["bakery", "lighthouse"]),
         (["", ""], ["bakery", "lighthouse"]),  # no label to go by: the id wins, as documented
+        (["Document [1]:\n", "Document [2]:\n"], ["lighthouse", "bakery"]),  # a label on a line of its own
     ],
 )
 def test_a_key_that_is_one_chunks_id_and_another_chunks_number_follows_the_prompts_labels(labels, meant):
     chunks = [Chunk("2", "The Quenby lighthouse was built in 1872."), Chunk("1", "Mira Tollan runs the bakery.")]
-    prompt = "Answer from the sources.\n\n" + "\n\n".join(label + c.text for label, c in zip(labels, chunks))
+    # the question's "2" is no label: only a short last line before a chunk is
+    prompt = "What do the 2 sources say?\n\n" + "\n\n".join(label + c.text for label, c in zip(labels, chunks))
     answer = "Mira Tollan runs it [1]. It was built in 1872 [2]. Both stand [doc]."
     markers = parse_markers(answer, chunks)
     assert [m.chunk_id for m in markers] == ["1", "2", None]  # the id first, before the prompt is known
