@@ -265,10 +265,6 @@ def _check_local(name: str) -> None:
     if not path.exists():
         if path.is_absolute() or name.startswith((".", "~")) or name.count("/") > 1 or "\\" in name:
             raise ModelNotFoundError(f"no model at {name}: the path does not exist. {WHAT_TO_PASS}")
-        near = sorted(difflib.get_close_matches(name.lower(), OFFLINE, n=3, cutoff=0.5)) if "/" not in name else []
-        if near:
-            raise ModelNotFoundError(f"there is no model {name!r}: no such path or named model; did you mean "
-                                     f"{' or '.join(map(repr, near))}? {WHAT_TO_PASS}")
         return
     if not path.is_dir():
         raise ModelNotFoundError(f"{name} is a file, not a model folder or a .gguf file. {WHAT_TO_PASS}")
@@ -300,15 +296,29 @@ def _load_pretrained(name: str, attn: str | None) -> tuple[PreTrainedModel, PreT
         tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=True)
         model = AutoModelForCausalLM.from_pretrained(name, local_files_only=True, attn_implementation=attn)
     except (OSError, ValueError) as err:  # ValueError: a folder without tokenizer files, an invalid hub id
-        if Path(name).expanduser().exists():
+        if Path(name).expanduser().exists() or _in_hub_cache(name):
             raise ModelNotFoundError(f"cannot load model {name!r}: {str(err).rstrip('.')}. {WHAT_TO_PASS}") from err
         # transformers' own text speaks of an internet connection, but nothing was to be downloaded
+        near = sorted([n for n in OFFLINE if n.startswith(name.lower())]
+                      or difflib.get_close_matches(name.lower(), OFFLINE, n=3, cutoff=0.75))
+        hint = f" Did you mean {' or '.join(map(repr, near))}?" if near else ""
         raise ModelNotFoundError(f"cannot load model {name!r}: it is no path here, no named model, and no hub id "
-                                 f"in the local Hugging Face cache. {WHAT_TO_PASS}") from err
+                                 f"in the local Hugging Face cache.{hint} {WHAT_TO_PASS}") from err
     finally:
         if bars:
             hf_logging.enable_progress_bar()
     return model, tokenizer
+
+
+def _in_hub_cache(name: str) -> bool:
+    """Whether ``name`` is a hub id with a config in the local Hugging Face cache (then a failure to load it
+    has another cause, which transformers' own message names)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        return isinstance(try_to_load_from_cache(name, "config.json"), str)
+    except ValueError:  # not a valid repo id
+        return False
 
 
 def _load_gguf(

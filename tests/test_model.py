@@ -22,15 +22,23 @@ def test_a_path_that_does_not_exist_is_not_taken_for_a_hub_id(path):
 
 
 @pytest.mark.parametrize("name,said", [
-    ("SmolLM2", "there is no model 'SmolLM2': no such path or named model; did you mean 'smollm2'?"),
-    ("qwen", "did you mean 'qwen2.5-0.5b' or 'qwen2.5-1.5b'?"),
-    ("gpt2", "it is no path here, no named model, and no hub id in the local Hugging Face cache"),
+    ("SmolLM2", "no hub id in the local Hugging Face cache. Did you mean 'smollm2'?"),
+    ("qwen", "Did you mean 'qwen2.5-0.5b' or 'qwen2.5-1.5b'?"),
+    ("no-such-model-anywhere", "it is no path here, no named model, and no hub id in the local Hugging Face cache"),
     ("", "the model name is empty"),
 ])
 def test_a_mistyped_or_unknown_model_name_says_so_without_speaking_of_the_internet(name, said):
     with pytest.raises(ModelNotFoundError) as caught:
         load_model(name)
     assert said in str(caught.value) and "internet" not in str(caught.value)
+
+
+def test_a_cached_hub_id_that_fails_to_load_keeps_the_real_cause(tmp_path, monkeypatch):
+    """A hub id in the cache whose tokenizer is missing: the message must not say it is not in the cache."""
+    monkeypatch.setattr(model_module, "_in_hub_cache", lambda name: name == "acme/tiny")
+    with pytest.raises(ModelNotFoundError) as caught:
+        load_model("acme/tiny")
+    assert "no hub id in the local Hugging Face cache" not in str(caught.value)
 
 
 def test_empty_folder_holds_no_model(tmp_path):
