@@ -113,10 +113,12 @@ def _sniff(text: str, path: Path) -> list[Any]:
 def _parse_text(text: str, path: Path) -> list[str]:
     passages = [part.strip() for part in re.split(r"\n[ \t]*\n", text) if part.strip()]
     lines = passages[0].splitlines() if len(passages) == 1 else []
-    if len(lines) > 1 and all(re.match(r"\s*\[[^\]\s]+\]", line) for line in lines):
-        # "[1] ...\n[2] ...": labelled like a prompt's chunks, one per line, but read as one passage
+    labels = [re.match(r"\s*\[(\d+)\]", line) for line in lines]
+    if len(lines) > 1 and all(labels) and [int(m[1]) for m in labels] == list(range(1, len(lines) + 1)):
+        # "[1] ...\n[2] ...": numbered like a prompt's chunks, one per line, but read as one passage
         raise ChunkFileError(
-            f"{str(path)!r} reads as one passage of {len(lines)} labelled lines ({lines[0][:30]!r}...); plain-text "
-            "chunks are separated by blank lines: put an empty line between them, or give a JSON list"
+            f"{str(path)!r} reads as one passage of {len(lines)} numbered lines ({lines[0][:30]!r}...); plain-text "
+            "chunks are separated by blank lines: put an empty line between them and drop the [n] labels (the "
+            "prompt numbers chunks itself), or give a JSON list"
         )
     return passages

@@ -142,10 +142,12 @@ def test_read_plain_text(tmp_path: Path):
 def test_plain_text_chunks_labelled_one_per_line_are_refused_not_read_as_one(tmp_path: Path):
     f = tmp_path / "chunks.txt"
     f.write_text("[1] The Quenby lighthouse was built in 1872.\n[2] Quenby's bakery is run by Mira Tollan.\n")
-    with pytest.raises(ChunkFileError, match="one passage of 2 labelled lines.*put an empty line between them"):
+    with pytest.raises(ChunkFileError, match="one passage of 2 numbered lines.*put an empty line between them"):
         read_chunks(f)
-    f.write_text("A passage wrapped\nat eighty columns [1] stays\none chunk.\n")  # only labelled lines are refused
-    assert read_chunks(f) == (Chunk("1", "A passage wrapped\nat eighty columns [1] stays\none chunk."),)
+    for one_chunk in ("A passage wrapped\nat eighty columns [1] stays\none chunk.",
+                      "[INFO] a log excerpt\n[WARN] stays one chunk", "[1] a list that\n[3] skips is one chunk"):
+        f.write_text(one_chunk + "\n")  # only lines numbered [1], [2], ... in order are refused
+        assert read_chunks(f) == (Chunk("1", one_chunk),)
 
 
 def test_sniffs_json_and_jsonl_without_extension(tmp_path: Path):
