@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import shutil
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -361,7 +362,8 @@ SOURCE_RECORD = "rag_attrib_source.json"  # which GGUF a converted copy came fro
 
 def _source_record(gguf: Path) -> dict:
     stat = gguf.stat()
-    return {"path": str(gguf.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    return {"path": str(gguf.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+            "host": socket.gethostname()}
 
 
 def forget_stale_copies(models: Path) -> list[Path]:
@@ -369,19 +371,23 @@ def forget_stale_copies(models: Path) -> list[Path]:
 
     A copy is keyed by its GGUF's path and modification time, so reinstalling a model package (a new virtual
     environment, a CI clone) converts it again; without this every old copy (0.5-7 GB) would stay in the cache
-    for good. Copies without a source record (made before it existed) are left alone.
+    for good. Only copies this host made are judged (a cache shared between machines sees other paths); copies
+    without a source record (made before it existed) and half-written ones are left alone.
     """
     stale = []
     for copy in models.iterdir():
         try:
             source = json.loads((copy / SOURCE_RECORD).read_text(encoding="utf-8"))
             path = Path(source["path"])
+            if source.get("host") != socket.gethostname():
+                continue
             current = _source_record(path) if path.is_file() else None
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             continue
         if current != source:
             shutil.rmtree(copy, ignore_errors=True)
-            stale.append(copy)
+            if not copy.exists():
+                stale.append(copy)
     if stale:
         log.info("removed %d converted copies whose GGUF is gone or changed from %s", len(stale), models)
     return stale

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 
 import pytest
 
@@ -94,9 +95,11 @@ def test_a_missing_named_model_says_how_to_install(monkeypatch):
 
 @pytest.mark.slow
 def test_a_named_model_is_converted_once_then_cached(tmp_path, caplog):
+    stale = _copy_of(tmp_path / "models", "SmolLM2-135M-Instruct-0123456789ab", tmp_path / "gone-venv" / "m.gguf")
     with caplog.at_level("INFO", logger="rag_attrib.model"):
         model, tokenizer = load_model("smollm2", cache=tmp_path)
     assert "converting" in caplog.text
+    assert not stale.exists()  # a conversion forgets the copies whose GGUF is gone
     converted = list((tmp_path / "models").iterdir())
     assert len(converted) == 1 and (converted[0] / "config.json").is_file()
     assert (converted[0] / model_module.SOURCE_RECORD).is_file()
@@ -111,7 +114,8 @@ def test_a_named_model_is_converted_once_then_cached(tmp_path, caplog):
 def _copy_of(models, name, gguf):
     copy = models / name
     copy.mkdir(parents=True)
-    record = model_module._source_record(gguf) if gguf.is_file() else {"path": str(gguf), "size": 4, "mtime_ns": 1}
+    record = (model_module._source_record(gguf) if gguf.is_file()
+              else {"path": str(gguf), "size": 4, "mtime_ns": 1, "host": socket.gethostname()})
     (copy / model_module.SOURCE_RECORD).write_text(json.dumps(record))
     return copy
 
@@ -127,7 +131,10 @@ def test_converted_copies_whose_gguf_is_gone_or_changed_are_forgotten(tmp_path):
     gone = _copy_of(models, "gone-1", tmp_path / "deleted-venv" / "m.gguf")
     unrecorded = models / "older-1"  # made before copies recorded their source: left alone
     unrecorded.mkdir()
+    elsewhere = _copy_of(models, "other-host-1", tmp_path / "their-venv" / "m.gguf")  # a cache shared with another
+    record = json.loads((elsewhere / model_module.SOURCE_RECORD).read_text())      # machine: its paths are not ours
+    (elsewhere / model_module.SOURCE_RECORD).write_text(json.dumps({**record, "host": "another-machine"}))
 
     assert sorted(model_module.forget_stale_copies(models)) == sorted([changed, gone])
-    assert sorted(p.name for p in models.iterdir()) == ["kept-1", "older-1"]
+    assert sorted(p.name for p in models.iterdir()) == ["kept-1", "older-1", "other-host-1"]
     assert kept.is_dir() and unrecorded.is_dir()
