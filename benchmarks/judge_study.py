@@ -56,7 +56,7 @@ def main() -> None:
         chunks = cases[row["case"]].chunks
         top = sorted(sorted(range(len(chunks)), key=lambda j: -row["shares"][j])[: args.top])
         row["judge"] = judge(model, tokenizer, [chunks[j].text for j in top], row["text"], yes, no)
-    judge_name = model.config.name_or_path
+    judge_name = model.name_or_path  # the model's name (its config holds the cache folder of a named model)
     print(f"{judge_name} judging with {dump['model']}'s top {args.top} chunks; {time.perf_counter() - start:.0f} s")
     for source in dict.fromkeys(r["source"] for r in dump["rows"]):
         rows = [r for r in dump["rows"] if r["source"] == source]

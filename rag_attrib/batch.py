@@ -146,17 +146,19 @@ def check_input_file(path: str | os.PathLike) -> None:
     if first is None:
         return  # nothing to verify is not an error (a pipeline's quiet day); the CLI says so
     try:
-        json.loads(first[1])
-        return
+        whole = json.loads(first[1])
+        if not isinstance(whole, list):
+            return
     except ValueError:
-        pass
-    try:
-        whole = json.loads(source.read_text(encoding="utf-8-sig"))
-    except ValueError:
-        return  # a broken line: it becomes an error record, and the others run
+        if not str(first[1]).lstrip().startswith(("[", "{")):
+            return  # a broken line: it becomes an error record, and the others run
+        try:
+            whole = json.loads(source.read_text(encoding="utf-8-sig"))
+        except ValueError:
+            return
     fix = "write each record on one line"
     if isinstance(whole, list):
-        what = f"a JSON array of {len(whole)} records"
+        what = f"a JSON array of {len(whole)} record{'s' if len(whole) != 1 else ''}"
         fix += """, e.g. `python -c "import json,sys; [print(json.dumps(r)) for r in json.load(open(sys.argv[1]))]" IN > IN.jsonl`"""
     else:
         what = "one JSON value spread over several lines"

@@ -348,8 +348,9 @@ def _print_summary(summary: dict[str, Any], errors: list[dict[str, Any]], consol
     unknown = summary.get("unknown_markers") or {}
     if unknown:
         keys = ", ".join(f"[{k}]" for k in list(unknown)[:5]) + (", ..." if len(unknown) > 5 else "")
-        console.print(f"{sum(unknown.values())} markers name no chunk ({keys}): they count as citing nothing",
-                      highlight=False, markup=False)
+        n = sum(unknown.values())
+        console.print(f"{n} marker{'s name' if n != 1 else ' names'} no chunk ({keys}): "
+                      f"{'they count' if n != 1 else 'it counts'} as citing nothing", highlight=False, markup=False)
     for record in errors[:10]:
         console.print(f"[red]error[/red] {escape(record['error'])}")
     if len(errors) > 10:

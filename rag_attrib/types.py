@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from .errors import InvalidChunksError, NoChunksError, ResultFormatError
@@ -325,12 +327,15 @@ class AttributionResult:
         yield result_view(self, options.max_width)
 
     @classmethod
-    def from_json(cls, text: str) -> AttributionResult:
-        """The result from the JSON text ``to_json`` wrote (to read a file: ``from_json(path.read_text())``)."""
+    def from_json(cls, text: str | bytes | os.PathLike) -> AttributionResult:
+        """The result from the JSON ``to_json`` wrote: its text, or the path of a file holding it."""
+        if isinstance(text, os.PathLike):
+            text = Path(text).read_text(encoding="utf-8-sig")
         try:
             data = json.loads(text)
         except json.JSONDecodeError as err:
-            hint = " (it looks like a path: pass the file's text)" if not text.lstrip().startswith(("{", "[")) else ""
+            looks = text.strip() if isinstance(text, str) else ""
+            hint = " (it looks like a path: pass a pathlib.Path)" if looks and looks[0] not in "{[" else ""
             raise ResultFormatError(f"not a rag_attrib result: not JSON ({err.msg}){hint}") from None
         if not isinstance(data, dict):
             raise ResultFormatError(f"not a rag_attrib result: a JSON {type(data).__name__}, not an object")

@@ -475,6 +475,7 @@ def test_verify_refuses_an_input_that_is_not_jsonl_before_the_model_loads(tmp_pa
     inputs = {
         "array.json": (json.dumps(records, indent=2), "holds a JSON array of 2 records, not JSONL"),
         "object.json": (json.dumps(records[0], indent=2), "holds one JSON value spread over several lines"),
+        "one-line.json": (json.dumps(records[:1]), "holds a JSON array of 1 record, not JSONL"),
     }
     out = tmp_path / "o.jsonl"
     for name, (text, said) in inputs.items():
@@ -617,4 +618,4 @@ def test_verify_says_how_many_markers_name_no_chunk(tmp_path: Path, capsys, scri
                                "answer": "Alpha is first [9]. Alpha again [1]."}) + "\n")
     assert main(["verify", str(src), "--out", str(tmp_path / "o.jsonl")]) == 0
     out = " ".join(capsys.readouterr().out.split())
-    assert "1 markers name no chunk ([9]): they count as citing nothing" in out
+    assert "1 marker names no chunk ([9]): it counts as citing nothing" in out

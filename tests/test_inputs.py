@@ -160,7 +160,9 @@ def test_an_empty_question_is_an_input_error(tiny_attributor):
 
 
 @pytest.mark.parametrize("text,said", [
-    ("out1.json", "not JSON (Expecting value) (it looks like a path: pass the file's text)"),
+    ("out1.json", "not JSON (Expecting value) (it looks like a path: pass a pathlib.Path)"),
+    ("", "not JSON (Expecting value)"),
+    (b"xx", "not JSON"),
     ("[]", "a JSON list, not an object"),
     ('{"verdicts": []}', "a verify record: read it with Verification.from_dict"),
 ])
@@ -170,6 +172,14 @@ def test_reading_something_else_as_a_result_says_what_it_is(text, said):
     with pytest.raises(RagAttribError, match="not a rag_attrib result") as caught:
         AttributionResult.from_json(text)
     assert said in str(caught.value)
+
+
+def test_a_result_reads_from_a_path_too(tiny_attributor, tmp_path):
+    from rag_attrib import AttributionResult
+
+    result = tiny_attributor.attribute("Who runs the bakery?", CHUNKS, "Mira Tollan runs it.")
+    (tmp_path / "r.json").write_text(result.to_json())
+    assert AttributionResult.from_json(tmp_path / "r.json").to_dict() == result.to_dict()
 
 
 def test_invalid_input_error_is_exported():
