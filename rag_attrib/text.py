@@ -202,9 +202,12 @@ def locate_chunks(prompt: str, chunks: Sequence[Chunk], start: int = 0) -> list[
     pending = sorted(range(len(chunks)), key=lambda i: -len(chunks[i].text.strip()))
     while pending:
         free = {i: [s for s in found[i] if not any(s.overlaps(p) for p in placed.values())] for i in pending}
-        for i in pending:
-            if not free[i]:
-                raise ChunkNotFoundError(_not_found_message(prompt, chunks[i], found[i], start, placed, chunks))
+        missing = sorted(i for i in pending if not free[i])
+        if missing:
+            others = [chunks[j].id for j in missing[1:]]
+            also = f"; nor are {len(others)} more chunks: {', '.join(map(repr, others))}" if others else ""
+            raise ChunkNotFoundError(_not_found_message(prompt, chunks[missing[0]], found[missing[0]], start, placed,
+                                                        chunks) + also)
         unique = [i for i in pending if len(free[i]) == 1]
         i = unique[0] if unique else pending[0]
         twins = [j for j in pending if chunks[j].text.strip() == chunks[i].text.strip()]

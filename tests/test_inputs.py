@@ -87,6 +87,12 @@ def test_a_chunk_that_occurs_twice_with_nothing_to_decide_is_ambiguous():
         locate_chunks(prompt, [Chunk("a", "Ardel.")])
 
 
+def test_every_chunk_missing_from_the_prompt_is_named_at_once():
+    with pytest.raises(ChunkNotFoundError, match=r"chunk 'b' .*does not occur.*; nor are 2 more chunks: 'c', 'd'$"):
+        locate_chunks("Context: Alpha text. Q?", [Chunk("a", "Alpha text."), Chunk("b", "Beta."),
+                                                  Chunk("c", "Gamma is longer."), Chunk("d", "Delta.")])
+
+
 def test_one_text_retrieved_twice_under_two_ids_takes_its_occurrences_in_order():
     prompt = "Sources:\n[1] Ardel has a ferry.\n[2] Ardel has a ferry.\nQuestion: ferry?"
     chunks = [Chunk("a", "Ardel has a ferry."), Chunk("b", "Ardel has a ferry.")]
