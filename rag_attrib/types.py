@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +63,9 @@ class Chunk:
             raise InvalidChunksError(f"chunk {self.id!r}: text must be a string, got {type(self.text).__name__}")
         if not isinstance(self.metadata, Mapping):
             raise InvalidChunksError(f"chunk {self.id!r}: metadata must be a dict, got {type(self.metadata).__name__}")
+        if len(self.id.split()) >= 5 and len(self.text.split()) <= 2:  # Chunk("The bakery is run by...", "bakery")
+            warnings.warn(f"chunk id {self.id[:40]!r} reads like a passage and its text {self.text!r} like an id: "
+                          "the arguments are Chunk(id, text)", stacklevel=3)
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "text": self.text, "metadata": dict(self.metadata)}

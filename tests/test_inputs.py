@@ -192,3 +192,13 @@ def test_invalid_input_error_is_exported():
     import rag_attrib
 
     assert issubclass(rag_attrib.EmptyAnswerError, rag_attrib.InvalidInputError)
+
+
+def test_a_chunk_with_id_and_text_swapped_is_warned_about():
+    with pytest.warns(UserWarning, match=r"the arguments are Chunk\(id, text\)"):
+        Chunk("The bakery is run by Mira Tollan.", "bakery")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Chunk("Doc 1 of the handbook", "A passage of a few words.")  # an id with spaces is fine
