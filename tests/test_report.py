@@ -13,8 +13,8 @@ import pytest
 from rich.console import Console
 
 from rag_attrib import Chunk
-from rag_attrib.render import GROUNDING_LEVELS, chunk_tokens, sentence_peaks
-from rag_attrib.render.html import STYLE, VERDICT_COLOURS, render_html, render_report
+from rag_attrib.render import CARRIED, chunk_tokens, sentence_peaks
+from rag_attrib.render.html import CARRIED_COLOURS, STYLE, VERDICT_COLOURS, render_html, render_report
 from rag_attrib.render.terminal import heat_map, print_result
 from rag_attrib.verification import verify
 
@@ -78,12 +78,12 @@ def test_summary_has_the_verdict_counts_and_citation_precision_and_recall(verifi
 
 
 def test_the_legend_names_what_is_coloured(verification):
-    plain = render_html(verification.result)  # an attribution: sentences coloured by grounding level
-    assert all(f"{html.escape(label)} · " in plain for label in GROUNDING_LEVELS)
+    plain = render_html(verification.result)  # an attribution: sentences coloured by whether a chunk carries them
+    assert all(f"{html.escape(label)} · " in plain for label in CARRIED)
     assert not any(verdict in plain for verdict in VERDICT_COLOURS)
     checked = render_html(verification.result, verification)  # a verification: by verdict
     assert all(f"{verdict} · " in checked for verdict in VERDICT_COLOURS)
-    assert not any(html.escape(label) in checked for label in GROUNDING_LEVELS)
+    assert not any(html.escape(label) in checked for label in CARRIED)
 
 
 def test_table_columns_name_their_sentence(verification):
@@ -281,3 +281,23 @@ def test_the_support_a_support_model_gave_is_shown_and_absent_without_one(verifi
     console = Console(record=True, width=160)
     print_result(result, console=console)
     assert "Support" not in console.export_text() and ">support</td>" not in render_html(result)
+
+
+def test_a_sentence_no_chunk_carries_is_marked_so_whatever_its_grounding(verification):
+    """Both views mark a sentence that cites nothing (the support model's or the share rule's decision), even when
+    much of its relevance lands in the chunks: grounding alone made such a sentence look partly sourced."""
+    import dataclasses
+
+    from rich.console import Console
+
+    result = verification.result
+    first = result.sentences[0]
+    rejected = dataclasses.replace(first, cited=(), grounding=0.4, support=0.15)
+    result = dataclasses.replace(result, sentences=(rejected, *result.sentences[1:]))
+    page = render_html(result)
+    assert f"<span class='sent' data-i='0' style='background:{CARRIED_COLOURS[0]}'>" in page
+    assert f"{CARRIED[0]} · grounding 40% · support 15%" in page  # the sentence's tooltip
+    console = Console(record=True, width=120)
+    print_result(result, console=console)
+    out = console.export_text()
+    assert CARRIED[0] in out and out.index(CARRIED[0]) > out.index("Where each sentence came from")

@@ -1,7 +1,7 @@
 """Views of an AttributionResult: ``html`` (a self-contained report) and ``terminal`` (rich).
 
-What both views show is decided here once: a sentence's grounding level, the chunk text cut into tokens with
-their relevance, the colour scale of a sentence's heat map, and which tokens are the sentence's evidence.
+What both views show is decided here once: whether a chunk carries a sentence, the chunk text cut into tokens
+with their relevance, the colour scale of a sentence's heat map, and which tokens are the sentence's evidence.
 """
 
 from __future__ import annotations
@@ -9,15 +9,16 @@ from __future__ import annotations
 from itertools import pairwise
 from typing import NamedTuple
 
-from ..types import SUPPORTED, AttributionResult, Span
+from ..types import SUPPORTED, AttributionResult, SentenceAttribution, Span
 
-GROUNDING_LEVELS = ("little from the chunks (< 25 %)", "partly from the chunks (25-50 %)",
-                    "mostly from the chunks (≥ 50 %)")
+CARRIED = ("no chunk carries it (nothing cited)", "carried by a chunk (cited)")
 
 
-def grounding_level(grounding: float) -> int:
-    """0 (low), 1 (partial) or 2 (most evidence from the chunks): how both views colour a sentence."""
-    return 2 if grounding >= 0.5 else 1 if grounding >= 0.25 else 0
+def carried(sentence: SentenceAttribution) -> int:
+    """1 when some chunk carries the sentence (it cites one), else 0: how both views mark a sentence. The same
+    decision as ``verify``'s ``ungrounded`` (the support model's, where there is one), never the grounding share,
+    which a sentence that no chunk states can reach too."""
+    return int(bool(sentence.cited))
 
 
 def citation_rule(result: AttributionResult) -> str:

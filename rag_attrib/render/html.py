@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from . import GROUNDING_LEVELS, chunk_tokens, citation_rule, grounding_level, sentence_peaks, short
+from . import CARRIED, carried, chunk_tokens, citation_rule, sentence_peaks, short
 
 if TYPE_CHECKING:
     from ..types import AttributionResult
@@ -33,7 +33,7 @@ VERDICT_HELP = {
     "miscited": "its markers cite chunks other than the ones carrying it",
     "ungrounded": "no chunk carries the sentence",
 }
-GROUNDING_COLOURS = ("#f8c9c9", "#fff1c2", "#d9f2d9")  # by grounding_level: little, partly, mostly
+CARRIED_COLOURS = ("#f8c9c9", "#d9f2d9")  # by carried(): no chunk carries it, a chunk does
 
 PAGE_STYLE = "body{margin:0;background:#f5f6f8}"
 STYLE = """
@@ -183,9 +183,10 @@ def _summary(records: Sequence[Record], n_errors: int) -> str:
         keys += [(v, v, c, summary["verdicts"][v], VERDICT_HELP[v]) for v, c in VERDICT_COLOURS.items()]
     plain = [r for _, r, v in records if v is None]
     if plain:
-        levels = [grounding_level(s.grounding) for r in plain for s in r.sentences]
-        keys += [(f"g{k}", GROUNDING_LEVELS[k], GROUNDING_COLOURS[k], levels.count(k),
-                  "the share of the sentence's relevance that landed in the chunks") for k in (2, 1, 0)]
+        levels = [carried(s) for r in plain for s in r.sentences]
+        keys += [(f"c{k}", CARRIED[k], CARRIED_COLOURS[k], levels.count(k),
+                  "whether a chunk carries the sentence: it cites one (the support model decides, where there is "
+                  "one; else the best chunk's share)") for k in (1, 0)]
     stat_html = "".join(f"<div class='stat'><b>{html.escape(str(value))}</b><span>{label}</span></div>"
                         for value, label in stats)
     several = len(records) > 1
@@ -217,9 +218,13 @@ def _record(rid: str, title: str, result: AttributionResult, verification: Verif
             label = f"<span class='verdict'>{esc(verdict.verdict + hint)}</span>"
             name = verdict.verdict
         else:
-            level = grounding_level(result.sentences[i].grounding)
-            tag, colour, label = f"g{level}", GROUNDING_COLOURS[level], ""
-            name = f"grounding {result.sentences[i].grounding:.0%}"
+            sentence = result.sentences[i]
+            level = carried(sentence)
+            tag, colour = f"c{level}", CARRIED_COLOURS[level]
+            label = "" if level else "<span class='verdict'>no chunk carries it</span>"
+            support = "" if sentence.support is None else f" · support {sentence.support:.0%}"
+            name = (f"cited: {', '.join(sentence.cited)}" if level else CARRIED[0]) + \
+                f" · grounding {sentence.grounding:.0%}{support}"
         tags.add(tag)
         answer_parts.append(f"{esc(text[pos : span.start])}<span class='n'>{i + 1}</span>"
                             f"<span class='sent' data-i='{i}' style='background:{colour}'>{esc(span.of(text))}</span>{label}")

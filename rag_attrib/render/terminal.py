@@ -15,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..types import AttributionResult, SentenceAttribution, is_supported
-from . import Piece, chunk_tokens, citation_rule, evidence_spans, grounding_level, in_spans, sentence_peaks, short
+from . import CARRIED, Piece, carried, chunk_tokens, citation_rule, evidence_spans, in_spans, sentence_peaks, short
 
 if TYPE_CHECKING:
     from ..verification import Verification
@@ -30,10 +30,6 @@ def _markup(markup: str) -> Text:
 
 def _percent(x: float) -> str:
     return f"{100 * x:.0f}%"
-
-
-def _grounding_style(grounding: float) -> str:
-    return ("red", "yellow", "green")[grounding_level(grounding)]
 
 
 def _top_citations(sentence: SentenceAttribution, top: int) -> Text:
@@ -72,7 +68,7 @@ def result_table(result: AttributionResult, top: int = 3) -> Table:
             Text(s.text),
             cited,
             _top_citations(s, top),
-            Text(_percent(s.grounding), style=_grounding_style(s.grounding)),
+            Text(_percent(s.grounding)),
             *support,
         )
     return table
@@ -140,7 +136,9 @@ def heat_maps(result: AttributionResult) -> Table:
     table.add_column(overflow="fold")
     pieces = [chunk_tokens(result, i) for i in range(len(result.chunks))]
     for i, s in enumerate(result.sentences):
-        label = Text(f"{i + 1} ") + Text(f"[{s.citations[0].chunk_id}]", style="cyan")
+        label = Text(f"{i + 1} ") + Text(f"[{s.citations[0].chunk_id}]", style="cyan" if carried(s) else "dim")
+        if not carried(s):
+            label.append(f"\n  {CARRIED[0]}", style="red")
         table.add_row(label, heat_map(result, i, pieces))
     return table
 
@@ -152,9 +150,9 @@ def result_view(result: AttributionResult, width: int = 100, top: int = 3) -> Gr
     if result.sentences:
         parts.append(result_table(result, top=top))
         if result.token_relevance is not None and result.chunks:
-            parts += [Text(""), _markup("[bold]Where each sentence came from[/bold] [dim](its top chunk; red: "
-                                        "positive relevance, blue: negative, one scale per sentence; underlined: the "
-                                        "evidence)[/dim]"), heat_maps(result)]
+            parts += [Text(""), _markup("[bold]Where each sentence came from[/bold] [dim](its top chunk, even when "
+                                        "no chunk carries it; red: positive relevance, blue: negative, one scale per "
+                                        "sentence; underlined: the evidence)[/dim]"), heat_maps(result)]
     else:
         parts.append(_markup("[dim](the answer has no sentences)[/dim]"))
     parts += [Text(""), _markup("[bold]Chunks[/bold]"), _legend(result, width)]
