@@ -184,9 +184,9 @@ def _summary(records: Sequence[Record], n_errors: int) -> str:
     plain = [r for _, r, v in records if v is None]
     if plain:
         levels = [carried(s) for r in plain for s in r.sentences]
-        keys += [(f"c{k}", CARRIED[k], CARRIED_COLOURS[k], levels.count(k),
-                  "whether a chunk carries the sentence: it cites one (the support model decides, where there is "
-                  "one; else the best chunk's share)") for k in (1, 0)]
+        why = ("whether a chunk carries the sentence: it cites one (the support model decides, where there is one; "
+               "else the best chunk's share)")
+        keys += [(f"c{k}", CARRIED[k], CARRIED_COLOURS[k], levels.count(k), why) for k in (1, 0)]
     stat_html = "".join(f"<div class='stat'><b>{html.escape(str(value))}</b><span>{label}</span></div>"
                         for value, label in stats)
     several = len(records) > 1
