@@ -71,9 +71,8 @@ def check_record(record: Any, number: int) -> dict[str, Any]:
     if "question" not in record and "prompt" not in record:
         missing.append("question (or prompt)")
     if missing:
-        raise RecordError(f"line {number}: missing {', '.join(missing)} (the record's keys: "
-                          f"{', '.join(map(str, record)) or 'none'}; expected question, chunks, answer, and id or "
-                          "prompt if you have them)")
+        raise RecordError(f"line {number}: missing {', '.join(missing)} (the record has: "
+                          f"{', '.join(map(str, record)) or 'no key'})")
     wrong = [] if isinstance(record["chunks"], list) else [f"chunks must be a list, got {_shown(record['chunks'])}"]
     wrong += [f"{key} must be a string, got {_shown(record[key])}" for key in ("answer", "question", "prompt")
               if key in record and not isinstance(record[key], str) and (key == "answer" or record[key] is not None)]

@@ -225,7 +225,7 @@ def test_malformed_records_become_error_records_and_the_run_goes_on(tmp_path):
     assert [r["line"] for r in records] == [1, 2, 3, 4, 5]
     assert records[1]["ok"] is False and "line 2" in records[1]["error"] and "not valid JSON" in records[1]["error"]
     assert records[2]["ok"] is False and records[2]["id"] == "r3" and "missing chunks" in records[2]["error"]
-    assert "the record's keys: id, answer;" in records[2]["error"]  # so that a misnamed key shows
+    assert records[2]["error"].endswith("missing chunks, question (or prompt) (the record has: id, answer)")
     assert records[0]["verdicts"][0]["verdict"] == "supported"
 
 
