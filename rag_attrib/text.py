@@ -27,6 +27,9 @@ _CITATION_ONLY_RE = re.compile(rf"(?:{_ANY_MARKER}[\s,;]*)+[.,;:!?]*")
 _BULLET_RE = re.compile(r"(?:[-*+•‣◦▪●–—]|\(?(?:\d{1,3}|[a-zA-Z]|[ivxlcdmIVXLCDM]{1,6})[.)])(?=\s)")
 # Exactly the characters str.splitlines() breaks on.
 _LINE_RE = re.compile(r"[^\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]+")
+# An emoji after a sentence's end (it opens the next one), and a Chinese/Japanese full stop with what closes it.
+_SYMBOL_AFTER_STOP_RE = re.compile(r"([.!?\u2026] +)[\u2600-\u27bf\u2b00-\u2bff\U0001f000-\U0001faff]")
+_CJK_STOP_RE = re.compile(r"[\u3002\uff01\uff1f]+[\u300d\u300f\uff09\u201d]*(\s*)(?=\S)")
 
 
 def check_answer(answer: object, none_generates: bool = True) -> None:
@@ -107,10 +110,6 @@ def _split_line(line: str, offset: int) -> list[Span]:
         tail = line[end:limit].rstrip()
         out.append(Span(offset + start, offset + end + len(tail)))
     return out
-
-
-_SYMBOL_AFTER_STOP_RE = re.compile(r"([.!?\u2026] +)[\u2600-\u27bf\u2b00-\u2bff\U0001f000-\U0001faff]")  # emoji
-_CJK_STOP_RE = re.compile(r"[\u3002\uff01\uff1f]+[\u300d\u300f\uff09\u201d]*(\s*)(?=\S)")
 
 
 def _cjk_cuts(text: str, start: int, end: int) -> list[tuple[int, int]]:

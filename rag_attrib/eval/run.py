@@ -185,13 +185,9 @@ class LogprobCache:
         return self.cache[kept]
 
 
-def run_method(m: Method, attributor: AttributorLike, prepared: Prepared) -> tuple[MethodOutput, float, int]:
+def run_method(m: Method, attributor: AttributorLike, prepared: Prepared
+               ) -> tuple[MethodOutput, float, ForwardCounter]:
     """The method's output, its wall time and the forward passes it made."""
-    out, seconds, counter = _timed(m, attributor, prepared)
-    return out, seconds, counter.count
-
-
-def _timed(m: Method, attributor: AttributorLike, prepared: Prepared) -> tuple[MethodOutput, float, ForwardCounter]:
     with count_forwards(attributor.model) as counter:
         start = time.perf_counter()
         out = m(attributor, prepared)
@@ -207,14 +203,17 @@ def _run_methods(names: Sequence[str], attributor: AttributorLike, prepared: Pre
     for, the attribution runs once and ``attnlrp`` gets its output without the support, at its cost without
     those passes (each counted and timed apart).
     """
-    derived: dict[str, tuple[MethodOutput, float, int]] = {}
+    done: dict[str, tuple[MethodOutput, float, int]] = {}
     if "attnlrp" in names and "support" in names:
-        out, seconds, counter = _timed(METHODS["support"], attributor, prepared)
-        derived["support"] = out, seconds, counter.count
-        derived["attnlrp"] = (dataclasses.replace(out, support=None), seconds - counter.no_grad_seconds,
-                              counter.count - counter.no_grad_count)
+        out, seconds, counter = run_method(METHODS["support"], attributor, prepared)
+        done["support"] = out, seconds, counter.count
+        done["attnlrp"] = (dataclasses.replace(out, support=None), seconds - counter.no_grad_seconds,
+                           counter.count - counter.no_grad_count)
     for name in names:
-        yield (name, *derived[name]) if name in derived else (name, *run_method(METHODS[name], attributor, prepared))
+        if name not in done:
+            out, seconds, counter = run_method(METHODS[name], attributor, prepared)
+            done[name] = out, seconds, counter.count
+        yield (name, *done[name])
 
 
 def _add(costs: Any) -> dict[str, float]:
