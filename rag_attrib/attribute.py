@@ -27,6 +27,7 @@ from .prompt import DEFAULT_SYSTEM, Encoded, RenderedPrompt, encode, encode_prom
 from .support import Support, mean_words, without_chunks
 from .text import check_answer, locate_chunks
 from .types import TARGETS, AttributionResult, Chunk, SentenceAttribution, Span, Target, TokenRelevance, as_chunks
+from .verification import parse_markers
 
 EvidenceMode = Literal["cited", "all", "none"]
 EVIDENCE_MODES = ("cited", "all", "none")
@@ -171,11 +172,15 @@ class Attributor:
                 raise EmptyAnswerError(
                     "the model generated an empty answer; pass answer=... or check the prompt and max_new_tokens"
                 )
-        enc = encode(self.tokenizer, rendered, answer, None if sentences is None else _checked_spans(sentences, answer))
+        # Citation markers the answer carries ("[2]") are read off the prompt's labels, not drawn from a chunk's
+        # content: they stay in the text the model reads, but in no sentence's target.
+        markers = [m.span for m in parse_markers(answer, chunks) if m.chunk_id is not None]
+        enc = encode(self.tokenizer, rendered, answer, None if sentences is None else _checked_spans(sentences, answer),
+                     skip=markers)
         self._check_length(enc.seq_len, enc.answer_start)
         relevance, values, logprobs = sentence_relevance(
             self.model, enc.input_ids, enc.answer_start, enc.sentence_tokens, target=target, backward=self.backward,
-            memory=self.memory,
+            memory=self.memory, skip=enc.skip,
         )
 
         ids = [c.id for c in chunks]
@@ -227,8 +232,7 @@ class Attributor:
               (("lp_none", range(len(ids))), ("lp_without_tops", sorted(tops)))}
         out = []
         for i, (citations, grounding) in enumerate(rows):
-            a, b = enc.sentence_tokens[i]
-            signals = {"shares": [c.share for c in citations], "grounding": grounding, "tokens": b - a,
+            signals = {"shares": [c.share for c in citations], "grounding": grounding, "tokens": enc.target_tokens(i),
                        "chunk_words": chunk_words,
                        "lp_all": float(logprobs[i]), **{k: float(v[i]) for k, v in lp.items()}}
             out.append(self.support(signals))
@@ -238,7 +242,8 @@ class Attributor:
         prompt_ids = encode_prompt(self.tokenizer, without_chunks(enc.prompt.text, enc.prompt.chunk_spans, remove))[0]
         shift = len(prompt_ids) - enc.answer_start
         spans = [(a + shift, b + shift) for a, b in enc.sentence_tokens]
-        return teacher_forced_logprobs(self.model, torch.tensor(prompt_ids + enc.answer_ids), len(prompt_ids), spans)
+        return teacher_forced_logprobs(self.model, torch.tensor(prompt_ids + enc.answer_ids), len(prompt_ids), spans,
+                                       [t + shift for t in enc.skip])
 
     def _token_relevance(self, enc: Encoded, relevance: torch.Tensor) -> TokenRelevance:
         shift = len(enc.prompt.text)

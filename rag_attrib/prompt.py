@@ -120,6 +120,7 @@ class Encoded:
     sentence_tokens: list[tuple[int, int]]
     chunk_tokens: list[tuple[int, int]]  # in the order of ``prompt.chunk_spans``
     content: Tensor
+    skip: tuple[int, ...] = ()  # answer tokens that count in no sentence's target (citation markers)
 
     @property
     def answer_start(self) -> int:
@@ -141,6 +142,11 @@ class Encoded:
     def n_chunks(self) -> int:
         return len(self.chunk_tokens)
 
+    def target_tokens(self, sentence: int) -> int:
+        """How many tokens sentence ``sentence``'s target sums over (its tokens, less the skipped ones)."""
+        a, b = self.sentence_tokens[sentence]
+        return b - a - sum(a <= t < b for t in self.skip)
+
     def relative_sentences(self) -> list[tuple[int, int]]:
         """Sentence token ranges relative to the answer's first token."""
         return [(a - self.answer_start, b - self.answer_start) for a, b in self.sentence_tokens]
@@ -154,10 +160,15 @@ class Encoded:
 
 
 def encode(
-    tokenizer: PreTrainedTokenizerBase, prompt: RenderedPrompt, answer: str, sentences: Sequence[Span] | None = None
+    tokenizer: PreTrainedTokenizerBase,
+    prompt: RenderedPrompt,
+    answer: str,
+    sentences: Sequence[Span] | None = None,
+    skip: Sequence[Span] = (),
 ) -> Encoded:
     """Encode a rendered prompt and an answer; ``sentences`` (character spans into ``answer``) replaces the
-    built-in sentence split."""
+    built-in sentence split. The answer tokens that overlap a ``skip`` span (its citation markers) count in no
+    sentence's target, unless they are all the sentence has."""
     prompt_ids, prompt_offsets = encode_prompt(tokenizer, prompt.text)
     enc = tokenizer(answer, add_special_tokens=False, return_offsets_mapping=True)
     answer_ids, answer_offsets = list(enc["input_ids"]), [tuple(o) for o in enc["offset_mapping"]]
@@ -166,8 +177,12 @@ def encode(
     sentence_tokens = [(start + a, start + b) for a, b in char_to_token_spans(answer, answer_offsets, spans)]
     chunk_tokens = _token_spans_any_order(prompt.text, prompt_offsets, prompt.chunk_spans)
     content = content_mask(prompt_ids, prompt_offsets, prompt.content_spans, set(tokenizer.all_special_ids))
+    skipped = {start + i for i, (s, e) in enumerate(answer_offsets) if any(s < m.end and m.start < e for m in skip)}
+    for a, b in sentence_tokens:
+        if set(range(a, b)) <= skipped:  # a sentence of markers only keeps them: its target is not empty
+            skipped -= set(range(a, b))
     return Encoded(prompt, answer, prompt_ids, prompt_offsets, answer_ids, answer_offsets, spans, sentence_tokens,
-                   chunk_tokens, content)
+                   chunk_tokens, content, tuple(sorted(skipped)))
 
 
 def content_mask(

@@ -18,7 +18,8 @@ from rag_attrib import (
     UnsupportedModelError,
 )
 from rag_attrib.aggregate import sentence_citations
-from rag_attrib.prompt import Encoded, RenderedPrompt
+from rag_attrib.lrp.relevance import sentence_relevance
+from rag_attrib.prompt import Encoded, RenderedPrompt, encode, render_rag_prompt
 from rag_attrib.types import Span
 
 CHUNKS = [
@@ -64,6 +65,32 @@ def test_chunk_scores_sum_the_chunk_tokens(tiny_attributor):
             span = result.chunk_spans[[c.id for c in result.chunks].index(citation.chunk_id)]
             inside = [v for v, o in zip(tr.values[i], tr.offsets) if span.start <= o.start and o.end <= span.end]
             assert citation.score == pytest.approx(sum(inside), abs=1e-9)
+
+
+def test_a_citation_marker_is_in_no_sentence_target(tiny_attributor):
+    """A marker is read off the prompt's labels, not drawn from a chunk: at the end of the answer, where nothing
+    after it depends on it, "[1]" and "[3]" leave the attribution exactly as it is."""
+    question, text = "Who built the lighthouse?", "Harald Voss built it in 1872 "
+    one, three = (tiny_attributor.attribute(question, CHUNKS, text + marker) for marker in ("[1]", "[3]"))
+    assert one.sentences[0].citations == three.sentences[0].citations
+    assert one.sentences[0].target_value == three.sentences[0].target_value
+    assert [c.chunk_id for c in one.sentences[0].citations]  # the text itself is attributed, marker kept in it
+    assert one.sentences[0].text.endswith("[1]")
+    with_marker = encode(tiny_attributor.tokenizer, render_rag_prompt(tiny_attributor.tokenizer, question, CHUNKS),
+                         text + "[1]")  # no skip: the marker would count
+    _, values, _ = sentence_relevance(tiny_attributor.model, with_marker.input_ids, with_marker.answer_start,
+                                      with_marker.sentence_tokens)
+    assert values[0].item() != pytest.approx(one.sentences[0].target_value)
+
+
+def test_a_sentence_of_markers_only_keeps_its_tokens(tiny_attributor):
+    rendered = render_rag_prompt(tiny_attributor.tokenizer, "Who?", CHUNKS)
+    answer = "Harald Voss built it [1]. [2]"
+    enc = encode(tiny_attributor.tokenizer, rendered, answer, [Span(0, 25), Span(26, 29)],
+                 skip=[Span(21, 24), Span(26, 29)])
+    (a, b), (c, d) = enc.sentence_tokens
+    assert enc.skip == tuple(range(a + 21, a + 24))  # one token per byte
+    assert enc.target_tokens(0) == b - a - 3 and enc.target_tokens(1) == d - c == 3
 
 
 def test_json_round_trip(tiny_attributor):

@@ -179,6 +179,20 @@ def test_relevance_matches_a_slow_reference_implementation():
     assert torch.allclose(ours, reference, atol=1e-9, rtol=0), (ours - reference).abs().max()
 
 
+def test_skipped_tokens_count_in_no_target():
+    # The backward pass is linear in the target, so leaving token 33 out of sentence (31, 36) must give that
+    # sentence's relevance less token 33's own (up to the norms' float32 normalisers).
+    model = tiny_llama()
+    whole, values, logprobs = sentence_relevance(model, IDS, ANSWER_START, [(31, 36), (33, 34)])
+    skipped, value, logprob = sentence_relevance(model, IDS, ANSWER_START, [(31, 36)], skip=[33])
+    assert torch.allclose(skipped[0], whole[0] - whole[1], atol=1e-7, rtol=0)
+    assert value.item() == pytest.approx((values[0] - values[1]).item(), abs=1e-12)
+    assert logprob.item() == pytest.approx((logprobs[0] - logprobs[1]).item(), abs=1e-12)
+    assert not torch.allclose(skipped[0], whole[0], atol=1e-3, rtol=0)
+    low, *_ = sentence_relevance(model, IDS, ANSWER_START, [(31, 36)], skip=[33], memory="low")
+    assert torch.allclose(low, skipped, atol=1e-9, rtol=0)
+
+
 @pytest.mark.parametrize("target", ["token", "max"])
 def test_conservation_is_exact_without_attention_mixing(target):
     # With o_proj zeroed the attention branch adds nothing, so relevance flows only through the norms

@@ -26,12 +26,15 @@ from .patch import _set_instance_forward, attnlrp, model_lock
 Backward = Literal["loop", "batched"]
 
 
-def sentence_targets(logits: Tensor, answer_ids: Tensor, spans: Sequence[tuple[int, int]], target: str) -> Tensor:
+def sentence_targets(
+    logits: Tensor, answer_ids: Tensor, spans: Sequence[tuple[int, int]], target: str, skip: Sequence[int] = ()
+) -> Tensor:
     """One scalar per sentence: the sum over its tokens of the chosen per-token score.
 
-    ``logits[i]`` predicts ``answer_ids[i]``; ``spans`` index the answer tokens. ``"token"`` is the logit of
-    the token actually in the answer, ``"max"`` the largest logit (Sentence-LRP; equal under greedy
-    decoding), ``"logprob"`` the token's log-probability.
+    ``logits[i]`` predicts ``answer_ids[i]``; ``spans`` index the answer tokens, and the tokens in ``skip``
+    (answer indices: citation markers) count in no sentence. ``"token"`` is the logit of the token actually in
+    the answer, ``"max"`` the largest logit (Sentence-LRP; equal under greedy decoding), ``"logprob"`` the
+    token's log-probability.
     """
     if target == "token":
         per_token = logits.gather(-1, answer_ids[:, None])[:, 0]
@@ -43,12 +46,16 @@ def sentence_targets(logits: Tensor, answer_ids: Tensor, spans: Sequence[tuple[i
         )[:, 0]
     else:
         raise InvalidInputError(f"target must be one of {TARGETS}, got {target!r}")
+    if skip:
+        kept = torch.ones_like(per_token, dtype=torch.bool)
+        kept[list(skip)] = False
+        per_token = per_token.where(kept, torch.zeros((), dtype=per_token.dtype, device=per_token.device))
     return torch.stack([per_token[a:b].sum() for a, b in spans])
 
 
 def forward_targets(
     model: PreTrainedModel, input_ids: Tensor, answer_start: int, sentence_spans: Sequence[tuple[int, int]],
-    target: str,
+    target: str, skip: Sequence[int] = (),
 ) -> tuple[Tensor, Tensor]:
     """The forward pass of an attribution: ``(input embeddings, one target per sentence)``, with the graph.
 
@@ -59,25 +66,29 @@ def forward_targets(
     positions = torch.arange(answer_start - 1, input_ids.shape[0] - 1, device=input_ids.device)
     logits = model(inputs_embeds=embeds, logits_to_keep=positions, use_cache=False).logits[0]
     relative = [(a - answer_start, b - answer_start) for a, b in sentence_spans]
-    targets = sentence_targets(logits, input_ids[answer_start:], relative, target)
+    skip = [t - answer_start for t in skip]
+    targets = sentence_targets(logits, input_ids[answer_start:], relative, target, skip)
     with torch.no_grad():  # a by-product for the support model: each sentence's log-probability given the prompt
-        logprobs = sentence_targets(logits.detach(), input_ids[answer_start:], relative, "logprob")
+        logprobs = sentence_targets(logits.detach(), input_ids[answer_start:], relative, "logprob", skip)
     return embeds, targets, logprobs
 
 
 @torch.no_grad()
 def teacher_forced_logprobs(
-    model: PreTrainedModel, input_ids: Tensor, answer_start: int, sentence_spans: Sequence[tuple[int, int]]
+    model: PreTrainedModel, input_ids: Tensor, answer_start: int, sentence_spans: Sequence[tuple[int, int]],
+    skip: Sequence[int] = (),
 ) -> Tensor:
     """Each sentence's log-probability given everything before it, from one forward pass without graph
-    (the unpatched model: the forward is the same either way). ``sentence_spans`` are absolute token ranges."""
+    (the unpatched model: the forward is the same either way). ``sentence_spans`` and ``skip`` (tokens that
+    count in no sentence) are absolute token indices."""
     input_ids = input_ids.to(model.device)
     positions = torch.arange(answer_start - 1, input_ids.shape[0] - 1, device=input_ids.device)
     with model_lock(model):
         logits = model(input_ids[None], logits_to_keep=positions, use_cache=False).logits[0]
     relative = [(a - answer_start, b - answer_start) for a, b in sentence_spans]
     logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
-    return sentence_targets(logits, input_ids[answer_start:], relative, "logprob").cpu()
+    skip = [t - answer_start for t in skip]
+    return sentence_targets(logits, input_ids[answer_start:], relative, "logprob", skip).cpu()
 
 
 class SentenceRelevance(NamedTuple):
@@ -98,11 +109,13 @@ def sentence_relevance(
     backward: Backward = "loop",
     lrp: bool = True,
     memory: Memory = "auto",
+    skip: Sequence[int] = (),
 ) -> SentenceRelevance:
     """AttnLRP relevance of every input token for each sentence: ``(relevance[n, seq], targets[n], logprobs[n])``.
 
     ``input_ids`` is the 1-D prompt + answer; ``sentence_spans`` are absolute token ranges inside the
-    answer. Relevance is ``(grad * embedding).sum(-1)`` at the input embeddings, in float32 or wider.
+    answer; the tokens in ``skip`` (absolute indices: the answer's citation markers) count in no sentence's
+    target. Relevance is ``(grad * embedding).sum(-1)`` at the input embeddings, in float32 or wider.
     ``backward="loop"`` runs one backward per sentence reusing the graph; ``"batched"`` runs them as one
     vmapped backward (``is_grads_batched``). Both give the same values. ``lrp=False`` leaves the model
     unpatched: plain gradient x input, the baseline the rules are measured against.
@@ -119,11 +132,11 @@ def sentence_relevance(
     input_ids = input_ids.to(model.device)
     with model_lock(model), attnlrp(model) if lrp else nullcontext(), torch.enable_grad():
         if plan == "fast":
-            embeds, targets, logprobs = forward_targets(model, input_ids, answer_start, sentence_spans, target)
+            embeds, targets, logprobs = forward_targets(model, input_ids, answer_start, sentence_spans, target, skip)
             grads = _pull(targets, embeds, _eye(targets), backward)
         else:
             embeds, targets, logprobs, grads = _layer_by_layer(model, input_ids, answer_start, sentence_spans, target,
-                                                               backward)
+                                                               backward, skip)
         # At least float32 whatever the model runs in (bf16 sums lose the small contributions).
         dtype = torch.promote_types(embeds.dtype, torch.float32)
         relevance = (grads[:, 0].to(dtype) * embeds[0].detach().to(dtype)).sum(-1)
@@ -217,7 +230,7 @@ def free_bytes(device: torch.device) -> int:
 # ------------------------------------------------------------------------------------ layer by layer
 
 
-def _layer_by_layer(model, input_ids, answer_start, sentence_spans, target, backward):
+def _layer_by_layer(model, input_ids, answer_start, sentence_spans, target, backward, skip=()):
     """``memory="low"``: the same relevance as the whole graph, one decoder layer's graph at a time.
 
     1. One forward in which the decoder layers run without graph; the input of each segment's first layer
@@ -234,7 +247,7 @@ def _layer_by_layer(model, input_ids, answer_start, sentence_spans, target, back
     segments = _segments(len(layers))
     with _without_checkpointing(layers), _feed_forward_in_blocks(layers) as split:
         with _recorded(layers, {start for start, _ in segments}) as calls:
-            embeds, targets, logprobs = forward_targets(model, input_ids, answer_start, sentence_spans, target)
+            embeds, targets, logprobs = forward_targets(model, input_ids, answer_start, sentence_spans, target, skip)
         grads = _pull(targets, calls[-1].output, _eye(targets), backward)
         calls[-1].output = None
         for start, end in reversed(segments):
