@@ -217,14 +217,15 @@ def cmd_verify(args: argparse.Namespace, console: Any, stderr: Any) -> int:
     if args.html:
         _check_out_path(args.html, "--html", "the HTML report", [args.input, args.out])
     if args.engine == "ray":
-        counts, records = _verify_on_ray(args, console)
+        counts, records = _verify_on_ray(args, console, stderr)
     else:
         ray_only = [f"--{k.replace('_', '-')}" for k in RAY_ONLY if getattr(args, k) is not None]
         if ray_only:
             raise CliInputError(f"{', '.join(ray_only)} only appl{'y' if len(ray_only) > 1 else 'ies'} with --engine ray")
         memory = _memory_and_allocator(args)
         counts = run_local(lambda: _load(args.model, stderr, not args.no_support, memory), args.input, args.out,
-                           token_relevance=bool(args.html), restart=args.restart, retry_errors=args.retry_errors)
+                           token_relevance=bool(args.html), restart=args.restart, retry_errors=args.retry_errors,
+                           progress=stderr.is_terminal)  # a bar redrawn with \r would litter a log file
         records = read_results(args.out)
     verified = [(r, Verification.from_dict(r)) for r in records if r["ok"]]
     summary = summarize(v for _, v in verified)
@@ -287,7 +288,7 @@ def _check_result_paths(args: argparse.Namespace, inputs: Sequence[str | None] =
 RAY_ONLY = ("address", "num_workers", "num_cpus_per_worker", "num_gpus_per_worker", "batch_size", "format")
 
 
-def _verify_on_ray(args: argparse.Namespace, console: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def _verify_on_ray(args: argparse.Namespace, console: Any, stderr: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """``verify --engine ray``: rag_attrib.ray_engine.run_ray, then the records read back from the shards."""
     from .ray_engine import read_results_dir, run_ray
 
@@ -302,7 +303,7 @@ def _verify_on_ray(args: argparse.Namespace, console: Any) -> tuple[dict[str, An
         num_cpus_per_worker=given(args.num_cpus_per_worker, 1),
         num_gpus_per_worker=given(args.num_gpus_per_worker, 0), batch_size=given(args.batch_size, 4),
         fmt=given(args.format, "jsonl"), address=args.address, token_relevance=bool(args.html),
-        restart=args.restart, retry_errors=args.retry_errors, verbose=args.verbose,
+        restart=args.restart, retry_errors=args.retry_errors, verbose=args.verbose, progress=stderr.is_terminal,
     )
     done = counts["ok"] + counts["errors"]
     if done:

@@ -449,7 +449,9 @@ def test_verify_command_writes_jsonl_html_and_summary(tmp_path: Path, capsys, mo
     ]) + "\n")
     out, report = tmp_path / "out.jsonl", tmp_path / "report.html"
     assert main(["verify", str(src), "--out", str(out), "--html", str(report)]) == 0
-    stdout = capsys.readouterr().out
+    captured = capsys.readouterr()
+    stdout = captured.out
+    assert "\r" not in captured.err and "verifying" not in captured.err  # stderr is no terminal: no progress bar
     assert "2 verified, 1 errors, 0 already done" in stdout
     assert "supported 1, miscited 1, uncited 0, ungrounded 1" in stdout
     assert "line 2: not valid JSON" in stdout
