@@ -15,6 +15,7 @@ import importlib.util
 import json
 import logging
 import os
+import re
 import shutil
 import socket
 from dataclasses import dataclass
@@ -169,7 +170,8 @@ def part_files(spec: OfflineModel) -> list[Path]:
 def assemble_parts(spec: OfflineModel, files: list[Path], target: Path) -> None:
     """Concatenate ``files`` into ``target`` (via a temporary name), refusing a result that fails the checks."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f"{target.name}.tmp{os.getpid()}")
+    remove_abandoned(target.parent)
+    tmp = _tmp_path(target)
     digest = hashlib.sha256()
     try:
         with tmp.open("wb") as out:
@@ -343,9 +345,9 @@ def _load_gguf(
     model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf_file, attn_implementation=attn)
     # The weights are de-quantised already; transformers only refuses to save because of the GGUF marker.
     model.hf_quantizer = None
+    # Write to a temporary folder and rename, so an interrupted save never leaves a half copy behind.
+    tmp = _tmp_path(converted)
     try:
-        # Write to a temporary folder and rename, so an interrupted save never leaves a half copy behind.
-        tmp = converted.with_name(converted.name + f".tmp{os.getpid()}")
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         (tmp / SOURCE_RECORD).write_text(json.dumps(source), encoding="utf-8")
@@ -354,6 +356,8 @@ def _load_gguf(
         forget_stale_copies(converted.parent)
     except OSError as err:
         log.warning("could not cache the converted model at %s (%s); the next load converts again", converted, err)
+    finally:  # an error or Ctrl-C while saving: the half copy (GBs) goes
+        shutil.rmtree(tmp, ignore_errors=True)
     model.name_or_path = name
     return model, tokenizer
 
@@ -367,15 +371,46 @@ def _source_record(gguf: Path) -> dict:
             "host": socket.gethostname()}
 
 
+def _tmp_path(path: Path) -> Path:
+    """Where ``path`` is written before its rename, named by host and process: a half copy that a killed process
+    left (an out-of-memory kill while converting) can be told from one another process is writing."""
+    return path.with_name(f"{path.name}.tmp-{socket.gethostname()}-{os.getpid()}")
+
+
+def remove_abandoned(folder: Path) -> list[Path]:
+    """Delete the temporary files and folders in ``folder`` that a process of this host, now gone, left."""
+    removed = []
+    for path in folder.iterdir():
+        name = re.fullmatch(r".+\.tmp-(.+)-(\d+)", path.name)
+        if name and name[1] == socket.gethostname() and not _running(int(name[2])):
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):  # someone else's process, or no pid at all: not ours to judge
+        return True
+    return True
+
+
 def forget_stale_copies(models: Path) -> list[Path]:
     """Delete the converted copies in ``models`` whose GGUF is gone or has changed; return them.
 
     A copy is keyed by its GGUF's path and modification time, so reinstalling a model package (a new virtual
     environment, a CI clone) converts it again; without this every old copy (0.5-7 GB) would stay in the cache
     for good. Only copies this host made are judged (a cache shared between machines sees other paths); copies
-    without a source record (made before it existed) and half-written ones are left alone.
+    without a source record (made before it existed) are left alone, and so are half-written ones unless the
+    process of this host that wrote them is gone (``remove_abandoned``).
     """
-    stale = []
+    stale = remove_abandoned(models)
     for copy in models.iterdir():
         try:
             source = json.loads((copy / SOURCE_RECORD).read_text(encoding="utf-8"))

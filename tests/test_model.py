@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -138,3 +142,43 @@ def test_converted_copies_whose_gguf_is_gone_or_changed_are_forgotten(tmp_path):
     assert sorted(model_module.forget_stale_copies(models)) == sorted([changed, gone])
     assert sorted(p.name for p in models.iterdir()) == ["kept-1", "older-1", "other-host-1"]
     assert kept.is_dir() and unrecorded.is_dir()
+
+
+def test_half_copies_of_a_killed_process_are_removed_and_others_kept(tmp_path):
+    models = tmp_path / "models"
+    models.mkdir()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True)
+    host = socket.gethostname()
+    abandoned_dir = models / f"Qwen-0123.tmp-{host}-{dead.stdout.strip()}"  # an OOM kill while converting
+    abandoned_dir.mkdir()
+    (abandoned_dir / "model.safetensors").write_bytes(b"half")
+    abandoned_file = models / f"q.gguf.tmp-{host}-{dead.stdout.strip()}"
+    abandoned_file.write_bytes(b"half")
+    writing = models / f"Qwen-4567.tmp-{host}-{os.getpid()}"  # this process: being written
+    elsewhere = models / f"Qwen-89ab.tmp-another-machine-{dead.stdout.strip()}"  # a shared cache: not ours
+    writing.mkdir()
+    elsewhere.mkdir()
+
+    assert sorted(model_module.forget_stale_copies(models)) == sorted([abandoned_dir, abandoned_file])
+    assert sorted(p.name for p in models.iterdir()) == sorted([writing.name, elsewhere.name])
+
+
+def test_an_interrupted_conversion_leaves_no_half_copy(tmp_path, monkeypatch):
+    folder = tmp_path / "gguf"
+    folder.mkdir()
+    (folder / "m.gguf").write_bytes(b"GGUF")
+
+    class Half:
+        hf_quantizer = object()
+
+        def save_pretrained(self, path):
+            Path(path).mkdir(parents=True)
+            (Path(path) / "model.safetensors").write_bytes(b"half")
+            raise KeyboardInterrupt  # Ctrl-C while the copy is written
+
+    monkeypatch.setattr(model_module.AutoTokenizer, "from_pretrained", lambda *a, **k: Half())
+    monkeypatch.setattr(model_module.AutoModelForCausalLM, "from_pretrained", lambda *a, **k: Half())
+    with pytest.raises(KeyboardInterrupt):
+        model_module._load_gguf(folder, "m.gguf", tmp_path / "cache", "m", None)
+    assert list((tmp_path / "cache" / "models").iterdir()) == []
