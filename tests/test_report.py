@@ -295,9 +295,32 @@ def test_a_sentence_no_chunk_carries_is_marked_so_whatever_its_grounding(verific
     rejected = dataclasses.replace(first, cited=(), grounding=0.4, support=0.15)
     result = dataclasses.replace(result, sentences=(rejected, *result.sentences[1:]))
     page = render_html(result)
-    assert f"<span class='sent' data-i='0' style='background:{CARRIED_COLOURS[0]}'>" in page
+    assert f"<span class='sent' data-i='0' data-tag='c0' style='background:{CARRIED_COLOURS[0]}'>" in page
     assert f"{CARRIED[0]} · grounding 40% · support 15%" in page  # the sentence's tooltip
     console = Console(record=True, width=120)
     print_result(result, console=console)
     out = console.export_text()
     assert CARRIED[0] in out and out.index(CARRIED[0]) > out.index("Where each sentence came from")
+
+
+def test_a_filter_opens_each_record_on_the_first_sentence_it_asks_for(verification, browser, tmp_path):
+    import dataclasses
+
+    first, second, third = verification.sentences
+    mixed = dataclasses.replace(verification, sentences=(
+        dataclasses.replace(first, verdict="ungrounded"), dataclasses.replace(second, verdict="supported"),
+        dataclasses.replace(third, verdict="ungrounded")))
+    path = tmp_path / "report.html"
+    path.write_text(render_report([("mixed", verification.result, mixed), ("other", verification.result, mixed)]),
+                    encoding="utf-8")
+    page = browser.new_page(viewport={"width": 1000, "height": 800})
+    page.goto(path.as_uri())
+    records = page.locator("details.record")
+    records.nth(0).locator("summary").click()  # opened before any filter: its first sentence
+    assert records.nth(0).locator(".sent.selected").get_attribute("data-i") == "0"
+    page.locator("button[data-filter='supported']").click()  # the open record moves to the sentence asked for
+    assert records.nth(0).locator(".sent.selected").get_attribute("data-i") == "1"
+    records.nth(1).locator("summary").click()  # and a record opened under the filter opens on it
+    assert records.nth(1).locator(".sent.selected").get_attribute("data-i") == "1"
+    assert "Sentence 2:" in records.nth(1).locator(".selected-label").inner_text()
+    page.close()

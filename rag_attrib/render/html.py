@@ -121,14 +121,19 @@ function pick(e){
   if(rec && root.contains(rec)) select(rec, Number(t.dataset.i));
 }
 root.addEventListener('click', pick); root.addEventListener('mouseover', pick);
+// the sentence a record opens on: the first one the active filter asks for, else the first
+function first(rec){ const s=root._filter && rec.querySelector(`.sent[data-tag="${root._filter}"]`); return s ? Number(s.dataset.i) : 0; }
 root.querySelectorAll('details.record').forEach(rec=>{
-  rec.addEventListener('toggle', ()=>{ if(rec.open && rec.querySelector('.sent')) select(rec, rec._selected||0); });
+  rec.addEventListener('toggle', ()=>{ if(rec.open && rec.querySelector('.sent')) select(rec, rec._selected ?? first(rec)); });
   if(rec.open && rec.querySelector('.sent')) select(rec, 0);
 });
 root.querySelectorAll('button[data-filter]').forEach(button=>button.addEventListener('click', ()=>{
-  const f=button.dataset.filter;
+  const f=button.dataset.filter; root._filter=f;
   root.querySelectorAll('button[data-filter]').forEach(x=>x.classList.toggle('on', x===button));
-  root.querySelectorAll('details.record').forEach(r=>{ r.hidden=!!f && !r.dataset.tags.split(' ').includes(f); });
+  root.querySelectorAll('details.record').forEach(r=>{
+    r.hidden=!!f && !r.dataset.tags.split(' ').includes(f);
+    if(f && !r.hidden && r.open && r.querySelector('.sent')) select(r, first(r));
+  });
 }));
 })(document.getElementById('__ROOT__'));
 """
@@ -227,7 +232,7 @@ def _record(rid: str, title: str, result: AttributionResult, verification: Verif
                 f" · grounding {sentence.grounding:.0%}{support}"
         tags.add(tag)
         answer_parts.append(f"{esc(text[pos : span.start])}<span class='n'>{i + 1}</span>"
-                            f"<span class='sent' data-i='{i}' style='background:{colour}'>{esc(span.of(text))}</span>{label}")
+                            f"<span class='sent' data-i='{i}' data-tag='{tag}' style='background:{colour}'>{esc(span.of(text))}</span>{label}")
         dots.append(f"<span class='dot' style='background:{colour}' title='{i + 1}: {esc(name)}'>{i + 1}</span>")
         pos = span.end
     answer_parts.append(esc(text[pos:]))
