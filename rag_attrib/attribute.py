@@ -27,7 +27,7 @@ from .prompt import DEFAULT_SYSTEM, Encoded, RenderedPrompt, encode, encode_prom
 from .support import Support, mean_words, without_chunks
 from .text import check_answer, locate_chunks
 from .types import TARGETS, AttributionResult, Chunk, SentenceAttribution, Span, Target, TokenRelevance, as_chunks
-from .verification import parse_markers
+from .verification import citation_spans
 
 EvidenceMode = Literal["cited", "all", "none"]
 EVIDENCE_MODES = ("cited", "all", "none")
@@ -174,9 +174,8 @@ class Attributor:
                 )
         # Citation markers the answer carries ("[2]") are read off the prompt's labels, not drawn from a chunk's
         # content: they stay in the text the model reads, but in no sentence's target.
-        markers = [m.span for m in parse_markers(answer, chunks) if m.chunk_id is not None]
         enc = encode(self.tokenizer, rendered, answer, None if sentences is None else _checked_spans(sentences, answer),
-                     skip=markers)
+                     skip=citation_spans(answer, chunks))
         self._check_length(enc.seq_len, enc.answer_start)
         relevance, values, logprobs = sentence_relevance(
             self.model, enc.input_ids, enc.answer_start, enc.sentence_tokens, target=target, backward=self.backward,

@@ -120,7 +120,7 @@ class Encoded:
     sentence_tokens: list[tuple[int, int]]
     chunk_tokens: list[tuple[int, int]]  # in the order of ``prompt.chunk_spans``
     content: Tensor
-    skip: tuple[int, ...] = ()  # answer tokens that count in no sentence's target (citation markers)
+    skip: tuple[int, ...] = ()  # absolute indices of answer tokens no sentence's target counts (citation markers)
 
     @property
     def answer_start(self) -> int:
@@ -151,6 +151,10 @@ class Encoded:
         """Sentence token ranges relative to the answer's first token."""
         return [(a - self.answer_start, b - self.answer_start) for a, b in self.sentence_tokens]
 
+    def relative_skip(self) -> list[int]:
+        """``skip`` relative to the answer's first token."""
+        return [t - self.answer_start for t in self.skip]
+
     def context_mask(self, sentence: int) -> Tensor:
         """Tokens that count as context for sentence ``sentence``: the prompt's content and the answer before it."""
         mask = torch.zeros(self.seq_len, dtype=torch.bool)
@@ -168,7 +172,8 @@ def encode(
 ) -> Encoded:
     """Encode a rendered prompt and an answer; ``sentences`` (character spans into ``answer``) replaces the
     built-in sentence split. The answer tokens that overlap a ``skip`` span (its citation markers) count in no
-    sentence's target, unless they are all the sentence has."""
+    sentence's target, unless they are all the sentence has; a token that merges a marker with punctuation
+    (``"]."``) goes with the marker."""
     prompt_ids, prompt_offsets = encode_prompt(tokenizer, prompt.text)
     enc = tokenizer(answer, add_special_tokens=False, return_offsets_mapping=True)
     answer_ids, answer_offsets = list(enc["input_ids"]), [tuple(o) for o in enc["offset_mapping"]]

@@ -144,6 +144,13 @@ def parse_markers(
     return sorted((m for markers in found for m in markers), key=lambda m: m.span.start)
 
 
+def citation_spans(answer: str, chunks: Sequence[Chunk]) -> list[Span]:
+    """Where the answer's markers that name a chunk sit: the characters no sentence's target counts
+    (``prompt.encode``'s ``skip``). An index in code that names a chunk number (``argv[1]``) is taken for one:
+    a few tokens out of the target, where a marker counted would move the shares."""
+    return [m.span for m in parse_markers(answer, chunks) if m.chunk_id is not None]
+
+
 def _chunk_id(key: str, chunks: Sequence[Chunk], ids: set[str]) -> str | None:
     if key in ids:
         return key

@@ -8,7 +8,7 @@ from tiny_models import tiny_llama
 from transformers import OPTConfig, OPTForCausalLM
 from transformers.models.llama import modeling_llama
 
-from rag_attrib.errors import UnsupportedModelError
+from rag_attrib.errors import InvalidInputError, UnsupportedModelError
 from rag_attrib.lrp import attnlrp, is_patched, patched_modules
 from rag_attrib.lrp.relevance import sentence_relevance
 
@@ -191,6 +191,8 @@ def test_skipped_tokens_count_in_no_target():
     assert not torch.allclose(skipped[0], whole[0], atol=1e-3, rtol=0)
     low, *_ = sentence_relevance(model, IDS, ANSWER_START, [(31, 36)], skip=[33], memory="low")
     assert torch.allclose(low, skipped, atol=1e-9, rtol=0)
+    with pytest.raises(InvalidInputError, match="outside the answer"):
+        sentence_relevance(model, IDS, ANSWER_START, [(31, 36)], skip=[8])  # relative, not absolute
 
 
 @pytest.mark.parametrize("target", ["token", "max"])

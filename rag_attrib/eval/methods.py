@@ -41,6 +41,7 @@ from ..lrp.relevance import sentence_relevance, teacher_forced_logprobs
 from ..prompt import Encoded, encode, encode_prompt, render_rag_prompt
 from ..text import split_sentences
 from ..types import AttributorLike, Citation, Span
+from ..verification import citation_spans
 from . import embedding
 from .data import EvalCase
 
@@ -59,7 +60,8 @@ class Prepared(Encoded):
 
 def prepare(attributor: AttributorLike, case: EvalCase, seed: int = 0) -> Prepared:
     rendered = render_rag_prompt(attributor.tokenizer, case.question, case.chunks, attributor.system_prompt)
-    encoded = encode(attributor.tokenizer, rendered, case.answer, case.spans)
+    encoded = encode(attributor.tokenizer, rendered, case.answer, case.spans,
+                     skip=citation_spans(case.answer, case.chunks))
     return Prepared(**vars(encoded), case=case, seed=seed)
 
 
@@ -148,24 +150,25 @@ def count_forwards(model: torch.nn.Module) -> Iterator[ForwardCounter]:
 
 @torch.no_grad()
 def sentence_logprobs(attributor: AttributorLike, case: EvalCase, keep: Sequence[int], answer_ids: Sequence[int] | None = None,
-                      sentence_spans: Sequence[tuple[int, int]] | None = None) -> Tensor:
+                      sentence_spans: Sequence[tuple[int, int]] | None = None, skip: Sequence[int] = ()) -> Tensor:
     """Teacher-forced log-probability of every answer sentence given the prompt with only chunks ``keep``.
 
     The prompt is re-rendered with ``render_rag_prompt`` from the kept chunks (in their original order); the
     answer and its sentences are tokenised once, so they are the same tokens whatever is removed.
-    ``sentence_spans`` are token ranges relative to the answer start. One forward pass.
+    ``sentence_spans`` and ``skip`` (the citation markers' tokens) are relative to the answer start. One forward
+    pass.
     """
     tok = attributor.tokenizer
     kept = [case.chunks[i] for i in sorted(keep)]
     rendered = render_rag_prompt(tok, case.question, kept, attributor.system_prompt)
     if answer_ids is None or sentence_spans is None:
-        enc = encode(tok, rendered, case.answer, case.spans)
-        answer_ids, sentence_spans = enc.answer_ids, enc.relative_sentences()
+        enc = encode(tok, rendered, case.answer, case.spans, skip=citation_spans(case.answer, case.chunks))
+        answer_ids, sentence_spans, skip = enc.answer_ids, enc.relative_sentences(), enc.relative_skip()
     prompt_ids = encode_prompt(tok, rendered.text)[0]
     start = len(prompt_ids)
     ids = torch.tensor(list(prompt_ids) + list(answer_ids))
     spans = [(start + a, start + b) for a, b in sentence_spans]
-    return teacher_forced_logprobs(attributor.model, ids, start, spans).double()
+    return teacher_forced_logprobs(attributor.model, ids, start, spans, [start + t for t in skip]).double()
 
 
 def _aggregate(relevance: Tensor, prepared: Prepared) -> tuple[Tensor, Tensor]:
@@ -229,7 +232,8 @@ def support_method(attributor: AttributorLike, prepared: Prepared) -> MethodOutp
 @method("gradxinput", "plain gradient x input at the embeddings, same target and aggregation, no LRP rules")
 def gradxinput_method(attributor: AttributorLike, prepared: Prepared) -> MethodOutput:
     relevance, *_ = sentence_relevance(attributor.model, prepared.input_ids, prepared.answer_start,
-                                      prepared.sentence_tokens, target=attributor.target, lrp=False)
+                                      prepared.sentence_tokens, target=attributor.target, lrp=False,
+                                      skip=prepared.skip)
     scores, shares = _aggregate(relevance, prepared)
     return MethodOutput(scores, backwards=len(prepared.sentence_tokens), shares=shares)
 
@@ -302,9 +306,10 @@ def random_method(attributor: AttributorLike, prepared: Prepared) -> MethodOutpu
 def loo_method(attributor: AttributorLike, prepared: Prepared) -> MethodOutput:
     case, n = prepared.case, prepared.n_chunks
     spans = prepared.relative_sentences()
-    base = sentence_logprobs(attributor, case, range(n), prepared.answer_ids, spans)
+    skip = prepared.relative_skip()
+    base = sentence_logprobs(attributor, case, range(n), prepared.answer_ids, spans, skip)
     kept = [frozenset(range(n)) - {j} for j in range(n)]
-    without = [sentence_logprobs(attributor, case, k, prepared.answer_ids, spans) for k in kept]
+    without = [sentence_logprobs(attributor, case, k, prepared.answer_ids, spans, skip) for k in kept]
     return MethodOutput(base[:, None] - torch.stack(without, 1), logprobs=dict(zip(kept, without)))
 
 

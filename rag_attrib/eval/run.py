@@ -181,7 +181,8 @@ class LogprobCache:
     def __call__(self, kept: frozenset[int]) -> torch.Tensor:
         if kept not in self.cache:
             p = self.prepared
-            self.cache[kept] = sentence_logprobs(self.attributor, p.case, kept, p.answer_ids, self.spans)
+            self.cache[kept] = sentence_logprobs(self.attributor, p.case, kept, p.answer_ids, self.spans,
+                                                 p.relative_skip())
         return self.cache[kept]
 
 

@@ -47,6 +47,9 @@ def sentence_targets(
     else:
         raise InvalidInputError(f"target must be one of {TARGETS}, got {target!r}")
     if skip:
+        if not all(0 <= t < len(answer_ids) for t in skip):
+            raise InvalidInputError(f"skip holds token indices outside the answer's {len(answer_ids)} tokens: "
+                                    f"{sorted(skip)}; pass absolute indices to the engine's entry points")
         kept = torch.ones_like(per_token, dtype=torch.bool)
         kept[list(skip)] = False
         per_token = per_token.where(kept, torch.zeros((), dtype=per_token.dtype, device=per_token.device))
