@@ -225,7 +225,7 @@ def cmd_verify(args: argparse.Namespace, console: Any, stderr: Any) -> int:
         memory = _memory_and_allocator(args)
         counts = run_local(lambda: _load(args.model, stderr, not args.no_support, memory), args.input, args.out,
                            token_relevance=bool(args.html), restart=args.restart, retry_errors=args.retry_errors,
-                           progress=stderr.is_terminal)  # a bar redrawn with \r would litter a log file
+                           progress=_is_tty(stderr))
         records = read_results(args.out)
     verified = [(r, Verification.from_dict(r)) for r in records if r["ok"]]
     summary = summarize(v for _, v in verified)
@@ -288,6 +288,13 @@ def _check_result_paths(args: argparse.Namespace, inputs: Sequence[str | None] =
 RAY_ONLY = ("address", "num_workers", "num_cpus_per_worker", "num_gpus_per_worker", "batch_size", "format")
 
 
+def _is_tty(stderr: Any) -> bool:
+    """Whether the record bar may redraw itself with \r: on a terminal, not in a log file (rich's ``is_terminal``
+    says yes under FORCE_COLOR, which CI systems set with stderr redirected)."""
+    isatty = getattr(getattr(stderr, "file", None), "isatty", None)
+    return bool(isatty and isatty())
+
+
 def _verify_on_ray(args: argparse.Namespace, console: Any, stderr: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """``verify --engine ray``: rag_attrib.ray_engine.run_ray, then the records read back from the shards."""
     from .ray_engine import read_results_dir, run_ray
@@ -303,7 +310,7 @@ def _verify_on_ray(args: argparse.Namespace, console: Any, stderr: Any) -> tuple
         num_cpus_per_worker=given(args.num_cpus_per_worker, 1),
         num_gpus_per_worker=given(args.num_gpus_per_worker, 0), batch_size=given(args.batch_size, 4),
         fmt=given(args.format, "jsonl"), address=args.address, token_relevance=bool(args.html),
-        restart=args.restart, retry_errors=args.retry_errors, verbose=args.verbose, progress=stderr.is_terminal,
+        restart=args.restart, retry_errors=args.retry_errors, verbose=args.verbose, progress=_is_tty(stderr),
     )
     done = counts["ok"] + counts["errors"]
     if done:

@@ -463,6 +463,17 @@ def test_verify_command_writes_jsonl_html_and_summary(tmp_path: Path, capsys, mo
     assert "0 verified, 0 errors, 3 already done" in capsys.readouterr().out
 
 
+def test_the_record_bar_is_drawn_on_a_terminal_only():
+    import io
+
+    from rich.console import Console
+
+    from rag_attrib import cli
+
+    forced = Console(file=io.StringIO(), force_terminal=True)  # what FORCE_COLOR does, as CI systems set it
+    assert forced.is_terminal and not cli._is_tty(forced)  # rich would draw; a \r bar would litter the log
+
+
 def test_verify_command_missing_input(tmp_path: Path, capsys):
     assert main(["verify", str(tmp_path / "nope.jsonl"), "--out", str(tmp_path / "o.jsonl")]) == 2
     assert "does not exist" in capsys.readouterr().err
