@@ -132,7 +132,9 @@ root.querySelectorAll('button[data-filter]').forEach(button=>button.addEventList
   root.querySelectorAll('button[data-filter]').forEach(x=>x.classList.toggle('on', x===button));
   root.querySelectorAll('details.record').forEach(r=>{
     r.hidden=!!f && !r.dataset.tags.split(' ').includes(f);
-    if(f && !r.hidden && r.open && r.querySelector('.sent')) select(r, first(r));
+    const on=r.querySelector(`.sent[data-i="${r._selected}"]`);
+    if(!f || r.hidden || (on && on.dataset.tag===f)) return;  // already on a sentence the filter asks for
+    if(r.open) select(r, first(r)); else r._selected=undefined;  // a closed one opens there
   });
 }));
 })(document.getElementById('__ROOT__'));
