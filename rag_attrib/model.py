@@ -346,6 +346,8 @@ def _load_gguf(
     # The weights are de-quantised already; transformers only refuses to save because of the GGUF marker.
     model.hf_quantizer = None
     # Write to a temporary folder and rename, so an interrupted save never leaves a half copy behind.
+    if converted.parent.is_dir():
+        remove_abandoned(converted.parent)  # before writing GBs more: a killed conversion's half copy
     tmp = _tmp_path(converted)
     try:
         model.save_pretrained(tmp)
