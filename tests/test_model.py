@@ -76,6 +76,7 @@ def test_the_default_model_and_each_named_models_threshold(monkeypatch, tiny_att
     assert model_module.DEFAULT_MODEL == "qwen2.5-0.5b"
     assert model_module.default_min_share(None) == model_module.default_min_share("qwen2.5-0.5b") == 0.29
     assert model_module.default_min_share("smollm2") == 0.21
+    assert model_module.default_min_share("qwen2.5-1.5b") == 0.35
     assert model_module.default_min_share("some/folder") is None
     loaded = []
     monkeypatch.setattr(model_module, "load_model", lambda name=None, **kw: loaded.append(name) or

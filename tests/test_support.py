@@ -138,10 +138,11 @@ def test_a_supported_sentence_without_a_share_above_min_share_cites_its_top_chun
 def test_named_models_bring_their_support_model(monkeypatch, tiny_attributor):
     import rag_attrib.model as model_module
     from rag_attrib import Attributor
-    from rag_attrib.support import SUPPORT_QWEN, SUPPORT_SMOLLM2
+    from rag_attrib.support import SUPPORT_QWEN, SUPPORT_QWEN15, SUPPORT_SMOLLM2
 
     assert model_module.default_support(None) is model_module.default_support("qwen2.5-0.5b") is SUPPORT_QWEN
     assert model_module.default_support("smollm2") is SUPPORT_SMOLLM2
+    assert model_module.default_support("qwen2.5-1.5b") is SUPPORT_QWEN15
     assert model_module.default_support("gemma3-270m") is None and model_module.default_support("a/folder") is None
     monkeypatch.setattr(model_module, "load_model", lambda name=None, **kw: (tiny_attributor.model,
                                                                             tiny_attributor.tokenizer))
@@ -155,6 +156,8 @@ def test_named_models_bring_their_support_model(monkeypatch, tiny_attributor):
     ("qwen2.5-0.5b", "long", "qwen_dev_features.json", "realistic-dev", ["realistic-test"]),
     ("qwen2.5-0.5b", "short", "qwen_short_dev_features.json", "short-dev", ["fictional", "paraphrase", "realistic-test"]),
     ("smollm2", "long", "smollm2_dev_features.json", "realistic-dev", ["realistic-test"]),
+    ("qwen2.5-1.5b", "long", "qwen15_dev_features.json", "realistic-dev", ["realistic-test"]),
+    ("qwen2.5-1.5b", "short", "qwen15_short_dev_features.json", "short-dev", ["fictional", "paraphrase", "realistic-test"]),
 ])
 def test_the_shipped_support_model_is_fitted_on_the_dev_split_only(model, part, features_file, dev, held_out):
     """The calibration's dev/test separation: each shipped support model is refitted here from the dev features
@@ -187,12 +190,12 @@ def test_each_fit_decides_on_chunks_like_those_of_its_dev_set():
     import math
 
     from rag_attrib.eval import load_many
-    from rag_attrib.support import SUPPORT_QWEN, SUPPORT_SMOLLM2, ByChunkLength, SupportModel, mean_words
+    from rag_attrib.support import SUPPORT_QWEN, SUPPORT_QWEN15, SUPPORT_SMOLLM2, ByChunkLength, SupportModel, mean_words
 
     def lengths(name):
         return [mean_words([c.text for c in case.chunks]) for case in load_many([name])]
 
-    for both in (SUPPORT_QWEN, SUPPORT_SMOLLM2):
+    for both in (SUPPORT_QWEN, SUPPORT_QWEN15, SUPPORT_SMOLLM2):
         assert both.short_words == pytest.approx(max(lengths("short-dev")), abs=0.05)
         assert both.long_words == pytest.approx(min(lengths("realistic-dev")), abs=0.05)
         for name in ("short-dev", "fictional", "paraphrase", "realistic-dev", "realistic-test"):
