@@ -30,6 +30,11 @@ _LINE_RE = re.compile(r"[^\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]+")
 # An emoji after a sentence's end (it opens the next one), and a Chinese/Japanese full stop with what closes it.
 _SYMBOL_AFTER_STOP_RE = re.compile(r"([.!?\u2026] +)[\u2600-\u27bf\u2b00-\u2bff\U0001f000-\U0001faff]")
 _CJK_STOP_RE = re.compile(r"[\u3002\uff01\uff1f]+[\u300d\u300f\uff09\u201d]*(\s*)(?=\S)")
+# Abbreviations the English splitter ends a sentence at: two letters with spaced full stops ("z. B.", "d. h.",
+# "u. a."; a lone letter may end a sentence: "run ls -a.") and a few words that rarely end one ("approx. 5",
+# "vgl. Abschnitt"). Their full stops are hidden from it.
+_ABBREVIATION_RE = re.compile(r"(?<![\w.-])(?:[a-zß]\. [a-zA-Zß]|approx|ca|cf|incl|excl|resp|esp|vgl|bzw|ggf|bspw|"
+                              r"evtl|inkl|sog)\.(?= +\S)", re.IGNORECASE)
 
 
 def check_answer(answer: object, none_generates: bool = True) -> None:
@@ -95,6 +100,7 @@ def _split_line(line: str, offset: int) -> list[Span]:
     # character ends a sentence as "..." does, and an emoji opening the next sentence ("... Bäckerei. 🍞 Sie")
     # stands in for the capital it waits for.
     masked = masked.replace("\u2026", ".")
+    masked = _ABBREVIATION_RE.sub(lambda m: m.group().replace(".", "_"), masked)
     masked = _SYMBOL_AFTER_STOP_RE.sub(lambda m: m.group(1) + "A", masked)
 
     pieces = [cut for piece in _align(masked, _splitter().split(masked)) for cut in _cjk_cuts(masked, *piece)]

@@ -57,6 +57,11 @@ def sentences(answer: str) -> list[str]:
         ("Mira f\u00fchrt die B\u00e4ckerei. \U0001f35e Sie verkauft Brot.",
          ["Mira f\u00fchrt die B\u00e4ckerei.", "\U0001f35e Sie verkauft Brot."]),
         ("No. #5 is here. It works.", ["No. #5 is here.", "It works."]),  # only an emoji stands in for a capital
+        # abbreviations the English splitter does not know; a lone letter may still end a sentence
+        ("Sie verkauft z. B. Brot, d. h. Kuchen. Es kostet ca. 5 Euro. Gut.",
+         ["Sie verkauft z. B. Brot, d. h. Kuchen.", "Es kostet ca. 5 Euro.", "Gut."]),
+        ("It costs approx. 5 EUR. Run ls -a. Then pick b. B is wrong.",
+         ["It costs approx. 5 EUR.", "Run ls -a.", "Then pick b.", "B is wrong."]),
         ("\u706f\u5854\u5efa\u4e8e1872\u5e74\u3002\u9762\u5305\u5e97\u5f88\u597d\uff01\u300c\u771f\u7684\uff1f\u300d\u662f\u3002",
          ["\u706f\u5854\u5efa\u4e8e1872\u5e74\u3002", "\u9762\u5305\u5e97\u5f88\u597d\uff01",
           "\u300c\u771f\u7684\uff1f\u300d", "\u662f\u3002"]),  # Chinese full stops, no space after them
