@@ -1,6 +1,7 @@
 """Per model, on dev: how AttnLRP ranks the chunks, and the ``min_share`` that best flags unsupported sentences.
 
     python benchmarks/choose_threshold.py /tmp/study_dev_smol.json /tmp/study_dev_qwen.json
+    python benchmarks/choose_threshold.py --at 0.35 /tmp/study_test_q15.json    # held out: nothing chosen
 
 Reads ``support_study.py`` dumps (one per model and target, on ``realistic-dev``). For each: hit@1 and MRR of the
 gold chunk, where the top chunk sits in the prompt (first / middle / last third, as ``rag-attrib eval`` counts)
@@ -11,15 +12,15 @@ in ``rag_attrib/model.py`` comes from here, and only from the dev split.
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 
 from rag_attrib.eval.metrics import auroc, relative_position, third
 
 THIRDS = ("first", "middle", "last")
 
 
-def summary(rows: list[dict]) -> dict:
+def summary(rows: list[dict], at: float | None = None) -> dict:
     supported = [r for r in rows if r["gold"]]
     hits, ranks, tops, golds = [], [], [], []
     for r in supported:
@@ -41,22 +42,33 @@ def summary(rows: list[dict]) -> dict:
         "top": [tops.count(t) / len(tops) for t in THIRDS], "gold": [golds.count(t) / len(golds) for t in THIRDS],
         "auroc": auroc(best_supported, best_unsupported), "chosen": chosen, "flags_at_chosen": flags(chosen),
         "flags_at_0.27": flags(0.27), "sentences": (len(best_supported), len(best_unsupported)),
+        "flags_at": None if at is None else flags(at),
     }
 
 
 def main() -> None:
-    for path in sys.argv[1:]:
-        dump = json.load(open(path))
-        s = summary(dump["rows"])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("dumps", nargs="+")
+    parser.add_argument("--at", type=float, help="a held-out dump: report the flags at this (shipped) min_share and "
+                        "choose nothing")
+    args = parser.parse_args()
+    for path in args.dumps:
+        with open(path) as f:
+            dump = json.load(f)
+        s = summary(dump["rows"], args.at)
         pct = " / ".join(f"{100 * x:.0f}" for x in s["top"])
         gold = " / ".join(f"{100 * x:.0f}" for x in s["gold"])
         print(f"{dump['model']} ({dump['target']} target, {dump['data']}; {s['sentences'][0]} supported, "
               f"{s['sentences'][1]} unsupported sentences)\n"
               f"  hit@1 {s['hit@1']:.3f}  MRR {s['mrr']:.3f}  top chunk first / middle / last third {pct} % "
-              f"(gold {gold} %)  best-share AUROC {s['auroc']:.3f}\n"
-              f"  chosen min_share {s['chosen']:.2f}: flags {s['flags_at_chosen'][0]:.3f} of unsupported, "
-              f"{s['flags_at_chosen'][1]:.3f} of supported (at 0.27: {s['flags_at_0.27'][0]:.3f} / "
-              f"{s['flags_at_0.27'][1]:.3f})")
+              f"(gold {gold} %)  best-share AUROC {s['auroc']:.3f}")
+        if args.at is not None:
+            print(f"  at min_share {args.at:.2f}: flags {s['flags_at'][0]:.3f} of unsupported, "
+                  f"{s['flags_at'][1]:.3f} of supported")
+        else:
+            print(f"  chosen min_share {s['chosen']:.2f}: flags {s['flags_at_chosen'][0]:.3f} of unsupported, "
+                  f"{s['flags_at_chosen'][1]:.3f} of supported (at 0.27: {s['flags_at_0.27'][0]:.3f} / "
+                  f"{s['flags_at_0.27'][1]:.3f})")
 
 
 if __name__ == "__main__":
