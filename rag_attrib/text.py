@@ -23,6 +23,8 @@ SOURCE_MARKER_PATTERN = (r"【(\d+)(?:[†:][^】]{0,40})?】"
 _ANY_MARKER = rf"(?:{MARKER_PATTERN}|{SOURCE_MARKER_PATTERN})"
 _MARKER_RE = re.compile(_ANY_MARKER)
 _CITATION_ONLY_RE = re.compile(rf"(?:{_ANY_MARKER}[\s,;]*)+[.,;:!?]*")
+# Code in Markdown: a fenced block (to its closing fence, or the end) and inline code. "arr[1]" there is code.
+_CODE_RE = re.compile(r"(```|~~~).*?(?:\1|\Z)|`[^`\n]+`", re.DOTALL)
 # A list-item marker at the start of a line: "- ", "* ", "• ", "1. ", "2) ", "a) ", "iv. ".
 _BULLET_RE = re.compile(r"(?:[-*+•‣◦▪●–—]|\(?(?:\d{1,3}|[a-zA-Z]|[ivxlcdmIVXLCDM]{1,6})[.)])(?=\s)")
 # Exactly the characters str.splitlines() breaks on.
@@ -35,6 +37,11 @@ _CJK_STOP_RE = re.compile(r"[\u3002\uff01\uff1f]+[\u300d\u300f\uff09\u201d]*(\s*
 # "vgl. Abschnitt"). Their full stops are hidden from it.
 _ABBREVIATION_RE = re.compile(r"(?<![\w.-])(?:[a-zß]\. [a-zA-Zß]|approx|ca|cf|incl|excl|resp|esp|vgl|bzw|ggf|bspw|"
                               r"evtl|inkl|sog)\.(?= +\S)", re.IGNORECASE)
+
+
+def code_spans(text: str) -> list[Span]:
+    """Where ``text`` holds Markdown code (fenced blocks, inline code), in which a bracket is never a citation."""
+    return [Span(m.start(), m.end()) for m in _CODE_RE.finditer(text)]
 
 
 def check_answer(answer: object, none_generates: bool = True) -> None:

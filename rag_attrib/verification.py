@@ -25,7 +25,7 @@ from typing import Any
 
 from .aggregate import carrying, check_min_share
 from .errors import InvalidInputError
-from .text import MARKER_PATTERN, SOURCE_MARKER_PATTERN, check_answer, split_sentences
+from .text import MARKER_PATTERN, SOURCE_MARKER_PATTERN, check_answer, code_spans, split_sentences
 from .types import AttributionResult, AttributorLike, Chunk, Span, as_chunks
 
 DEFAULT_MARKER_PATTERNS = (MARKER_PATTERN, SOURCE_MARKER_PATTERN)  # [1] [2][3] [1, 2] [1-3] [doc-7] [^1] 【1†source】 [Source 1]
@@ -126,14 +126,18 @@ def parse_markers(
 
     A key names a chunk by its id first, then by its 1-based number in the prompt (``by_label`` settles the
     keys that could be either). In each pattern the first group that matched holds the key(s); commas or
-    semicolons separate several keys in one marker. Where the matches of two patterns overlap (``[doc2]`` is
-    an id to the first and document 2 to the second), the one that names more chunks is kept, else the first.
+    semicolons separate several keys in one marker. Brackets inside Markdown code (```` `arr[1]` ````, fenced
+    blocks) are not markers. Where the matches of two patterns overlap (``[doc2]`` is an id to the first and
+    document 2 to the second), the one that names more chunks is kept, else the first.
     """
     ids = {c.id for c in chunks}
+    code = code_spans(text)
     found: list[list[Marker]] = []  # the markers of each match kept so far
     for pattern in patterns:
         for match in re.finditer(pattern, text):
             span = Span(match.start(), match.end())
+            if any(c.start <= span.start and span.end <= c.end for c in code):
+                continue  # `arr[1]` is code, not a citation
             keys = _keys(next(g for g in match.groups() if g is not None), ids, len(chunks))
             markers = [Marker(span, key, _chunk_id(key, chunks, ids)) for key in keys]
             clash = next((i for i, other in enumerate(found) if other[0].span.overlaps(span)), None)

@@ -89,6 +89,14 @@ def test_a_marker_that_is_an_id_is_not_also_read_as_a_number():
     assert [(m.key, m.chunk_id) for m in parse_markers("B is true [doc2].", chunks)] == [("doc2", "doc2")]
 
 
+def test_brackets_in_markdown_code_are_code_not_citations():
+    answer = "Use `arr[1]` for the first item [2].\n```sql\nSELECT a[1] FROM t; -- [3]\n```\nDone [1]."
+    markers = parse_markers(answer, CHUNKS)
+    assert [(m.key, answer[m.span.start:m.span.end]) for m in markers] == [("2", "[2]"), ("1", "[1]")]
+    clean, _ = strip_markers(answer, markers)
+    assert "`arr[1]`" in clean and "SELECT a[1] FROM t; -- [3]" in clean  # the code is left as written
+
+
 def test_strip_markers_keeps_a_map_to_the_original():
     answer = "Alpha is first [1]. Beta [2][3] is second."
     clean, to_original = strip_markers(answer, parse_markers(answer, CHUNKS))
