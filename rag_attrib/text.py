@@ -17,9 +17,11 @@ from .types import Chunk, Span
 
 # Inline citation markers as LLMs write them: [1], [doc-7], [^1], [1, 2], [1-3], [ 2 ]. The group holds the key(s).
 MARKER_PATTERN = r"\[\s*\^?([\w.:#/\u2013-]{1,40}(?:\s*[,;]\s*\^?[\w.:#/\u2013-]{1,40})*)\s*\]"
-# The same, written by some APIs and prompts: 【1†source】, [Source 1], [source: 2], [Doc 3].
+# The same, written by some APIs and prompts: 【1†source】, [Source 1], [source: 2], [Doc 3], [citation:2], and in
+# parentheses with the word: (Source 1), (Sources: 1, 2). A bare "(1)" is too often a list item to be one.
 SOURCE_MARKER_PATTERN = (r"【(\d+)(?:[†:][^】]{0,40})?】"
-                         r"|\[(?:[Ss]ource|[Dd]oc(?:ument)?|[Rr]ef)s?:?\s*(\d+(?:\s*[-\u2013,;]\s*\d+)*)\]")
+                         r"|\[(?:[Ss]ource|[Dd]oc(?:ument)?|[Rr]ef|[Cc]itation)s?:?\s*(\d+(?:\s*[-\u2013,;]\s*\d+)*)\]"
+                         r"|\((?:[Ss]ource|[Dd]oc(?:ument)?|[Rr]ef)s?:?\s*(\d+(?:\s*[-\u2013,;]\s*\d+)*)\)")
 _ANY_MARKER = rf"(?:{MARKER_PATTERN}|{SOURCE_MARKER_PATTERN})"
 _MARKER_RE = re.compile(_ANY_MARKER)
 _CITATION_ONLY_RE = re.compile(rf"(?:{_ANY_MARKER}[\s,;]*)+[.,;:!?]*")

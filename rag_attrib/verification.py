@@ -28,7 +28,8 @@ from .errors import InvalidInputError
 from .text import MARKER_PATTERN, SOURCE_MARKER_PATTERN, check_answer, code_spans, split_sentences
 from .types import AttributionResult, AttributorLike, Chunk, Span, as_chunks
 
-DEFAULT_MARKER_PATTERNS = (MARKER_PATTERN, SOURCE_MARKER_PATTERN)  # [1] [2][3] [1, 2] [1-3] [doc-7] [^1] 【1†source】 [Source 1]
+# [1] [2][3] [1, 2] [1-3] [doc-7] [^1] 【1†source】 [Source 1] (Source 1) [citation:2]
+DEFAULT_MARKER_PATTERNS = (MARKER_PATTERN, SOURCE_MARKER_PATTERN)
 VERDICTS = ("supported", "miscited", "uncited", "ungrounded")
 
 

@@ -72,6 +72,8 @@ class ScriptedAttributor:
         ("Years [2020-2024].", ["2020-2024"], [None]),  # no chunk numbers: one key
         ("En dash [1\u20133] and [Sources 2-3].", ["1", "2", "3", "2", "3"], ["a", "b", "doc-7", "b", "doc-7"]),
         ("Glued [doc2] and [source:3].", ["2", "3"], ["b", "doc-7"]),  # one marker each, not two
+        ("In words (Source 1), (Sources: 2, 3) and [citation:2].", ["1", "2", "3", "2"], ["a", "b", "doc-7", "b"]),
+        ("A list item (1) is no marker.", [], []),
     ],
 )
 def test_parse_markers(text, keys, ids):
@@ -79,9 +81,9 @@ def test_parse_markers(text, keys, ids):
     assert [m.key for m in markers] == keys
     assert [m.chunk_id for m in markers] == ids
     for m in markers:
-        assert text[m.span.start] in "[【" and text[m.span.end - 1] in "]】"
+        assert text[m.span.start] in "[【(" and text[m.span.end - 1] in "]】)"
     clean, _ = strip_markers(text, markers)
-    assert not any(c in clean for c in "[]【】")
+    assert not any(c in clean for c in "[]【】") and "Source" not in clean
 
 
 def test_a_marker_that_is_an_id_is_not_also_read_as_a_number():
