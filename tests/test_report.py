@@ -213,6 +213,13 @@ def alphas(page, chunk_selector):
                     return v.length === 4 ? Number(v[3]) : (v.length === 3 ? 1 : 0); })))""")
 
 
+def toggle(record) -> None:
+    """Open or close a record and return once its toggle handlers have run (the event fires asynchronously,
+    so reading the page right after a click could see the state before them)."""
+    record.evaluate("r => new Promise(done => { r.addEventListener('toggle', () => setTimeout(done), {once: true}); "
+                    "r.open = !r.open; })")
+
+
 def test_report_in_headless_chromium(verification, browser, tmp_path):
     path = tmp_path / "report.html"
     path.write_text(render_html(verification.result, verification), encoding="utf-8")
@@ -256,7 +263,7 @@ def test_a_thousand_records_open_as_a_list_in_chromium(verification, browser, tm
     page.goto(path.as_uri())
     records = page.locator("details.record")
     assert records.count() == 1000 and page.locator(".chunk").count() == 0  # no heat map drawn yet
-    records.nth(501).locator("summary").click()
+    toggle(records.nth(501))
     assert page.locator(".chunk").count() == len(CHUNKS)  # drawn for the opened record only
     assert records.nth(501).locator(".chunk").count() == len(CHUNKS)
     page.locator("button[data-filter='supported']").click()  # only the verified records can have a verdict
@@ -317,12 +324,12 @@ def test_a_filter_opens_each_record_on_the_first_sentence_it_asks_for(verificati
     page.goto(path.as_uri())
     records = page.locator("details.record")
     for record in (records.nth(0), records.nth(1)):
-        record.locator("summary").click()  # opened before any filter: on its first sentence
+        toggle(record)  # opened before any filter: on its first sentence
         assert record.locator(".sent.selected").get_attribute("data-i") == "0"
-    records.nth(1).locator("summary").click()  # closed again
+    toggle(records.nth(1))  # closed again
     page.locator("button[data-filter='supported']").click()  # the open record moves to the sentence asked for
     assert records.nth(0).locator(".sent.selected").get_attribute("data-i") == "1"
-    records.nth(1).locator("summary").click()  # and the closed one reopens on it
+    toggle(records.nth(1))  # and the closed one reopens on it
     assert records.nth(1).locator(".sent.selected").get_attribute("data-i") == "1"
     assert "Sentence 2:" in records.nth(1).locator(".selected-label").inner_text()
     page.close()
