@@ -38,7 +38,7 @@ from torch import Tensor
 from ..aggregate import sentence_citations
 from ..lrp import attention_kernel
 from ..lrp.relevance import sentence_relevance, teacher_forced_logprobs
-from ..prompt import Encoded, encode, encode_prompt, render_rag_prompt
+from ..prompt import Encoded, RenderedPrompt, encode, encode_prompt, render_rag_prompt
 from ..text import split_sentences
 from ..types import AttributorLike, Citation, Span
 from ..verification import citation_spans
@@ -60,9 +60,13 @@ class Prepared(Encoded):
 
 def prepare(attributor: AttributorLike, case: EvalCase, seed: int = 0) -> Prepared:
     rendered = render_rag_prompt(attributor.tokenizer, case.question, case.chunks, attributor.system_prompt)
-    encoded = encode(attributor.tokenizer, rendered, case.answer, case.spans,
-                     skip=citation_spans(case.answer, case.chunks))
-    return Prepared(**vars(encoded), case=case, seed=seed)
+    return Prepared(**vars(_encode_case(attributor.tokenizer, rendered, case)), case=case, seed=seed)
+
+
+def _encode_case(tokenizer: Any, rendered: RenderedPrompt, case: EvalCase) -> Encoded:
+    """The case's answer after ``rendered`` as ``Attributor.attribute`` encodes it: its sentences, its markers
+    out of the targets."""
+    return encode(tokenizer, rendered, case.answer, case.spans, skip=citation_spans(case.answer, case.chunks))
 
 
 @dataclass(frozen=True)
@@ -162,7 +166,7 @@ def sentence_logprobs(attributor: AttributorLike, case: EvalCase, keep: Sequence
     kept = [case.chunks[i] for i in sorted(keep)]
     rendered = render_rag_prompt(tok, case.question, kept, attributor.system_prompt)
     if answer_ids is None or sentence_spans is None:
-        enc = encode(tok, rendered, case.answer, case.spans, skip=citation_spans(case.answer, case.chunks))
+        enc = _encode_case(tok, rendered, case)
         answer_ids, sentence_spans, skip = enc.answer_ids, enc.relative_sentences(), enc.relative_skip()
     prompt_ids = encode_prompt(tok, rendered.text)[0]
     start = len(prompt_ids)

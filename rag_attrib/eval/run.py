@@ -175,14 +175,13 @@ class LogprobCache:
 
     def __init__(self, attributor: AttributorLike, prepared: Prepared) -> None:
         self.attributor, self.prepared = attributor, prepared
-        self.spans = prepared.relative_sentences()
+        self.spans, self.skip = prepared.relative_sentences(), prepared.relative_skip()
         self.cache: dict[frozenset[int], torch.Tensor] = {}
 
     def __call__(self, kept: frozenset[int]) -> torch.Tensor:
         if kept not in self.cache:
             p = self.prepared
-            self.cache[kept] = sentence_logprobs(self.attributor, p.case, kept, p.answer_ids, self.spans,
-                                                 p.relative_skip())
+            self.cache[kept] = sentence_logprobs(self.attributor, p.case, kept, p.answer_ids, self.spans, self.skip)
         return self.cache[kept]
 
 
