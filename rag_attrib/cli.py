@@ -6,7 +6,7 @@
     rag-attrib verify INPUT.jsonl --out OUT.jsonl [--html REPORT] [--model M]
     rag-attrib verify INPUT.jsonl --out OUT_DIR --engine ray [--address auto] [--num-workers N]
                       [--num-gpus-per-worker G] [--batch-size N] [--format jsonl|parquet]
-    rag-attrib eval [--data PATH] [--methods a,b,c] [--json OUT] [--limit N] [--model M] [--k 1,2,3]
+    rag-attrib eval [--data PATH] [--methods a,b,c] [--json OUT] [--limit N] [--model M] [--k 1,2,3] [--restart]
     rag-attrib check-model MODEL
 
 The model is loaded only inside the commands, so ``rag-attrib --help`` never touches it.
@@ -15,6 +15,7 @@ The model is loaded only inside the commands, so ``rag-attrib --help`` never tou
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import sys
@@ -82,7 +83,7 @@ def _progress(stderr: Any, what: str, total: int | None = None) -> Iterator[Call
     if total is not None:
         columns += [BarColumn(), MofNCompleteColumn(), TextColumn("left"), TimeRemainingColumn()]
     columns.append(TimeElapsedColumn())
-    with Progress(*columns, console=stderr, transient=True, disable=not stderr.is_terminal) as progress:
+    with Progress(*columns, console=stderr, transient=True, disable=not _is_tty(stderr)) as progress:
         task = progress.add_task(what, total=total)
 
         def update(description: str | None = None, completed: int | None = None) -> None:
@@ -393,18 +394,23 @@ def cmd_eval(args: argparse.Namespace, console: Any, stderr: Any) -> int:
     names, skipped = resolve_methods(methods, attributor)  # now also what this model cannot do
     if not names:
         raise CliInputError("none of the requested methods can run with this model: " + "; ".join(skipped.values()))
+    checkpoint = _eval_checkpoint(args, attributor, cases, names, ks, stderr)
     what = f"Evaluating {len(names)} method{'s' if len(names) != 1 else ''}"
     with _progress(stderr, what, total=len(cases)) as update:
-        started = time.monotonic()
+        started, first = time.monotonic(), None
 
         def progress(done: int, total: int, case_id: str) -> None:
+            nonlocal first
+            first = done if first is None else first  # answers resumed from the checkpoint took no time here
             update(f"{what} on {case_id or 'the answers'}", completed=done)
-            if not stderr.is_terminal and case_id:  # a log file gets one line per answer instead of a bar
-                seconds_left = (time.monotonic() - started) / done * (total - done) if done else None
+            if not _is_tty(stderr) and case_id:  # a log file gets one line per answer instead of a bar
+                ran = done - first
+                seconds_left = (time.monotonic() - started) / ran * (total - done) if ran else None
                 left = "" if seconds_left is None else f" (about {_duration(seconds_left)} left)"
                 stderr.print(f"answer {done + 1}/{total} {case_id}{left}", highlight=False, markup=False)
 
-        report = run_eval(attributor, cases, names, ks=ks, seed=args.seed, progress=progress)
+        report = run_eval(attributor, cases, names, ks=ks, seed=args.seed, progress=progress,
+                          finished=checkpoint.finished if checkpoint else None, on_case=checkpoint)
     report["skipped"] = {**skipped, **report["skipped"]}
     print_table(report, console)
     if args.json:
@@ -412,9 +418,36 @@ def cmd_eval(args: argparse.Namespace, console: Any, stderr: Any) -> int:
             Path(args.json).write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
         except OSError as err:
             raise CliInputError(f"cannot write the JSON report to {args.json!r}: {err.strerror or err}") from None
+        if checkpoint:
+            checkpoint.remove()
         console.print(f"Wrote the table and every sentence's scores (JSON) to {Path(args.json).resolve()}",
                       highlight=False, markup=False)
     return 0
+
+
+def _eval_checkpoint(args: argparse.Namespace, attributor: Any, cases: Sequence[Any], names: list[str],
+                     ks: list[int], stderr: Any) -> Any:
+    """The answers of an earlier run of the same command stopped before the end (kept beside ``--json`` until
+    the report is written), or None where nothing is written."""
+    if not args.json or (Path(args.json).exists() and not Path(args.json).is_file()):  # e.g. /dev/null
+        return None
+    from .eval.run import FORMAT_VERSION, Checkpoint
+
+    settings = {
+        "version": FORMAT_VERSION, "model": attributor.model_name, "target": attributor.target,
+        "min_share": attributor.min_share, "support": repr(getattr(attributor, "support", None)), "methods": names,
+        "ks": ks, "seed": args.seed, "cases": [[c.source, c.id] for c in cases],
+        "data": hashlib.sha256(repr(list(cases)).encode()).hexdigest(),
+    }
+    path = f"{args.json}.partial.jsonl"
+    try:
+        checkpoint = Checkpoint(path, settings, restart=args.restart)
+    except OSError as err:
+        raise CliInputError(f"cannot keep the finished answers in {path!r}: {err.strerror or err}") from None
+    if checkpoint.finished:
+        stderr.print(f"going on from {len(checkpoint.finished)} answers already done in {path} "
+                     "(--restart starts over)", highlight=False, markup=False)
+    return checkpoint
 
 
 def _duration(seconds: float) -> str:
@@ -571,6 +604,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--k", metavar="1,2,3", default="1,2,3", help="numbers of top chunks to ablate (default 1,2,3)")
     ev.add_argument("--seed", type=int, default=0, help="seed of the random baseline and of tie-breaking")
     ev.add_argument("--threads", type=int, metavar="T", help="torch CPU threads (default: torch's choice)")
+    ev.add_argument("--restart", action="store_true",
+                    help="start over: discard the answers an earlier, stopped run of this command kept in "
+                    "OUT.partial.jsonl (without it the run goes on where that one stopped)")
     ev.set_defaults(func=cmd_eval)
     return parser
 

@@ -13,8 +13,19 @@ from rich.console import Console
 from rag_attrib import cli
 
 
+class Screen(io.StringIO):
+    """What a terminal shows, or a log file where ``terminal`` is False."""
+
+    def __init__(self, terminal: bool) -> None:
+        super().__init__()
+        self.terminal = terminal
+
+    def isatty(self) -> bool:
+        return self.terminal
+
+
 def consoles(terminal: bool) -> tuple[Console, io.StringIO]:
-    out = io.StringIO()
+    out = Screen(terminal)
     return Console(file=out, force_terminal=terminal, width=120, color_system=None), out
 
 
@@ -49,6 +60,15 @@ def test_nothing_extra_when_piped(fake_load):
     assert out.getvalue() == ""
 
 
+def test_nothing_extra_in_a_log_file_under_force_color(fake_load):
+    out = Screen(terminal=False)  # CI systems set FORCE_COLOR with stderr redirected to a file
+    stderr = Console(file=out, force_terminal=True, width=120, color_system=None)
+    assert cli._load(None, stderr) == "attributor"
+    with cli._progress(stderr, "Evaluating", total=3) as update:
+        update(completed=2)
+    assert out.getvalue() == ""
+
+
 def test_a_bar_where_the_work_is_known():
     stderr, out = consoles(terminal=True)
     with cli._progress(stderr, "Evaluating 2 methods", total=4) as update:
@@ -68,7 +88,8 @@ def test_eval_shows_a_bar_over_the_answers_and_the_time_left(monkeypatch, termin
     monkeypatch.setattr(ev, "resolve_methods", lambda methods, attributor=None: (["attnlrp"], {}))
     monkeypatch.setattr(ev, "print_table", lambda report, console: None)
 
-    def run_eval(attributor, cases, names, ks, seed, progress):
+    def run_eval(attributor, cases, names, ks, seed, progress, finished, on_case):
+        assert finished is None and on_case is None  # nothing kept beside /dev/null
         for i, case in enumerate(cases):
             progress(i, len(cases), f"case-{case}")
             time.sleep(0.25)

@@ -370,6 +370,73 @@ def test_cli_eval(tmp_path: Path, monkeypatch, capsys, tiny_attributor):
     assert "has no fitted support model" in capsys.readouterr().err
 
 
+def _without_costs(report: dict) -> dict:
+    """The report less what depends on the clock and the run (time, the machine, how many answers resumed)."""
+    kept = {k: v for k, v in report.items() if k not in ("environment", "resumed", "methods", "by_source")}
+    kept["methods"] = {name: {k: v for k, v in row.items() if "seconds" not in k}
+                       for name, row in report["methods"].items()}
+    return kept
+
+
+def test_a_stopped_eval_goes_on_where_it_stopped_and_gives_the_same_report(tmp_path, monkeypatch, capsys,
+                                                                          tiny_attributor):
+    from rag_attrib import cli
+    from rag_attrib.eval import run
+
+    data = tmp_path / "cases.jsonl"
+    data.write_text("".join(json.dumps(dict(CASE, id=f"toy{i}")) + "\n" for i in range(3)))
+    monkeypatch.setattr(cli, "_load", lambda model, stderr, support=True: tiny_attributor)
+    out = tmp_path / "report.json"
+    argv = ["eval", "--data", str(data), "--methods", "lexical,attnlrp", "--json", str(out), "--k", "1"]
+    assert cli.main(argv) == 0
+    whole = json.loads(out.read_text())
+    assert whole["resumed"] == 0 and not Path(f"{out}.partial.jsonl").exists()  # removed once the report is written
+
+    ran, stopped, real = [], [], run.eval_case
+
+    def stops_at_the_third(attributor, case, *rest):
+        if case.id == "toy2" and not stopped:
+            stopped.append(case.id)
+            raise KeyboardInterrupt
+        ran.append(case.id)
+        return real(attributor, case, *rest)
+
+    monkeypatch.setattr(run, "eval_case", stops_at_the_third)
+    out.unlink()
+    assert cli.main(argv) == 130  # Ctrl-C
+    assert ran == ["toy0", "toy1"] and not out.exists()
+    # the partial file holds a header and two answers; a third line torn by the kill is dropped, not read
+    with open(f"{out}.partial.jsonl", "a") as f:
+        f.write('{"case": "toy2", "sour')
+    capsys.readouterr()
+    assert cli.main(argv) == 0
+    assert ran == ["toy0", "toy1", "toy2"]  # only the missing answer ran again
+    assert "going on from 2 answers already done" in capsys.readouterr().err
+    resumed = json.loads(out.read_text())
+    assert resumed["resumed"] == 2
+    assert _without_costs(resumed) == _without_costs(whole)
+
+
+def test_an_eval_checkpoint_of_other_settings_is_refused_and_restart_discards_it(tmp_path, monkeypatch, capsys,
+                                                                                tiny_attributor):
+    from rag_attrib import cli
+    from rag_attrib.eval.run import Checkpoint
+
+    data = tmp_path / "cases.jsonl"
+    data.write_text(json.dumps(CASE) + "\n")
+    monkeypatch.setattr(cli, "_load", lambda model, stderr, support=True: tiny_attributor)
+    out = tmp_path / "report.json"
+    stale = Checkpoint(f"{out}.partial.jsonl", {"model": "another", "ks": [1]})
+    stale({"case": "toy", "source": "cases", "records": []})
+    argv = ["eval", "--data", str(data), "--methods", "lexical", "--json", str(out), "--k", "1"]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "other settings" in err and "--restart" in err and "model" in err
+    assert len(Path(f"{out}.partial.jsonl").read_text().splitlines()) == 2  # nothing of it lost
+    assert cli.main([*argv, "--restart"]) == 0
+    assert json.loads(out.read_text())["cases"] == 1 and not Path(f"{out}.partial.jsonl").exists()
+
+
 # ------------------------------------------------------------------------------------------------ real model
 
 

@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import json
 import math
+import os
 import platform
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from ..types import AttributorLike, is_supported
 from . import metrics as M
-from .data import UNSUPPORTED_KINDS, EvalCase
+from .data import UNSUPPORTED_KINDS, EvalCase, EvalDataError
 from .methods import (
     DEFAULT_METHODS,
     METHODS,
@@ -62,90 +65,37 @@ def run_eval(
     ks: Sequence[int] = (1, 2, 3),
     seed: int = 0,
     progress: Callable[[int, int, str], None] | None = None,
+    finished: Mapping[tuple[str, str], dict[str, Any]] | None = None,
+    on_case: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
-    """Run ``methods`` (default: all, the unavailable ones skipped) on ``cases``; return the report dict."""
+    """Run ``methods`` (default: all, the unavailable ones skipped) on ``cases``; return the report dict.
+
+    A long run can be resumed: ``on_case`` receives each answer's result (a JSON-serialisable dict) as soon as it
+    is done, and ``finished`` gives back results saved that way, keyed by (source, case id), which are then not
+    run again. The caller checks that they were made with the same model and settings.
+    """
     names, skipped = resolve_methods(methods, attributor)
-    model = attributor.model
-    records: list[dict[str, Any]] = []
-    sources = list(dict.fromkeys(c.source for c in cases))
-    cost = {(src, n): {"seconds": 0.0, "forwards": 0, "backwards": 0} for src in sources for n in names}
-    metric_forwards = 0
+    finished = finished or {}
+    results = []
     for c, case in enumerate(cases):
-        if progress:
-            progress(c, len(cases), case.id)
-        prepared = prepare(attributor, case, seed)
-        logprobs = LogprobCache(attributor, prepared)
-        everything = frozenset(range(prepared.n_chunks))
-        with count_forwards(model) as counter:
-            base = logprobs(everything)  # first: it also warms the model up before anything is timed
-        metric_forwards += counter.count
-
-        outputs, evidence = {}, {}
-        chunk_index = {ch.id: j for j, ch in enumerate(case.chunks)}
-        for name, out, seconds, forwards in _run_methods(names, attributor, prepared):
-            scores = M.as_matrix(out.scores, prepared.n_sentences, prepared.n_chunks, name)
-            shares = None if out.shares is None else M.as_matrix(out.shares, *scores.shape, name)
-            support = None if out.support is None else out.support.double().cpu()
-            outputs[name] = (scores, shares, support)
-            evidence[name] = out.evidence
-            cost[case.source, name]["seconds"] += seconds
-            cost[case.source, name]["forwards"] += forwards
-            cost[case.source, name]["backwards"] += out.backwards
-            for kept, values in (out.logprobs or {}).items():
-                logprobs.cache.setdefault(frozenset(kept), values.detach().double().cpu())
-
-        with count_forwards(model) as counter:
-            tie_break = M.tie_break_keys(prepared.n_chunks, case_seed(seed, case.id, "tie"))
-            for i, sentence in enumerate(case.sentences):
-                records.append({
-                    "case": case.id, "source": case.source, "sentence": i, "text": sentence.text,
-                    "gold": list(sentence.gold), "chunks": [ch.id for ch in case.chunks], "kind": sentence.kind,
-                    "gold_positions": [M.relative_position(g, prepared.n_chunks) for g in case.gold_indices(i)],
-                    "logprob": float(base[i]), "methods": {},
-                })
-            first = len(records) - prepared.n_sentences
-            for name, (scores, shares, support) in outputs.items():
-                drops = M.ablation_drops(scores, base, logprobs, ks, tie_break)
-                signal = M.support_signal(scores, shares)
-                flags = M.flagged(shares, attributor.min_share) if shares is not None else None
-                # the support model's probability and verdict where it decided (NaN: the shares decide)
-                probabilities = support.tolist() if support is not None else [math.nan] * len(signal)
-                decided = [not math.isnan(p) for p in probabilities]
-                if any(decided):
-                    flags = [not is_supported(p) if d else f
-                             for p, d, f in zip(probabilities, decided, flags or [None] * len(signal))]
-                    signal = [p if d else x for p, d, x in zip(probabilities, decided, signal)]
-                for i in range(prepared.n_sentences):
-                    gold = case.gold_indices(i)
-                    row: dict[str, Any] = {
-                        "scores": [float(x) for x in scores[i]],
-                        "support": signal[i],
-                        "decided_by": "support" if decided[i] else "shares",
-                        "flagged": None if flags is None else flags[i],
-                        **{key: values[i] for key, values in drops.items()},
-                    }
-                    if shares is not None:
-                        row["shares"] = [float(x) for x in shares[i]]
-                    if gold:
-                        row["hit@1"] = M.expected_hit_at_1(scores[i].tolist(), gold)
-                        row["rr"] = M.expected_reciprocal_rank(scores[i].tolist(), gold)
-                        top = M.ranking(scores[i].tolist(), tie_break)[0]
-                        row["top_position"] = M.relative_position(top, prepared.n_chunks)
-                    labelled = case.sentences[i].evidence or {}
-                    if evidence[name] is not None and labelled:
-                        row["evidence_hit"] = M.mean([
-                            M.evidence_hit(evidence[name].get((i, chunk_index[g])), spans)
-                            for g, spans in labelled.items()
-                        ])
-                    records[first + i]["methods"][name] = row
-        metric_forwards += counter.count
+        result = finished.get((case.source, case.id))
+        if result is None:
+            if progress:
+                progress(c, len(cases), case.id)
+            result = eval_case(attributor, case, names, ks, seed)
+            if on_case:
+                on_case(result)
+        results.append(result)
     if progress:
         progress(len(cases), len(cases), "")
+    records = [r for result in results for r in result["records"]]
+    sources = list(dict.fromkeys(c.source for c in cases))
 
     def summaries(subset: list[str]) -> dict[str, dict[str, Any]]:
         recs = [r for r in records if r["source"] in subset]
         n = sum(c.source in subset for c in cases)
-        return {name: summarize_method(name, recs, _add(cost[src, name] for src in subset), n, ks) for name in names}
+        mine = [result for result in results if result["source"] in subset]
+        return {name: summarize_method(name, recs, _add(r["cost"][name] for r in mine), n, ks) for name in names}
 
     return {
         "format": FORMAT,
@@ -164,10 +114,131 @@ def run_eval(
         "by_source": {src: {"cases": sum(c.source == src for c in cases), "methods": summaries([src])}
                       for src in sources} if len(sources) > 1 else {},
         "skipped": skipped,
-        "metric_forwards": metric_forwards,
-        "environment": environment(model),
+        "metric_forwards": sum(result["metric_forwards"] for result in results),
+        "resumed": len([c for c in cases if (c.source, c.id) in finished]),
+        "environment": environment(attributor.model),
         "records": records,
     }
+
+
+def eval_case(attributor: AttributorLike, case: EvalCase, names: Sequence[str], ks: Sequence[int], seed: int
+              ) -> dict[str, Any]:
+    """One answer: every method's scores and metrics per sentence (``records``), each method's cost, and the
+    forward passes the faithfulness metrics took."""
+    model = attributor.model
+    cost = {name: {"seconds": 0.0, "forwards": 0, "backwards": 0} for name in names}
+    prepared = prepare(attributor, case, seed)
+    logprobs = LogprobCache(attributor, prepared)
+    everything = frozenset(range(prepared.n_chunks))
+    with count_forwards(model) as counter:
+        base = logprobs(everything)  # first: it also warms the model up before anything is timed
+    metric_forwards = counter.count
+
+    outputs, evidence = {}, {}
+    chunk_index = {ch.id: j for j, ch in enumerate(case.chunks)}
+    for name, out, seconds, forwards in _run_methods(names, attributor, prepared):
+        scores = M.as_matrix(out.scores, prepared.n_sentences, prepared.n_chunks, name)
+        shares = None if out.shares is None else M.as_matrix(out.shares, *scores.shape, name)
+        support = None if out.support is None else out.support.double().cpu()
+        outputs[name] = (scores, shares, support)
+        evidence[name] = out.evidence
+        cost[name] = {"seconds": seconds, "forwards": forwards, "backwards": out.backwards}
+        for kept, values in (out.logprobs or {}).items():
+            logprobs.cache.setdefault(frozenset(kept), values.detach().double().cpu())
+
+    records: list[dict[str, Any]] = []
+    with count_forwards(model) as counter:
+        tie_break = M.tie_break_keys(prepared.n_chunks, case_seed(seed, case.id, "tie"))
+        for i, sentence in enumerate(case.sentences):
+            records.append({
+                "case": case.id, "source": case.source, "sentence": i, "text": sentence.text,
+                "gold": list(sentence.gold), "chunks": [ch.id for ch in case.chunks], "kind": sentence.kind,
+                "gold_positions": [M.relative_position(g, prepared.n_chunks) for g in case.gold_indices(i)],
+                "logprob": float(base[i]), "methods": {},
+            })
+        for name, (scores, shares, support) in outputs.items():
+            drops = M.ablation_drops(scores, base, logprobs, ks, tie_break)
+            signal = M.support_signal(scores, shares)
+            flags = M.flagged(shares, attributor.min_share) if shares is not None else None
+            # the support model's probability and verdict where it decided (NaN: the shares decide)
+            probabilities = support.tolist() if support is not None else [math.nan] * len(signal)
+            decided = [not math.isnan(p) for p in probabilities]
+            if any(decided):
+                flags = [not is_supported(p) if d else f
+                         for p, d, f in zip(probabilities, decided, flags or [None] * len(signal))]
+                signal = [p if d else x for p, d, x in zip(probabilities, decided, signal)]
+            for i in range(prepared.n_sentences):
+                gold = case.gold_indices(i)
+                row: dict[str, Any] = {
+                    "scores": [float(x) for x in scores[i]],
+                    "support": signal[i],
+                    "decided_by": "support" if decided[i] else "shares",
+                    "flagged": None if flags is None else flags[i],
+                    **{key: values[i] for key, values in drops.items()},
+                }
+                if shares is not None:
+                    row["shares"] = [float(x) for x in shares[i]]
+                if gold:
+                    row["hit@1"] = M.expected_hit_at_1(scores[i].tolist(), gold)
+                    row["rr"] = M.expected_reciprocal_rank(scores[i].tolist(), gold)
+                    top = M.ranking(scores[i].tolist(), tie_break)[0]
+                    row["top_position"] = M.relative_position(top, prepared.n_chunks)
+                labelled = case.sentences[i].evidence or {}
+                if evidence[name] is not None and labelled:
+                    row["evidence_hit"] = M.mean([
+                        M.evidence_hit(evidence[name].get((i, chunk_index[g])), spans)
+                        for g, spans in labelled.items()
+                    ])
+                records[i]["methods"][name] = row
+    metric_forwards += counter.count
+    return {"case": case.id, "source": case.source, "records": records, "cost": cost,
+            "metric_forwards": metric_forwards}
+
+
+class Checkpoint:
+    """Each finished answer of a run appended to a JSONL file as soon as it is done, so that a run stopped by an
+    error, Ctrl-C or a lost machine goes on where it stopped. The first line holds the run's settings: a file
+    written with other settings is refused, never mixed in, and ``restart`` empties it."""
+
+    def __init__(self, path: str | Path, settings: dict[str, Any], restart: bool = False) -> None:
+        self.path = Path(path)
+        self.settings = json.loads(json.dumps(settings))  # as it reads back from the file
+        self.finished: dict[tuple[str, str], dict[str, Any]] = {}
+        if restart or not self.path.exists():
+            self._write([{"settings": self.settings}])
+            return
+        lines = self.path.read_text(encoding="utf-8").splitlines()
+        header = _json_or_none(lines[0]) if lines else None
+        if not isinstance(header, dict) or header.get("settings") != self.settings:
+            theirs = header.get("settings", {}) if isinstance(header, dict) else {}
+            differ = sorted(k for k in self.settings.keys() | theirs.keys() if theirs.get(k) != self.settings.get(k))
+            raise EvalDataError(
+                f"{self.path} holds answers of an earlier run with other settings ({', '.join(differ) or 'unreadable'});"
+                " pass --restart (restart=True) to discard them, or another --json to keep them")
+        results = [_json_or_none(line) for line in lines[1:]]
+        whole = [r for r in results if isinstance(r, dict) and {"case", "source", "records"} <= r.keys()]
+        self.finished = {(r["source"], r["case"]): r for r in whole}
+        if len(whole) < len(results):  # the last line of a run killed while writing it: drop it before appending
+            self._write([header, *whole])
+
+    def __call__(self, result: dict[str, Any]) -> None:
+        with self.path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(result) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+    def _write(self, rows: list[Any]) -> None:
+        self.path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+
+
+def _json_or_none(line: str) -> Any:
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError:
+        return None
 
 
 class LogprobCache:
