@@ -263,14 +263,14 @@ def test_gradxinput_is_the_plain_gradient_not_lrp(tiny_attributor, case):
 
 
 def test_every_method_leaves_the_citation_markers_out_of_the_target_as_attribute_does(tiny_attributor):
-    """An answer with markers: the harness encodes it as Attributor does, so gradient x input and leave-one-out
-    explain the same target as attnlrp. A marker at the very end changes nothing before it: [1] and [3] give the
-    same scores."""
+    """An answer with markers: the harness encodes it as Attributor does, so gradient x input, attention and
+    leave-one-out explain the same target as attnlrp. A marker at the very end changes nothing before it: [1] and
+    [3] give the same scores. (ContextCite scores character spans its own way: it still reads them.)"""
     one, three = (parse_case({**CASE, "answer": [{"text": f"Ada built it [{k}]", "gold": "tower"}]}, "toy")
                   for k in (1, 3))
     first, third = prepare(tiny_attributor, one), prepare(tiny_attributor, three)
     assert first.relative_skip() == list(range(len("Ada built it "), len("Ada built it [1]")))  # a byte a token
-    for name in ("attnlrp", "gradxinput", "loo"):
+    for name in ("attnlrp", "gradxinput", "attention", "loo"):
         scores = METHODS[name](tiny_attributor, first).scores
         assert torch.allclose(scores, METHODS[name](tiny_attributor, third).scores, atol=1e-9), name
     assert torch.allclose(sentence_logprobs(tiny_attributor, one, [1, 2]), sentence_logprobs(tiny_attributor, three, [1, 2]))

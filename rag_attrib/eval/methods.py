@@ -253,8 +253,11 @@ def attention_method(attributor: AttributorLike, prepared: Prepared) -> MethodOu
     att = torch.stack([a[0].float().mean(0) for a in out.attentions]).mean(0).cpu().double()
     scores = torch.zeros(prepared.n_sentences, prepared.n_chunks, dtype=torch.float64)
     shares = torch.zeros_like(scores)
+    skip = set(prepared.skip)
     for i, ((a, b), mask) in enumerate(zip(prepared.sentence_tokens, prepared.context_masks())):
-        rows = att[a - 1 : b - 1].mean(0)  # the positions whose outputs predict the sentence's tokens
+        # the positions whose outputs predict the sentence's tokens, its citation markers' left out as in attnlrp
+        predicting = [t - 1 for t in range(a, b) if t not in skip] or [t - 1 for t in range(a, b)]
+        rows = att[predicting].mean(0)
         total = float(rows[mask].sum())
         for j, (ca, cb) in enumerate(prepared.chunk_tokens):
             scores[i, j] = rows[ca:cb].sum()
