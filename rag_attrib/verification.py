@@ -40,6 +40,7 @@ class Marker:
     span: Span
     key: str
     chunk_id: str | None  # None: it names no chunk (e.g. [7] with 3 chunks)
+    by: str | None = None  # how the key named it: "id", "number" (1 = the first chunk) or the prompt's "label"
 
 
 @dataclass(frozen=True)
@@ -71,14 +72,15 @@ class SentenceVerdict:
             "attributed": list(self.attributed),
             "suggestion": list(self.suggestion),
             "unknown_markers": list(self.unknown_markers),
-            "markers": [{"span": m.span.to_list(), "key": m.key, "chunk_id": m.chunk_id} for m in self.markers],
+            "markers": [{"span": m.span.to_list(), "key": m.key, "chunk_id": m.chunk_id, "by": m.by}
+                        for m in self.markers],
             "top_share": self.top_share,
             "grounding": self.grounding,
         }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> SentenceVerdict:
-        markers = tuple(Marker(Span(*m["span"]), m["key"], m["chunk_id"]) for m in d["markers"])
+        markers = tuple(Marker(Span(*m["span"]), m["key"], m["chunk_id"], m.get("by")) for m in d["markers"])
         return cls(d["text"], Span(*d["span"]), markers, d["verdict"], tuple(d["cited"]), tuple(d["attributed"]),
                    d["top_share"], d["grounding"])
 
@@ -140,7 +142,7 @@ def parse_markers(
             if any(c.start <= span.start and span.end <= c.end for c in code):
                 continue  # `arr[1]` is code, not a citation
             keys = _keys(next(g for g in match.groups() if g is not None), ids, len(chunks))
-            markers = [Marker(span, key, _chunk_id(key, chunks, ids)) for key in keys]
+            markers = [Marker(span, key, *_chunk_id(key, chunks, ids)) for key in keys]
             clash = next((i for i, other in enumerate(found) if other[0].span.overlaps(span)), None)
             if clash is None:
                 found.append(markers)
@@ -156,10 +158,13 @@ def citation_spans(answer: str, chunks: Sequence[Chunk]) -> list[Span]:
     return [m.span for m in parse_markers(answer, chunks) if m.chunk_id is not None]
 
 
-def _chunk_id(key: str, chunks: Sequence[Chunk], ids: set[str]) -> str | None:
+def _chunk_id(key: str, chunks: Sequence[Chunk], ids: set[str]) -> tuple[str | None, str | None]:
+    """The chunk id ``key`` names and how: by the id itself, else by number (1 = the first chunk)."""
     if key in ids:
-        return key
-    return chunks[int(key) - 1].id if key.isdigit() and 1 <= int(key) <= len(chunks) else None
+        return key, "id"
+    if key.isdigit() and 1 <= int(key) <= len(chunks):
+        return chunks[int(key) - 1].id, "number"
+    return None, None
 
 
 def _named(markers: Sequence[Marker]) -> int:
@@ -196,7 +201,7 @@ def by_label(markers: Sequence[Marker], chunks: Sequence[Chunk], prompt: str, ch
             by_id, by_number = ids.index(m.key), int(m.key) - 1
             labelled = [j for j in (by_id, by_number) if re.search(rf"(?<!\d){m.key}(?!\d)", _label(prompt, chunk_spans, j))]
             if labelled == [by_number]:
-                m = Marker(m.span, m.key, ids[by_number])
+                m = Marker(m.span, m.key, ids[by_number], "label")
         out.append(m)
     return out
 

@@ -135,6 +135,15 @@ def test_a_key_that_is_one_chunks_id_and_another_chunks_number_follows_the_promp
     resolved = verification.by_label(markers, chunks, prompt, _located(prompt, chunks))
     name = {"2": "lighthouse", "1": "bakery"}
     assert [name[m.chunk_id] for m in resolved[:2]] == meant and resolved[2] == markers[2]
+    # each marker says how it was read, so a surprising mapping can be traced
+    by_number = meant == ["lighthouse", "bakery"]
+    assert [m.by for m in resolved] == (["label", "label", None] if by_number else ["id", "id", None])
+
+
+def test_each_marker_says_how_its_key_named_a_chunk():
+    answer = "Alpha [a]. Beta [2]. Gamma [9]."
+    assert [(m.key, m.chunk_id, m.by) for m in parse_markers(answer, CHUNKS)] == [
+        ("a", "a", "id"), ("2", "b", "number"), ("9", None, None)]
 
 
 def test_verify_reads_the_markers_by_the_default_prompts_numbers():
