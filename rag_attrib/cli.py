@@ -409,8 +409,14 @@ def cmd_eval(args: argparse.Namespace, console: Any, stderr: Any) -> int:
                 left = "" if seconds_left is None else f" (about {_duration(seconds_left)} left)"
                 stderr.print(f"answer {done + 1}/{total} {case_id}{left}", highlight=False, markup=False)
 
-        report = run_eval(attributor, cases, names, ks=ks, seed=args.seed, progress=progress,
-                          finished=checkpoint.finished if checkpoint else None, on_case=checkpoint)
+        try:
+            report = run_eval(attributor, cases, names, ks=ks, seed=args.seed, progress=progress,
+                              finished=dict(checkpoint.finished) if checkpoint else None, on_case=checkpoint)
+        except BaseException:  # Ctrl-C, out of memory, a bug: what is done is kept, and the user is told so
+            if checkpoint and checkpoint.kept:
+                stderr.print(f"{checkpoint.kept} of {len(cases)} answers are kept in {checkpoint.path}: the same "
+                             "command goes on from there", highlight=False, markup=False)
+            raise
     report["skipped"] = {**skipped, **report["skipped"]}
     print_table(report, console)
     if args.json:

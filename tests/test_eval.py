@@ -31,6 +31,7 @@ from rag_attrib.eval import (
 from rag_attrib.eval import metrics as M
 from rag_attrib.eval.data import UNSUPPORTED_KINDS, parse_case
 from rag_attrib.eval.methods import count_forwards, unigram_f1
+from rag_attrib.eval.run import caption
 from rag_attrib.prompt import render_rag_prompt
 from rag_attrib.text import split_sentences
 
@@ -405,6 +406,7 @@ def test_a_stopped_eval_goes_on_where_it_stopped_and_gives_the_same_report(tmp_p
     out.unlink()
     assert cli.main(argv) == 130  # Ctrl-C
     assert ran == ["toy0", "toy1"] and not out.exists()
+    assert "2 of 3 answers are kept in" in capsys.readouterr().err.replace("\n", "")
     # the partial file holds a header and two answers; a third line torn by the kill is dropped, not read
     with open(f"{out}.partial.jsonl", "a") as f:
         f.write('{"case": "toy2", "sour')
@@ -413,7 +415,7 @@ def test_a_stopped_eval_goes_on_where_it_stopped_and_gives_the_same_report(tmp_p
     assert ran == ["toy0", "toy1", "toy2"]  # only the missing answer ran again
     assert "going on from 2 answers already done" in capsys.readouterr().err
     resumed = json.loads(out.read_text())
-    assert resumed["resumed"] == 2
+    assert resumed["resumed"] == 2 and "2 answers (and their seconds) from an earlier, stopped run" in caption(resumed)
     assert _without_costs(resumed) == _without_costs(whole)
 
 

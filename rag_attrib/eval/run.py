@@ -221,7 +221,13 @@ class Checkpoint:
         if len(whole) < len(results):  # the last line of a run killed while writing it: drop it before appending
             self._write([header, *whole])
 
+    @property
+    def kept(self) -> int:
+        """How many answers the file holds."""
+        return len(self.finished)
+
     def __call__(self, result: dict[str, Any]) -> None:
+        self.finished[result["source"], result["case"]] = result
         with self.path.open("a", encoding="utf-8") as f:
             f.write(json.dumps(result) + "\n")
             f.flush()
@@ -385,7 +391,12 @@ def caption(report: dict[str, Any]) -> str:
     return (f"{report['model']} ({env['dtype']}, {env['device']}, {env['threads']} threads); data: "
             f"{', '.join(report['data'])}: {report['cases']} answers, {report['sentences']} sentences "
             f"({report['supported']} with a gold chunk, {report['unsupported']} unsupported); "
-            f"min_share {report['min_share']}" + _gold_positions(report))
+            f"min_share {report['min_share']}" + _gold_positions(report) + _resumed(report))
+
+
+def _resumed(report: dict[str, Any]) -> str:
+    n = report.get("resumed", 0)
+    return f"; {n} answers (and their seconds) from an earlier, stopped run" if n else ""
 
 
 def _gold_positions(report: dict[str, Any]) -> str:
