@@ -21,18 +21,18 @@ from rag_attrib import Attributor, Chunk
 from rag_attrib.lrp.relevance import sentence_relevance
 
 TOPICS = [
-    ("lighthouse", "The Quenby lighthouse was built in 1872 by the engineer Harald Voss. It stands on Tern Point, "
-     "is painted green and white, and its lamp was converted from oil to electricity in 1931."),
-    ("bakery", "Quenby's bakery, run by Mira Tollan since 1998, sells a honey bread called tollencake. Locals eat "
-     "it at breakfast with salted butter, and the bakery opens at five every morning except Sundays."),
-    ("festival", "The Zorblat festival is held every March in Quenby. It features lantern boats on the river, a "
-     "brass band from Ardel, and a contest for the longest braided rope, won in 2019 by Ilse Marr."),
-    ("ferry", "Quenby is reached by ferry from the mainland port of Ardel. The crossing takes forty minutes, the "
-     "ferry Gull Maiden runs six times a day in summer, and bicycles travel free of charge."),
-    ("school", "The Quenby school has 212 pupils and four classrooms. Its head teacher, Oskar Brenn, started a "
-     "sailing club in 2015, and the pupils race small boats in the harbour every June."),
-    ("harbour", "Quenby harbour shelters about thirty fishing boats. The catch is mostly herring and crab, sold "
-     "each morning at the fish market beside the old customs house, which is now a museum."),
+    ("lighthouse", ("The Quenby lighthouse was built in 1872 by the engineer Harald Voss. It stands on Tern Point, "
+     "is painted green and white, and its lamp was converted from oil to electricity in 1931.")),
+    ("bakery", ("Quenby's bakery, run by Mira Tollan since 1998, sells a honey bread called tollencake. Locals eat "
+     "it at breakfast with salted butter, and the bakery opens at five every morning except Sundays.")),
+    ("festival", ("The Zorblat festival is held every March in Quenby. It features lantern boats on the river, a "
+     "brass band from Ardel, and a contest for the longest braided rope, won in 2019 by Ilse Marr.")),
+    ("ferry", ("Quenby is reached by ferry from the mainland port of Ardel. The crossing takes forty minutes, the "
+     "ferry Gull Maiden runs six times a day in summer, and bicycles travel free of charge.")),
+    ("school", ("The Quenby school has 212 pupils and four classrooms. Its head teacher, Oskar Brenn, started a "
+     "sailing club in 2015, and the pupils race small boats in the harbour every June.")),
+    ("harbour", ("Quenby harbour shelters about thirty fishing boats. The catch is mostly herring and crab, sold "
+     "each morning at the fish market beside the old customs house, which is now a museum.")),
 ]
 QUESTION = "Who built the Quenby lighthouse, and what does the bakery sell?"
 ANSWER = ("The Quenby lighthouse was built in 1872 by Harald Voss. It is painted green and white. "

@@ -15,7 +15,8 @@ from collections import defaultdict
 
 
 def rows(path: str, min_share: dict[str, float]) -> dict[str, dict]:
-    run = json.load(open(path))
+    with open(path) as f:
+        run = json.load(f)
     threshold = min_share.get(run["model"], run["min_share"])
     by_source: dict[str, list] = defaultdict(list)
     for record in run["records"]:

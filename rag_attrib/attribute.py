@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
@@ -288,7 +289,7 @@ def _checked_spans(spans: Sequence[Span], answer: str) -> list[Span]:
         raise InvalidInputError(
             "sentences=[] has no sentence to attribute; pass None to split the answer automatically"
         )
-    for a, b in zip(spans, spans[1:]):
+    for a, b in itertools.pairwise(spans):
         if a.end > b.start:
             raise InvalidInputError(f"sentence spans must be in order and must not overlap: {a} then {b}")
     for span in spans:

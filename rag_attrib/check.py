@@ -8,6 +8,7 @@ the relevance at each decoder layer's input to the target).
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -87,7 +88,7 @@ def check_model(model: nn.Module, tokenizer, name: str | None = None) -> CheckRe
 
     report.layer_ratios, report.input_ratio = _layer_ratios(model, ids, answer_start)
     steps = [report.input_ratio, *report.layer_ratios]
-    jumps = [b / a for a, b in zip(steps, steps[1:]) if a != 0]
+    jumps = [b / a for a, b in itertools.pairwise(steps) if a != 0]
     if not all(1 / LAYER_JUMP <= j <= LAYER_JUMP for j in jumps) or report.input_ratio <= 0:
         report.problems.append("relevance jumps between layers (or vanishes): some operation has no rule")
 

@@ -468,7 +468,7 @@ def _version() -> str:
         from importlib.metadata import version
 
         return version("rag-attrib")
-    except Exception:  # not installed as a distribution (e.g. run from a source tree)
+    except Exception:  # noqa: BLE001 (not installed as a distribution, e.g. run from a source tree)
         from . import __version__
 
         return __version__

@@ -339,7 +339,7 @@ def _load_gguf(
             model, tokenizer = _load_pretrained(str(converted), attn)
             model.name_or_path = name
             return model, tokenizer
-        except Exception as err:  # a half-written cache must not block loading from the GGUF itself
+        except Exception as err:  # noqa: BLE001 (a half-written cache must not block loading from the GGUF itself)
             log.warning("ignoring unreadable converted copy at %s (%s); converting again", converted, err)
 
     log.info("converting %s (once; later loads use %s)", gguf, converted)

@@ -170,7 +170,7 @@ def char_to_token_spans(
     tokens belong to no span but may sit inside a range.
     """
     starts = [s.start for s in spans]
-    if any(a.end > b.start for a, b in zip(spans, spans[1:])):
+    if any(a.end > b.start for a, b in itertools.pairwise(spans)):
         raise ValueError("spans must be in order and must not overlap")
     first: list[int | None] = [None] * len(spans)
     last: list[int | None] = [None] * len(spans)
@@ -193,7 +193,7 @@ def char_to_token_spans(
                 "starting inside it; the offsets must come from tokenizing this same text"
             )
         ranges.append((first[k], last[k] + 1))
-    if any(a[1] > b[0] for a, b in zip(ranges, ranges[1:])):
+    if any(a[1] > b[0] for a, b in itertools.pairwise(ranges)):
         raise ValueError("token offsets are not in text order, so the spans' token ranges overlap")
     return ranges
 

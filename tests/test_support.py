@@ -190,7 +190,14 @@ def test_each_fit_decides_on_chunks_like_those_of_its_dev_set():
     import math
 
     from rag_attrib.eval import load_many
-    from rag_attrib.support import SUPPORT_QWEN, SUPPORT_QWEN15, SUPPORT_SMOLLM2, ByChunkLength, SupportModel, mean_words
+    from rag_attrib.support import (
+        SUPPORT_QWEN,
+        SUPPORT_QWEN15,
+        SUPPORT_SMOLLM2,
+        ByChunkLength,
+        SupportModel,
+        mean_words,
+    )
 
     def lengths(name):
         return [mean_words([c.text for c in case.chunks]) for case in load_many([name])]

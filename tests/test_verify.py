@@ -228,7 +228,7 @@ def write_input(path, n=5, bad_lines=()):
     lines = []
     for i in range(1, n + 1):
         if i in bad_lines:
-            lines.append('{"id": "r%d", "answer": "no chunks"}' % i if i % 2 else "{not json")
+            lines.append(f'{{"id": "r{i}", "answer": "no chunks"}}' if i % 2 else "{not json")
         else:
             lines.append(json.dumps({"id": f"r{i}", "question": "q?", "chunks": [c.to_dict() for c in CHUNKS],
                                      "answer": f"Alpha number {i} [1]."}))

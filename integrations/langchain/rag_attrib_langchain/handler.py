@@ -239,7 +239,7 @@ class CitationCallbackHandler(BaseCallbackHandler):
             result = self.attributor.attribute_prompt(
                 prompt, document_chunks(run.documents), answer, question=run.question
             )
-        except Exception as error:  # never break the chain: whatever failed is logged and recorded
+        except Exception as error:  # noqa: BLE001 (never break the chain: what failed is logged and recorded)
             message = f"{type(error).__name__}: {error}"
             if isinstance(error, ChunkNotFoundError):
                 message += _NOT_FOUND_HINT

@@ -37,7 +37,7 @@ class CitedRunnable(Runnable[Any, dict[str, Any]]):
         self.name = f"{chain.get_name()}WithCitations"
 
     @property
-    def InputType(self) -> Any:  # noqa: N802 (LangChain's name)
+    def InputType(self) -> Any:  # LangChain's name
         return self.chain.InputType
 
     def get_input_schema(self, config: RunnableConfig | None = None) -> type[BaseModel]:
