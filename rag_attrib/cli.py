@@ -87,7 +87,7 @@ def _progress(stderr: Any, what: str, total: int | None = None) -> Iterator[Call
         task = progress.add_task(what, total=total)
 
         def update(description: str | None = None, completed: int | None = None) -> None:
-            progress.update(task, description=description, completed=completed)
+            progress.update(task, description=description, completed=completed, refresh=True)  # drawn now
 
         yield update
 
@@ -437,10 +437,14 @@ def _eval_checkpoint(args: argparse.Namespace, attributor: Any, cases: Sequence[
     the report is written), or None where nothing is written."""
     if not args.json or (Path(args.json).exists() and not Path(args.json).is_file()):  # e.g. /dev/null
         return None
+    import torch
+    import transformers
+
     from .eval.run import FORMAT_VERSION, Checkpoint
 
-    settings = {
-        "version": FORMAT_VERSION, "model": attributor.model_name, "target": attributor.target,
+    settings = {  # what the kept answers must have been made with to count in this run's report
+        "version": FORMAT_VERSION, "rag_attrib": _version(), "torch": torch.__version__,
+        "transformers": transformers.__version__, "model": attributor.model_name, "target": attributor.target,
         "min_share": attributor.min_share, "support": repr(getattr(attributor, "support", None)), "methods": names,
         "ks": ks, "seed": args.seed, "cases": [[c.source, c.id] for c in cases],
         "data": hashlib.sha256(repr(list(cases)).encode()).hexdigest(),

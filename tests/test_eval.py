@@ -439,6 +439,47 @@ def test_an_eval_checkpoint_of_other_settings_is_refused_and_restart_discards_it
     assert json.loads(out.read_text())["cases"] == 1 and not Path(f"{out}.partial.jsonl").exists()
 
 
+def test_an_eval_checkpoint_keeps_only_whole_answers_and_an_empty_one_blocks_nothing(tmp_path):
+    from rag_attrib.eval.run import Checkpoint
+
+    path = tmp_path / "r.json.partial.jsonl"
+    answer = {"case": "a", "source": "s", "records": [1]}
+    first = Checkpoint(path, {"methods": ["lexical"]})
+    assert not path.exists()  # nothing written before the first answer is done
+    first(answer)
+    first({**answer, "case": "b"})
+    whole = path.read_text()
+    # a kill between an answer's text and its newline: the unterminated line is dropped, the rest kept
+    path.write_text(whole + json.dumps({**answer, "case": "c"}))
+    again = Checkpoint(path, {"methods": ["lexical"]})
+    assert sorted(again.finished) == [("s", "a"), ("s", "b")] and path.read_text() == whole
+    again({**answer, "case": "c"})
+    assert sorted(Checkpoint(path, {"methods": ["lexical"]}).finished) == [("s", "a"), ("s", "b"), ("s", "c")]
+    # a file with no whole answer (stopped during the first one, or empty) does not stand in another run's way
+    for text in ('{"settings": {"methods": ["lexical"]}}\n', ""):
+        path.write_text(text)
+        other = Checkpoint(path, {"methods": ["attnlrp"]})
+        assert other.finished == {}
+        other(answer)
+        assert json.loads(path.read_text().splitlines()[0]) == {"settings": {"methods": ["attnlrp"]}}
+    path.write_bytes(b"\xff\xfe not text")
+    with pytest.raises(EvalDataError, match="cannot read the answers kept in.*--restart"):
+        Checkpoint(path, {})
+    assert Checkpoint(path, {}, restart=True).finished == {} and not path.exists()
+
+
+def test_two_data_files_of_one_name_stay_apart_and_one_given_twice_is_refused(tmp_path):
+    for folder, who in (("x", "Ada"), ("y", "Bob")):
+        (tmp_path / folder).mkdir()
+        answer = [{"text": f"{who} built it.", "gold": "tower"}]
+        (tmp_path / folder / "cases.jsonl").write_text(json.dumps({**CASE, "answer": answer}) + "\n")
+    x, y = str(tmp_path / "x" / "cases.jsonl"), str(tmp_path / "y" / "cases.jsonl")
+    cases = load_many([x, y])
+    assert [c.source for c in cases] == ["cases.jsonl", y]  # the second keeps its own table and answers
+    with pytest.raises(EvalDataError, match="given twice"):
+        load_many([x, x])
+
+
 # ------------------------------------------------------------------------------------------------ real model
 
 

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 
@@ -204,6 +204,15 @@ def load_many(paths: Sequence[str | Path] | None, limit: int | None = None) -> l
     """
     cases: list[EvalCase] = []
     realistic = ["realistic-dev"] if any(_data_dir().glob("realistic_*.jsonl")) else []
+    given: dict[str, str] = {}  # source name -> the path it came from
     for p in paths or [*SHIPPED, *realistic]:
-        cases.extend(load_cases(p, limit))
+        loaded = load_cases(p, limit)
+        source = loaded[0].source if loaded else str(p)
+        if str(p) in given.values():
+            raise EvalDataError(f"{str(p)!r} is given twice; give each data set once")
+        if source in given:  # two files of one name in other folders: each keeps its own table and answers
+            source = str(p)
+            loaded = [replace(c, source=source) for c in loaded]
+        given[source] = str(p)
+        cases.extend(loaded)
     return cases

@@ -197,29 +197,41 @@ def eval_case(attributor: AttributorLike, case: EvalCase, names: Sequence[str], 
 
 class Checkpoint:
     """Each finished answer of a run appended to a JSONL file as soon as it is done, so that a run stopped by an
-    error, Ctrl-C or a lost machine goes on where it stopped. The first line holds the run's settings: a file
-    written with other settings is refused, never mixed in, and ``restart`` empties it."""
+    error, Ctrl-C or a lost machine goes on where it stopped. The first line holds the run's settings: answers
+    written with other settings are refused, never mixed in, and ``restart`` discards them. The file is written
+    from the first finished answer on; one that holds no whole answer counts as absent."""
 
     def __init__(self, path: str | Path, settings: dict[str, Any], restart: bool = False) -> None:
         self.path = Path(path)
         self.settings = json.loads(json.dumps(settings))  # as it reads back from the file
         self.finished: dict[tuple[str, str], dict[str, Any]] = {}
-        if restart or not self.path.exists():
-            self._write([{"settings": self.settings}])
+        self._written = False  # whether the file holds this run's header and answers
+        if restart:
+            self.remove()
+        if not self.path.exists():
             return
-        lines = self.path.read_text(encoding="utf-8").splitlines()
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            raise EvalDataError(f"cannot read the answers kept in {self.path} ({err}); pass --restart "
+                                "(restart=True) to discard them, or another --json") from None
+        lines = text.split("\n")[:-1]  # what follows the last newline was cut off by a kill: dropped
         header = _json_or_none(lines[0]) if lines else None
+        results = [_json_or_none(line) for line in lines[1:]]
+        whole = [r for r in results if isinstance(r, dict) and {"case", "source", "records"} <= r.keys()]
+        if not whole:
+            return
         if not isinstance(header, dict) or header.get("settings") != self.settings:
             theirs = header.get("settings", {}) if isinstance(header, dict) else {}
             differ = sorted(k for k in self.settings.keys() | theirs.keys() if theirs.get(k) != self.settings.get(k))
             raise EvalDataError(
-                f"{self.path} holds answers of an earlier run with other settings ({', '.join(differ) or 'unreadable'});"
-                " pass --restart (restart=True) to discard them, or another --json to keep them")
-        results = [_json_or_none(line) for line in lines[1:]]
-        whole = [r for r in results if isinstance(r, dict) and {"case", "source", "records"} <= r.keys()]
+                f"{self.path} holds {len(whole)} answers of an earlier run with other settings "
+                f"({', '.join(differ) or 'unreadable'}); pass --restart (restart=True) to discard them, or another "
+                "--json to keep them")
         self.finished = {(r["source"], r["case"]): r for r in whole}
-        if len(whole) < len(results):  # the last line of a run killed while writing it: drop it before appending
-            self._write([header, *whole])
+        self._written = len(whole) == len(results) and text.endswith("\n")
+        if not self._written:  # a torn line: rewrite the file without it before appending
+            self._rewrite()
 
     @property
     def kept(self) -> int:
@@ -228,6 +240,9 @@ class Checkpoint:
 
     def __call__(self, result: dict[str, Any]) -> None:
         self.finished[result["source"], result["case"]] = result
+        if not self._written:
+            self._rewrite()
+            return
         with self.path.open("a", encoding="utf-8") as f:
             f.write(json.dumps(result) + "\n")
             f.flush()
@@ -236,8 +251,16 @@ class Checkpoint:
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)
 
-    def _write(self, rows: list[Any]) -> None:
-        self.path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    def _rewrite(self) -> None:
+        """The header and every kept answer, replacing the file at once (a kill leaves the old one or the new)."""
+        rows = [{"settings": self.settings}, *self.finished.values()]
+        tmp = self.path.with_name(f"{self.path.name}.tmp-{os.getpid()}")
+        with tmp.open("w", encoding="utf-8") as f:
+            f.write("".join(json.dumps(r) + "\n" for r in rows))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+        self._written = True
 
 
 def _json_or_none(line: str) -> Any:
