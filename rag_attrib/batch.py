@@ -73,7 +73,9 @@ def check_record(record: Any, number: int) -> dict[str, Any]:
     if missing:
         raise RecordError(f"line {number}: missing {', '.join(missing)} (the record has: "
                           f"{', '.join(map(str, record)) or 'no key'})")
-    wrong = [] if isinstance(record["chunks"], list) else [f"chunks must be a list, got {_shown(record['chunks'])}"]
+    wrong = [] if isinstance(record["chunks"], list) else [
+        f"chunks must be a list (of strings or {{\"id\", \"text\"}} objects), got {_shown(record['chunks'])}"
+        + ("; one chunk is written [\"its text\"]" if isinstance(record["chunks"], str) else "")]
     wrong += [f"{key} must be a string, got {_shown(record[key])}" for key in ("answer", "question", "prompt")
               if key in record and not isinstance(record[key], str) and (key == "answer" or record[key] is not None)]
     if wrong:

@@ -93,15 +93,25 @@ def _progress(stderr: Any, what: str, total: int | None = None) -> Iterator[Call
 
 
 class _OnConversion(logging.Handler):
-    """Tells the progress line when rag_attrib.model starts converting a GGUF file (the slow first load)."""
+    """Says when rag_attrib.model starts the slow first load (assembling a model from its packages, converting a
+    GGUF file): on the progress line on a terminal, as a line of its own in a log file."""
 
-    def __init__(self, update: Callable[..., None]) -> None:
+    def __init__(self, update: Callable[..., None], stderr: Any) -> None:
         super().__init__(logging.INFO)
-        self.update = update
+        self.update, self.stderr = update, stderr
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.getMessage().startswith("converting "):
-            self.update("Converting the model from GGUF, once (20 s to minutes; later loads take seconds)…")
+        message = record.getMessage()
+        if message.startswith("converting "):
+            what = "Converting the model from GGUF, once (20 s to minutes; later loads take seconds)…"
+        elif message.startswith("assembling "):
+            what = "Assembling the model from its packages, once…"
+        else:
+            return
+        if _is_tty(self.stderr):
+            self.update(what)
+        else:
+            self.stderr.print(what, highlight=False, markup=False)
 
 
 def _load(model: str | None, stderr: Any, support: bool = True, memory: str | int = "auto") -> Any:
@@ -113,7 +123,7 @@ def _load(model: str | None, stderr: Any, support: bool = True, memory: str | in
 
         hf_logging.disable_progress_bar()  # a "Loading weights" bar would fight with the progress line
         update(load_message(model))
-        model_log, handler = logging.getLogger("rag_attrib.model"), _OnConversion(update)
+        model_log, handler = logging.getLogger("rag_attrib.model"), _OnConversion(update, stderr)
         level = model_log.level
         model_log.addHandler(handler)
         if not model_log.isEnabledFor(logging.INFO):
@@ -247,7 +257,8 @@ def cmd_verify(args: argparse.Namespace, console: Any, stderr: Any) -> int:
         def title(r: dict[str, Any]) -> str:
             return f"line {r['line']}" + (f" · id {r['id']}" if r.get("id") is not None else "")
 
-        errors = [(title(r), r["error"]) for r in records if not r["ok"]]
+        # the title names the line, so the message does not repeat it
+        errors = [(title(r), r["error"].removeprefix(f"line {r['line']}: ")) for r in records if not r["ok"]]
         page = render_report([(title(r), v.result, v) for r, v in verified], errors)
         try:
             Path(args.html).write_text(page, encoding="utf-8")
@@ -370,6 +381,7 @@ def cmd_eval(args: argparse.Namespace, console: Any, stderr: Any) -> int:
     """Faithfulness and plausibility of every attribution method on labelled cases (rag_attrib.eval)."""
     with _progress(stderr, "Starting: importing torch and transformers…"):
         from .eval import load_many, print_table, resolve_methods, run_eval
+        from .eval.run import answers
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
     try:
@@ -414,7 +426,7 @@ def cmd_eval(args: argparse.Namespace, console: Any, stderr: Any) -> int:
                               finished=dict(checkpoint.finished) if checkpoint else None, on_case=checkpoint)
         except BaseException:  # Ctrl-C, out of memory, a bug: what is done is kept, and the user is told so
             if checkpoint and checkpoint.kept:
-                stderr.print(f"{checkpoint.kept} of {len(cases)} answers are kept in {checkpoint.path}: the same "
+                stderr.print(f"kept {answers(checkpoint.kept)} of {len(cases)} in {checkpoint.path}: the same "
                              "command goes on from there", highlight=False, markup=False)
             raise
     report["skipped"] = {**skipped, **report["skipped"]}
@@ -440,7 +452,7 @@ def _eval_checkpoint(args: argparse.Namespace, attributor: Any, cases: Sequence[
     import torch
     import transformers
 
-    from .eval.run import FORMAT_VERSION, Checkpoint
+    from .eval.run import FORMAT_VERSION, Checkpoint, answers
 
     settings = {  # what the kept answers must have been made with to count in this run's report
         "version": FORMAT_VERSION, "rag_attrib": _version(), "torch": torch.__version__,
@@ -455,7 +467,7 @@ def _eval_checkpoint(args: argparse.Namespace, attributor: Any, cases: Sequence[
     except OSError as err:
         raise CliInputError(f"cannot keep the finished answers in {path!r}: {err.strerror or err}") from None
     if checkpoint.finished:
-        stderr.print(f"going on from {len(checkpoint.finished)} answers already done in {path} "
+        stderr.print(f"going on from {answers(len(checkpoint.finished))} already done in {path} "
                      "(--restart starts over)", highlight=False, markup=False)
     return checkpoint
 

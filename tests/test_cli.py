@@ -459,6 +459,7 @@ def test_verify_command_writes_jsonl_html_and_summary(tmp_path: Path, capsys, mo
     assert [(r["line"], r["ok"]) for r in lines] == [(1, True), (2, False), (3, True)]
     page = report.read_text()
     assert "line 1 · id x" in page and "Not verified (1)" in page
+    assert "<b>line 2</b>: not valid JSON" in page  # the line is named once
     assert main(["verify", str(src), "--out", str(out)]) == 0  # resumed: nothing left to do
     assert "0 verified, 0 errors, 3 already done" in capsys.readouterr().out
 

@@ -310,6 +310,20 @@ def test_run_eval_report_and_a_method_added_in_a_few_lines(tiny_attributor, case
     )
 
 
+def test_the_table_is_printed_whole_to_a_file_or_a_pipe(tiny_attributor, case):
+    import io
+
+    from rich.console import Console
+
+    from rag_attrib.eval import print_table
+
+    report = run_eval(tiny_attributor, [case], ["lexical", "attnlrp"], ks=(1, 2, 3))
+    out = io.StringIO()
+    print_table(report, Console(file=out, width=80))  # not a terminal: 80 columns would cut every header
+    shown = out.getvalue()
+    assert "…" not in shown and "suff@3" in shown and "flag sup" in shown and "bwd" in shown
+
+
 def test_one_table_per_data_set_and_one_for_all(tiny_attributor, case):
     other = parse_case(CASE, "elsewhere")  # the same case (and id, so the same tie-breaking) elsewhere
     report = run_eval(tiny_attributor, [case, other], ["lexical", "random"], ks=(1,))
@@ -318,7 +332,7 @@ def test_one_table_per_data_set_and_one_for_all(tiny_attributor, case):
     # the same case twice: each data set's numbers equal the overall ones
     assert report["by_source"]["toy"]["methods"]["lexical"]["comp@1"] == report["methods"]["lexical"]["comp@1"]
     markdown = to_markdown(report)
-    assert markdown.count("| method |") == 3 and "data: elsewhere (1 answers)" in markdown
+    assert markdown.count("| method |") == 3 and "data: elsewhere (1 answer)" in markdown
 
 
 def test_unknown_and_unavailable_methods():
@@ -406,7 +420,7 @@ def test_a_stopped_eval_goes_on_where_it_stopped_and_gives_the_same_report(tmp_p
     out.unlink()
     assert cli.main(argv) == 130  # Ctrl-C
     assert ran == ["toy0", "toy1"] and not out.exists()
-    assert "2 of 3 answers are kept in" in capsys.readouterr().err.replace("\n", "")
+    assert "kept 2 answers of 3 in" in capsys.readouterr().err.replace("\n", "")
     # the partial file holds a header and two answers; a third line torn by the kill is dropped, not read
     with open(f"{out}.partial.jsonl", "a") as f:
         f.write('{"case": "toy2", "sour')

@@ -225,7 +225,7 @@ class Checkpoint:
             theirs = header.get("settings", {}) if isinstance(header, dict) else {}
             differ = sorted(k for k in self.settings.keys() | theirs.keys() if theirs.get(k) != self.settings.get(k))
             raise EvalDataError(
-                f"{self.path} holds {len(whole)} answers of an earlier run with other settings "
+                f"{self.path} holds {answers(len(whole))} of an earlier run with other settings "
                 f"({', '.join(differ) or 'unreadable'}); pass --restart (restart=True) to discard them, or another "
                 "--json to keep them")
         self.finished = {(r["source"], r["case"]): r for r in whole}
@@ -261,6 +261,11 @@ class Checkpoint:
             os.fsync(f.fileno())
         os.replace(tmp, self.path)
         self._written = True
+
+
+def answers(n: int) -> str:
+    """ "1 answer", "3 answers"."""
+    return f"{n} answer{'s' if n != 1 else ''}"
 
 
 def _json_or_none(line: str) -> Any:
@@ -412,14 +417,14 @@ def table_rows(report: dict[str, Any], methods: dict[str, Any] | None = None) ->
 def caption(report: dict[str, Any]) -> str:
     env = report["environment"]
     return (f"{report['model']} ({env['dtype']}, {env['device']}, {env['threads']} threads); data: "
-            f"{', '.join(report['data'])}: {report['cases']} answers, {report['sentences']} sentences "
+            f"{', '.join(report['data'])}: {answers(report['cases'])}, {report['sentences']} sentences "
             f"({report['supported']} with a gold chunk, {report['unsupported']} unsupported); "
             f"min_share {report['min_share']}" + _gold_positions(report) + _resumed(report))
 
 
 def _resumed(report: dict[str, Any]) -> str:
     n = report.get("resumed", 0)
-    return f"; {n} answers (and their seconds) from an earlier, stopped run" if n else ""
+    return f"; {answers(n)} (and their seconds) from an earlier, stopped run" if n else ""
 
 
 def _gold_positions(report: dict[str, Any]) -> str:
@@ -432,26 +437,32 @@ def _gold_positions(report: dict[str, Any]) -> str:
 
 def _tables(report: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     """(title, methods) of each table: one per data set when there are several, then all together."""
-    tables = [(f"data: {src} ({part['cases']} answers)", part["methods"]) for src, part in report.get("by_source", {}).items()]
+    tables = [(f"data: {src} ({answers(part['cases'])})", part["methods"]) for src, part in report.get("by_source", {}).items()]
     return tables + [("all data" if tables else "rag-attrib eval", report["methods"])]
 
 
 def print_table(report: dict[str, Any], console: Any = None) -> None:
     from rich.console import Console
+    from rich.measure import Measurement
     from rich.table import Table
 
     console = console or Console()
-    if not console.is_terminal and console.width < 170:  # a file or a pipe: do not squeeze the table
-        console = Console(file=console.file, width=170, no_color=True)
-    tables = _tables(report)
-    for n, (title, methods) in enumerate(tables):
+    tables = []
+    names = _tables(report)
+    for n, (title, methods) in enumerate(names):
         header, rows = table_rows(report, methods)
-        last = n == len(tables) - 1
+        last = n == len(names) - 1
         table = Table(title=title, caption=caption(report) if last else None, caption_justify="left")
         for i, h in enumerate(header):
             table.add_column(h, justify="left" if i == 0 else "right", no_wrap=True)
         for row in rows:
             table.add_row(*row)
+        tables.append(table)
+    if not console.is_terminal:  # a file or a pipe: as wide as the widest table, never squeezed
+        wide = Console(file=console.file, width=1000, no_color=True)
+        width = max(Measurement.get(wide, wide.options, table).maximum for table in tables)
+        console = Console(file=console.file, width=max(width, console.width), no_color=True)
+    for table in tables:
         console.print(table)
     for name, why in report["skipped"].items():
         console.print(f"skipped {name}: {why}", highlight=False, markup=False)
