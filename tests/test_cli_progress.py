@@ -65,8 +65,8 @@ def test_nothing_extra_in_a_log_file_under_force_color(fake_load):
     assert cli._load(None, stderr) == "attributor"
     with cli._progress(stderr, "Evaluating", total=3) as update:
         update(completed=2)
-    assert out.getvalue().splitlines() == ["Converting the model from GGUF, once (20 s to minutes; later loads take "
-                                           "seconds)…"]  # no bar, no cursor movements
+    converting = "Converting the model from GGUF, once (20 s to minutes; later loads take seconds)…"
+    assert out.getvalue().splitlines() == [converting]  # no bar, no cursor movements
 
 
 def test_a_bar_where_the_work_is_known():

@@ -465,8 +465,8 @@ def test_retry_errors_redoes_run_errors_only_without_duplicates(tmp_path):
     ({"question": "q?", "chunks": 5, "answer": "A."},
      'line 1: chunks must be a list (of strings or {"id", "text"} objects), got 5'),
     ({"question": "q?", "chunks": "Alpha text.", "answer": "A."},
-     'line 1: chunks must be a list (of strings or {"id", "text"} objects), got "Alpha text."; one chunk is written '
-     '["its text"]'),
+     ('line 1: chunks must be a list (of strings or {"id", "text"} objects), got "Alpha text."; one chunk is written '
+      '["its text"]')),
     ({"question": "q?", "chunks": ["x"], "answer": 7}, "line 1: answer must be a string, got 7"),
     ({"question": ["q"], "chunks": ["x"], "answer": "A."}, 'line 1: question must be a string, got ["q"]'),
 ])
