@@ -140,6 +140,25 @@ def _load_options(support: bool, memory: str | int) -> dict[str, Any]:
     return {"memory": memory} if support else {"memory": memory, "support": None}
 
 
+def _threads_option(text: str) -> int:
+    """``--threads``: a positive number of torch CPU threads."""
+    try:
+        threads = int(text)
+    except ValueError:
+        threads = 0
+    if threads < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of threads, e.g. 2")
+    return threads
+
+
+def _set_threads(args: argparse.Namespace) -> None:
+    """``--threads``: how many CPU threads torch uses in this process (default: torch's choice, every core)."""
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+
+
 def _memory_option(text: str) -> str | int:
     """``--memory``: auto, fast, low, or a budget in bytes with an optional K, M or G (binary units)."""
     if text in MEMORY_CHOICES:
@@ -183,6 +202,7 @@ def _finish(result: AttributionResult, args: argparse.Namespace, console: Any) -
 
 def cmd_demo(args: argparse.Namespace, console: Any, stderr: Any) -> int:
     _check_result_paths(args)
+    _set_threads(args)
     attributor = _load(args.model, stderr, not args.no_support, _memory_and_allocator(args))
     with _progress(stderr, "Generating the answer, then attributing each sentence (one backward pass each)…"):
         result = attributor.attribute(DEMO["question"], DEMO["chunks"])
@@ -207,6 +227,7 @@ def cmd_attribute(args: argparse.Namespace, console: Any, stderr: Any) -> int:
     prompt = _read_text(args.prompt_file, "prompt file") if args.prompt_file is not None else None
     _check_result_paths(args, [args.chunks, args.answer_file, args.prompt_file])
 
+    _set_threads(args)
     attributor = _load(args.model, stderr, not args.no_support, _memory_and_allocator(args))
     status = ("Attributing each sentence of the answer (one backward pass each)…" if answer is not None
               else "Generating the answer, then attributing each sentence (one backward pass each)…")
@@ -228,8 +249,11 @@ def cmd_verify(args: argparse.Namespace, console: Any, stderr: Any) -> int:
     if args.html:
         _check_out_path(args.html, "--html", "the HTML report", [args.input, args.out])
     if args.engine == "ray":
+        if args.threads:
+            raise CliInputError("--threads applies to the local engine; with --engine ray give --num-cpus-per-worker")
         counts, records = _verify_on_ray(args, console, stderr)
     else:
+        _set_threads(args)
         ray_only = [f"--{k.replace('_', '-')}" for k in RAY_ONLY if getattr(args, k) is not None]
         if ray_only:
             raise CliInputError(f"{', '.join(ray_only)} only appl{'y' if len(ray_only) > 1 else 'ies'} with --engine ray")
@@ -398,10 +422,7 @@ def cmd_eval(args: argparse.Namespace, console: Any, stderr: Any) -> int:
     cases = load_many(args.data, args.limit)
     if args.json:
         _check_out_path(args.json, "--json", "the JSON report", list(args.data or []))
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
+    _set_threads(args)
     attributor = _load(args.model, stderr, not args.no_support)
     names, skipped = resolve_methods(methods, attributor)  # now also what this model cannot do
     if not names:
@@ -508,6 +529,8 @@ def build_parser() -> argparse.ArgumentParser:
                  "model: qwen2.5-0.5b (the default, Qwen2.5-Coder-0.5B-Instruct), smollm2 (SmolLM2-135M-Instruct: " \
                  "about twice as fast, less accurate), gemma3-270m, qwen2.5-1.5b (3 times the default's size)"
 
+    threads_help = "torch CPU threads (default: torch's choice, every core)"
+
     demo = sub.add_parser(
         "demo",
         help="attribute the answer to a built-in question about a fictional island town",
@@ -520,6 +543,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--json", metavar="OUT", default=DEFAULT_DEMO_JSON,
                       help=f"where to write the JSON result (default: {DEFAULT_DEMO_JSON})")
     demo.add_argument("--html", metavar="REPORT", help="also write a self-contained HTML report")
+    demo.add_argument("--threads", type=_threads_option, metavar="T", help=threads_help)
     demo.set_defaults(func=cmd_demo)
 
     att = sub.add_parser(
@@ -546,6 +570,7 @@ def build_parser() -> argparse.ArgumentParser:
     att.add_argument("--target", choices=TARGETS, default=None,
                      help="what each sentence's score explains: the logit of the answer token (token, default), "
                      "the max logit (max) or the log-probability (logprob)")
+    att.add_argument("--threads", type=_threads_option, metavar="T", help=threads_help)
     att.set_defaults(func=cmd_attribute)
 
     ver = sub.add_parser(
@@ -566,6 +591,7 @@ def build_parser() -> argparse.ArgumentParser:
     ver.add_argument("--model", metavar="M", help=model_help)
     ver.add_argument("--no-support", action="store_true", help=support_help)
     ver.add_argument("--memory", type=_memory_option, default="auto", metavar="POLICY", help=memory_help)
+    ver.add_argument("--threads", type=_threads_option, metavar="T", help=threads_help)
     ver.add_argument("--restart", action="store_true",
                      help="start over: discard the records already in OUT (only results this command wrote: the local "
                      "engine empties the file, the ray engine deletes its shards; it says how many) and verify every "
@@ -625,7 +651,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--no-support", action="store_true", help=support_help)
     ev.add_argument("--k", metavar="1,2,3", default="1,2,3", help="numbers of top chunks to ablate (default 1,2,3)")
     ev.add_argument("--seed", type=int, default=0, help="seed of the random baseline and of tie-breaking")
-    ev.add_argument("--threads", type=int, metavar="T", help="torch CPU threads (default: torch's choice)")
+    ev.add_argument("--threads", type=_threads_option, metavar="T", help=threads_help)
     ev.add_argument("--restart", action="store_true",
                     help="start over: discard the answers an earlier, stopped run of this command kept in "
                     "OUT.partial.jsonl (without it the run goes on where that one stopped)")

@@ -290,6 +290,31 @@ def test_memory_option_reaches_the_attributor(monkeypatch, tmp_path: Path, fake,
     assert mallopt == ([True] * 3 if expected == "low" else [])  # only low changes the process's allocator
 
 
+def test_threads_option_sets_torch_threads_for_every_local_command(monkeypatch, tmp_path: Path, fake, capsys):
+    import torch
+
+    set_to = []
+    monkeypatch.setattr(torch, "set_num_threads", set_to.append)
+    chunks = tmp_path / "c.txt"
+    chunks.write_text("alpha\n\nbeta\n")
+    records = tmp_path / "in.jsonl"
+    records.write_text(json.dumps({"question": "Which?", "chunks": ["alpha", "beta"], "answer": "Alpha [1]."}) + "\n")
+    commands = [["demo", "--json", str(tmp_path / "demo.json")],
+                ["attribute", "--chunks", str(chunks), "--question", "Which?", "--answer", "Alpha."],
+                ["verify", str(records), "--out", str(tmp_path / "out.jsonl")]]
+    for command in commands:
+        assert main([*command, "--threads", "2"]) == 0, command
+        assert main(command) == 0  # without it, torch's own choice stands
+    assert set_to == [2, 2, 2]
+    assert main(["verify", str(records), "--out", str(tmp_path / "shards"), "--engine", "ray", "--threads", "2"]) == 2
+    assert "--threads applies to the local engine; with --engine ray give --num-cpus-per-worker" in (
+        capsys.readouterr().err)
+    for bad in ("0", "two", "-1"):
+        with pytest.raises(SystemExit):
+            main(["demo", "--threads", bad])
+        assert "is not a positive number of threads" in capsys.readouterr().err
+
+
 def test_memory_option_reaches_the_ray_workers(monkeypatch, tmp_path: Path):
     from rag_attrib import ray_engine
 
