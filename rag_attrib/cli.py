@@ -422,12 +422,17 @@ def cmd_eval(args: argparse.Namespace, console: Any, stderr: Any) -> int:
     cases = load_many(args.data, args.limit)
     if args.json:
         _check_out_path(args.json, "--json", "the JSON report", list(args.data or []))
+    settings = _eval_settings(args, methods, cases, ks)
+    if _checkpoint_path(args) and not args.restart:
+        from .eval.run import Checkpoint
+
+        Checkpoint.check(_checkpoint_path(args), settings)  # what can be told before the model loads (minutes)
     _set_threads(args)
     attributor = _load(args.model, stderr, not args.no_support)
     names, skipped = resolve_methods(methods, attributor)  # now also what this model cannot do
     if not names:
         raise CliInputError("none of the requested methods can run with this model: " + "; ".join(skipped.values()))
-    checkpoint = _eval_checkpoint(args, attributor, cases, names, ks, stderr)
+    checkpoint = _eval_checkpoint(args, {**settings, **_model_settings(attributor, names)}, stderr)
     what = f"Evaluating {len(names)} method{'s' if len(names) != 1 else ''}"
     with _progress(stderr, what, total=len(cases)) as update:
         started, first = time.monotonic(), None
@@ -464,25 +469,43 @@ def cmd_eval(args: argparse.Namespace, console: Any, stderr: Any) -> int:
     return 0
 
 
-def _eval_checkpoint(args: argparse.Namespace, attributor: Any, cases: Sequence[Any], names: list[str],
-                     ks: list[int], stderr: Any) -> Any:
-    """The answers of an earlier run of the same command stopped before the end (kept beside ``--json`` until
-    the report is written), or None where nothing is written."""
-    if not args.json or (Path(args.json).exists() and not Path(args.json).is_file()):  # e.g. /dev/null
+def _checkpoint_path(args: argparse.Namespace) -> str | None:
+    """Where eval keeps its finished answers until the report is written: beside ``--json``; nowhere where
+    nothing is written, or where the report goes to something other than a file (/dev/null)."""
+    if not args.json or (Path(args.json).exists() and not Path(args.json).is_file()):
         return None
+    return f"{args.json}.partial.jsonl"
+
+
+def _eval_settings(args: argparse.Namespace, methods: list[str] | None, cases: Sequence[Any], ks: list[int]
+                   ) -> dict[str, Any]:
+    """What kept answers must have been made with to count in this run's report, as far as the command line tells
+    (``_model_settings`` adds what the loaded model does)."""
     import torch
     import transformers
 
-    from .eval.run import FORMAT_VERSION, Checkpoint, answers
+    from .eval.run import FORMAT_VERSION
 
-    settings = {  # what the kept answers must have been made with to count in this run's report
+    return {
         "version": FORMAT_VERSION, "rag_attrib": _version(), "torch": torch.__version__,
-        "transformers": transformers.__version__, "model": attributor.model_name, "target": attributor.target,
-        "min_share": attributor.min_share, "support": repr(getattr(attributor, "support", None)), "methods": names,
-        "ks": ks, "seed": args.seed, "cases": [[c.source, c.id] for c in cases],
-        "data": hashlib.sha256(repr(list(cases)).encode()).hexdigest(),
+        "transformers": transformers.__version__, "model_asked": args.model or "default",
+        "support_asked": not args.no_support, "methods_asked": methods or "default", "ks": ks, "seed": args.seed,
+        "cases": [[c.source, c.id] for c in cases], "data": hashlib.sha256(repr(list(cases)).encode()).hexdigest(),
     }
-    path = f"{args.json}.partial.jsonl"
+
+
+def _model_settings(attributor: Any, names: list[str]) -> dict[str, Any]:
+    return {"model": attributor.model_name, "target": attributor.target, "min_share": attributor.min_share,
+            "support": repr(getattr(attributor, "support", None)), "methods": names}
+
+
+def _eval_checkpoint(args: argparse.Namespace, settings: dict[str, Any], stderr: Any) -> Any:
+    """The answers of an earlier run of the same command stopped before the end, or None where nothing is kept."""
+    path = _checkpoint_path(args)
+    if path is None:
+        return None
+    from .eval.run import Checkpoint, answers
+
     try:
         checkpoint = Checkpoint(path, settings, restart=args.restart)
     except OSError as err:

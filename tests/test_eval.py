@@ -438,19 +438,34 @@ def test_an_eval_checkpoint_of_other_settings_is_refused_and_restart_discards_it
     from rag_attrib import cli
     from rag_attrib.eval.run import Checkpoint
 
+    from rag_attrib.eval import run
+
     data = tmp_path / "cases.jsonl"
-    data.write_text(json.dumps(CASE) + "\n")
-    monkeypatch.setattr(cli, "_load", lambda model, stderr, support=True: tiny_attributor)
+    data.write_text(json.dumps(CASE) + "\n" + json.dumps(dict(CASE, id="toy2")) + "\n")
+    loaded = []
+    monkeypatch.setattr(cli, "_load", lambda model, stderr, support=True: loaded.append(model) or tiny_attributor)
     out = tmp_path / "report.json"
-    stale = Checkpoint(f"{out}.partial.jsonl", {"model": "another", "ks": [1]})
-    stale({"case": "toy", "source": "cases", "records": []})
     argv = ["eval", "--data", str(data), "--methods", "lexical", "--json", str(out), "--k", "1"]
-    assert cli.main(argv) == 2
-    err = capsys.readouterr().err
-    assert "other settings" in err and "--restart" in err and "model" in err
+    # a run stopped after one answer, then the same command with other --k, or with another --model
+    real = run.eval_case
+    with monkeypatch.context() as m:
+        m.setattr(run, "eval_case", lambda a, case, *rest: real(a, case, *rest) if case.id == "toy" else (
+            _ for _ in ()).throw(KeyboardInterrupt))
+        assert cli.main(argv) == 130 and loaded == [None]
+    for other in (["--k", "2"], ["--model", "smollm2"]):
+        assert cli.main([*argv, *other]) == 2
+        err = capsys.readouterr().err.replace("\n", "")
+        assert "holds 1 answer of an earlier run with other settings" in err and "--restart" in err
+        assert ("ks" if other[0] == "--k" else "model_asked") in err
+    assert loaded == [None]  # refused before the model loads
     assert len(Path(f"{out}.partial.jsonl").read_text().splitlines()) == 2  # nothing of it lost
-    assert cli.main([*argv, "--restart"]) == 0
-    assert json.loads(out.read_text())["cases"] == 1 and not Path(f"{out}.partial.jsonl").exists()
+    assert len(Path(f"{out}.partial.jsonl").read_text().splitlines()) == 2  # nothing of it lost
+    assert cli.main([*argv, "--k", "2", "--restart"]) == 0
+    assert json.loads(out.read_text())["cases"] == 2 and not Path(f"{out}.partial.jsonl").exists()
+    # and a checkpoint whose settings differ in what only the loaded model tells is refused once it is loaded
+    Checkpoint(f"{out}.partial.jsonl", {})({"case": "toy", "source": "cases.jsonl", "records": []})
+    with pytest.raises(EvalDataError, match="other settings .*(model|target)"):
+        Checkpoint(f"{out}.partial.jsonl", {"model": "another", "target": "token"})
 
 
 def test_an_eval_checkpoint_keeps_only_whole_answers_and_an_empty_one_blocks_nothing(tmp_path):

@@ -208,30 +208,40 @@ class Checkpoint:
         self._written = False  # whether the file holds this run's header and answers
         if restart:
             self.remove()
-        if not self.path.exists():
-            return
+        whole, intact = self.check(self.path, self.settings)
+        self.finished = {(r["source"], r["case"]): r for r in whole}
+        self._written = bool(whole) and intact
+        if whole and not intact:  # a torn line: rewrite the file without it before appending
+            self._rewrite()
+
+    @staticmethod
+    def check(path: str | Path, settings: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
+        """The whole answers kept in ``path`` and whether nothing else is there; refused (``EvalDataError``) where
+        they were made with other values of any key of ``settings`` (a part of them can be checked early, before
+        the model loads)."""
+        path = Path(path)
+        if not path.exists():
+            return [], True
         try:
-            text = self.path.read_text(encoding="utf-8")
+            text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as err:
-            raise EvalDataError(f"cannot read the answers kept in {self.path} ({err}); pass --restart "
+            raise EvalDataError(f"cannot read the answers kept in {path} ({err}); pass --restart "
                                 "(restart=True) to discard them, or another --json") from None
         lines = text.split("\n")[:-1]  # what follows the last newline was cut off by a kill: dropped
         header = _json_or_none(lines[0]) if lines else None
         results = [_json_or_none(line) for line in lines[1:]]
         whole = [r for r in results if isinstance(r, dict) and {"case", "source", "records"} <= r.keys()]
         if not whole:
-            return
-        if not isinstance(header, dict) or header.get("settings") != self.settings:
-            theirs = header.get("settings", {}) if isinstance(header, dict) else {}
-            differ = sorted(k for k in self.settings.keys() | theirs.keys() if theirs.get(k) != self.settings.get(k))
+            return [], True
+        settings = json.loads(json.dumps(settings))
+        theirs = header.get("settings") if isinstance(header, dict) else None
+        theirs = theirs if isinstance(theirs, dict) else {}
+        differ = sorted(k for k in settings if k not in theirs or theirs[k] != settings[k])
+        if differ:
             raise EvalDataError(
-                f"{self.path} holds {answers(len(whole))} of an earlier run with other settings "
-                f"({', '.join(differ) or 'unreadable'}); pass --restart (restart=True) to discard them, or another "
-                "--json to keep them")
-        self.finished = {(r["source"], r["case"]): r for r in whole}
-        self._written = len(whole) == len(results) and text.endswith("\n")
-        if not self._written:  # a torn line: rewrite the file without it before appending
-            self._rewrite()
+                f"{path} holds {answers(len(whole))} of an earlier run with other settings ({', '.join(differ)}); "
+                "pass --restart (restart=True) to discard them, or another --json to keep them")
+        return whole, len(whole) == len(results) and text.endswith("\n")
 
     @property
     def kept(self) -> int:
