@@ -422,17 +422,19 @@ def cmd_eval(args: argparse.Namespace, console: Any, stderr: Any) -> int:
     cases = load_many(args.data, args.limit)
     if args.json:
         _check_out_path(args.json, "--json", "the JSON report", list(args.data or []))
-    settings = _eval_settings(args, methods, cases, ks)
-    if _checkpoint_path(args) and not args.restart:
+    kept_in = _checkpoint_path(args)
+    settings = _eval_settings(args, methods, cases, ks) if kept_in else {}
+    if kept_in and not args.restart:
         from .eval.run import Checkpoint
 
-        Checkpoint.check(_checkpoint_path(args), settings)  # what can be told before the model loads (minutes)
+        Checkpoint.check(kept_in, settings)  # what can be told before the model loads (minutes)
     _set_threads(args)
     attributor = _load(args.model, stderr, not args.no_support)
     names, skipped = resolve_methods(methods, attributor)  # now also what this model cannot do
     if not names:
         raise CliInputError("none of the requested methods can run with this model: " + "; ".join(skipped.values()))
-    checkpoint = _eval_checkpoint(args, {**settings, **_model_settings(attributor, names)}, stderr)
+    checkpoint = _eval_checkpoint(kept_in, {**settings, **_model_settings(attributor, names)}, args.restart,
+                                  stderr) if kept_in else None
     what = f"Evaluating {len(names)} method{'s' if len(names) != 1 else ''}"
     with _progress(stderr, what, total=len(cases)) as update:
         started, first = time.monotonic(), None
@@ -499,15 +501,12 @@ def _model_settings(attributor: Any, names: list[str]) -> dict[str, Any]:
             "support": repr(getattr(attributor, "support", None)), "methods": names}
 
 
-def _eval_checkpoint(args: argparse.Namespace, settings: dict[str, Any], stderr: Any) -> Any:
-    """The answers of an earlier run of the same command stopped before the end, or None where nothing is kept."""
-    path = _checkpoint_path(args)
-    if path is None:
-        return None
+def _eval_checkpoint(path: str, settings: dict[str, Any], restart: bool, stderr: Any) -> Any:
+    """The answers of an earlier run of the same command stopped before the end, kept in ``path``."""
     from .eval.run import Checkpoint, answers
 
     try:
-        checkpoint = Checkpoint(path, settings, restart=args.restart)
+        checkpoint = Checkpoint(path, settings, restart=restart)
     except OSError as err:
         raise CliInputError(f"cannot keep the finished answers in {path!r}: {err.strerror or err}") from None
     if checkpoint.finished:

@@ -436,9 +436,8 @@ def test_a_stopped_eval_goes_on_where_it_stopped_and_gives_the_same_report(tmp_p
 def test_an_eval_checkpoint_of_other_settings_is_refused_and_restart_discards_it(tmp_path, monkeypatch, capsys,
                                                                                 tiny_attributor):
     from rag_attrib import cli
-    from rag_attrib.eval.run import Checkpoint
-
     from rag_attrib.eval import run
+    from rag_attrib.eval.run import Checkpoint
 
     data = tmp_path / "cases.jsonl"
     data.write_text(json.dumps(CASE) + "\n" + json.dumps(dict(CASE, id="toy2")) + "\n")
