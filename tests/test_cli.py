@@ -269,6 +269,17 @@ def test_no_support_loads_the_model_without_its_support_model(monkeypatch):
     assert args.no_support and not cli.build_parser().parse_args(["demo"]).no_support
 
 
+def local_commands(tmp_path: Path) -> list[list[str]]:
+    """demo, attribute and verify, each on small inputs written to ``tmp_path``."""
+    chunks = tmp_path / "c.txt"
+    chunks.write_text("alpha\n\nbeta\n")
+    records = tmp_path / "in.jsonl"
+    records.write_text(json.dumps({"question": "Which?", "chunks": ["alpha", "beta"], "answer": "Alpha [1]."}) + "\n")
+    return [["demo", "--json", str(tmp_path / "demo.json")],
+            ["attribute", "--chunks", str(chunks), "--question", "Which?", "--answer", "Alpha."],
+            ["verify", str(records), "--out", str(tmp_path / "out.jsonl")]]
+
+
 @pytest.mark.parametrize(("given", "expected"), [([], "auto"), (["--memory", "low"], "low"),
                                                  (["--memory", "fast"], "fast"), (["--memory", "512M"], 512 * 2**20),
                                                  (["--memory", "1.5g"], 3 * 2**29), (["--memory", "4096"], 4096)])
@@ -277,14 +288,7 @@ def test_memory_option_reaches_the_attributor(monkeypatch, tmp_path: Path, fake,
 
     mallopt = []
     monkeypatch.setattr(relevance, "return_freed_memory_at_once", lambda: mallopt.append(True) or True)
-    chunks = tmp_path / "c.txt"
-    chunks.write_text("alpha\n\nbeta\n")
-    records = tmp_path / "in.jsonl"
-    records.write_text(json.dumps({"question": "Which?", "chunks": ["alpha", "beta"], "answer": "Alpha [1]."}) + "\n")
-    commands = [["demo", "--json", str(tmp_path / "demo.json")],
-                ["attribute", "--chunks", str(chunks), "--question", "Which?", "--answer", "Alpha."],
-                ["verify", str(records), "--out", str(tmp_path / "out.jsonl")]]
-    for command in commands:
+    for command in local_commands(tmp_path):
         main([*command, *given])
         assert fake["options"].pop() == {"memory": expected}, command
     assert mallopt == ([True] * 3 if expected == "low" else [])  # only low changes the process's allocator
@@ -295,18 +299,12 @@ def test_threads_option_sets_torch_threads_for_every_local_command(monkeypatch, 
 
     set_to = []
     monkeypatch.setattr(torch, "set_num_threads", set_to.append)
-    chunks = tmp_path / "c.txt"
-    chunks.write_text("alpha\n\nbeta\n")
-    records = tmp_path / "in.jsonl"
-    records.write_text(json.dumps({"question": "Which?", "chunks": ["alpha", "beta"], "answer": "Alpha [1]."}) + "\n")
-    commands = [["demo", "--json", str(tmp_path / "demo.json")],
-                ["attribute", "--chunks", str(chunks), "--question", "Which?", "--answer", "Alpha."],
-                ["verify", str(records), "--out", str(tmp_path / "out.jsonl")]]
-    for command in commands:
+    for command in local_commands(tmp_path):
         assert main([*command, "--threads", "2"]) == 0, command
         assert main(command) == 0  # without it, torch's own choice stands
     assert set_to == [2, 2, 2]
-    assert main(["verify", str(records), "--out", str(tmp_path / "shards"), "--engine", "ray", "--threads", "2"]) == 2
+    records = str(tmp_path / "in.jsonl")
+    assert main(["verify", records, "--out", str(tmp_path / "shards"), "--engine", "ray", "--threads", "2"]) == 2
     assert "--threads applies to the local engine; with --engine ray give --num-cpus-per-worker" in (
         capsys.readouterr().err)
     for bad in ("0", "two", "-1"):

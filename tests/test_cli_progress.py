@@ -77,11 +77,11 @@ def test_a_bar_where_the_work_is_known():
     assert "Evaluating 2 methods on case-7" in shown and "3/4" in shown and "━" in shown
 
 
-@pytest.mark.parametrize("terminal", [True, False])
-def test_eval_shows_a_bar_over_the_answers_and_the_time_left(monkeypatch, terminal):
+def run_eval_command(monkeypatch, terminal: bool, cases: list[str], ran: list[int]) -> str:
+    """``rag-attrib eval --json /dev/null`` over stand-in cases, of which the ones at ``ran`` run (the others were
+    kept by a stopped run); what stderr shows."""
     import rag_attrib.eval as ev
 
-    cases = ["a", "b", "c"]
     monkeypatch.setattr(cli, "_load", lambda model, stderr, support=True: "attributor")
     monkeypatch.setattr(ev, "load_many", lambda data, limit: cases)
     monkeypatch.setattr(ev, "resolve_methods", lambda methods, attributor=None: (["attnlrp"], {}))
@@ -89,8 +89,8 @@ def test_eval_shows_a_bar_over_the_answers_and_the_time_left(monkeypatch, termin
 
     def run_eval(attributor, cases, names, ks, seed, progress, finished, on_case):
         assert finished is None and on_case is None  # nothing kept beside /dev/null
-        for i, case in enumerate(cases):
-            progress(i, len(cases), f"case-{case}")
+        for i in ran:
+            progress(i, len(cases), f"case-{cases[i]}")
         progress(len(cases), len(cases), "")
         return {"skipped": {}}
 
@@ -98,7 +98,12 @@ def test_eval_shows_a_bar_over_the_answers_and_the_time_left(monkeypatch, termin
     stderr, out = consoles(terminal=terminal)
     args = cli.build_parser().parse_args(["eval", "--json", "/dev/null"])
     assert cli.cmd_eval(args, Console(file=io.StringIO()), stderr) == 0
-    shown = out.getvalue()
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+def test_eval_shows_a_bar_over_the_answers_and_the_time_left(monkeypatch, terminal):
+    shown = run_eval_command(monkeypatch, terminal, ["a", "b", "c"], ran=[0, 1, 2])
     if terminal:
         assert "case-b" in shown and "1/3" in shown and "2/3" in shown and "left" in shown
     else:  # a log file: one line per answer, with an estimate of the time left once one is done
@@ -109,22 +114,5 @@ def test_eval_shows_a_bar_over_the_answers_and_the_time_left(monkeypatch, termin
 
 def test_a_resumed_eval_estimates_the_time_left_from_the_answers_run_now(monkeypatch):
     """Answers kept from a stopped run took no time here: no estimate until one has run in this sitting."""
-    import rag_attrib.eval as ev
-
-    monkeypatch.setattr(cli, "_load", lambda model, stderr, support=True: "attributor")
-    monkeypatch.setattr(ev, "load_many", lambda data, limit: ["a", "b", "c", "d"])
-    monkeypatch.setattr(ev, "resolve_methods", lambda methods, attributor=None: (["attnlrp"], {}))
-    monkeypatch.setattr(ev, "print_table", lambda report, console: None)
-
-    def run_eval(attributor, cases, names, ks, seed, progress, finished, on_case):
-        for i in (2, 3):  # the first two were kept
-            progress(i, len(cases), f"case-{cases[i]}")
-        progress(len(cases), len(cases), "")
-        return {"skipped": {}}
-
-    monkeypatch.setattr(ev, "run_eval", run_eval)
-    stderr, out = consoles(terminal=False)
-    args = cli.build_parser().parse_args(["eval", "--json", "/dev/null"])
-    assert cli.cmd_eval(args, Console(file=io.StringIO()), stderr) == 0
-    lines = out.getvalue().splitlines()
+    lines = run_eval_command(monkeypatch, False, ["a", "b", "c", "d"], ran=[2, 3]).splitlines()
     assert lines[0] == "answer 3/4 case-c" and lines[1].startswith("answer 4/4 case-d (about ")
