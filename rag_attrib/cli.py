@@ -152,7 +152,7 @@ def _threads_option(text: str) -> int:
 
 
 def _set_threads(args: argparse.Namespace) -> None:
-    """``--threads``: how many CPU threads torch uses in this process (default: torch's choice, every core)."""
+    """``--threads``: how many CPU threads torch uses in this process (default: torch's, usually the physical cores)."""
     if args.threads:
         import torch
 
@@ -253,10 +253,10 @@ def cmd_verify(args: argparse.Namespace, console: Any, stderr: Any) -> int:
             raise CliInputError("--threads applies to the local engine; with --engine ray give --num-cpus-per-worker")
         counts, records = _verify_on_ray(args, console, stderr)
     else:
-        _set_threads(args)
         ray_only = [f"--{k.replace('_', '-')}" for k in RAY_ONLY if getattr(args, k) is not None]
         if ray_only:
             raise CliInputError(f"{', '.join(ray_only)} only appl{'y' if len(ray_only) > 1 else 'ies'} with --engine ray")
+        _set_threads(args)
         memory = _memory_and_allocator(args)
         counts = run_local(lambda: _load(args.model, stderr, not args.no_support, memory), args.input, args.out,
                            token_relevance=bool(args.html), restart=args.restart, retry_errors=args.retry_errors,
@@ -423,7 +423,7 @@ def cmd_eval(args: argparse.Namespace, console: Any, stderr: Any) -> int:
     if args.json:
         _check_out_path(args.json, "--json", "the JSON report", list(args.data or []))
     kept_in = _checkpoint_path(args)
-    settings = _eval_settings(args, methods, cases, ks) if kept_in else {}
+    settings = _eval_settings(args, names, cases, ks) if kept_in else {}
     if kept_in and not args.restart:
         from .eval.run import Checkpoint
 
@@ -479,7 +479,7 @@ def _checkpoint_path(args: argparse.Namespace) -> str | None:
     return f"{args.json}.partial.jsonl"
 
 
-def _eval_settings(args: argparse.Namespace, methods: list[str] | None, cases: Sequence[Any], ks: list[int]
+def _eval_settings(args: argparse.Namespace, methods: list[str], cases: Sequence[Any], ks: list[int]
                    ) -> dict[str, Any]:
     """What kept answers must have been made with to count in this run's report, as far as the command line tells
     (``_model_settings`` adds what the loaded model does)."""
@@ -490,10 +490,19 @@ def _eval_settings(args: argparse.Namespace, methods: list[str] | None, cases: S
 
     return {
         "version": FORMAT_VERSION, "rag_attrib": _version(), "torch": torch.__version__,
-        "transformers": transformers.__version__, "model_asked": args.model or "default",
-        "support_asked": not args.no_support, "methods_asked": methods or "default", "ks": ks, "seed": args.seed,
+        "transformers": transformers.__version__, "--model": _model_asked(args.model),
+        "--no-support": args.no_support, "--methods": methods, "--k": ks, "--seed": args.seed,
         "cases": [[c.source, c.id] for c in cases], "data": hashlib.sha256(repr(list(cases)).encode()).hexdigest(),
     }
+
+
+def _model_asked(model: str | None) -> str:
+    """``--model`` as one name however it is written: the default by name, a local path resolved."""
+    from .model import DEFAULT_MODEL
+
+    if model in (None, "", "default"):
+        return DEFAULT_MODEL
+    return str(Path(model).resolve()) if Path(model).exists() else model
 
 
 def _model_settings(attributor: Any, names: list[str]) -> dict[str, Any]:
@@ -551,7 +560,7 @@ def build_parser() -> argparse.ArgumentParser:
                  "model: qwen2.5-0.5b (the default, Qwen2.5-Coder-0.5B-Instruct), smollm2 (SmolLM2-135M-Instruct: " \
                  "about twice as fast, less accurate), gemma3-270m, qwen2.5-1.5b (3 times the default's size)"
 
-    threads_help = "torch CPU threads (default: torch's choice, every core)"
+    threads_help = "torch CPU threads (default: torch's choice, usually the physical cores)"
 
     demo = sub.add_parser(
         "demo",

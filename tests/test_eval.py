@@ -425,7 +425,7 @@ def test_a_stopped_eval_goes_on_where_it_stopped_and_gives_the_same_report(tmp_p
     with open(f"{out}.partial.jsonl", "a") as f:
         f.write('{"case": "toy2", "sour')
     capsys.readouterr()
-    assert cli.main(argv) == 0
+    assert cli.main([*argv, "--model", "default"]) == 0  # the same model, named
     assert ran == ["toy0", "toy1", "toy2"]  # only the missing answer ran again
     assert "going on from 2 answers already done" in capsys.readouterr().err
     resumed = json.loads(out.read_text())
@@ -455,9 +455,8 @@ def test_an_eval_checkpoint_of_other_settings_is_refused_and_restart_discards_it
         assert cli.main([*argv, *other]) == 2
         err = capsys.readouterr().err.replace("\n", "")
         assert "holds 1 answer of an earlier run with other settings" in err and "--restart" in err
-        assert ("ks" if other[0] == "--k" else "model_asked") in err
+        assert ("--k: [1] then, [2] now" if other[0] == "--k" else '--model: "qwen2.5-0.5b" then, "smollm2" now') in err
     assert loaded == [None]  # refused before the model loads
-    assert len(Path(f"{out}.partial.jsonl").read_text().splitlines()) == 2  # nothing of it lost
     assert len(Path(f"{out}.partial.jsonl").read_text().splitlines()) == 2  # nothing of it lost
     assert cli.main([*argv, "--k", "2", "--restart"]) == 0
     assert json.loads(out.read_text())["cases"] == 2 and not Path(f"{out}.partial.jsonl").exists()
@@ -503,9 +502,10 @@ def test_two_data_files_of_one_name_stay_apart_and_one_given_twice_is_refused(tm
         (tmp_path / folder / "cases.jsonl").write_text(json.dumps({**CASE, "answer": answer}) + "\n")
     x, y = str(tmp_path / "x" / "cases.jsonl"), str(tmp_path / "y" / "cases.jsonl")
     cases = load_many([x, y])
-    assert [c.source for c in cases] == ["cases.jsonl", y]  # the second keeps its own table and answers
-    with pytest.raises(EvalDataError, match="given twice"):
-        load_many([x, x])
+    assert [c.source for c in cases] == [x, y]  # each keeps its own table and answers
+    for twice in ([x, x], [x, str(tmp_path / "x" / "." / "cases.jsonl")], ["fictional", "fictional"]):
+        with pytest.raises(EvalDataError, match="name one data set more than once"):
+            load_many(twice)
 
 
 # ------------------------------------------------------------------------------------------------ real model

@@ -202,17 +202,16 @@ def load_many(paths: Sequence[str | Path] | None, limit: int | None = None) -> l
     Without paths: every shipped set (the realistic one by its dev split only: its test split is asked for
     by name, ``realistic-test``).
     """
-    cases: list[EvalCase] = []
     realistic = ["realistic-dev"] if any(_data_dir().glob("realistic_*.jsonl")) else []
-    given: dict[str, str] = {}  # source name -> the path it came from
-    for p in paths or [*SHIPPED, *realistic]:
-        loaded = load_cases(p, limit)
-        source = loaded[0].source if loaded else str(p)
-        if str(p) in given.values():
-            raise EvalDataError(f"{str(p)!r} is given twice; give each data set once")
-        if source in given:  # two files of one name in other folders: each keeps its own table and answers
-            source = str(p)
-            loaded = [replace(c, source=source) for c in loaded]
-        given[source] = str(p)
-        cases.extend(loaded)
+    given = [str(p) for p in paths or [*SHIPPED, *realistic]]
+    keys = [p if p in SHIPPED or p in REALISTIC else str(Path(p).resolve()) for p in given]
+    twice = sorted({p for p, key in zip(given, keys) if keys.count(key) > 1})
+    if twice:
+        raise EvalDataError(f"{', '.join(map(repr, twice))} name one data set more than once; give each once")
+    loaded = [load_cases(p, limit) for p in given]
+    names = [part[0].source for part in loaded]
+    cases: list[EvalCase] = []
+    for p, name, part in zip(given, names, loaded):
+        # files of one name in other folders: each named by its path, so each keeps its own table and answers
+        cases += [replace(c, source=p) for c in part] if names.count(name) > 1 else part
     return cases

@@ -225,8 +225,8 @@ class Checkpoint:
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as err:
-            raise EvalDataError(f"cannot read the answers kept in {path} ({err}); pass --restart "
-                                "(restart=True) to discard them, or another --json") from None
+            raise EvalDataError(f"cannot read the answers kept in {path} ({err}); pass --restart to discard them, "
+                                "or another --json") from None
         lines = text.split("\n")[:-1]  # what follows the last newline was cut off by a kill: dropped
         header = _json_or_none(lines[0]) if lines else None
         results = [_json_or_none(line) for line in lines[1:]]
@@ -236,11 +236,12 @@ class Checkpoint:
         settings = json.loads(json.dumps(settings))
         theirs = header.get("settings") if isinstance(header, dict) else None
         theirs = theirs if isinstance(theirs, dict) else {}
-        differ = sorted(k for k in settings if k not in theirs or theirs[k] != settings[k])
+        differ = [f"{k}: {_brief(theirs.get(k))} then, {_brief(settings[k])} now"
+                  for k in settings if k not in theirs or theirs[k] != settings[k]]
         if differ:
             raise EvalDataError(
-                f"{path} holds {answers(len(whole))} of an earlier run with other settings ({', '.join(differ)}); "
-                "pass --restart (restart=True) to discard them, or another --json to keep them")
+                f"{path} holds {answers(len(whole))} of an earlier run with other settings ({'; '.join(differ)}); "
+                "pass --restart to discard them, or another --json to keep them")
         return whole, len(whole) == len(results) and text.endswith("\n")
 
     @property
@@ -276,6 +277,12 @@ class Checkpoint:
 def answers(n: int) -> str:
     """ "1 answer", "3 answers"."""
     return f"{n} answer{'s' if n != 1 else ''}"
+
+
+def _brief(value: Any) -> str:
+    """A setting's value in an error message: short ones as they are, long ones (case lists, hashes) cut."""
+    text = "none" if value is None else json.dumps(value)
+    return text if len(text) <= 32 else text[:29] + "..."
 
 
 def _json_or_none(line: str) -> Any:
@@ -453,7 +460,6 @@ def _tables(report: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
 
 def print_table(report: dict[str, Any], console: Any = None) -> None:
     from rich.console import Console
-    from rich.measure import Measurement
     from rich.table import Table
 
     console = console or Console()
@@ -468,12 +474,15 @@ def print_table(report: dict[str, Any], console: Any = None) -> None:
         for row in rows:
             table.add_row(*row)
         tables.append(table)
+    width = console.width
     if not console.is_terminal:  # a file or a pipe: as wide as the widest table, never squeezed
-        wide = Console(file=console.file, width=1000, no_color=True)
-        width = max(Measurement.get(wide, wide.options, table).maximum for table in tables)
-        console = Console(file=console.file, width=max(width, console.width), no_color=True)
-    for table in tables:
-        console.print(table)
+        wide = console.options.update_width(10_000)
+        console.width = max(width, *(console.measure(table, options=wide).maximum for table in tables))
+    try:
+        for table in tables:
+            console.print(table)
+    finally:
+        console.width = width
     for name, why in report["skipped"].items():
         console.print(f"skipped {name}: {why}", highlight=False, markup=False)
 
