@@ -518,8 +518,8 @@ def _eval_checkpoint(path: str, settings: dict[str, Any], restart: bool, stderr:
         checkpoint = Checkpoint(path, settings, restart=restart)
     except OSError as err:
         raise CliInputError(f"cannot keep the finished answers in {path!r}: {err.strerror or err}") from None
-    if checkpoint.finished:
-        stderr.print(f"going on from {answers(len(checkpoint.finished))} already done in {path} "
+    if checkpoint.kept:
+        stderr.print(f"going on from {answers(checkpoint.kept)} already done in {path} "
                      "(--restart starts over)", highlight=False, markup=False)
     return checkpoint
 

@@ -126,7 +126,7 @@ def eval_case(attributor: AttributorLike, case: EvalCase, names: Sequence[str], 
     """One answer: every method's scores and metrics per sentence (``records``), each method's cost, and the
     forward passes the faithfulness metrics took."""
     model = attributor.model
-    cost = {name: {"seconds": 0.0, "forwards": 0, "backwards": 0} for name in names}
+    cost = {}
     prepared = prepare(attributor, case, seed)
     logprobs = LogprobCache(attributor, prepared)
     everything = frozenset(range(prepared.n_chunks))
@@ -202,15 +202,12 @@ class Checkpoint:
     from the first finished answer on; one that holds no whole answer counts as absent."""
 
     def __init__(self, path: str | Path, settings: dict[str, Any], restart: bool = False) -> None:
-        self.path = Path(path)
-        self.settings = json.loads(json.dumps(settings))  # as it reads back from the file
-        self.finished: dict[tuple[str, str], dict[str, Any]] = {}
-        self._written = False  # whether the file holds this run's header and answers
+        self.path, self.settings = Path(path), settings
         if restart:
             self.remove()
-        whole, intact = self.check(self.path, self.settings)
-        self.finished = {(r["source"], r["case"]): r for r in whole}
-        self._written = bool(whole) and intact
+        whole, intact = self.check(self.path, settings)
+        self.finished: dict[tuple[str, str], dict[str, Any]] = {(r["source"], r["case"]): r for r in whole}
+        self._written = bool(whole) and intact  # whether the file holds this run's header and answers
         if whole and not intact:  # a torn line: rewrite the file without it before appending
             self._rewrite()
 
@@ -464,10 +461,10 @@ def print_table(report: dict[str, Any], console: Any = None) -> None:
 
     console = console or Console()
     tables = []
-    names = _tables(report)
-    for n, (title, methods) in enumerate(names):
+    parts = _tables(report)
+    for n, (title, methods) in enumerate(parts):
         header, rows = table_rows(report, methods)
-        last = n == len(names) - 1
+        last = n == len(parts) - 1
         table = Table(title=title, caption=caption(report) if last else None, caption_justify="left")
         for i, h in enumerate(header):
             table.add_column(h, justify="left" if i == 0 else "right", no_wrap=True)
