@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import itertools
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
 import torch
@@ -25,6 +25,7 @@ from .errors import ContextTooLongError, EmptyAnswerError, InvalidInputError, In
 from .lrp import family_for, model_lock
 from .lrp.relevance import Backward, Memory, check_memory, sentence_relevance, teacher_forced_logprobs
 from .prompt import DEFAULT_SYSTEM, Encoded, RenderedPrompt, encode, encode_prompt, render_foreign, render_rag_prompt
+from .stream import AnswerStream, stream_pieces
 from .support import Support, mean_words, without_chunks
 from .text import check_answer, locate_chunks
 from .types import TARGETS, AttributionResult, Chunk, SentenceAttribution, Span, Target, TokenRelevance, as_chunks
@@ -149,6 +150,52 @@ class Attributor:
         rendered = RenderedPrompt(rendered.text, tuple(locate_chunks(rendered.text, chunks)), rendered.content_spans)
         return self._attribute(rendered, chunks, answer, question, target, sentences)
 
+    def open_stream(
+        self,
+        question: str | None = None,
+        chunks: Iterable[str | Chunk | Mapping[str, Any]] = (),
+        *,
+        prompt: str | Sequence[Mapping[str, Any]] | None = None,
+        target: Target | None = None,
+        proxy: bool = True,
+    ) -> AnswerStream:
+        """An ``AnswerStream`` for an answer that arrives in pieces: ``feed(piece)`` returns the sentences each
+        piece settles, attributed; ``finish()`` the full result. The prompt is the default RAG prompt of
+        ``question`` and ``chunks``, or ``prompt`` (a string or chat messages) in which the chunks are found, as
+        ``attribute_prompt`` does. ``proxy=False`` marks an answer the local model itself writes."""
+        chunks = as_chunks(chunks)
+        if prompt is None:
+            if not isinstance(question, str) or not question.strip():
+                raise InvalidInputError("question must be a non-empty string (or pass prompt=...); pass the "
+                                        "question the answer responds to")
+            rendered = render_rag_prompt(self.tokenizer, question, chunks, self.system_prompt)
+        else:
+            rendered = render_foreign(self.tokenizer, prompt)
+            rendered = RenderedPrompt(rendered.text, tuple(locate_chunks(rendered.text, chunks)),
+                                      rendered.content_spans)
+        if (target or self.target) not in TARGETS:
+            raise InvalidInputError(f"target must be one of {TARGETS}, got {target!r}")
+        return AnswerStream(self, rendered, chunks, question, target or self.target, proxy)
+
+    def stream(
+        self,
+        question: str | None = None,
+        chunks: Iterable[str | Chunk | Mapping[str, Any]] = (),
+        answer: Iterable[str] | None = None,
+        *,
+        prompt: str | Sequence[Mapping[str, Any]] | None = None,
+        target: Target | None = None,
+    ) -> Iterator[SentenceAttribution | AttributionResult]:
+        """Attribute an answer while it is written: yields each sentence's ``SentenceAttribution`` as soon as the
+        sentence is settled (``rag_attrib.stream``; ``support`` None), then the ``AttributionResult`` that
+        ``attribute`` gives on the finished answer. ``answer``: the pieces of an answer from any LLM (an
+        iterable of str, e.g. a streaming client's text deltas), or None to let the local model write it, its
+        forward pass serving the attribution."""
+        if isinstance(answer, str):
+            answer = [answer]
+        answer_stream = self.open_stream(question, chunks, prompt=prompt, target=target, proxy=answer is not None)
+        yield from stream_pieces(answer_stream, answer_stream.generate() if answer is None else answer)
+
     def answer(self, prompt: str | Sequence[Mapping[str, Any]]) -> str:
         """The local model's greedy answer to a prompt (a string used as is, or chat messages rendered with its
         chat template), bounded by ``max_new_tokens``."""
@@ -182,28 +229,18 @@ class Attributor:
             self.model, enc.input_ids, enc.answer_start, enc.sentence_tokens, target=target, backward=self.backward,
             memory=self.memory, skip=enc.skip,
         )
+        return self._result(enc, chunks, relevance, values, logprobs, question, target, proxy)
 
-        ids = [c.id for c in chunks]
-        rows = [sentence_citations(relevance[i], ids, enc.chunk_tokens, enc.context_mask(i))
-                for i in range(enc.n_sentences)]
+    def _result(self, enc: Encoded, chunks: tuple[Chunk, ...], relevance: torch.Tensor, values: torch.Tensor,
+                logprobs: torch.Tensor, question: str | None, target: str, proxy: bool) -> AttributionResult:
+        """The result from the engine's output: citations, support and evidence of every sentence."""
+        rendered, answer = enc.prompt, enc.answer
+        rows = [self._citation_row(enc, chunks, relevance[i], i) for i in range(enc.n_sentences)]
         support = (self._support(enc, rows, logprobs, chunks) if self.support is not None
                    else [None] * enc.n_sentences)
-
-        @functools.cache
-        def units(i: int) -> EvidenceUnits:  # a chunk is cut into passages once, and only when its evidence is asked
-            return evidence_units(chunks[i], rendered.text, rendered.chunk_spans[i], enc.prompt_offsets,
-                                  enc.chunk_tokens[i])
-
-        attributed = []
-        for i, span in enumerate(enc.sentence_spans):
-            citations, grounding = rows[i]
-            cited = carrying(citations, self.min_share, support[i])
-            if self.evidence != "none":
-                which = cited if self.evidence == "cited" else ids
-                citations = with_evidence(citations, ids, relevance[i], units, which)
-            attributed.append(
-                SentenceAttribution(span.of(answer), span, citations, cited, grounding, float(values[i]), support[i])
-            )
+        units = _evidence_units(enc, chunks)
+        attributed = [self._sentence(enc, chunks, i, rows[i], relevance[i], float(values[i]), support[i], units)
+                      for i in range(enc.n_sentences)]
         return AttributionResult(
             sentences=tuple(attributed),
             chunks=chunks,
@@ -217,6 +254,22 @@ class Attributor:
             min_share=self.min_share,
             token_relevance=self._token_relevance(enc, relevance) if self.keep_token_relevance else None,
         )
+
+    @staticmethod
+    def _citation_row(enc: Encoded, chunks: Sequence[Chunk], relevance: torch.Tensor, i: int) -> tuple:
+        """Sentence ``i``'s citations (every chunk, by score) and grounding from its relevance row."""
+        return sentence_citations(relevance, [c.id for c in chunks], enc.chunk_tokens, enc.context_mask(i))
+
+    def _sentence(self, enc: Encoded, chunks: Sequence[Chunk], i: int, row: tuple, relevance: torch.Tensor,
+                  value: float, support: float | None, units) -> SentenceAttribution:
+        """Sentence ``i`` of ``enc`` with the chunks it cites (``carrying``) and their evidence."""
+        citations, grounding = row
+        cited = carrying(citations, self.min_share, support)
+        if self.evidence != "none":
+            ids = [c.id for c in chunks]
+            citations = with_evidence(citations, ids, relevance, units, cited if self.evidence == "cited" else ids)
+        span = enc.sentence_spans[i]
+        return SentenceAttribution(span.of(enc.answer), span, citations, cited, grounding, value, support)
 
     def _support(self, enc: Encoded, rows: Sequence[tuple], logprobs: torch.Tensor, chunks: Sequence[Chunk]
                  ) -> list[float | None]:
@@ -281,6 +334,18 @@ class Attributor:
                 f"context window of {limit}; pass fewer or shorter chunks, a shorter answer, or a model with a "
                 "longer context"
             )
+
+
+def _evidence_units(enc: Encoded, chunks: Sequence[Chunk]):
+    """Each chunk's passages for evidence, cut once and only when a chunk's evidence is asked."""
+    rendered = enc.prompt
+
+    @functools.cache
+    def units(i: int) -> EvidenceUnits:
+        return evidence_units(chunks[i], rendered.text, rendered.chunk_spans[i], enc.prompt_offsets,
+                              enc.chunk_tokens[i])
+
+    return units
 
 
 def _checked_spans(spans: Sequence[Span], answer: str) -> list[Span]:
