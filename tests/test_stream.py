@@ -16,6 +16,15 @@ from rag_attrib.stream import settled_sentences
 from rag_attrib.text import split_sentences
 from rag_attrib.types import AttributionResult, SentenceAttribution
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models run many small steps: on a shared CPU, threads only wait for each other."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 # Answers with what makes a sentence boundary depend on the text after it.
 ANSWERS = [
     "Paris is big. It is old. It has a river.",

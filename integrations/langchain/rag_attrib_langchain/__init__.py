@@ -4,8 +4,9 @@
 chain so its output carries the citations. Neither ever breaks the chain: failures are logged and recorded.
 """
 
-from .handler import CitationCallbackHandler, RunCitations, document_chunks
-from .runnable import CitedRunnable, with_citations
+from .handler import CitationCallbackHandler, RunCitations, SentenceCitations, document_chunks
+from .runnable import CITATION_EVENT, CitedRunnable, with_citations
 
-__all__ = ["CitationCallbackHandler", "CitedRunnable", "RunCitations", "document_chunks", "with_citations"]
+__all__ = ["CITATION_EVENT", "CitationCallbackHandler", "CitedRunnable", "RunCitations", "SentenceCitations",
+           "document_chunks", "with_citations"]
 __version__ = "0.1.0"

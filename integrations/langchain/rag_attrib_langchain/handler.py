@@ -1,16 +1,18 @@
 """A LangChain callback handler that cites, for every chain run, the retrieved documents behind each answer sentence.
 
 The handler only listens: it records what a run retrieved and what its last LLM call saw and said, and
-attributes when the run ends. Whatever goes wrong in attribution is logged and recorded, never raised,
-so a chain with the handler behaves exactly like the chain without it.
+attributes when the run ends. When the LLM streams, each sentence is attributed as soon as it is settled, while
+the rest is still being written (``on_sentence``; ``rag_attrib.stream``), and the run's result at its end is the
+same. Whatever goes wrong in attribution is logged and recorded, never raised, so a chain with the handler
+behaves exactly like the chain without it.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections import OrderedDict
-from collections.abc import Sequence
+from collections import OrderedDict, deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -21,10 +23,11 @@ from langchain_core.messages import BaseMessage, convert_to_openai_messages
 from langchain_core.outputs import LLMResult
 
 from rag_attrib.errors import ChunkNotFoundError, RagAttribError
-from rag_attrib.types import AttributionResult, Chunk
+from rag_attrib.types import AttributionResult, Chunk, SentenceAttribution
 
 if TYPE_CHECKING:
     from rag_attrib import Attributor
+    from rag_attrib.stream import AnswerStream
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +55,68 @@ class RunCitations:
         return self.result.to_dict(token_relevance=token_relevance)
 
 
+@dataclass(frozen=True)
+class SentenceCitations:
+    """One answer sentence's citations, given out while the answer streams, as soon as the sentence is settled
+    (after its last token, once the next sentence has begun).
+
+    ``run_id`` is the root run's (as ``result(run_id)``), ``index`` the sentence's number in the answer, and
+    ``sentence`` its ``SentenceAttribution``: the text, its ``span`` in the answer so far (the same in the
+    finished answer), ``cited`` chunk ids, every chunk's score and share, and the evidence's character spans.
+    Its ``support`` is None; with a support model the final result's ``cited`` may differ (``rag_attrib.stream``).
+    """
+
+    run_id: UUID
+    index: int
+    sentence: SentenceAttribution
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"run_id", "index", "text", "span": [start, end], "cited": [ids], "grounding", "citations": [{"chunk_id",
+        "score", "share", "evidence": [{"span", "share", "source_span"}]}]}`` (JSON-ready)."""
+        s = self.sentence
+        return {"run_id": str(self.run_id), "index": self.index, "text": s.text, "span": s.span.to_list(),
+                "cited": list(s.cited), "grounding": s.grounding, "citations": [c.to_dict() for c in s.citations]}
+
+
+class _Streaming:
+    """The attribution of one streaming LLM call; a failure stops it (logged), and the run's end attributes as
+    usual."""
+
+    def __init__(self, attributor: Attributor, prompt: Prompt, documents: Sequence[Document], question: str | None
+                 ) -> None:
+        self.stream: AnswerStream | None = None
+        self.text = ""
+        try:
+            self.stream = attributor.open_stream(question, document_chunks(documents), prompt=prompt)
+        except Exception as error:  # noqa: BLE001 (never break the chain)
+            self._failed(error)
+
+    def feed(self, token: str) -> list[SentenceAttribution]:
+        self.text += token
+        if self.stream is None:
+            return []
+        try:
+            return self.stream.feed(token)
+        except Exception as error:  # noqa: BLE001
+            self._failed(error)
+            return []
+
+    def finish(self, answer: str) -> AttributionResult | None:
+        """The call's result, or None when streaming failed or the streamed text is not the call's answer."""
+        if self.stream is None or self.text != answer:
+            return None
+        try:
+            return self.stream.finish()
+        except Exception as error:  # noqa: BLE001
+            self._failed(error)
+            return None
+
+    def _failed(self, error: Exception) -> None:
+        logger.warning("rag_attrib: streaming citations stopped (%s: %s); the run is attributed when it ends",
+                       type(error).__name__, error, exc_info=not isinstance(error, RagAttribError))
+        self.stream = None
+
+
 @dataclass
 class _Run:
     """What one run tree has produced so far."""
@@ -60,7 +125,9 @@ class _Run:
     documents: list[Document] = field(default_factory=list)
     question: str | None = None
     open_calls: dict[UUID, Prompt] = field(default_factory=dict)  # LLM calls started, not yet ended
+    streams: dict[UUID, _Streaming] = field(default_factory=dict)  # LLM calls that stream, attributed meanwhile
     last_call: tuple[Prompt, str] | None = None  # (prompt, generated text) of the last LLM call to end
+    last_result: AttributionResult | None = None  # the last call's result, when it was attributed as it streamed
 
 
 class CitationCallbackHandler(BaseCallbackHandler):
@@ -71,9 +138,14 @@ class CitationCallbackHandler(BaseCallbackHandler):
     answer are those of its last LLM or chat model call to finish. The answer may come from any model: the
     attributor's local model scores it by teacher forcing. Results are kept for the last ``max_results``
     runs, by root run id (``result(run_id)``) and as ``latest``. Safe to share between threads and runs.
+
+    When an LLM call streams (``chain.stream``, ``astream``, ``astream_events``, or a model with streaming on)
+    after the run has retrieved, each sentence of its answer is attributed as soon as it is settled and handed
+    to ``on_sentence`` (a ``SentenceCitations``); the run's result at its end is the one built meanwhile.
     """
 
-    def __init__(self, attributor: Attributor, *, max_results: int = 100) -> None:
+    def __init__(self, attributor: Attributor, *, max_results: int = 100,
+                 on_sentence: Callable[[SentenceCitations], None] | None = None) -> None:
         if not callable(getattr(attributor, "attribute_prompt", None)):
             raise TypeError(
                 f"attributor must be a rag_attrib.Attributor, got {type(attributor).__name__}; "
@@ -83,6 +155,8 @@ class CitationCallbackHandler(BaseCallbackHandler):
             raise ValueError(f"max_results must be at least 1, got {max_results}")
         self.attributor = attributor
         self.max_results = max_results
+        self.on_sentence = on_sentence
+        self._listeners: dict[UUID, deque[SentenceCitations]] = {}  # root run id -> its sentences not yet taken
         self._lock = threading.Lock()
         self._root_of: dict[UUID, UUID] = {}  # every run still open -> the root of its tree
         self._runs: dict[UUID, _Run] = {}  # root run id -> what its tree recorded
@@ -150,13 +224,35 @@ class CitationCallbackHandler(BaseCallbackHandler):
                         run.documents.append(doc)
         self._end(run_id)
 
+    def on_llm_new_token(self, token: str, *, run_id: UUID, **kwargs: Any) -> None:
+        with self._lock:
+            run, root = self._run_of(run_id), self._root_of.get(run_id)
+            if run is None or run_id not in run.open_calls or not run.documents:
+                return
+            streaming = run.streams.get(run_id)
+            if streaming is None:
+                if not callable(getattr(self.attributor, "open_stream", None)):
+                    return  # an attributor that cannot stream attributes at the run's end
+                streaming = run.streams[run_id] = _Streaming(self.attributor, run.open_calls[run_id],
+                                                             list(run.documents), run.question)
+            done = len(streaming.stream.sentences) if streaming.stream is not None else 0
+        for index, sentence in enumerate(streaming.feed(token), start=done):  # outside the lock: seconds
+            self._give_out(SentenceCitations(root, index, sentence))
+
     def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
         generations = response.generations
         answer = generations[0][0].text if generations and generations[0] else ""
         with self._lock:
-            run = self._run_of(run_id)
+            run, root = self._run_of(run_id), self._root_of.get(run_id)
+            streaming = run.streams.pop(run_id, None) if run is not None else None
+        done = len(streaming.stream.sentences) if streaming is not None and streaming.stream is not None else 0
+        result = streaming.finish(answer) if streaming is not None else None
+        if result is not None:
+            for index, sentence in enumerate(result.sentences[done:], start=done):  # settled by the answer's end
+                self._give_out(SentenceCitations(root, index, sentence))
+        with self._lock:
             if run is not None and run_id in run.open_calls:
-                run.last_call = (run.open_calls.pop(run_id), answer)
+                run.last_call, run.last_result = (run.open_calls.pop(run_id), answer), result
         self._end(run_id)
 
     def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
@@ -172,6 +268,7 @@ class CitationCallbackHandler(BaseCallbackHandler):
             run = self._run_of(run_id)
             if run is not None:
                 run.open_calls.pop(run_id, None)
+                run.streams.pop(run_id, None)
         self._close_root(run_id)
 
     def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
@@ -182,6 +279,30 @@ class CitationCallbackHandler(BaseCallbackHandler):
 
     def on_retriever_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         self._close_root(run_id)
+
+    # Sentences while the answer streams
+
+    def listen(self, run_id: UUID) -> deque[SentenceCitations]:
+        """The sentences of root run ``run_id`` from now on, appended as they are attributed (``stop_listening``
+        ends it); what ``with_citations(...).stream()`` interleaves with the chain's chunks."""
+        with self._lock:
+            return self._listeners.setdefault(run_id, deque())
+
+    def stop_listening(self, run_id: UUID) -> None:
+        with self._lock:
+            self._listeners.pop(run_id, None)
+
+    def _give_out(self, event: SentenceCitations) -> None:
+        with self._lock:
+            listener = self._listeners.get(event.run_id)
+        if listener is not None:
+            listener.append(event)
+        if self.on_sentence is not None:
+            try:
+                self.on_sentence(event)
+            except Exception:  # a failing hook never breaks the chain either
+                logger.exception("rag_attrib: the on_sentence hook failed for sentence %d of run %s",
+                                 event.index, event.run_id)
 
     # Run-tree bookkeeping (the lock guards every shared structure)
 
@@ -233,6 +354,8 @@ class CitationCallbackHandler(BaseCallbackHandler):
         if run.last_call is None:
             return _failed(run_id, "no LLM or chat model call finished in this run, so there is no answer to "
                                    "attribute; attach the handler to the whole chain, not only its retriever")
+        if run.last_result is not None:
+            return RunCitations(run_id, result=run.last_result)
         prompt, answer = run.last_call
         try:
             # the core serialises attributions on one model (it is patched in place meanwhile)
