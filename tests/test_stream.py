@@ -16,6 +16,7 @@ from rag_attrib.stream import settled_sentences
 from rag_attrib.text import split_sentences
 from rag_attrib.types import AttributionResult, SentenceAttribution
 
+
 @pytest.fixture(autouse=True)
 def one_thread():
     """Tiny models run many small steps: on a shared CPU, threads only wait for each other."""

@@ -94,7 +94,7 @@ class CitedRunnable(Runnable[Any, dict[str, Any]]):
         yield self._record(run_id)
 
     async def _astream(self, inputs: AsyncIterator[Any], config: RunnableConfig, **kwargs: Any) -> AsyncIterator[Any]:
-        input = [item async for item in inputs][0]
+        input = [item async for item in inputs][0]  # noqa: RUF015 (one input: stream, not transform)
         run_id = uuid4()
         sentences = self.handler.listen(run_id)
         try:
@@ -114,7 +114,7 @@ class CitedRunnable(Runnable[Any, dict[str, Any]]):
         for event in _taken(sentences):
             try:
                 dispatch_custom_event(CITATION_EVENT, event.to_dict(), config=config)
-            except Exception:  # noqa: BLE001 (a callback's failure never breaks the stream)
+            except Exception:  # a callback's failure never breaks the stream
                 logger.exception("rag_attrib: dispatching the citation event failed")
             yield event
 
@@ -150,7 +150,7 @@ def _taken(sentences: deque[SentenceCitations]) -> Iterator[SentenceCitations]:
 async def _try(dispatch: Any) -> None:
     try:
         await dispatch
-    except Exception:  # noqa: BLE001 (a callback's failure never breaks the stream)
+    except Exception:  # a callback's failure never breaks the stream
         logger.exception("rag_attrib: dispatching the citation event failed")
 
 

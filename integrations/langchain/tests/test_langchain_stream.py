@@ -7,12 +7,21 @@ import asyncio
 import logging
 
 import pytest
+import test_langchain_citations
 from langchain_core.language_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
-from rag_attrib_langchain import CITATION_EVENT, CitationCallbackHandler, RunCitations, SentenceCitations, with_citations
-from test_langchain_citations import SpyAttributor, rag_chain, tiny_attributor  # noqa: F401 (a fixture)
+from rag_attrib_langchain import (
+    CITATION_EVENT,
+    CitationCallbackHandler,
+    RunCitations,
+    SentenceCitations,
+    with_citations,
+)
+from test_langchain_citations import SpyAttributor, rag_chain
 
 from rag_attrib.types import AttributionResult
+
+tiny_attributor = test_langchain_citations.tiny_attributor  # the fixture
 
 QUESTION = "Who runs the bakery?"
 ANSWER = "The bakery is run by Mira Tollan. It sells a honey bread called tollencake. The ferry leaves from Ardel."
@@ -95,7 +104,7 @@ def test_the_handler_hands_each_sentence_to_its_hook_as_the_answer_streams(tiny_
     chunks: list[str] = []
     handler = CitationCallbackHandler(tiny_attributor, on_sentence=lambda event: seen.append((event, len(chunks))))
     for chunk in rag_chain(streaming_chat()).stream(QUESTION, config={"callbacks": [handler]}):
-        chunks.append(chunk)
+        chunks.append(chunk)  # noqa: PERF402 (one at a time: the hook reads how many have come)
 
     result = handler.latest.result
     assert [event.sentence for event, _ in seen] == list(result.sentences)
@@ -129,7 +138,7 @@ def test_a_failing_stream_never_breaks_the_chain_and_the_end_still_attributes(ti
     with caplog.at_level(logging.WARNING, logger="rag_attrib_langchain"):
         items = list(with_citations(rag_chain(streaming_chat()), BrokenStreamer(tiny_attributor)).stream(QUESTION))
     assert items[:-1] == plain and "the stream broke" in caplog.text
-    assert [s.text for s in items[-1].result.sentences][0] == "The bakery is run by Mira Tollan."
+    assert items[-1].result.sentences[0].text == "The bakery is run by Mira Tollan."
 
     items = list(with_citations(rag_chain(streaming_chat()), BrokenEverything(tiny_attributor)).stream(QUESTION))
     assert items[:-1] == plain and items[-1].error == "RuntimeError: the attributor broke"
