@@ -191,6 +191,12 @@ class SentenceAttribution:
     def top(self) -> Citation | None:
         return self.citations[0] if self.citations else None
 
+    def to_dict(self) -> dict[str, Any]:
+        """One entry of ``AttributionResult.to_dict()["sentences"]``."""
+        return {"text": self.text, "span": self.span.to_list(), "cited": list(self.cited), "grounding": self.grounding,
+                "target_value": self.target_value, "support": self.support,
+                "citations": [c.to_dict() for c in self.citations]}
+
 
 @dataclass(frozen=True)
 class TokenRelevance:
@@ -242,18 +248,7 @@ class AttributionResult:
             "answer": self.answer,
             "chunks": [c.to_dict() for c in self.chunks],
             "chunk_spans": [s.to_list() for s in self.chunk_spans],
-            "sentences": [
-                {
-                    "text": s.text,
-                    "span": s.span.to_list(),
-                    "cited": list(s.cited),
-                    "grounding": s.grounding,
-                    "target_value": s.target_value,
-                    "support": s.support,
-                    "citations": [c.to_dict() for c in s.citations],
-                }
-                for s in self.sentences
-            ],
+            "sentences": [s.to_dict() for s in self.sentences],
         }
         tr = self.token_relevance
         if token_relevance and tr is not None:

@@ -71,11 +71,10 @@ class SentenceCitations:
     sentence: SentenceAttribution
 
     def to_dict(self) -> dict[str, Any]:
-        """``{"run_id", "index", "text", "span": [start, end], "cited": [ids], "grounding", "citations": [{"chunk_id",
-        "score", "share", "evidence": [{"span", "share", "source_span"}]}]}`` (JSON-ready)."""
-        s = self.sentence
-        return {"run_id": str(self.run_id), "index": self.index, "text": s.text, "span": s.span.to_list(),
-                "cited": list(s.cited), "grounding": s.grounding, "citations": [c.to_dict() for c in s.citations]}
+        """``{"run_id", "index", "text", "span": [start, end], "cited": [ids], "grounding", "target_value", "support",
+        "citations": [{"chunk_id", "score", "share", "evidence": [{"span", "share", "source_span"}]}]}``: the
+        sentence as in ``AttributionResult.to_dict()``, JSON-ready."""
+        return {"run_id": str(self.run_id), "index": self.index, **self.sentence.to_dict()}
 
 
 class _Streaming:

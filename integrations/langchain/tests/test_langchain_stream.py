@@ -79,7 +79,7 @@ def test_stream_interleaves_each_sentences_citations_with_the_chains_chunks(tiny
                                                                question=QUESTION))
     data = events[0].to_dict()
     assert data["text"] == result.sentences[0].text and data["span"] == [0, len(result.sentences[0].text)]
-    assert set(data) == {"run_id", "index", "text", "span", "cited", "grounding", "citations"}
+    assert data == {"run_id": str(record.run_id), "index": 0, **record.to_dict()["sentences"][0]}
     assert {"chunk_id", "score", "share", "evidence"} <= set(data["citations"][0])
 
 

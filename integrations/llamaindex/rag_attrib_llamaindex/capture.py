@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,13 +44,31 @@ class LLMCall:
         return "\n".join(m["content"] for m in self.messages)
 
 
-QueryEndCallback = Callable[[QueryEndEvent, list[LLMCall]], None]
+QueryEndCallback = Callable[[QueryEndEvent, list[LLMCall], list[LLMCall]], None]
+"""Called at a query's end with its finished LLM calls and those still open (a streaming call, whose answer is
+still to come: ``answer`` empty)."""
 
 
 @dataclass
 class _Watch:
     on_end: QueryEndCallback
     calls: list[LLMCall] = field(default_factory=list)
+    open_calls: dict[str, LLMCall] = field(default_factory=dict)  # by span id, in the order they started
+
+
+_starting: ContextVar[list[LLMCall] | None] = ContextVar("rag_attrib_llm_calls_starting", default=None)
+
+
+@contextmanager
+def llm_calls_starting() -> Iterator[list[LLMCall]]:
+    """The LLM calls (outermost ones) that start in this context while active: a streaming response's call starts
+    only when its generator is first read, after the query has ended."""
+    calls: list[LLMCall] = []
+    token = _starting.set(calls)
+    try:
+        yield calls
+    finally:
+        _starting.reset(token)
 
 
 class QueryWatcher:
@@ -88,7 +108,14 @@ class QueryWatcher:
                 self._queries.add(event.span_id)
         elif isinstance(event, (LLMChatStartEvent, LLMCompletionStartEvent)) and event.span_id:
             with self._lock:
+                nested = self._nearest(self._parents.get(event.span_id), self._llm_spans) is not None
                 self._llm_spans.add(event.span_id)
+                query = None if nested else self._nearest(event.span_id, self._watches)
+                if query is not None:
+                    self._watches[query].open_calls[event.span_id] = _llm_call(event)
+            starting = _starting.get()
+            if starting is not None and not nested:
+                starting.append(_llm_call(event))
         elif isinstance(event, (LLMChatEndEvent, LLMCompletionEndEvent)):
             with self._lock:
                 self._llm_spans.discard(event.span_id)
@@ -96,6 +123,7 @@ class QueryWatcher:
                 nested = self._nearest(self._parents.get(event.span_id), self._llm_spans) is not None
                 query = None if nested else self._nearest(event.span_id, self._watches)
                 if query is not None:
+                    self._watches[query].open_calls.pop(event.span_id, None)
                     self._watches[query].calls.append(_llm_call(event))
         elif isinstance(event, QueryEndEvent) and event.span_id:
             with self._lock:
@@ -103,7 +131,7 @@ class QueryWatcher:
                 watch = self._watches.pop(event.span_id, None)
             if watch is not None:  # outside the lock: attribution takes seconds
                 try:
-                    watch.on_end(event, watch.calls)
+                    watch.on_end(event, watch.calls, list(watch.open_calls.values()))
                 except Exception:  # LlamaIndex drops handler errors silently; say what happened
                     log.exception("rag_attrib: attributing the response of a query failed")
 
@@ -114,13 +142,16 @@ class QueryWatcher:
         return span_id
 
 
-def _llm_call(event: LLMChatEndEvent | LLMCompletionEndEvent) -> LLMCall:
-    if isinstance(event, LLMChatEndEvent):
+def _llm_call(event: LLMChatStartEvent | LLMChatEndEvent | LLMCompletionStartEvent | LLMCompletionEndEvent
+              ) -> LLMCall:
+    """The call's prompt and answer (empty for a call that has only started)."""
+    response = getattr(event, "response", None)
+    if isinstance(event, (LLMChatStartEvent, LLMChatEndEvent)):
         messages = tuple({"role": str(m.role.value), "content": m.content or ""} for m in event.messages)
-        answer = event.response.message.content if event.response is not None else None
+        answer = response.message.content if response is not None else None
     else:
         messages = ({"role": "user", "content": event.prompt},)
-        answer = event.response.text if event.response is not None else None
+        answer = response.text if response is not None else None
     return LLMCall(messages, answer or "")
 
 

@@ -2,13 +2,16 @@
 
 A node postprocessor runs before the answer exists, so it only asks for its query to be watched; the
 attribution happens when LlamaIndex reports the query's end (``QueryEndEvent``), from the prompt and answer
-of the query's final LLM call, and is written onto the response before ``query()`` returns.
+of the query's final LLM call, and is written onto the response before ``query()`` returns. A streaming
+response (``streaming=True``) has no answer yet at that point: its generator is wrapped, and each sentence is
+attributed as soon as it is settled while the caller reads the stream (``rag_attrib.stream``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any
 
 from llama_index.core.base.response.schema import AsyncStreamingResponse, StreamingResponse
@@ -23,7 +26,7 @@ from rag_attrib.errors import ResponseNotAttributableError
 from rag_attrib.text import find_text
 from rag_attrib.types import AttributorLike
 
-from .capture import LLMCall, query_watcher
+from .capture import LLMCall, llm_calls_starting, query_watcher
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +44,15 @@ class AttributionPostprocessor(BaseNodePostprocessor):
     sorted by it, best first (as a reranker leaves them; unattributed nodes last, in retrieval order), and
     ``node.metadata["retrieval_score"]`` keeps the retriever's score.
     A failure never breaks the query: it is logged and recorded in ``metadata["attribution"]["error"]``.
+
+    With ``streaming=True`` the response's generator is wrapped: ``metadata["citations"]`` grows by one sentence as
+    soon as the text read so far settles it (each also handed to ``on_sentence``), and when the generator is
+    drained everything above is written as for a response that did not stream. (``aquery`` alike.)
     """
 
     attributor: Any = Field(exclude=True, description="The rag_attrib.Attributor whose local model scores answers.")
+    on_sentence: Any = Field(default=None, exclude=True, description=(
+        "Called with each sentence's entry of metadata['citations'] as soon as a streamed answer settles it."))
 
     def __init__(self, attributor: Any = None, **kwargs: Any) -> None:
         if attributor is None:
@@ -73,10 +82,14 @@ class AttributionPostprocessor(BaseNodePostprocessor):
             )
         return nodes
 
-    def _attribute_response(self, event: QueryEndEvent, calls: list[LLMCall]) -> None:
+    def _attribute_response(self, event: QueryEndEvent, calls: list[LLMCall], open_calls: list[LLMCall]) -> None:
         query = event.query
         question = query.query_str if isinstance(query, QueryBundle) else str(query)
-        attach_attribution(self.attributor, event.response, question, calls)
+        if isinstance(event.response, (StreamingResponse, AsyncStreamingResponse)):
+            attach_streamed_attribution(self.attributor, event.response, question, calls + open_calls[-1:],
+                                        self.on_sentence)
+        else:
+            attach_attribution(self.attributor, event.response, question, calls)
 
 
 def attach_attribution(attributor: AttributorLike, response: Any, question: str | None, calls: Sequence[LLMCall]) -> None:
@@ -88,21 +101,138 @@ def attach_attribution(attributor: AttributorLike, response: Any, question: str 
         final = calls[-1]
         chunks, unattributed = chunks_in_final_prompt([n.node for n in response.source_nodes], calls)
         result = attributor.attribute_prompt(list(final.messages), chunks, final.answer, question=question)
-    except Exception as err:
-        log.warning("rag_attrib could not attribute the response (%s: %s); the answer is unchanged",
-                    type(err).__name__, err, exc_info=not isinstance(err, RagAttribError))
-        response.metadata[CITATIONS_KEY] = []
-        response.metadata[ATTRIBUTION_KEY] = {
-            "error": {"type": type(err).__name__, "message": str(err)},
-            "llm_calls": len(calls),
-        }
+    except Exception as err:  # noqa: BLE001 (logged and recorded there: a failure never breaks the query)
+        _record_failure(response, err, len(calls))
         return
+    _record_result(response, result, question, chunks, unattributed, len(calls))
 
+
+def attach_streamed_attribution(attributor: AttributorLike, response: Any, question: str | None,
+                                calls: Sequence[LLMCall], on_sentence: Callable[[dict], None] | None = None) -> None:
+    """Wrap a streaming response's generator so that its sentences are attributed while it is read, and the whole
+    response when it is drained (``attach_attribution``'s fields); a failure is logged and recorded, and the
+    stream itself always goes on."""
+    if response.metadata is None:
+        response.metadata = {}
+    response.metadata[CITATIONS_KEY] = []
+    if not response.source_nodes:
+        _record_failure(response, NoChunksError("the query retrieved no nodes, so there is nothing to cite"),
+                        len(calls))
+        return
+    response.metadata[ATTRIBUTION_KEY] = {"error": None, "llm_calls": len(calls), "streaming": True}
+    reader = _StreamReader(attributor, response, question, calls, on_sentence)
+    if isinstance(response, AsyncStreamingResponse):
+        response.response_gen = reader.read_async(response.response_gen)
+    else:
+        response.response_gen = reader.read(response.response_gen)
+
+
+class _StreamReader:
+    """Feeds the answer's pieces to an ``AnswerStream`` as the caller reads them; an attributor that cannot
+    stream attributes the whole text once the stream is drained.
+
+    The final LLM call is the one that starts when the stream is first read (LlamaIndex's streaming calls are
+    lazy), else the last one the query started or finished."""
+
+    def __init__(self, attributor: AttributorLike, response: Any, question: str | None, calls: Sequence[LLMCall],
+                 on_sentence: Callable[[dict], None] | None) -> None:
+        self.attributor, self.calls = attributor, list(calls)
+        self.response, self.question, self.on_sentence = response, question, on_sentence
+        self.text = ""
+        self.stream: Any = None
+        self.failed = False  # nothing can be attributed (recorded); the text still streams
+
+    def read(self, pieces: Iterator[str]) -> Iterator[str]:
+        with llm_calls_starting() as started:
+            first = next(pieces, None)
+        self.start(started)
+        if first is not None:
+            self.feed(first)
+            yield first
+        for piece in pieces:
+            self.feed(piece)
+            yield piece
+        self.finish()
+
+    async def read_async(self, pieces: AsyncIterator[str]) -> AsyncIterator[str]:
+        with llm_calls_starting() as started:
+            first = await anext(pieces, None)
+        self.start(started)
+        if first is not None:
+            await asyncio.to_thread(self.feed, first)  # seconds of attribution off the event loop
+            yield first
+        async for piece in pieces:
+            await asyncio.to_thread(self.feed, piece)
+            yield piece
+        await asyncio.to_thread(self.finish)
+
+    def start(self, started: list[LLMCall]) -> None:
+        """Find the final call's prompt and the nodes in it, and open the attributor's stream."""
+        self.calls += started[-1:]
+        try:
+            if not self.calls:
+                raise ResponseNotAttributableError(_NO_CALL)
+            self.messages = list(self.calls[-1].messages)
+            nodes = [n.node for n in self.response.source_nodes]
+            self.chunks, self.unattributed = chunks_in_final_prompt(nodes, self.calls)
+            if callable(getattr(self.attributor, "open_stream", None)):
+                self.stream = self.attributor.open_stream(self.question, self.chunks, prompt=self.messages)
+        except Exception as err:  # noqa: BLE001 (logged and recorded there)
+            self.failed = True
+            _record_failure(self.response, err, len(self.calls))
+
+    def feed(self, piece: str) -> None:
+        self.text += piece
+        if self.stream is None:
+            return
+        try:
+            settled = self.stream.feed(piece)
+        except Exception as err:  # attributed when the stream is drained instead
+            log.warning("rag_attrib: streaming citations stopped (%s: %s); the response is attributed when its "
+                        "stream is drained", type(err).__name__, err, exc_info=not isinstance(err, RagAttribError))
+            self.stream = None
+            return
+        for sentence in settled:
+            entry = sentence.to_dict()
+            self.response.metadata[CITATIONS_KEY].append(entry)
+            if self.on_sentence is not None:
+                try:
+                    self.on_sentence(entry)
+                except Exception:
+                    log.exception("rag_attrib: the on_sentence hook failed")
+
+    def finish(self) -> None:
+        if self.failed:
+            return
+        try:
+            if self.stream is not None:
+                result = self.stream.finish()
+            else:
+                result = self.attributor.attribute_prompt(self.messages, self.chunks, self.text,
+                                                          question=self.question)
+        except Exception as err:  # noqa: BLE001 (logged and recorded there)
+            _record_failure(self.response, err, len(self.calls))
+            return
+        _record_result(self.response, result, self.question, self.chunks, self.unattributed, len(self.calls))
+
+
+def _record_failure(response: Any, err: Exception, llm_calls: int) -> None:
+    log.warning("rag_attrib could not attribute the response (%s: %s); the answer is unchanged",
+                type(err).__name__, err, exc_info=not isinstance(err, RagAttribError))
+    response.metadata[CITATIONS_KEY] = []
+    response.metadata[ATTRIBUTION_KEY] = {
+        "error": {"type": type(err).__name__, "message": str(err)},
+        "llm_calls": llm_calls,
+    }
+
+
+def _record_result(response: Any, result: AttributionResult, question: str | None, chunks: Sequence[Chunk],
+                   unattributed: list[str], llm_calls: int) -> None:
     scores = node_scores(result)
     response.metadata[CITATIONS_KEY] = result.to_dict(token_relevance=False)["sentences"]
     response.metadata[ATTRIBUTION_KEY] = {
         "error": None,
-        "llm_calls": len(calls),
+        "llm_calls": llm_calls,
         "model": result.model,
         "proxy": result.proxy,
         "question": question,
@@ -116,19 +246,15 @@ def attach_attribution(attributor: AttributorLike, response: Any, question: str 
 
 
 def _check_attributable(response: Any, calls: Sequence[LLMCall]) -> None:
-    if isinstance(response, (StreamingResponse, AsyncStreamingResponse)):
-        raise ResponseNotAttributableError(
-            "a streamed response is not attributed (its answer is not complete when query() returns); build the "
-            "query engine with streaming=False"
-        )
     if not response.source_nodes:
         raise NoChunksError("the query retrieved no nodes, so there is nothing to cite")
     if not calls:
-        raise ResponseNotAttributableError(
-            "no LLM call of this query was seen to finish: it failed, or the synthesizer called its LLM outside "
-            "the query's context (it must run in the query's thread or asyncio task, or one started with a copy "
-            "of its context)"
-        )
+        raise ResponseNotAttributableError(_NO_CALL)
+
+
+_NO_CALL = ("no LLM call of this query was seen to finish: it failed, or the synthesizer called its LLM outside the "
+            "query's context (it must run in the query's thread or asyncio task, or one started with a copy of its "
+            "context)")
 
 
 def chunks_in_final_prompt(nodes: Sequence[BaseNode], calls: Sequence[LLMCall]) -> tuple[list[Chunk], list[str]]:

@@ -17,6 +17,7 @@ from llama_index.core.embeddings import BaseEmbedding
 from llama_index.core.llms import CustomLLM
 from llama_index.core.llms.callbacks import llm_completion_callback
 
+from rag_attrib.stream import settled_sentences
 from rag_attrib.text import locate_chunks, split_sentences
 from rag_attrib.types import AttributionResult, Citation, SentenceAttribution, as_chunks
 
@@ -108,11 +109,20 @@ class OverlapAttributor:
 
     def attribute_prompt(self, prompt: str | Sequence[dict], chunks: Any, answer: str | None = None, *,
                          question: str | None = None, target: str | None = None) -> AttributionResult:
+        with self._lock:
+            self.calls.append({"prompt": prompt, "chunks": as_chunks(chunks), "answer": answer, "question": question})
+        return self._result(prompt, chunks, answer, question)
+
+    def open_stream(self, question: str | None = None, chunks: Any = (), *, prompt: str | Sequence[dict],
+                    target: str | None = None) -> OverlapStream:
+        self._result(prompt, chunks, "", question)  # refuses chunks not in the prompt now, as the real one does
+        return OverlapStream(self, prompt, chunks, question)
+
+    def _result(self, prompt: str | Sequence[dict], chunks: Any, answer: str, question: str | None
+                ) -> AttributionResult:
         chunks = as_chunks(chunks)
         text = prompt if isinstance(prompt, str) else "\n".join(m["content"] for m in prompt)
         spans = locate_chunks(text, chunks)
-        with self._lock:
-            self.calls.append({"prompt": prompt, "chunks": chunks, "answer": answer, "question": question})
         sentences = []
         for span in split_sentences(answer):
             words = _words(span.of(answer))
@@ -125,6 +135,25 @@ class OverlapAttributor:
                                                  grounding=1.0 if total else 0.0, target_value=0.0))
         return AttributionResult(tuple(sentences), chunks, tuple(spans), text, answer, question, self.model_name,
                                  "token", answer is not None, 0.15)
+
+
+class OverlapStream:
+    """Stand-in for rag_attrib's AnswerStream: each sentence settled by the real rule, cited by word overlap."""
+
+    def __init__(self, attributor: OverlapAttributor, prompt: str | Sequence[dict], chunks: Any,
+                 question: str | None) -> None:
+        self.attributor, self.prompt, self.chunks, self.question = attributor, prompt, chunks, question
+        self.text, self.sentences = "", []
+
+    def feed(self, piece: str) -> list[SentenceAttribution]:
+        self.text += piece
+        settled = self.attributor._result(self.prompt, self.chunks, self.text, self.question).sentences[
+            len(self.sentences) : settled_sentences(self.text)]
+        self.sentences += settled
+        return list(settled)
+
+    def finish(self) -> AttributionResult:
+        return self.attributor.attribute_prompt(self.prompt, self.chunks, self.text, question=self.question)
 
 
 def _words(text: str) -> set[str]:

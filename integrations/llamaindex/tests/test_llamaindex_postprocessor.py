@@ -160,13 +160,13 @@ def test_source_nodes_are_sorted_by_attribution_score_best_first(quenby_index, a
     assert scores == sorted(scores, reverse=True)
 
 
-def test_streamed_response_is_not_attributed_but_still_streams(quenby_index, attributor, bakery_llm):
+def test_streamed_response_is_attributed_when_drained(quenby_index, attributor, bakery_llm):
     response = make_engine(quenby_index, attributor, bakery_llm(), streaming=True).query(BAKERY_Q)
 
     assert isinstance(response, StreamingResponse)
-    assert response.metadata["attribution"]["error"]["type"] == "ResponseNotAttributableError"
-    assert "streaming=False" in response.metadata["attribution"]["error"]["message"]
     assert str(response) == BAKERY_A
+    assert response.metadata["attribution"]["error"] is None
+    assert [c["cited"] for c in response.metadata["citations"]] == [["bakery"], ["bakery"]]
 
 
 def test_refine_attributes_the_final_call_and_the_node_in_it(quenby, quenby_index, attributor, bakery_llm):
