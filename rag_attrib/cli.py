@@ -200,12 +200,40 @@ def _finish(result: AttributionResult, args: argparse.Namespace, console: Any) -
         console.print(f"Wrote the HTML report to {path.resolve()}", highlight=False, markup=False)
 
 
+def _print_stream(events: Iterator[Any], console: Any, stderr: Any) -> AttributionResult:
+    """``--stream``: each sentence with its citations as soon as it is attributed, then the final result's
+    sentences not yet printed; returns the result."""
+    from .render.terminal import sentence_line
+    from .types import AttributionResult
+
+    stderr.print("Each sentence is printed as soon as it is attributed (support and the final citations follow "
+                 "at the end)…", highlight=False, markup=False)
+    for printed, item in enumerate(events):
+        if isinstance(item, AttributionResult):
+            for number, sentence in enumerate(item.sentences[printed:], start=printed + 1):
+                console.print(sentence_line(number, sentence))
+            console.print()
+            return item
+        console.print(sentence_line(printed + 1, item))
+    raise AssertionError("the stream ended without its result")
+
+
+def _answer_pieces(answer: str) -> list[str]:
+    """A given answer in word-sized pieces, so its sentences are attributed (and printed) one by one."""
+    import re
+
+    return re.findall(r"\s*\S+\s*", answer) or [answer]
+
+
 def cmd_demo(args: argparse.Namespace, console: Any, stderr: Any) -> int:
     _check_result_paths(args)
     _set_threads(args)
     attributor = _load(args.model, stderr, not args.no_support, _memory_and_allocator(args))
-    with _progress(stderr, "Generating the answer, then attributing each sentence (one backward pass each)…"):
-        result = attributor.attribute(DEMO["question"], DEMO["chunks"])
+    if args.stream:
+        result = _print_stream(attributor.stream(DEMO["question"], DEMO["chunks"]), console, stderr)
+    else:
+        with _progress(stderr, "Generating the answer, then attributing each sentence (one backward pass each)…"):
+            result = attributor.attribute(DEMO["question"], DEMO["chunks"])
     _finish(result, args, console)
     return 0
 
@@ -229,6 +257,12 @@ def cmd_attribute(args: argparse.Namespace, console: Any, stderr: Any) -> int:
 
     _set_threads(args)
     attributor = _load(args.model, stderr, not args.no_support, _memory_and_allocator(args))
+    if args.stream:
+        pieces = None if answer is None else _answer_pieces(answer)
+        result = _print_stream(attributor.stream(question, chunks, pieces, prompt=prompt, target=args.target),
+                               console, stderr)
+        _finish(result, args, console)
+        return 0
     status = ("Attributing each sentence of the answer (one backward pass each)…" if answer is not None
               else "Generating the answer, then attributing each sentence (one backward pass each)…")
     with _progress(stderr, status):
@@ -561,6 +595,8 @@ def build_parser() -> argparse.ArgumentParser:
                  "about twice as fast, less accurate), gemma3-270m, qwen2.5-1.5b (3 times the default's size)"
 
     threads_help = "torch CPU threads (default: torch's choice, usually the physical cores)"
+    stream_help = ("print each sentence with its citations as soon as it is attributed, while the model is still "
+                   "writing the next one (a given answer is read word by word)")
 
     demo = sub.add_parser(
         "demo",
@@ -575,6 +611,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help=f"where to write the JSON result (default: {DEFAULT_DEMO_JSON})")
     demo.add_argument("--html", metavar="REPORT", help="also write a self-contained HTML report")
     demo.add_argument("--threads", type=_threads_option, metavar="T", help=threads_help)
+    demo.add_argument("--stream", action="store_true", help=stream_help)
     demo.set_defaults(func=cmd_demo)
 
     att = sub.add_parser(
@@ -602,6 +639,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="what each sentence's score explains: the logit of the answer token (token, default), "
                      "the max logit (max) or the log-probability (logprob)")
     att.add_argument("--threads", type=_threads_option, metavar="T", help=threads_help)
+    att.add_argument("--stream", action="store_true", help=stream_help)
     att.set_defaults(func=cmd_attribute)
 
     ver = sub.add_parser(

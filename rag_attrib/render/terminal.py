@@ -43,6 +43,15 @@ def _top_citations(sentence: SentenceAttribution, top: int) -> Text:
     return _markup("\n".join(lines) if lines else "[dim]-[/dim]")
 
 
+def sentence_line(number: int, sentence: SentenceAttribution, top: int = 3) -> Text:
+    """One sentence as soon as it is attributed (``rag-attrib attribute --stream``): its number and text, the
+    chunks it cites and its top citations with score and share."""
+    cited = ", ".join(escape(c) for c in sentence.cited) or "[dim]none[/dim]"
+    line = _markup(f"[dim]{number:>2}[/dim] {escape(sentence.text)}\n   [bold]cited:[/bold] {cited}  [dim]top:[/dim] ")
+    line.append_text(Text("  ").join(_top_citations(sentence, top).split("\n")))
+    return line
+
+
 def result_table(result: AttributionResult, top: int = 3) -> Table:
     """One row per answer sentence: number, text, cited chunk ids, top citations, grounding share, and the
     support probability when a support model decided what is cited."""
