@@ -9,11 +9,16 @@ decides a boundary from the words on either side of it (the next word's first ch
 sentence (closed bracket) is given to the sentence before it, and a two-letter abbreviation ("z. B.") is seen
 once the word after it has begun.
 
-The tokens: the answer is tokenized as a whole at the end (``prompt.encode``); while it grows, the tokens that end
-before its last word's leading blank space are run forward (a tokenizer splits at word boundaries first, so those
-do not change), and the ones a settled sentence needs. A token that changes all the same (a tokenizer that
-merges across words) is run again, and a sentence given out on it is attributed again for the final result,
-with a warning.
+The tokens: the answer is tokenized as a whole at the end (``prompt.encode``); while it grows, a settled sentence's
+tokens are those of the text so far, which more text no longer changes (a tokenizer splits at word boundaries
+first, and a whole word follows the sentence). They run forward in one step when the sentence is settled (one
+step per token would keep the whole key/value cache once per token for the backward passes:
+``lrp.incremental``). A token that changes all the same (a tokenizer that merges across words) is run again, and
+a sentence given out on it is attributed again for the final result, with a warning.
+
+Where the local model writes the answer, its greedy generation continues from the attribution's own forward pass
+of the prompt (a cache of its keys and values), without graph; the answer's tokens then run once more, with
+graph, sentence by sentence.
 
 Support (``rag_attrib.support``) needs the whole answer: its log-probabilities without the chunks that are the top
 chunk of *any* sentence, later ones included. A streamed sentence therefore has ``support=None`` and cites by
@@ -81,12 +86,6 @@ def _after_markers(text: str, pos: int) -> str | None:
     return text[pos:]
 
 
-def _stable_chars(text: str) -> int:
-    """Where the last word's leading blank space begins: the tokens that end before it are the whole answer's."""
-    match = re.search(r"\s*\S*$", text)
-    return match.start()
-
-
 class AnswerStream:
     """The attribution of one answer while it grows: ``feed(piece)`` returns the sentences it settled, each
     attributed (``SentenceAttribution``, with ``support=None``); ``finish()`` the full ``AttributionResult``,
@@ -110,7 +109,6 @@ class AnswerStream:
         expected = len(self._prompt_ids) + attributor.max_new_tokens
         self.keeps_graph = memory_plan(attributor.model, expected, attributor.memory) == "fast"
         self._graph = GrowingGraph(attributor.model, self._prompt_ids, target) if self.keeps_graph else None
-        self._generator: GrowingGraph | None = None  # the generation's own graph, shared while its tokens agree
         self._rows: list[tuple[torch.Tensor, float, float, tuple]] = []  # per sentence given out: relevance row,
         # target value, log-probability, and what it was computed on (span, token range, skipped tokens)
         self._finished: AttributionResult | None = None
@@ -125,7 +123,6 @@ class AnswerStream:
         spans = split_sentences(self.text)
         settled = settled_sentences(self.text, spans)
         if settled <= len(self.sentences):
-            self._run_stable(spans)
             return []
         enc = self._encode(self.text)
         return self._attribute(enc, settled)
@@ -154,27 +151,27 @@ class AnswerStream:
         relevance = torch.stack([_fit(row, enc.seq_len) for row, _, _, _ in self._rows])
         values = torch.tensor([v for _, v, _, _ in self._rows], dtype=relevance.dtype)
         logprobs = torch.tensor([lp for _, _, lp, _ in self._rows], dtype=relevance.dtype)
-        self._graph = self._generator = None
+        self._graph = None
         self._finished = self.attributor._result(enc, self.chunks, relevance, values, logprobs, self.question,
                                                  self.target, self.proxy)
         return self._finished
 
     def generate(self) -> Iterator[str]:
-        """The local model's greedy answer, piece by piece, feeding this stream (its forward pass is the
-        attribution's while the tokens it writes are those the answer's text tokenizes to)."""
+        """The local model's greedy answer (as ``Attributor.generate`` writes it), piece by piece, to feed this
+        stream; it continues from the attribution's forward pass of the prompt."""
         attributor = self.attributor
         attributor._check_length(len(self._prompt_ids) + attributor.max_new_tokens, len(self._prompt_ids))
-        self._generator = self._graph if self._graph is not None else GrowingGraph(
-            attributor.model, self._prompt_ids, self.target, grad=False)
+        prompt = self._graph or GrowingGraph(attributor.model, self._prompt_ids, self.target, grad=False)
+        generator = prompt.generator()
         eos = attributor.model.generation_config.eos_token_id
         eos = set(eos if isinstance(eos, (list, tuple)) else [] if eos is None else [eos])
         tokens: list[int] = []
         given = ""
         for _ in range(attributor.max_new_tokens):
-            token = self._generator.next_token()
+            token = generator.next_token()
             if token in eos:
                 break
-            self._generator.extend([token])
+            generator.extend(token)
             tokens.append(token)
             text = attributor.tokenizer.decode(tokens, skip_special_tokens=True).lstrip()
             text = text[:-1]  # the last character may still change (a split character, spaces cleaned up)
@@ -191,17 +188,6 @@ class AnswerStream:
 
     def _encode(self, text: str) -> Encoded:
         return encode(self.attributor.tokenizer, self.rendered, text, skip=citation_spans(text, self.chunks))
-
-    def _run_stable(self, spans: Sequence[Span]) -> None:
-        """Run forward the tokens that no later text changes, so a sentence's end finds most of them done."""
-        if self._graph is None or not spans:
-            return
-        stable = _stable_chars(self.text)
-        if stable <= 0:
-            return
-        enc = self._encode(self.text)
-        n = next((i for i, (_, end) in enumerate(enc.answer_offsets) if end > stable), len(enc.answer_offsets))
-        self._sync(enc.answer_ids[:n])
 
     def _attribute(self, enc: Encoded, settled: int) -> list[SentenceAttribution]:
         """Attribute sentences ``len(self._rows)..settled - 1`` of ``enc`` (one batch of backward passes)."""
@@ -238,12 +224,10 @@ class AnswerStream:
 
     def _sync(self, ids: list[int]) -> None:
         """Make the graph's answer tokens start with ``ids``: run the missing ones; where it holds others (a token
-        that changed, or the generation's own choice of tokens), start a graph of the answer's tokens."""
+        that changed), start the graph again from the prompt."""
         held = self._graph.answer_ids
         same = next((i for i, (a, b) in enumerate(zip(held, ids)) if a != b), min(len(held), len(ids)))
         if same < len(held) and same < len(ids):
-            if self._graph is self._generator:
-                self._generator.stop_graph()  # it goes on generating without graph
             self._graph = GrowingGraph(self.attributor.model, self._prompt_ids, self.target)
             self._graph.extend(ids[:same])
             for i, (_, _, _, made_on) in enumerate(self._rows):

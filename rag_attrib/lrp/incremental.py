@@ -1,16 +1,21 @@
-"""The engine for an answer that grows: the prompt's forward pass with its graph kept, extended by each new
-piece of the answer through the model's key/value cache, and one backward per finished sentence through the
-graph collected so far.
+"""The engine for an answer that grows: the prompt's forward pass with its graph kept, extended by the answer's
+tokens through the model's key/value cache (whose tensors keep their graph too), and one backward per finished
+sentence through the graph collected so far.
 
 A sentence's target depends only on the tokens up to its end (the model is causal), so its relevance from the
 graph of the answer so far equals its relevance from the whole answer's graph (``sentence_relevance``): each
 token runs forward once, and a sentence's backward goes through the positions before its end only. The rules of
 ``attnlrp`` live in the graph (autograd functions recorded while patched), so the model is patched only while a
-piece runs forward, and other threads may use it between pieces.
+step runs forward, and other threads may use it between steps.
+
+Each step's attention keeps the keys and values of every position before it for its backward pass, so steps
+should be few: ``rag_attrib.stream`` runs a sentence's tokens in one step when the sentence is settled (one token
+per step would keep the whole cache once per token).
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 
 import torch
@@ -28,7 +33,7 @@ class GrowingGraph:
 
     ``extend(ids)`` runs new answer tokens forward (the cache holds the keys and values of everything before,
     with their graph); ``relevance(spans, skip)`` gives the sentences' relevance over the tokens so far.
-    ``grad=False`` keeps no graph (generation only: ``memory="low"`` recomputes each sentence instead).
+    ``grad=False`` keeps no graph (for ``generator`` only: ``memory="low"`` recomputes each sentence instead).
     """
 
     def __init__(self, model: PreTrainedModel, prompt_ids: Sequence[int], target: str = "token",
@@ -52,9 +57,16 @@ class GrowingGraph:
     def answer_ids(self) -> list[int]:
         return self.ids[self.answer_start:]
 
-    def next_token(self) -> int:
-        """The greedy choice for the next token (as ``Attributor.generate`` makes it)."""
-        return int(self._last.argmax())
+    def generator(self) -> Generator:
+        """Greedy generation that continues from the prompt's cache (its forward pass is this graph's), without
+        graph: the answer's tokens are run with graph in steps of whole sentences instead."""
+        cache = copy.copy(self._cache)
+        cache.layers = [copy.copy(layer) for layer in self._cache.layers]
+        for layer in cache.layers:
+            for name in ("keys", "values"):
+                if isinstance(getattr(layer, name, None), Tensor):
+                    setattr(layer, name, getattr(layer, name).detach())
+        return Generator(self.model, cache, self._last.detach())
 
     def extend(self, ids: Sequence[int]) -> None:
         """Run answer tokens ``ids`` forward after those already run."""
@@ -90,17 +102,6 @@ class GrowingGraph:
             self.logprobs += torch.log_softmax(wide, -1).gather(-1, ids[:, None])[:, 0].tolist()
         self._per_token += list(scores.unbind())
 
-    def stop_graph(self) -> None:
-        """Keep generating without graph from here on, and free the graph built so far."""
-        self.grad = False
-        for layer in self._cache.layers:
-            for name in ("keys", "values"):
-                value = getattr(layer, name, None)
-                if isinstance(value, Tensor):
-                    setattr(layer, name, value.detach())
-        self._last = None if self._last is None else self._last.detach()
-        self._per_token, self._leaves = [], []
-
     def relevance(self, spans: Sequence[tuple[int, int]], skip: Sequence[int] = (), backward: Backward = "loop"
                   ) -> tuple[Tensor, Tensor, Tensor]:
         """``(relevance[n, len(self)], targets[n], logprobs[n])`` of the sentences at absolute token ``spans``
@@ -131,6 +132,23 @@ class GrowingGraph:
         relevance = torch.cat([p.sum(-1) for p in parts], dim=1)
         relevance = torch.nn.functional.pad(relevance, (0, len(self) - relevance.shape[1]))
         return relevance.cpu(), targets.detach().to(dtype).cpu(), logprobs.to(dtype)
+
+
+class Generator:
+    """The local model's greedy answer, one token at a time from a cache of the prompt, without graph."""
+
+    def __init__(self, model: PreTrainedModel, cache: DynamicCache, last: Tensor) -> None:
+        self.model, self._cache, self._last = model, cache, last
+
+    def next_token(self) -> int:
+        """The greedy choice for the next token (as ``Attributor.generate`` makes it)."""
+        return int(self._last.argmax())
+
+    @torch.no_grad()
+    def extend(self, token: int) -> None:
+        with model_lock(self.model):  # the unpatched model gives the same forward pass
+            ids = torch.tensor([[token]], device=self.model.device)
+            self._last = self.model(ids, past_key_values=self._cache, use_cache=True, logits_to_keep=1).logits[0, -1]
 
 
 def _leaves_before(leaves: Sequence[Tensor], end: int) -> int:
