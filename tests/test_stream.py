@@ -179,3 +179,29 @@ def test_bad_pieces_and_empty_answers_are_refused():
     stream.feed("  ")
     with pytest.raises(EmptyAnswerError):
         stream.finish()
+
+
+def test_sentences_given_out_on_tokens_that_changed_are_attributed_again(caplog):
+    from rag_attrib.lrp.incremental import GrowingGraph
+
+    tokenizer, model = tokenizer_and_model("llama")
+    attributor = Attributor(model, tokenizer)
+    batch = attributor.attribute(QUESTION, CHUNKS, ANSWER)
+
+    # the first sentence's row says it was computed on another first token: the end attributes it again
+    stream = attributor.open_stream(QUESTION, CHUNKS)
+    given = [s for piece in pieces(ANSWER) for s in stream.feed(piece)]
+    assert len(given) == 2
+    row, value, logprob, (span, tokens, ids, skip) = stream._rows[0]
+    stream._rows[0] = (row * 0, value, logprob, (span, tokens, (ids[0] + 1, *ids[1:]), skip))
+    with caplog.at_level("WARNING", logger="rag_attrib.stream"):
+        assert_same_result(stream.finish(), batch)
+    assert "streamed sentence 0" in caplog.text
+
+    # the graph holds another first answer token (as if the tokenizer had changed it): it is run again
+    stream = attributor.open_stream(QUESTION, CHUNKS)
+    given = [s for piece in pieces(ANSWER) for s in stream.feed(piece)]
+    held = stream._graph.answer_ids
+    stream._graph = GrowingGraph(model, stream._prompt_ids)
+    stream._graph.extend([held[0] + 1, *held[1:]])
+    assert_same_result(stream.finish(), batch)
