@@ -29,17 +29,13 @@ from rag_attrib import Attributor
 from rag_attrib.lrp import model_lock
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from langchain_rag import DOCUMENTS, build_chain  # the chain of the non-streaming example
+from langchain_rag import DOCUMENTS, LocalChatModel, build_chain  # the non-streaming example's
 
 FAKE_ANSWER = "The ferry to Quenby leaves from Ardel. Mira Tollan runs the bakery, which sells tollencake."
 
 
-class StreamingLocalChatModel(BaseChatModel):
+class StreamingLocalChatModel(LocalChatModel):
     """A local Hugging Face causal LM as a streaming LangChain chat model: greedy, one token at a time."""
-
-    model: Any
-    tokenizer: Any
-    max_new_tokens: int = 60
 
     @property
     def _llm_type(self) -> str:
