@@ -145,8 +145,9 @@ def test_evidence_is_labelled_wherever_the_gold_chunk_has_more_than_one_sentence
             for gold in s.gold:
                 if len(split_sentences(texts[gold])) > 1:
                     assert s.evidence and s.evidence.get(gold), f"{c.id}: {s.text!r} has no evidence in {gold!r}"
-    # the default: every shipped set, the realistic one by its dev split only
-    assert {c.source for c in load_many(None)} == {"fictional", "paraphrase", "short-dev", "realistic-dev"}
+    # the default: every shipped set, the realistic set and the documentation families by their dev splits only
+    assert {c.source for c in load_many(None)} == {"fictional", "paraphrase", "short-dev", "realistic-dev",
+                                                   "families-dev"}
 
 
 def test_the_short_dev_set_is_a_dev_split_apart_from_the_invented_test_sets():
@@ -648,3 +649,27 @@ def test_eval_help_names_every_method():
     eval_parser = build_parser()._subparsers._group_actions[0].choices["eval"]
     described = " ".join(eval_parser.description.split())
     assert all(re.search(rf"\b{name}\b", described) for name in METHODS), described
+
+
+def test_the_labels_of_the_documentation_families_are_read_and_checked():
+    """A case's family, style and printed answer, and a contradiction's kind and conflicting span, are read; a
+    printed answer that lacks a labelled sentence, or a label on the wrong kind of sentence, is refused."""
+    chunk = "The cache keeps entries for 90 days. It is off by default."
+    record = {"id": "c", "question": "q?", "family": "demo", "style": "list", "split": "dev",
+              "chunks": [{"id": "a", "text": chunk}, {"id": "b", "text": "Other text."}],
+              "answer_text": "In short:\n- Entries are kept 90 days.\n- It is on by default.",
+              "answer": [{"text": "Entries are kept 90 days.", "gold": "a", "evidence": {"a": [[0, 36]]}},
+                         {"text": "It is on by default.", "gold": None, "kind": "contradiction",
+                          "contradiction": "negation", "conflicts_with": {"a": [[37, 58]]}}]}
+    case = parse_case(record)
+    assert (case.family, case.style, case.answer_text) == ("demo", "list", record["answer_text"])
+    assert case.sentences[1].contradiction == "negation"
+    assert case.sentences[1].conflicts_with["a"][0].of(chunk) == "It is off by default."
+    with pytest.raises(ValueError, match='"answer_text" does not hold the sentence'):
+        parse_case(dict(record, answer_text="- It is on by default.\n- Entries are kept 90 days."))
+    wrong = dict(record, answer=[dict(record["answer"][0], contradiction="number"), record["answer"][1]])
+    with pytest.raises(ValueError, match="labels contradictions only"):
+        parse_case(wrong)
+    outside = dict(record, answer=[record["answer"][0], dict(record["answer"][1], conflicts_with={"a": [[37, 99]]})])
+    with pytest.raises(ValueError, match="do not lie in chunk"):
+        parse_case(outside)
