@@ -40,6 +40,15 @@ _CJK_STOP_RE = re.compile(r"[\u3002\uff01\uff1f]+[\u300d\u300f\uff09\u201d]*(\s*
 _ABBREVIATION_RE = re.compile(r"(?<![\w.-])(?:[a-zß]\. [a-zA-Zß]|approx|ca|cf|incl|excl|resp|esp|vgl|bzw|ggf|bspw|"
                               r"evtl|inkl|sog)\.(?= +\S)", re.IGNORECASE)
 
+# A sentence of a technical answer may open with what the English splitter takes for a lower-case word: a code
+# name (``weekday()``, ``app.config``, ``most_common``, ``getElementById``), a flag (``--since``), a path or inline
+# code. After a full stop and a space, such an opening starts a new sentence, unless the stop ends an
+# abbreviation ("e.g. --verbose").
+_TECH_START_RE = re.compile(r"[.!?][\"')\]]*( +)(?=--?[A-Za-z]|[~.]?/\w|`|[A-Za-z_]\w*(?:\(|\.[A-Za-z_]|::|_\w)"
+                            r"|[a-z]+[A-Z]\w*)")
+_ABBREVIATION_END_RE = re.compile(r"(?:^|[\s(])(?:e\.g|i\.e|etc|vs|cf|viz|al|approx|ca|no|fig|eq|sec|ch|vol|[a-zA-Z])\.$",
+                                  re.IGNORECASE)
+
 
 def code_spans(text: str) -> list[Span]:
     """Where ``text`` holds Markdown code (fenced blocks, inline code), in which a bracket is never a citation."""
@@ -112,7 +121,8 @@ def _split_line(line: str, offset: int) -> list[Span]:
     masked = _ABBREVIATION_RE.sub(lambda m: m.group().replace(".", "_"), masked)
     masked = _SYMBOL_AFTER_STOP_RE.sub(lambda m: m.group(1) + "A", masked)
 
-    pieces = [cut for piece in _align(masked, _splitter().split(masked)) for cut in _cjk_cuts(masked, *piece)]
+    pieces = [cut for piece in _align(masked, _splitter().split(masked)) for cut in _cjk_cuts(masked, *piece)
+              for cut in _technical_cuts(masked, *cut)]
     if not pieces:  # the line is only markers: keep it whole, split_sentences merges it
         start = len(line) - len(line.lstrip())
         pieces = [(start, len(line.rstrip()))]
@@ -125,6 +135,16 @@ def _split_line(line: str, offset: int) -> list[Span]:
         tail = line[end:limit].rstrip()
         out.append(Span(offset + start, offset + end + len(tail)))
     return out
+
+
+def _technical_cuts(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """``(start, end)`` cut where a sentence ends and the next opens with a code name, flag, path or inline code."""
+    pieces, a = [], start
+    for m in _TECH_START_RE.finditer(text, start, end):
+        if not _ABBREVIATION_END_RE.search(text, a, m.start() + 1):
+            pieces.append((a, m.start(1)))
+            a = m.end()
+    return pieces + [(a, end)]
 
 
 def _cjk_cuts(text: str, start: int, end: int) -> list[tuple[int, int]]:

@@ -62,6 +62,18 @@ def sentences(answer: str) -> list[str]:
          ["Sie verkauft z. B. Brot, d. h. Kuchen.", "Es kostet ca. 5 Euro.", "Gut."]),
         ("It costs approx. 5 EUR. Run ls -a. Then pick b. B is wrong.",
          ["It costs approx. 5 EUR.", "Run ls -a.", "Then pick b.", "B is wrong."]),
+        # technical answers: a sentence may open with a code name, a flag, a path or inline code
+        ("It counts Sunday as 7. weekday() is zero-based. Levels are crit or emerg. --since yesterday limits it.",
+         ["It counts Sunday as 7.", "weekday() is zero-based.", "Levels are crit or emerg.",
+          "--since yesterday limits it."]),
+        ("Call Counter(words). most_common(10) returns ten. Edit it. /etc/x.cfg holds it. It is fast. "
+         "getElementById returns one. Set it. `app.run()` starts it. Use it. app.config holds it.",
+         ["Call Counter(words).", "most_common(10) returns ten.", "Edit it.", "/etc/x.cfg holds it.", "It is fast.",
+          "getElementById returns one.", "Set it.", "`app.run()` starts it.", "Use it.", "app.config holds it."]),
+        # ... but not after an abbreviation, and a plain lower-case word still does not open one
+        ("Use e.g. --verbose or i.e. app.run() here. Run ls -a. --all is the same. See it. jsonb also works.",
+         ["Use e.g. --verbose or i.e. app.run() here.", "Run ls -a.", "--all is the same.",
+          "See it. jsonb also works."]),
         ("\u706f\u5854\u5efa\u4e8e1872\u5e74\u3002\u9762\u5305\u5e97\u5f88\u597d\uff01\u300c\u771f\u7684\uff1f\u300d\u662f\u3002",
          ["\u706f\u5854\u5efa\u4e8e1872\u5e74\u3002", "\u9762\u5305\u5e97\u5f88\u597d\uff01",
           "\u300c\u771f\u7684\uff1f\u300d", "\u662f\u3002"]),  # Chinese full stops, no space after them

@@ -230,7 +230,7 @@ def _spans(sentence: dict, key: str, text: str, texts: dict[str, str], allowed) 
 
 def _check_answer_text(answer_text: object, sentences: list[str]) -> None:
     if not isinstance(answer_text, str):
-        raise ValueError(f'"answer_text" must be a string, got {type(answer_text).__name__}')
+        raise TypeError(f'"answer_text" must be a string, got {type(answer_text).__name__}')
     pos = 0
     for text in sentences:
         found = answer_text.find(text, pos)
