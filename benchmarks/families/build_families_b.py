@@ -22,7 +22,6 @@ Split, fixed before anything was measured: within each family, cases alternate b
 from __future__ import annotations
 
 import json
-import random
 import re
 import sys
 from collections import Counter
@@ -32,7 +31,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 sys.path[:0] = [str(HERE), str(ROOT / "benchmarks" / "realistic"), str(ROOT)]
 
-from build_pg_git import _third, chunk_text, evidence_spans
+from build_pg_git import chunk_order, chunk_text, evidence_spans
 
 from rag_attrib.eval.provenance import check_provenance
 
@@ -108,16 +107,7 @@ def spans(texts: dict, ids: dict, pkg: str, refs: list[tuple]) -> dict:
 
 def build_case(n: int, family: str, case: dict) -> dict:
     meta = {k: PACKAGES[family][k] for k in ("package", "package_version", "license")}
-    keys = [(f, i) for f, idxs in case["sources"] for i in idxs]
-    assert len(set(keys)) == len(keys), case["id"]
-    order = keys[:]
-    rng = random.Random(case["id"])
-    rng.shuffle(order)
-    # the gold chunk of the first supported sentence goes to the first / middle / last third by turns
-    first_gold = next(s["gold"][0] for s in case["answer"] if s["gold"])[:2]
-    third = [j for j in range(len(order)) if _third(j, len(order)) == ("first", "middle", "last")[n % 3]]
-    shift = rng.choice(third) - order.index(first_gold)
-    order = [order[(j - shift) % len(order)] for j in range(len(order))]
+    order = chunk_order(n, case)  # gold of the first supported sentence in the first / middle / last third by turns
     ids = {k: f"c{j + 1}" for j, k in enumerate(order)}
     chunks = []
     for k in order:
