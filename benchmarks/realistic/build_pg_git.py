@@ -95,7 +95,8 @@ def _third(j: int, n: int) -> str:
     return "first" if 3 * j < n - 1 else "last" if 3 * j > 2 * (n - 1) else "middle"
 
 
-def build_case(n: int, pkg: str, case: dict) -> tuple[dict, list[str]]:
+def chunk_order(n: int, case: dict) -> list[tuple[str, int]]:
+    """The ``(file, index)`` of the chunks of case ``n``, in the order the case lists them to the model."""
     keys = [(f, i) for f, idxs in case["sources"] for i in idxs]
     assert len(set(keys)) == len(keys), case["id"]
     order = keys[:]
@@ -108,6 +109,11 @@ def build_case(n: int, pkg: str, case: dict) -> tuple[dict, list[str]]:
     shift = rng.choice(third) - order.index(first_gold)
     order = [order[(j - shift) % len(order)] for j in range(len(order))]
     assert order.index(first_gold) in third
+    return order
+
+
+def build_case(n: int, pkg: str, case: dict) -> tuple[dict, list[str]]:
+    order = chunk_order(n, case)
     ids = {k: f"c{j + 1}" for j, k in enumerate(order)}
     chunks = []
     for k in order:
