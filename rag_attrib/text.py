@@ -41,13 +41,15 @@ _ABBREVIATION_RE = re.compile(r"(?<![\w.-])(?:[a-zß]\. [a-zA-Zß]|approx|ca|cf|
                               r"evtl|inkl|sog)\.(?= +\S)", re.IGNORECASE)
 
 # A sentence of a technical answer may open with what the English splitter takes for a lower-case word: a code
-# name (``weekday()``, ``app.config``, ``most_common``, ``getElementById``), a flag (``--since``), a path or inline
-# code. After a full stop and a space, such an opening starts a new sentence, unless the stop ends an
-# abbreviation ("e.g. --verbose").
+# name (``weekday()``, ``app.config``, ``most_common``, ``getElementById``), a flag (``--since``), a path, inline
+# code, or a command or type written in lower case (``dpkg -r ...``, ``jsonb keeps ...``). After a full stop and a
+# space, such an opening starts a new sentence, unless the stop ends an abbreviation ("e.g. --verbose", "etc. and");
+# a plain lower-case word only after a word without inner full stops (not "a.m.") or a number ("as 7. weekday").
 _TECH_START_RE = re.compile(r"[.!?][\"')\]]*( +)(?=--?[A-Za-z]|[~.]?/\w|`|[A-Za-z_]\w*(?:\(|\.[A-Za-z_]|::|_\w)"
                             r"|[a-z]+[A-Z]\w*)")
-_ABBREVIATION_END_RE = re.compile(r"(?:^|[\s(])(?:e\.g|i\.e|etc|vs|cf|viz|al|approx|ca|no|fig|eq|sec|ch|vol|[a-zA-Z])\.$",
-                                  re.IGNORECASE)
+_LOWER_START_RE = re.compile(r"(?<!\S)(?:[^\s.]*[A-Za-z0-9]{2}|\d)[\"')\]]*[.!?][\"')\]]*( +)(?=[a-z])")
+_ABBREVIATION_END_RE = re.compile(r"(?:^|[\s(])(?:e\.g|i\.e|etc|vs|cf|viz|al|approx|ca|no|nr|fig|figs|eq|sec|ch|vol|pp|"
+                                  r"resp|incl|excl|esp|min|max|avg|dept|est|dr|mr|mrs|ms|prof|st|jr|sr|[a-zA-Z])[.!?]$", re.IGNORECASE)
 
 
 def code_spans(text: str) -> list[Span]:
@@ -140,9 +142,11 @@ def _split_line(line: str, offset: int) -> list[Span]:
 def _technical_cuts(text: str, start: int, end: int) -> list[tuple[int, int]]:
     """``(start, end)`` cut where a sentence ends and the next opens with a code name, flag, path or inline code."""
     pieces, a = [], start
-    for m in _TECH_START_RE.finditer(text, start, end):
-        if not _ABBREVIATION_END_RE.search(text, a, m.start() + 1):
-            pieces.append((a, m.start(1)))
+    stops = {m.start(1): m for pattern in (_TECH_START_RE, _LOWER_START_RE) for m in pattern.finditer(text, start, end)}
+    for at in sorted(stops):
+        m = stops[at]
+        if at > a and not _ABBREVIATION_END_RE.search(text[a:at].rstrip("\"')] ")):
+            pieces.append((a, at))
             a = m.end()
     return pieces + [(a, end)]
 

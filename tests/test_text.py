@@ -70,10 +70,12 @@ def sentences(answer: str) -> list[str]:
          "getElementById returns one. Set it. `app.run()` starts it. Use it. app.config holds it.",
          ["Call Counter(words).", "most_common(10) returns ten.", "Edit it.", "/etc/x.cfg holds it.", "It is fast.",
           "getElementById returns one.", "Set it.", "`app.run()` starts it.", "Use it.", "app.config holds it."]),
-        # ... but not after an abbreviation, and a plain lower-case word still does not open one
-        ("Use e.g. --verbose or i.e. app.run() here. Run ls -a. --all is the same. See it. jsonb also works.",
-         ["Use e.g. --verbose or i.e. app.run() here.", "Run ls -a.", "--all is the same.",
-          "See it. jsonb also works."]),
+        # ... and with a command or type in lower case after a word or a number, but never after an abbreviation
+        ("Use e.g. --verbose or i.e. app.run() here. Run ls -a. --all is the same. See it. jsonb also works. "
+         "Kept in pg_wal. dpkg -r removes it. It is 5 min. and more, etc. and so on. Dr. smith met us at 9 a.m. and left.",
+         ["Use e.g. --verbose or i.e. app.run() here.", "Run ls -a.", "--all is the same.", "See it.",
+          "jsonb also works.", "Kept in pg_wal.", "dpkg -r removes it.", "It is 5 min. and more, etc. and so on.",
+          "Dr. smith met us at 9 a.m. and left."]),
         ("\u706f\u5854\u5efa\u4e8e1872\u5e74\u3002\u9762\u5305\u5e97\u5f88\u597d\uff01\u300c\u771f\u7684\uff1f\u300d\u662f\u3002",
          ["\u706f\u5854\u5efa\u4e8e1872\u5e74\u3002", "\u9762\u5305\u5e97\u5f88\u597d\uff01",
           "\u300c\u771f\u7684\uff1f\u300d", "\u662f\u3002"]),  # Chinese full stops, no space after them
