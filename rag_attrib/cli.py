@@ -612,7 +612,8 @@ def build_parser() -> argparse.ArgumentParser:
         "verdict: supported, miscited, uncited or ungrounded. Results are written to OUT as they finish (appended "
         "to a JSONL file, or as shards in a directory with --engine ray). Rerunning with the same INPUT and OUT "
         "skips the records already written; OUT is never the input, never a file this command did not write, "
-        "never results of another input, and one run at a time writes it.",
+        "never results of another input, and one run at a time writes it, under whatever name (a link meets the "
+        "same lock).",
     )
     ver.add_argument("input", metavar="INPUT.jsonl")
     ver.add_argument("--out", metavar="OUT", required=True,
