@@ -405,7 +405,7 @@ def cmd_eval(args: argparse.Namespace, console: Any, stderr: Any) -> int:
     """Faithfulness and plausibility of every attribution method on labelled cases (rag_attrib.eval)."""
     with _progress(stderr, "Starting: importing torch and transformers…"):
         from .eval import load_many, print_table, resolve_methods, run_eval
-        from .eval.run import answers
+        from .eval.run import answer_checker, answers
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
     try:
@@ -434,7 +434,7 @@ def cmd_eval(args: argparse.Namespace, console: Any, stderr: Any) -> int:
     if not names:
         raise CliInputError("none of the requested methods can run with this model: " + "; ".join(skipped.values()))
     checkpoint = _eval_checkpoint(kept_in, {**settings, **_model_settings(attributor, names)}, args.restart,
-                                  stderr) if kept_in else None
+                                  answer_checker(cases, names, ks), stderr) if kept_in else None
     what = f"Evaluating {len(names)} method{'s' if len(names) != 1 else ''}"
     with _progress(stderr, what, total=len(cases)) as update:
         started, first = time.monotonic(), None
@@ -510,14 +510,22 @@ def _model_settings(attributor: Any, names: list[str]) -> dict[str, Any]:
             "support": repr(getattr(attributor, "support", None)), "methods": names}
 
 
-def _eval_checkpoint(path: str, settings: dict[str, Any], restart: bool, stderr: Any) -> Any:
+def _eval_checkpoint(path: str, settings: dict[str, Any], restart: bool, check_answer: Callable[[Any], str | None],
+                     stderr: Any) -> Any:
     """The answers of an earlier run of the same command stopped before the end, kept in ``path``."""
     from .eval.run import Checkpoint, answers
 
     try:
-        checkpoint = Checkpoint(path, settings, restart=restart)
+        checkpoint = Checkpoint(path, settings, restart=restart, check_answer=check_answer)
     except OSError as err:
         raise CliInputError(f"cannot keep the finished answers in {path!r}: {err.strerror or err}") from None
+    bad = checkpoint.set_aside
+    if bad:
+        lines = f"{len(bad)} lines" if len(bad) != 1 else "1 line"
+        listed = "".join(f"\n  {why}" for why in bad[:10]) + (f"\n  and {len(bad) - 10} more" if len(bad) > 10 else "")
+        stderr.print(f"set aside {lines} of {path} that hold no answer this run can use (a corrupted file), and "
+                     f"{'their answers run' if len(bad) != 1 else 'its answer runs'} again:{listed}",
+                     highlight=False, markup=False)
     if checkpoint.kept:
         stderr.print(f"going on from {answers(checkpoint.kept)} already done in {path} "
                      "(--restart starts over)", highlight=False, markup=False)
