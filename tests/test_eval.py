@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from pathlib import Path
 
@@ -646,6 +647,35 @@ def test_a_refused_eval_checkpoint_shows_where_long_settings_differ(tmp_path):
     path.write_text("[]\n" + path.read_text().split("\n", 1)[1])
     with pytest.raises(EvalDataError, match=f"first line of {re.escape(str(path))} .*--restart"):
         Checkpoint.check(path, then)
+
+
+def test_a_second_eval_on_one_report_stops_at_once_naming_the_first(tmp_path, monkeypatch, capsys, tiny_attributor):
+    from rag_attrib import cli
+    from rag_attrib.eval import run
+
+    data = tmp_path / "cases.jsonl"
+    data.write_text(json.dumps(CASE) + "\n" + json.dumps(dict(CASE, id="toy2")) + "\n")
+    loaded = []
+    monkeypatch.setattr(cli, "_load", lambda model, stderr, support=True: loaded.append(model) or tiny_attributor)
+    out = tmp_path / "report.json"
+    argv = ["eval", "--data", str(data), "--methods", "lexical", "--json", str(out), "--k", "1"]
+    second, real = [], run.eval_case
+
+    def a_second_run_starts_meanwhile(attributor, case, *rest):
+        if case.id == "toy2" and not second:  # the first answer is kept by now
+            second.append("started")
+            second.append(cli.main(argv))
+            second.append(re.sub(r"\s+", " ", capsys.readouterr().err))
+        return real(attributor, case, *rest)
+
+    monkeypatch.setattr(run, "eval_case", a_second_run_starts_meanwhile)
+    assert cli.main(argv) == 0
+    _, code, err = second
+    assert code == 2 and f"another run (pid {os.getpid()} " in err and str(out) in err and "another --json" in err
+    assert len(loaded) == 1  # the second stopped before loading a model
+    report = json.loads(out.read_text())
+    assert report["cases"] == 2 and report["resumed"] == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cases.jsonl", "report.json"]  # no partial, no lock left
 
 
 def test_two_data_files_of_one_name_stay_apart_and_one_given_twice_is_refused(tmp_path):
