@@ -496,17 +496,26 @@ def test_an_eval_checkpoint_keeps_only_whole_answers_and_an_empty_one_blocks_not
     assert Checkpoint(path, {}, restart=True).finished == {} and not path.exists()
 
 
-def _stopped_eval(tmp_path, monkeypatch, tiny_attributor, n_cases: int, stop_at: str):
-    """``rag-attrib eval`` over ``n_cases`` copies of CASE (toy0, toy1, ...), stopped by Ctrl-C at ``stop_at``:
-    its command line, the cases run so far (the list goes on filling) and the checkpoint's lines."""
+def _eval_argv(tmp_path, monkeypatch, tiny_attributor, n_cases: int) -> tuple[list[str], list]:
+    """``rag-attrib eval`` over ``n_cases`` copies of CASE (toy0, toy1, ...) on the tiny model: its command line,
+    and the models it loads (a list that goes on filling)."""
     from rag_attrib import cli
-    from rag_attrib.eval import run
 
     data = tmp_path / "cases.jsonl"
     data.write_text("".join(json.dumps(dict(CASE, id=f"toy{i}")) + "\n" for i in range(n_cases)))
-    monkeypatch.setattr(cli, "_load", lambda model, stderr, support=True: tiny_attributor)
+    loaded = []
+    monkeypatch.setattr(cli, "_load", lambda model, stderr, support=True: loaded.append(model) or tiny_attributor)
     out = tmp_path / "report.json"
-    argv = ["eval", "--data", str(data), "--methods", "lexical", "--json", str(out), "--k", "1"]
+    return ["eval", "--data", str(data), "--methods", "lexical", "--json", str(out), "--k", "1"], loaded
+
+
+def _stopped_eval(tmp_path, monkeypatch, tiny_attributor, n_cases: int, stop_at: str):
+    """``_eval_argv``'s command, stopped by Ctrl-C at ``stop_at``: its command line, the cases run so far (the list
+    goes on filling) and the checkpoint's path."""
+    from rag_attrib import cli
+    from rag_attrib.eval import run
+
+    argv, _ = _eval_argv(tmp_path, monkeypatch, tiny_attributor, n_cases)
     ran, stop, real = [], [stop_at], run.eval_case
 
     def stops(attributor, case, *rest):
@@ -518,7 +527,7 @@ def _stopped_eval(tmp_path, monkeypatch, tiny_attributor, n_cases: int, stop_at:
 
     monkeypatch.setattr(run, "eval_case", stops)
     assert cli.main(argv) == 130
-    return argv, ran, Path(f"{out}.partial.jsonl")
+    return argv, ran, Path(f"{argv[argv.index('--json') + 1]}.partial.jsonl")
 
 
 def test_a_corrupted_eval_checkpoint_sets_aside_each_bad_line_by_number_and_runs_its_answer_again(
@@ -653,16 +662,12 @@ def test_a_second_eval_on_one_report_stops_at_once_naming_the_first(tmp_path, mo
     from rag_attrib import cli
     from rag_attrib.eval import run
 
-    data = tmp_path / "cases.jsonl"
-    data.write_text(json.dumps(CASE) + "\n" + json.dumps(dict(CASE, id="toy2")) + "\n")
-    loaded = []
-    monkeypatch.setattr(cli, "_load", lambda model, stderr, support=True: loaded.append(model) or tiny_attributor)
-    out = tmp_path / "report.json"
-    argv = ["eval", "--data", str(data), "--methods", "lexical", "--json", str(out), "--k", "1"]
+    argv, loaded = _eval_argv(tmp_path, monkeypatch, tiny_attributor, 2)
+    out = Path(argv[argv.index("--json") + 1])
     second, real = [], run.eval_case
 
     def a_second_run_starts_meanwhile(attributor, case, *rest):
-        if case.id == "toy2" and not second:  # the first answer is kept by now
+        if case.id == "toy1" and not second:  # the first answer is kept by now
             second.append("started")
             second.append(cli.main(argv))
             second.append(re.sub(r"\s+", " ", capsys.readouterr().err))
