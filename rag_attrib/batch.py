@@ -278,7 +278,7 @@ class Output:
 
 
 @contextmanager
-def locked(lock_path: Path, out: str | os.PathLike) -> Iterator[None]:
+def locked(lock_path: Path, out: str | os.PathLike, flag: str = "--out") -> Iterator[None]:
     """Hold an exclusive lock for one run writing ``out``; a second run fails at once, naming the first.
 
     The lock file is removed when the run ends (while still locked). A run that opened it just before then
@@ -297,7 +297,7 @@ def locked(lock_path: Path, out: str | os.PathLike) -> Iterator[None]:
             holder = lock.read().strip() or "another process"
             lock.close()
             raise OutputError(f"another run ({holder}) is writing to {out}; wait for it to finish, or choose "
-                              "another --out") from None
+                              f"another {flag}") from None
         if _same_file(lock, lock_path):
             break
         lock.close()  # removed by the run that just ended: lock the new one
