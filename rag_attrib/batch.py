@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InvalidInputError, OutputError, RecordError
-from .types import AttributorLike
+from .types import AttributorLike, check_read_finite, finite_json, non_finite_at
 from .verification import verify
 
 RECORD_START = b'{"line": '  # how every output record begins (verify_line's key order)
@@ -61,6 +61,7 @@ def parse_record(line: str | bytes, number: int) -> dict[str, Any]:
         record = json.loads(line)
     except json.JSONDecodeError as err:
         raise RecordError(f"line {number}: not valid JSON ({err.msg} at column {err.colno})") from None
+    check_read_finite(record, f"line {number}: the record", RecordError)
     return check_record(record, number)
 
 
@@ -118,7 +119,8 @@ def _id_of(line: str | bytes) -> Any:
         record = json.loads(line)
     except ValueError:
         return None
-    return record.get("id") if isinstance(record, dict) else None
+    rid = record.get("id") if isinstance(record, dict) else None
+    return rid if non_finite_at(rid) is None else None  # JSON cannot hold a NaN id; the input error names it
 
 
 def input_lines(path: str | os.PathLike) -> Iterator[tuple[int, str | bytes]]:
@@ -410,7 +412,7 @@ def run_local(
             for number, line in todo:
                 record = verify_line(attributor, line, number, token_relevance, source)
                 with writing(out, counts):
-                    sink.write(json.dumps(record, ensure_ascii=False) + "\n")
+                    sink.write(finite_json(record, f"the record of line {number}", ensure_ascii=False) + "\n")
                     sink.flush()
                     os.fsync(sink.fileno())  # a finished record survives a crash of the next one
                 counts["ok" if record["ok"] else "errors"] += 1
