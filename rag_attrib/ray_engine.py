@@ -193,7 +193,8 @@ def _remove_records(out_dir: Path, lines: set[int] | None) -> int:
             continue
         removed += len(records) - len(keep)
         if keep:
-            write_shard(out_dir, path.stem, keep, [finite_json(r, f"the kept record of line {r['line']}", ensure_ascii=False) for r in keep], path.suffix[1:])
+            texts = [finite_json(r, f"the kept record of line {r['line']}", ensure_ascii=False) for r in keep]
+            write_shard(out_dir, path.stem, keep, texts, path.suffix[1:])
         else:
             path.unlink()
     return removed
