@@ -53,7 +53,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InvalidInputError, OutputError, RecordError
-from .types import AttributorLike
+from .types import AttributorLike, check_read_finite, finite_json, non_finite_at
 from .verification import verify
 
 RECORD_START = b'{"line": '  # how every output record begins (verify_line's key order)
@@ -67,12 +67,14 @@ def read_json(line: str | bytes, number: int) -> Any:
     if isinstance(line, bytes):
         raise RecordError(f"line {number}: not valid UTF-8; re-encode the file as UTF-8")
     try:
-        return json.loads(line)
+        value = json.loads(line)
+        check_read_finite(value, f"line {number}: the record", RecordError)
     except json.JSONDecodeError as err:
         raise RecordError(f"line {number}: not valid JSON ({err.msg} at column {err.colno})") from None
     except RecursionError:
         raise RecordError(f"line {number}: nested too deeply to read (brackets inside brackets beyond Python's "
                           "limit); a record is one object of a question, chunks and an answer") from None
+    return value
 
 
 def check_record(record: Any, number: int) -> dict[str, Any]:
@@ -159,9 +161,9 @@ def verify_line(
 
 
 def _id_of(record: Any) -> Any:
-    """The record's ``id``; None where it has none, or one that no output can hold (a lone surrogate)."""
+    """The record's ``id``; None where it has none, or one that no output can hold (a lone surrogate, a NaN)."""
     rid = record.get("id") if isinstance(record, dict) else None
-    return None if _lone_surrogate(rid) else rid
+    return None if _lone_surrogate(rid) or non_finite_at(rid) is not None else rid
 
 
 def input_lines(path: str | os.PathLike) -> Iterator[tuple[int, str | bytes]]:
@@ -503,7 +505,7 @@ def run_local(
             for number, line in todo:
                 record = verify_line(attributor, line, number, token_relevance, source)
                 with writing(out, counts):
-                    sink.write(json.dumps(record, ensure_ascii=False) + "\n")
+                    sink.write(finite_json(record, f"the record of line {number}", ensure_ascii=False) + "\n")
                     sink.flush()
                     os.fsync(sink.fileno())  # a finished record survives a crash of the next one
                 counts["ok" if record["ok"] else "errors"] += 1

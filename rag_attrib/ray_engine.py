@@ -51,6 +51,7 @@ from typing import Any
 
 from .batch import Output, Results, check_input_file, input_lines, locked, unique_records, verify_line, writing
 from .errors import RayEngineError
+from .types import finite_json
 
 FORMATS = ("jsonl", "parquet")
 WINDOW = 50_000  # records read by the driver and put into the object store at a time
@@ -105,7 +106,7 @@ class VerifyWorker:
             record = verify_line(self.attributor, line, int(number), self.token_relevance, self.source)
             lines.append(int(number))
             oks.append(bool(record["ok"]))
-            records.append(json.dumps(record, ensure_ascii=False))
+            records.append(finite_json(record, f"the record of line {number}", ensure_ascii=False))
         n, end, rss = len(lines), time.time(), _peak_rss()
         return {"line": lines, "ok": oks, "record": records, "worker": [self.name] * n, "rss": [rss] * n,
                 "start": [start] * n, "end": [end] * n}
@@ -192,7 +193,8 @@ def _remove_records(out_dir: Path, lines: set[int] | None) -> int:
             continue
         removed += len(records) - len(keep)
         if keep:
-            write_shard(out_dir, path.stem, keep, [json.dumps(r, ensure_ascii=False) for r in keep], path.suffix[1:])
+            texts = [finite_json(r, f"the kept record of line {r['line']}", ensure_ascii=False) for r in keep]
+            write_shard(out_dir, path.stem, keep, texts, path.suffix[1:])
         else:
             path.unlink()
     return removed

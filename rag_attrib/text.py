@@ -10,7 +10,7 @@ import bisect
 import functools
 import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from .errors import AmbiguousChunkError, ChunkNotFoundError, EmptyAnswerError, InvalidChunksError, InvalidTypeError
 from .types import Chunk, Span
@@ -199,8 +199,7 @@ def char_to_token_spans(
     first: list[int | None] = [None] * len(spans)
     last: list[int | None] = [None] * len(spans)
     for t, (s, e) in enumerate(offsets):
-        s, e = int(s), min(int(e), len(text))
-        c = next((i for i in range(s, e) if not text[i].isspace()), None)
+        c = first_visible(text, int(s), int(e))
         if c is None:
             continue
         k = bisect.bisect_right(starts, c) - 1
@@ -220,6 +219,25 @@ def char_to_token_spans(
     if any(a[1] > b[0] for a, b in itertools.pairwise(ranges)):
         raise ValueError("token offsets are not in text order, so the spans' token ranges overlap")
     return ranges
+
+
+def first_visible(text: str, start: int, end: int) -> int | None:
+    """Where the first non-whitespace character of ``text[start:end]`` (a token's text) is, or None."""
+    return next((i for i in range(max(start, 0), min(end, len(text))) if not text[i].isspace()), None)
+
+
+def nonspace_map(src: str, dst: str) -> Callable[[int], int]:
+    """Position in ``src`` -> the same character's position in ``dst``, two texts that differ only in whitespace
+    (a chunk's text and the prompt's copy of it, which a template may re-wrap); a whitespace position maps to the
+    next non-space character's."""
+    if src == dst:
+        return lambda i: i
+    dst_chars = [i for i, ch in enumerate(dst) if not ch.isspace()]
+    rank, k = [], 0
+    for ch in src:  # rank[i]: how many non-space characters of src come before position i
+        rank.append(k)
+        k += not ch.isspace()
+    return lambda i: dst_chars[min(rank[i], len(dst_chars) - 1)] if dst_chars else 0
 
 
 def locate_chunks(prompt: str, chunks: Sequence[Chunk], start: int = 0) -> list[Span]:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from .errors import InvalidChunksError, NoChunksError, ResultFormatError
+from .errors import InvalidChunksError, NoChunksError, NonFiniteError, ResultFormatError
 
 TARGETS = ("token", "max", "logprob")  # what a sentence's score explains (rag_attrib.lrp.relevance)
 MEMORY_CHOICES = ("auto", "fast", "low")  # what the backward passes keep (rag_attrib.lrp.relevance.memory_plan)
@@ -266,7 +267,8 @@ class AttributionResult:
         return d
 
     def to_json(self, token_relevance: bool = True, indent: int | None = 2) -> str:
-        return json.dumps(self.to_dict(token_relevance), indent=indent, ensure_ascii=False)
+        """The result as JSON; ``NonFiniteError`` if it holds a NaN or infinity (JSON has none)."""
+        return finite_json(self.to_dict(token_relevance), "the result", indent=indent, ensure_ascii=False)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> AttributionResult:
@@ -343,7 +345,47 @@ class AttributionResult:
             raise ResultFormatError(f"not a rag_attrib result: not JSON ({err.msg}){hint}") from None
         if not isinstance(data, dict):
             raise ResultFormatError(f"not a rag_attrib result: a JSON {type(data).__name__}, not an object")
+        check_read_finite(data, "the result", ResultFormatError)
         return cls.from_dict(data)
+
+
+def finite_json(value: Any, what: str, **kwargs: Any) -> str:
+    """``json.dumps(value, **kwargs)`` refusing NaN and infinity, which it would write as bare ``NaN`` and
+    ``Infinity``: no JSON parser but Python's reads them. ``NonFiniteError`` names where in ``what`` it sits."""
+    try:
+        return json.dumps(value, allow_nan=False, **kwargs)
+    except ValueError:
+        where = non_finite_at(value)
+        if where is None:
+            raise
+        raise NonFiniteError(
+            f"{what} holds {where}, and JSON has no NaN or infinity: nothing rag_attrib computes is NaN, so it "
+            "came from outside (chunk metadata, a result built or edited by hand); replace it there, e.g. by None"
+        ) from None
+
+
+def non_finite_at(value: Any) -> str | None:
+    """Where a JSON-like value (dicts, lists, numbers) holds a NaN or an infinity, as ``path = number``, e.g.
+    ``sentences[0].grounding = nan``; None when it holds none."""
+    stack = [("", value)]
+    while stack:  # a loop, not recursion: a deeply nested value must not exhaust the stack
+        path, item = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return f"{path or 'the value'} = {item}"
+        if isinstance(item, Mapping):
+            stack.extend((f"{path}.{key}" if path else str(key), v) for key, v in reversed(list(item.items())))
+        elif isinstance(item, (list, tuple)):
+            stack.extend((f"{path}[{i}]", v) for i, v in reversed(list(enumerate(item))))
+    return None
+
+
+def check_read_finite(value: Any, what: str, error: Callable[[str], Exception]) -> None:
+    """Raise ``error`` if a value read from JSON holds a NaN or infinity: Python's ``json`` reads ``NaN``,
+    ``Infinity`` and ``1e999``, other parsers refuse them, and nothing read may carry them into an output."""
+    where = non_finite_at(value)
+    if where is not None:
+        raise error(f"{what} holds {where}, and JSON has no NaN or infinity (other parsers than Python's refuse "
+                    "NaN and Infinity): write null or a number instead")
 
 
 class AttributorLike(Protocol):

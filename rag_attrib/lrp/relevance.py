@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from transformers import PreTrainedModel
 from transformers.modeling_layers import GradientCheckpointingLayer
 
-from ..errors import InvalidInputError, UnsupportedModelError
+from ..errors import InvalidInputError, NonFiniteError, UnsupportedModelError
 from ..types import MEMORY_CHOICES, TARGETS
 from .patch import _set_instance_forward, attnlrp, model_lock
 
@@ -91,7 +91,9 @@ def teacher_forced_logprobs(
     relative = [(a - answer_start, b - answer_start) for a, b in sentence_spans]
     logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
     skip = [t - answer_start for t in skip]
-    return sentence_targets(logits, input_ids[answer_start:], relative, "logprob", skip).cpu()
+    logprobs = sentence_targets(logits, input_ids[answer_start:], relative, "logprob", skip).cpu()
+    check_finite(model, {"log-probabilities": logprobs})
+    return logprobs
 
 
 class SentenceRelevance(NamedTuple):
@@ -143,7 +145,22 @@ def sentence_relevance(
         # At least float32 whatever the model runs in (bf16 sums lose the small contributions).
         dtype = torch.promote_types(embeds.dtype, torch.float32)
         relevance = (grads[:, 0].to(dtype) * embeds[0].detach().to(dtype)).sum(-1)
-    return SentenceRelevance(relevance.cpu(), targets.detach().to(dtype).cpu(), logprobs.to(dtype).cpu())
+    out = SentenceRelevance(relevance.cpu(), targets.detach().to(dtype).cpu(), logprobs.to(dtype).cpu())
+    check_finite(model, {"logits": out.targets, "log-probabilities": out.logprobs, "relevance": out.relevance})
+    return out
+
+
+def check_finite(model: PreTrainedModel, values: dict[str, Tensor]) -> None:
+    """Refuse NaN or infinite model outputs: shares computed from them look confident (0.0, ``ungrounded``)
+    and mean nothing."""
+    bad = [name for name, value in values.items() if not bool(torch.isfinite(value).all())]
+    if bad:
+        raise NonFiniteError(
+            f"the model produced non-finite {', '.join(bad)} (NaN or infinity), so no citation can be computed. "
+            f"The likely cause is a numeric overflow of the model's {model.dtype} (float16 and bfloat16 overflow "
+            "easily) or broken weights; load the model in float32 (load_model(..., dtype=torch.float32), or "
+            "model.float()) and check that it generates sensible text"
+        )
 
 
 def _eye(targets: Tensor) -> Tensor:
