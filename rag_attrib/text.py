@@ -13,20 +13,9 @@ import re
 from collections.abc import Sequence
 
 from .errors import AmbiguousChunkError, ChunkNotFoundError, EmptyAnswerError, InvalidChunksError, InvalidTypeError
+from .markers import blank_markers, only_markers
 from .types import Chunk, Span
 
-# Inline citation markers as LLMs write them: [1], [doc-7], [^1], [1, 2], [1-3], [ 2 ]. The group holds the key(s).
-MARKER_PATTERN = r"\[\s*\^?([\w.:#/\u2013-]{1,40}(?:\s*[,;]\s*\^?[\w.:#/\u2013-]{1,40})*)\s*\]"
-# The same, written by some APIs and prompts: 【1†source】, [Source 1], [source: 2], [Doc 3], [citation:2], and in
-# parentheses with the word: (Source 1), (Sources: 1, 2). A bare "(1)" is too often a list item to be one.
-SOURCE_MARKER_PATTERN = (r"【(\d+)(?:[†:][^】]{0,40})?】"
-                         r"|\[(?:[Ss]ource|[Dd]oc(?:ument)?|[Rr]ef|[Cc]itation)s?:?\s*(\d+(?:\s*[-\u2013,;]\s*\d+)*)\]"
-                         r"|\((?:[Ss]ource|[Dd]oc(?:ument)?|[Rr]ef)s?:?\s*(\d+(?:\s*[-\u2013,;]\s*\d+)*)\)")
-_ANY_MARKER = rf"(?:{MARKER_PATTERN}|{SOURCE_MARKER_PATTERN})"
-_MARKER_RE = re.compile(_ANY_MARKER)
-_CITATION_ONLY_RE = re.compile(rf"(?:{_ANY_MARKER}[\s,;]*)+[.,;:!?]*")
-# Code in Markdown: a fenced block (to its closing fence, or the end) and inline code. "arr[1]" there is code.
-_CODE_RE = re.compile(r"(```|~~~).*?(?:\1|\Z)|`[^`\n]+`", re.DOTALL)
 # A list-item marker at the start of a line: "- ", "* ", "• ", "1. ", "2) ", "a) ", "iv. ".
 _BULLET_RE = re.compile(r"(?:[-*+•‣◦▪●–—]|\(?(?:\d{1,3}|[a-zA-Z]|[ivxlcdmIVXLCDM]{1,6})[.)])(?=\s)")
 # Exactly the characters str.splitlines() breaks on.
@@ -41,11 +30,6 @@ _ABBREVIATION_RE = re.compile(r"(?<![\w.-])(?:[a-zß]\. [a-zA-Zß]|approx|ca|cf|
                               r"evtl|inkl|sog)\.(?= +\S)", re.IGNORECASE)
 
 
-def code_spans(text: str) -> list[Span]:
-    """Where ``text`` holds Markdown code (fenced blocks, inline code), in which a bracket is never a citation."""
-    return [Span(m.start(), m.end()) for m in _CODE_RE.finditer(text)]
-
-
 def check_answer(answer: object, none_generates: bool = True) -> None:
     """Refuse an answer with nothing to attribute: not a string, empty, or only citation markers.
     ``none_generates``: whether the caller lets the local model answer when given ``answer=None``."""
@@ -57,7 +41,7 @@ def check_answer(answer: object, none_generates: bool = True) -> None:
             "its call failed or was cut off); pass the answer's text"
             + (", or answer=None to let the local model answer" if none_generates else "")
         )
-    if _CITATION_ONLY_RE.fullmatch(answer.strip()):
+    if only_markers(answer):
         raise EmptyAnswerError(
             f"the answer {answer.strip()[:60]!r} holds only citation markers and no text to attribute; pass the "
             "answer's text (markers may stay in it)"
@@ -81,7 +65,7 @@ def split_sentences(answer: str) -> list[Span]:
     spans: list[Span] = []
     for line in _LINE_RE.finditer(answer):
         for piece in _split_line(line.group(), line.start()):
-            if spans and _CITATION_ONLY_RE.fullmatch(piece.of(answer)):
+            if spans and only_markers(piece.of(answer)):
                 spans[-1] = Span(spans[-1].start, piece.end)
             else:
                 spans.append(piece)
@@ -104,7 +88,7 @@ def _split_line(line: str, offset: int) -> list[Span]:
     if bullet:
         start = len(masked) - len(stripped)
         masked = masked[:start] + " " * bullet.end() + masked[start + bullet.end() :]
-    masked = _MARKER_RE.sub(lambda m: " " * len(m.group()), masked)
+    masked = blank_markers(masked)
     # What the English splitter does not know, shown to it in forms it does (the same length): an ellipsis
     # character ends a sentence as "..." does, and an emoji opening the next sentence ("... Bäckerei. 🍞 Sie")
     # stands in for the capital it waits for.
