@@ -13,8 +13,10 @@ from dataclasses import dataclass
 
 from .types import Chunk, Span
 
+# One key in a marker: "1", "doc-7", "1-3".
+_KEY = r"[\w.:#/\u2013-]{1,40}"
 # Inline citation markers as LLMs write them: [1], [doc-7], [^1], [1, 2], [1-3], [ 2 ]. The group holds the key(s).
-MARKER_PATTERN = r"\[\s*\^?([\w.:#/\u2013-]{1,40}(?:\s*[,;]\s*\^?[\w.:#/\u2013-]{1,40})*)\s*\]"
+MARKER_PATTERN = rf"\[\s*\^?({_KEY}(?:\s*[,;]\s*\^?{_KEY})*)\s*\]"
 # The same, written by some APIs and prompts: 【1†source】, [Source 1], [source: 2], [Doc 3], [citation:2], and in
 # parentheses with the word: (Source 1), (Sources: 1, 2). A bare "(1)" is too often a list item to be one.
 SOURCE_MARKER_PATTERN = (r"【(\d+)(?:[†:][^】]{0,40})?】"
@@ -62,26 +64,32 @@ def parse_markers(
 
     A key names a chunk by its id first, then by its 1-based number in the prompt (``by_label`` settles the
     keys that could be either). In each pattern the first group that matched holds the key(s); commas or
-    semicolons separate several keys in one marker. Brackets inside Markdown code (```` `arr[1]` ````, fenced
-    blocks) are not markers. Where the matches of two patterns overlap (``[doc2]`` is an id to the first and
-    document 2 to the second), the one that names more chunks is kept, else the first.
+    semicolons separate several keys in one marker. A marker whose text is a chunk's id (``[doc 3]``,
+    ``(Source 3)``) names that chunk, and a square bracket holding chunk ids as written, alone or in a list, is a
+    marker whatever ``patterns`` say: an id of any length or characters (a sha256, ``<doc>``, ``[doc 3, doc 1]``).
+    Brackets inside Markdown code (```` `arr[1]` ````, fenced blocks) are not markers. Where the matches of two
+    patterns overlap (``[doc2]`` is an id to the first and document 2 to the second), the one that names more
+    chunks is kept, else the first.
     """
     ids = {c.id for c in chunks}
     code = code_spans(text)
-    found: list[list[Marker]] = []  # the markers of each match kept so far
+    by_id = [_markers(match, match.group(1), chunks, ids) for match in _matches(_ids_pattern(ids), text, code)]
+    by_id = [markers for markers in by_id if any(m.by == "id" for m in markers)]
+    found: list[list[Marker]] = []  # the markers of each pattern match kept so far
     for pattern in patterns:
-        for match in re.finditer(pattern, text):
+        for match in _matches(pattern, text, code):
             span = Span(match.start(), match.end())
-            if any(c.start <= span.start and span.end <= c.end for c in code):
-                continue  # `arr[1]` is code, not a citation
-            keys = _keys(next(g for g in match.groups() if g is not None), ids, len(chunks))
-            markers = [Marker(span, key, *_chunk_id(key, chunks, ids)) for key in keys]
+            if any(markers[0].span.overlaps(span) for markers in by_id):
+                continue  # a chunk's own id wins over any other reading
+            inner = _inner(match.group())  # "doc 3" of [doc 3]: an id, not document 3
+            group = inner if inner in ids else next(g for g in match.groups() if g is not None)
+            markers = _markers(match, group, chunks, ids)
             clash = next((i for i, other in enumerate(found) if other[0].span.overlaps(span)), None)
             if clash is None:
                 found.append(markers)
             elif _named(markers) > _named(found[clash]):
                 found[clash] = markers
-    return sorted((m for markers in found for m in markers), key=lambda m: m.span.start)
+    return sorted((m for markers in by_id + found for m in markers), key=lambda m: m.span.start)
 
 
 def citation_spans(answer: str, chunks: Sequence[Chunk]) -> list[Span]:
@@ -89,6 +97,30 @@ def citation_spans(answer: str, chunks: Sequence[Chunk]) -> list[Span]:
     (``prompt.encode``'s ``skip``). An index in code that names a chunk number (``argv[1]``) is taken for one:
     a few tokens out of the target, where a marker counted would move the shares."""
     return [m.span for m in parse_markers(answer, chunks) if m.chunk_id is not None]
+
+
+def _matches(pattern: str, text: str, code: Sequence[Span]) -> list[re.Match[str]]:
+    """The matches of ``pattern`` in ``text`` outside Markdown code (`arr[1]` is code, not a citation)."""
+    return [m for m in re.finditer(pattern, text)
+            if not any(c.start <= m.start() and m.end() <= c.end for c in code)]
+
+
+def _inner(marker: str) -> str | None:
+    """What a marker's brackets hold, stripped; None for a marker that is not in brackets."""
+    return marker[1:-1].strip() if marker[:1] + marker[-1:] in ("[]", "()", "【】") else None
+
+
+def _ids_pattern(ids: set[str]) -> str:
+    """A square bracket holding a list of keys, any of which may be a chunk's id as written (longest first)."""
+    if not ids:
+        return r"(?!)"
+    item = rf"\^?(?:{'|'.join(re.escape(i) for i in sorted(ids, key=len, reverse=True))}|{_KEY})"
+    return rf"\[\s*({item}(?:\s*[,;]\s*{item})*)\s*\]"
+
+
+def _markers(match: re.Match[str], group: str, chunks: Sequence[Chunk], ids: set[str]) -> list[Marker]:
+    span = Span(match.start(), match.end())
+    return [Marker(span, key, *_chunk_id(key, chunks, ids)) for key in _keys(group, ids, len(chunks))]
 
 
 def _chunk_id(key: str, chunks: Sequence[Chunk], ids: set[str]) -> tuple[str | None, str | None]:
@@ -106,16 +138,27 @@ def _named(markers: Sequence[Marker]) -> int:
 
 def _keys(group: str, ids: set[str], n_chunks: int) -> list[str]:
     """The keys one marker holds: "1, 2" -> 1, 2; "^1" -> 1; a range of chunk numbers "1-3" (or "1–3") -> 1, 2,
-    3, unless it is an id ("2020-2024" stays one key, naming nothing)."""
+    3, unless it is an id ("2020-2024" stays one key, naming nothing). An id holding a comma stays whole."""
     keys = []
-    for key in re.split(r"\s*[,;]\s*", group.strip()):
-        key = key.lstrip("^")
+    for key in _items(group.strip(), ids):
+        key = key if key in ids else key.lstrip("^")
         span = re.fullmatch(r"(\d+)\s*[-\u2013]\s*(\d+)", key)
         if span and key not in ids and 1 <= int(span[1]) < int(span[2]) <= n_chunks:
             keys += [str(n) for n in range(int(span[1]), int(span[2]) + 1)]
         else:
             keys.append(key)
     return keys
+
+
+def _items(group: str, ids: set[str]) -> list[str]:
+    """``group`` cut at its commas and semicolons, except inside a chunk id (the longest that fits)."""
+    parts = re.split(r"(\s*[,;]\s*)", group)  # item, separator, item, ...
+    items, i = [], 0
+    while i < len(parts):
+        j = next((j for j in range(len(parts) - 1, i, -2) if "".join(parts[i : j + 1]) in ids), i)
+        items.append("".join(parts[i : j + 1]))
+        i = j + 2
+    return items
 
 
 def by_label(markers: Sequence[Marker], chunks: Sequence[Chunk], prompt: str, chunk_spans: Sequence[Span]

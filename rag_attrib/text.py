@@ -56,20 +56,33 @@ def _splitter():
     return SentenceSplitter(language="en")
 
 
-def split_sentences(answer: str) -> list[Span]:
+def split_sentences(answer: str, markers: Sequence[Span] = ()) -> list[Span]:
     """Split an answer into sentence spans that cover every non-whitespace character exactly once.
 
     Each line is split on its own (newlines are hard boundaries) and citation markers are attached
     to the sentence they cite, because a sentence made only of "[1]" has nothing to attribute.
+    ``markers``: where more markers sit than the built-in forms find (``markers.parse_markers`` reads a chunk's
+    id of any form: ``[<sha256>]``), each kept with its sentence alike.
     """
+    shown = _with_stand_ins(answer, markers)
     spans: list[Span] = []
-    for line in _LINE_RE.finditer(answer):
+    for line in _LINE_RE.finditer(shown):
         for piece in _split_line(line.group(), line.start()):
-            if spans and only_markers(piece.of(answer)):
+            if spans and only_markers(piece.of(shown)):
                 spans[-1] = Span(spans[-1].start, piece.end)
             else:
                 spans.append(piece)
     return spans
+
+
+def _with_stand_ins(answer: str, markers: Sequence[Span]) -> str:
+    """``answer`` with each marker span of 3 characters or more written as built-in markers of the same length
+    ("[1][1][11]"), which the splitter already keeps with their sentence; the spans stay those of ``answer``."""
+    for m in markers:
+        n = m.end - m.start
+        if n >= 3:
+            answer = answer[: m.start] + "[1]" * (n // 3 - 1) + "[1" + "1" * (n % 3) + "]" + answer[m.end :]
+    return answer
 
 
 def _split_line(line: str, offset: int) -> list[Span]:

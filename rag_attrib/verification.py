@@ -138,7 +138,7 @@ def verify(
         check_min_share(min_share)
     markers = parse_markers(answer, chunks, patterns)
     clean, to_original = strip_markers(answer, markers)
-    sentence_spans = split_sentences(answer)
+    sentence_spans = split_sentences(answer, [m.span for m in markers])
     clean_spans = _clean_spans(sentence_spans, to_original, clean)
     kept = [i for i, s in enumerate(clean_spans) if s is not None]  # a sentence of markers only has no text
     spans = [clean_spans[i] for i in kept]
