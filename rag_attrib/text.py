@@ -10,6 +10,7 @@ import bisect
 import functools
 import itertools
 import re
+import unicodedata
 from collections.abc import Sequence
 
 from .errors import AmbiguousChunkError, ChunkNotFoundError, EmptyAnswerError, InvalidChunksError, InvalidTypeError
@@ -35,17 +36,27 @@ def check_answer(answer: object, none_generates: bool = True) -> None:
     ``none_generates``: whether the caller lets the local model answer when given ``answer=None``."""
     if not isinstance(answer, str):
         raise InvalidTypeError(f"answer must be a str, got {type(answer).__name__}")
-    if not answer.strip():
+    if is_blank(answer):
         raise EmptyAnswerError(
-            "the answer is empty or only whitespace, so there is nothing to attribute (if an LLM returned it, "
-            "its call failed or was cut off); pass the answer's text"
+            "the answer is empty or only whitespace and invisible characters, so there is nothing to attribute (if "
+            "an LLM returned it, its call failed or was cut off); pass the answer's text"
             + (", or answer=None to let the local model answer" if none_generates else "")
         )
-    if only_markers(answer):
+    if only_markers(_visible(answer)):
         raise EmptyAnswerError(
             f"the answer {answer.strip()[:60]!r} holds only citation markers and no text to attribute; pass the "
             "answer's text (markers may stay in it)"
         )
+
+
+def is_blank(text: str) -> bool:
+    """Whether ``text`` shows nothing: only whitespace and invisible format characters (zero-width space, byte
+    order mark, joiners: Unicode category Cf), which a model reads as tokens but no sentence is made of."""
+    return not _visible(text).strip()
+
+
+def _visible(text: str) -> str:
+    return "".join(c for c in text if unicodedata.category(c) != "Cf")
 
 
 @functools.cache
