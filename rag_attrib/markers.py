@@ -65,16 +65,17 @@ def parse_markers(
     A key names a chunk by its id first, then by its 1-based number in the prompt (``by_label`` settles the
     keys that could be either). In each pattern the first group that matched holds the key(s); commas or
     semicolons separate several keys in one marker. A marker whose text is a chunk's id (``[doc 3]``,
-    ``(Source 3)``) names that chunk, and a square bracket holding chunk ids as written, alone or in a list, is a
-    marker whatever ``patterns`` say: an id of any length or characters (a sha256, ``<doc>``, ``[doc 3, doc 1]``).
+    ``(Source 3)``) names that chunk, and a square bracket holding ids longer than a key or with other characters
+    (a sha256, ``[<doc>]``, ``[doc 3, doc 1]``), alone or in a list, is a marker whatever ``patterns`` say.
     Brackets inside Markdown code (```` `arr[1]` ````, fenced blocks) are not markers. Where the matches of two
     patterns overlap (``[doc2]`` is an id to the first and document 2 to the second), the one that names more
     chunks is kept, else the first.
     """
     ids = {c.id for c in chunks}
+    unusual = {i for i in ids if not re.fullmatch(_KEY, i)}  # ids no key pattern reads whole: "doc 3", a sha256
     code = code_spans(text)
-    by_id = [_markers(match, match.group(1), chunks, ids) for match in _matches(_ids_pattern(ids), text, code)]
-    by_id = [markers for markers in by_id if any(m.by == "id" for m in markers)]
+    by_id = [_markers(match, match.group(1), chunks, ids) for match in _matches(_ids_pattern(unusual), text, code)]
+    by_id = [markers for markers in by_id if any(m.key in unusual for m in markers)]
     found: list[list[Marker]] = []  # the markers of each pattern match kept so far
     for pattern in patterns:
         for match in _matches(pattern, text, code):
@@ -111,7 +112,9 @@ def _inner(marker: str) -> str | None:
 
 
 def _ids_pattern(ids: set[str]) -> str:
-    """A square bracket holding a list of keys, any of which may be a chunk's id as written (longest first)."""
+    """A square bracket holding a list of keys, any of which may be one of ``ids`` as written (longest first).
+    No id in ``ids`` may be a key the key pattern reads: where both read the same text, a list that is no marker
+    ("[1, 2, 3, ... and so on]") would be tried in every way of reading each item, 2^n."""
     if not ids:
         return r"(?!)"
     item = rf"\^?(?:{'|'.join(re.escape(i) for i in sorted(ids, key=len, reverse=True))}|{_KEY})"

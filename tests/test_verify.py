@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 from tiny_models import byte_tokenizer
@@ -134,6 +136,16 @@ def test_ids_of_any_length_and_characters_are_read_as_markers(answer, ids):
     assert [m.chunk_id for m in markers] == ids
     clean, _ = strip_markers(answer, markers)
     assert clean.startswith("Foo") and "[" not in clean
+
+
+def test_a_long_list_that_is_no_marker_is_read_at_once():
+    """Each item of "[1, 2, ... and so on]" reads as a number and could read as an id: a regular expression trying
+    both for each would take 2^60 steps before giving up. Run apart, so that a regression fails instead of hanging."""
+    code = ("from rag_attrib.markers import parse_markers; from rag_attrib.types import Chunk\n"
+            f"chunks = [Chunk(str(n), 'x') for n in range(1, 10)] + [Chunk({SHA!r}, 'y'), Chunk('doc 3', 'z')]\n"
+            "print(parse_markers('[' + ', '.join(str(n % 9 + 1) for n in range(60)) + ' and so on]', chunks))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert run.stdout.strip() == "[]", run.stderr
 
 
 def test_a_chunks_id_in_code_is_no_marker():
