@@ -51,7 +51,8 @@ def token_logprobs(attributor: Attributor, enc: Encoded, remove: list[int]) -> l
     """Each answer token's log-probability given the prompt without the chunks ``remove``, per sentence."""
     prompt_ids = encode_prompt(attributor.tokenizer, without_chunks(enc.prompt.text, enc.prompt.chunk_spans, remove))[0]
     ids = torch.tensor(prompt_ids + enc.answer_ids)
-    logits = attributor.model(ids[None], use_cache=False).logits[0, len(prompt_ids) - 1 : -1].float()
+    positions = torch.arange(len(prompt_ids) - 1, len(ids) - 1)
+    logits = attributor.model(ids[None], logits_to_keep=positions, use_cache=False).logits[0].float()
     per_token = torch.log_softmax(logits, -1).gather(-1, ids[len(prompt_ids):, None])[:, 0].tolist()
     start = enc.answer_start
     return [per_token[a - start : b - start] for a, b in enc.sentence_tokens]

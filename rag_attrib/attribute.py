@@ -24,11 +24,11 @@ from .aggregate import (
 from .errors import ContextTooLongError, EmptyAnswerError, InvalidInputError, InvalidTypeError
 from .lrp import family_for, model_lock
 from .lrp.relevance import Backward, Memory, check_memory, sentence_relevance, teacher_forced_logprobs
+from .markers import citation_spans
 from .prompt import DEFAULT_SYSTEM, Encoded, RenderedPrompt, encode, encode_prompt, render_foreign, render_rag_prompt
 from .support import Support, mean_words, without_chunks
-from .text import check_answer, locate_chunks
+from .text import check_answer, is_blank, locate_chunks
 from .types import TARGETS, AttributionResult, Chunk, SentenceAttribution, Span, Target, TokenRelevance, as_chunks
-from .verification import citation_spans
 
 EvidenceMode = Literal["cited", "all", "none"]
 EVIDENCE_MODES = ("cited", "all", "none")
@@ -169,7 +169,7 @@ class Attributor:
         proxy = answer is not None
         if answer is None:
             answer = self.generate(encode_prompt(self.tokenizer, rendered.text)[0])
-            if not answer.strip():
+            if is_blank(answer):
                 raise EmptyAnswerError(
                     "the model generated an empty answer; pass answer=... or check the prompt and max_new_tokens"
                 )

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from .chunk_file import read_chunks
 from .demo import DEMO
 from .errors import CliInputError, RagAttribError
+from .text import is_blank
 from .types import MEMORY_CHOICES, TARGETS
 
 if TYPE_CHECKING:
@@ -221,7 +222,7 @@ def cmd_attribute(args: argparse.Namespace, console: Any, stderr: Any) -> int:
     answer = args.answer
     if args.answer_file is not None:
         answer = _read_text(args.answer_file, "answer file").strip()
-    if answer is not None and not answer.strip():
+    if answer is not None and is_blank(answer):
         given = f"the answer file {args.answer_file!r} holds no text" if args.answer_file else "--answer is empty"
         raise CliInputError(f"{given}; pass the answer's text, or leave out --answer and --answer-file to let the "
                             "local model answer")

@@ -10,23 +10,13 @@ import bisect
 import functools
 import itertools
 import re
+import unicodedata
 from collections.abc import Callable, Sequence
 
 from .errors import AmbiguousChunkError, ChunkNotFoundError, EmptyAnswerError, InvalidChunksError, InvalidTypeError
+from .markers import blank_markers, only_markers
 from .types import Chunk, Span
 
-# Inline citation markers as LLMs write them: [1], [doc-7], [^1], [1, 2], [1-3], [ 2 ]. The group holds the key(s).
-MARKER_PATTERN = r"\[\s*\^?([\w.:#/\u2013-]{1,40}(?:\s*[,;]\s*\^?[\w.:#/\u2013-]{1,40})*)\s*\]"
-# The same, written by some APIs and prompts: 【1†source】, [Source 1], [source: 2], [Doc 3], [citation:2], and in
-# parentheses with the word: (Source 1), (Sources: 1, 2). A bare "(1)" is too often a list item to be one.
-SOURCE_MARKER_PATTERN = (r"【(\d+)(?:[†:][^】]{0,40})?】"
-                         r"|\[(?:[Ss]ource|[Dd]oc(?:ument)?|[Rr]ef|[Cc]itation)s?:?\s*(\d+(?:\s*[-\u2013,;]\s*\d+)*)\]"
-                         r"|\((?:[Ss]ource|[Dd]oc(?:ument)?|[Rr]ef)s?:?\s*(\d+(?:\s*[-\u2013,;]\s*\d+)*)\)")
-_ANY_MARKER = rf"(?:{MARKER_PATTERN}|{SOURCE_MARKER_PATTERN})"
-_MARKER_RE = re.compile(_ANY_MARKER)
-_CITATION_ONLY_RE = re.compile(rf"(?:{_ANY_MARKER}[\s,;]*)+[.,;:!?]*")
-# Code in Markdown: a fenced block (to its closing fence, or the end) and inline code. "arr[1]" there is code.
-_CODE_RE = re.compile(r"(```|~~~).*?(?:\1|\Z)|`[^`\n]+`", re.DOTALL)
 # A list-item marker at the start of a line: "- ", "* ", "• ", "1. ", "2) ", "a) ", "iv. ".
 _BULLET_RE = re.compile(r"(?:[-*+•‣◦▪●–—]|\(?(?:\d{1,3}|[a-zA-Z]|[ivxlcdmIVXLCDM]{1,6})[.)])(?=\s)")
 # Exactly the characters str.splitlines() breaks on.
@@ -52,27 +42,32 @@ _ABBREVIATION_END_RE = re.compile(r"(?:^|[\s(])(?:e\.g|i\.e|etc|vs|cf|viz|al|app
                                   r"resp|incl|excl|esp|min|max|avg|dept|est|dr|mr|mrs|ms|prof|st|jr|sr|[a-zA-Z])[.!?]$", re.IGNORECASE)
 
 
-def code_spans(text: str) -> list[Span]:
-    """Where ``text`` holds Markdown code (fenced blocks, inline code), in which a bracket is never a citation."""
-    return [Span(m.start(), m.end()) for m in _CODE_RE.finditer(text)]
-
-
 def check_answer(answer: object, none_generates: bool = True) -> None:
     """Refuse an answer with nothing to attribute: not a string, empty, or only citation markers.
     ``none_generates``: whether the caller lets the local model answer when given ``answer=None``."""
     if not isinstance(answer, str):
         raise InvalidTypeError(f"answer must be a str, got {type(answer).__name__}")
-    if not answer.strip():
+    if is_blank(answer):
         raise EmptyAnswerError(
-            "the answer is empty or only whitespace, so there is nothing to attribute (if an LLM returned it, "
-            "its call failed or was cut off); pass the answer's text"
+            "the answer is empty or only whitespace and invisible characters, so there is nothing to attribute (if "
+            "an LLM returned it, its call failed or was cut off); pass the answer's text"
             + (", or answer=None to let the local model answer" if none_generates else "")
         )
-    if _CITATION_ONLY_RE.fullmatch(answer.strip()):
+    if only_markers(_visible(answer)):
         raise EmptyAnswerError(
             f"the answer {answer.strip()[:60]!r} holds only citation markers and no text to attribute; pass the "
             "answer's text (markers may stay in it)"
         )
+
+
+def is_blank(text: str) -> bool:
+    """Whether ``text`` shows nothing: only whitespace and invisible format characters (zero-width space, byte
+    order mark, joiners: Unicode category Cf), which a model reads as tokens but no sentence is made of."""
+    return not _visible(text).strip()
+
+
+def _visible(text: str) -> str:
+    return "".join(c for c in text if unicodedata.category(c) != "Cf")
 
 
 @functools.cache
@@ -83,20 +78,33 @@ def _splitter():
     return SentenceSplitter(language="en")
 
 
-def split_sentences(answer: str) -> list[Span]:
+def split_sentences(answer: str, markers: Sequence[Span] = ()) -> list[Span]:
     """Split an answer into sentence spans that cover every non-whitespace character exactly once.
 
     Each line is split on its own (newlines are hard boundaries) and citation markers are attached
     to the sentence they cite, because a sentence made only of "[1]" has nothing to attribute.
+    ``markers``: where more markers sit than the built-in forms find (``markers.parse_markers`` reads a chunk's
+    id of any form: ``[<sha256>]``), each kept with its sentence alike.
     """
+    shown = _with_stand_ins(answer, markers)
     spans: list[Span] = []
-    for line in _LINE_RE.finditer(answer):
+    for line in _LINE_RE.finditer(shown):
         for piece in _split_line(line.group(), line.start()):
-            if spans and _CITATION_ONLY_RE.fullmatch(piece.of(answer)):
+            if spans and only_markers(piece.of(shown)):
                 spans[-1] = Span(spans[-1].start, piece.end)
             else:
                 spans.append(piece)
     return spans
+
+
+def _with_stand_ins(answer: str, markers: Sequence[Span]) -> str:
+    """``answer`` with each marker span of 3 characters or more written as built-in markers of the same length
+    ("[1][1][11]"), which the splitter already keeps with their sentence; the spans stay those of ``answer``."""
+    for m in markers:
+        n = m.end - m.start
+        if n >= 3:
+            answer = answer[: m.start] + "[1]" * (n // 3 - 1) + "[1" + "1" * (n % 3) + "]" + answer[m.end :]
+    return answer
 
 
 def _split_line(line: str, offset: int) -> list[Span]:
@@ -115,7 +123,7 @@ def _split_line(line: str, offset: int) -> list[Span]:
     if bullet:
         start = len(masked) - len(stripped)
         masked = masked[:start] + " " * bullet.end() + masked[start + bullet.end() :]
-    masked = _MARKER_RE.sub(lambda m: " " * len(m.group()), masked)
+    masked = blank_markers(masked)
     # What the English splitter does not know, shown to it in forms it does (the same length): an ellipsis
     # character ends a sentence as "..." does, and an emoji opening the next sentence ("... Bäckerei. 🍞 Sie")
     # stands in for the capital it waits for.

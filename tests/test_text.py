@@ -114,6 +114,16 @@ def test_citation_markers(answer, expected):
     assert sentences(answer) == expected
 
 
+@pytest.mark.parametrize("n", [3, 4, 5, 70])
+def test_markers_only_a_chunks_id_reveals_are_kept_with_their_sentence_alike(n):
+    marker = "[" + "<" * (n - 2) + "]"  # no built-in form reads it; parse_markers finds it by a chunk's id
+    for answer, expected in [(f"Paris is big. {marker} It is old.", [f"Paris is big. {marker}", "It is old."]),
+                             (f"Paris is big.{marker}. It is old.", [f"Paris is big.{marker}.", "It is old."]),
+                             (f"Paris is big.\n{marker}", [f"Paris is big.\n{marker}"])]:
+        at = answer.index(marker)
+        assert [s.of(answer) for s in split_sentences(answer, [Span(at, at + n)])] == expected
+
+
 def test_bullets_and_numbered_lists_keep_their_markers():
     answer = (
         "Key facts:\n"
