@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
-import json
 import logging
 import sys
 import time
@@ -30,7 +29,7 @@ from .chunk_file import read_chunks
 from .demo import DEMO
 from .errors import CliInputError, RagAttribError
 from .text import is_blank
-from .types import MEMORY_CHOICES, TARGETS
+from .types import MEMORY_CHOICES, TARGETS, finite_json
 
 if TYPE_CHECKING:
     from .types import AttributionResult
@@ -464,7 +463,7 @@ def cmd_eval(args: argparse.Namespace, console: Any, stderr: Any) -> int:
         print_table(report, console)
         if args.json:
             try:
-                Path(args.json).write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+                Path(args.json).write_text(finite_json(report, "the eval report", indent=1) + "\n", encoding="utf-8")
             except OSError as err:
                 raise CliInputError(f"cannot write the JSON report to {args.json!r}: {err.strerror or err}") from None
             if checkpoint:

@@ -92,3 +92,12 @@ def test_a_result_file_holding_nan_is_refused(tiny_attributor):
     edited["sentences"][0]["grounding"] = float("nan")
     with pytest.raises(ResultFormatError, match=r"sentences\[0\]\.grounding = nan"):
         AttributionResult.from_json(json.dumps(edited))
+
+
+def test_eval_writes_no_nan_into_its_checkpoint_or_report(tmp_path):
+    """An eval answer holding NaN is refused where it is kept, naming where it sits, instead of a bare NaN."""
+    from rag_attrib.eval.run import Checkpoint
+
+    checkpoint = Checkpoint(tmp_path / "out.partial.jsonl", {"model": "m"})
+    with pytest.raises(NonFiniteError, match="an eval answer holds"):
+        checkpoint({"source": "s", "case": "c", "records": [{"support": float("nan")}]})

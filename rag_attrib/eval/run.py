@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from ..types import AttributorLike, is_supported
+from ..types import AttributorLike, finite_json, is_supported
 from . import metrics as M
 from .data import UNSUPPORTED_KINDS, EvalCase, EvalDataError
 from .methods import (
@@ -267,7 +267,7 @@ class Checkpoint:
             self._rewrite()
             return
         with self.path.open("a", encoding="utf-8") as f:
-            f.write(json.dumps(result) + "\n")
+            f.write(finite_json(result, "an eval answer") + "\n")
             f.flush()
             os.fsync(f.fileno())
 
@@ -279,7 +279,7 @@ class Checkpoint:
         rows = [{"settings": self.settings}, *self.finished.values()]
         tmp = self.path.with_name(f"{self.path.name}.tmp-{os.getpid()}")
         with tmp.open("w", encoding="utf-8") as f:
-            f.write("".join(json.dumps(r) + "\n" for r in rows))
+            f.write("".join(finite_json(r, "an eval answer") + "\n" for r in rows))
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.path)
