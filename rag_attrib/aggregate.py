@@ -8,7 +8,7 @@ For one sentence:
 - ``grounding`` = the sum of the shares: the part of the evidence that came from the retrieved chunks;
 - ``cited`` = the chunks whose share is at least ``min_share``, by score; with a support model
   (``rag_attrib.support``), none when its support is below one half, and the top chunk when it is supported
-  but no share reaches ``min_share`` (``carrying``);
+  but no share reaches ``min_share`` (``verdicts.carrying``);
 - ``evidence`` of a chunk = its sentences (or token windows) ranked by their part of the chunk's positive
   relevance: the passage a reader highlights, at no extra model cost.
 """
@@ -26,7 +26,7 @@ from torch import Tensor
 
 from .errors import InvalidInputError
 from .text import first_visible, nonspace_map, split_sentences
-from .types import Chunk, Citation, Evidence, Span, is_supported
+from .types import Chunk, Citation, Evidence, Span
 
 # Measured with benchmarks/bench_thresholds.py on SmolLM2-135M: the best chunk's share is 0.45-0.66 for
 # sentences stated in one chunk and 0.13-0.25 for sentences stated in none; the demo's two-source sentence
@@ -62,18 +62,6 @@ def sentence_citations(
 def cited_ids(citations: Sequence[Citation], min_share: float) -> tuple[str, ...]:
     """The selection rule: chunks carrying at least ``min_share`` of the positive relevance, in the given order."""
     return tuple(c.chunk_id for c in citations if c.share >= min_share and c.score > 0)
-
-
-def carrying(citations: Sequence[Citation], min_share: float, support: float | None) -> tuple[str, ...]:
-    """The chunks that carry a sentence (its ``cited``). Without a support probability: those with at least
-    ``min_share``. With one, it decides *whether* a chunk carries the sentence and the shares decide *which*:
-    none below ``SUPPORTED``, else those with at least ``min_share``, or the top chunk when none reaches it."""
-    ids = cited_ids(citations, min_share)
-    if support is None:
-        return ids
-    if not is_supported(support):
-        return ()
-    return ids or tuple(c.chunk_id for c in citations[:1] if c.score > 0)
 
 
 def check_min_share(min_share: float) -> float:

@@ -15,7 +15,6 @@ from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerB
 from .aggregate import (
     DEFAULT_MIN_SHARE,
     EvidenceUnits,
-    carrying,
     check_min_share,
     evidence_units,
     sentence_citations,
@@ -26,9 +25,10 @@ from .lrp import family_for, model_lock
 from .lrp.relevance import Backward, Memory, check_memory, sentence_relevance, teacher_forced_logprobs
 from .markers import citation_spans
 from .prompt import DEFAULT_SYSTEM, Encoded, RenderedPrompt, encode, encode_prompt, render_foreign, render_rag_prompt
-from .support import Support, mean_words, without_chunks
+from .support import Support, contradiction, mean_words, without_chunks
 from .text import check_answer, is_blank, locate_chunks
 from .types import TARGETS, AttributionResult, Chunk, SentenceAttribution, Span, Target, TokenRelevance, as_chunks
+from .verdicts import carrying
 
 EvidenceMode = Literal["cited", "all", "none"]
 EVIDENCE_MODES = ("cited", "all", "none")
@@ -54,6 +54,7 @@ class Attributor:
         evidence: EvidenceMode = "cited",
         memory: Memory = "auto",
         support: Support | None = None,
+        contradictions: bool = True,
     ) -> None:
         """``memory``: ``"fast"`` keeps the whole graph for the sentences' backward passes (memory grows by
         about 1 MB per token on SmolLM2-135M), ``"low"`` recomputes one decoder layer at a time (the same
@@ -61,7 +62,8 @@ class Attributor:
         picks ``"fast"`` when its estimated activations fit half the device's free memory, and an int (bytes)
         picks ``"fast"`` when they fit that budget. ``support``: a fitted support model that decides whether
         a sentence is carried by any chunk (two extra forward passes per answer; ``rag_attrib.support``), or
-        None to decide by the shares alone."""
+        None to decide by the shares alone. ``contradictions``: whether to compare each carried sentence with
+        the passage of its top chunk that the relevance found (``SentenceAttribution.conflict``; no model cost)."""
         family_for(model)  # fail now, not at the first call, for an architecture without rules
         if target not in TARGETS:
             raise InvalidInputError(f"target must be one of {TARGETS}, got {target!r}")
@@ -77,7 +79,7 @@ class Attributor:
         self.backward, self.system_prompt, self.keep_token_relevance = backward, system_prompt, keep_token_relevance
         self.evidence = evidence
         check_memory(memory)
-        self.memory, self.support = memory, support
+        self.memory, self.support, self.contradictions = memory, support, contradictions
 
     @classmethod
     def load(cls, name_or_path: str | None = None, **kwargs: Any) -> Attributor:
@@ -198,12 +200,15 @@ class Attributor:
         for i, span in enumerate(enc.sentence_spans):
             citations, grounding = rows[i]
             cited = carrying(citations, self.min_share, support[i])
+            conflict = None
+            if cited and self.contradictions:
+                top = with_evidence(citations[:1], ids, relevance[i], units, ids)[0]
+                conflict = contradiction(span.of(answer), top, chunks[ids.index(top.chunk_id)])
             if self.evidence != "none":
                 which = cited if self.evidence == "cited" else ids
                 citations = with_evidence(citations, ids, relevance[i], units, which)
-            attributed.append(
-                SentenceAttribution(span.of(answer), span, citations, cited, grounding, float(values[i]), support[i])
-            )
+            attributed.append(SentenceAttribution(span.of(answer), span, citations, cited, grounding,
+                                                  float(values[i]), support[i], conflict))
         return AttributionResult(
             sentences=tuple(attributed),
             chunks=chunks,

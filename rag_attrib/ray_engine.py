@@ -52,6 +52,7 @@ from typing import Any
 from .batch import Output, Results, check_input_file, input_lines, locked, unique_records, verify_line, writing
 from .errors import RayEngineError
 from .types import finite_json
+from .verdicts import VERDICTS
 
 FORMATS = ("jsonl", "parquet")
 WINDOW = 50_000  # records read by the driver and put into the object store at a time
@@ -200,18 +201,14 @@ def _remove_records(out_dir: Path, lines: set[int] | None) -> int:
     return removed
 
 
-PARQUET_COLUMNS = ("line", "id", "ok", "error", "error_type", "sentences", "supported", "miscited", "uncited",
-                   "ungrounded", "record")
-
-
 def _parquet_table(records: list[dict[str, Any]], texts: list[str]) -> Any:
     """A fixed schema for every shard: a few flat columns to query, plus the whole record as JSON."""
     import pyarrow as pa
 
     schema = pa.schema([
         ("line", pa.int64()), ("id", pa.string()), ("ok", pa.bool_()), ("error", pa.string()),
-        ("error_type", pa.string()), ("sentences", pa.int64()), ("supported", pa.int64()),
-        ("miscited", pa.int64()), ("uncited", pa.int64()), ("ungrounded", pa.int64()), ("record", pa.string()),
+        ("error_type", pa.string()), ("sentences", pa.int64()), *((v, pa.int64()) for v in VERDICTS),
+        ("record", pa.string()),
     ])
     rows = []
     for r, text in zip(records, texts):
@@ -221,7 +218,7 @@ def _parquet_table(records: list[dict[str, Any]], texts: list[str]) -> Any:
             "line": r["line"], "id": rid if isinstance(rid, str) or rid is None else json.dumps(rid),
             "ok": r["ok"], "error": r.get("error"), "error_type": r.get("error_type"),
             "sentences": (r.get("summary") or {}).get("sentences"),
-            **{v: verdicts.get(v) for v in ("supported", "miscited", "uncited", "ungrounded")},
+            **{v: verdicts.get(v) for v in VERDICTS},
             "record": text,
         })
     return pa.Table.from_pylist(rows, schema=schema)

@@ -33,6 +33,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .types import Chunk, Citation, Conflict, Span
+
 # What Attributor calls: a sentence's signals (``features``' input, and ``chunk_words``) -> P(some chunk carries it),
 # or None to leave the decision to the shares. A SupportModel, a ByChunkLength of two, or any callable.
 Support = Callable[[Mapping[str, Any]], float | None]
@@ -249,3 +251,11 @@ def typed_conflict(sentence: str, evidence: str, chunk: str) -> tuple[str, ...]:
     if bool(_NEGATION.search(sentence)) != bool(_NEGATION.search(evidence)):
         kinds += ("negation",)
     return kinds
+
+
+def contradiction(sentence: str, top: Citation, chunk: Chunk) -> Conflict | None:
+    """Where the top chunk of a carried sentence says otherwise: the chunk's best evidence passage, if the
+    sentence differs from it in a value (``typed_conflict``); None where it does not."""
+    span = top.evidence[0].span if top.evidence else Span(0, len(chunk.text))
+    kinds = typed_conflict(sentence, span.of(chunk.text), chunk.text)
+    return Conflict(chunk.id, span, kinds) if kinds else None

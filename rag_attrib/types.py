@@ -162,12 +162,21 @@ class Citation:
         return cls(d["chunk_id"], d["score"], d["share"], tuple(Evidence.from_dict(e) for e in d.get("evidence", ())))
 
 
-SUPPORTED = 0.5  # a sentence whose support is lower is carried by no chunk: it cites none (``ungrounded``)
+@dataclass(frozen=True)
+class Conflict:
+    """Where a chunk that carries a sentence says otherwise: ``span`` indexes the chunk's text (the passage the
+    relevance found), ``kinds`` what differs (``"number"``, ``"flag"``, ``"state"``, ``"code"``, ``"negation"``)."""
 
+    chunk_id: str
+    span: Span
+    kinds: tuple[str, ...]
 
-def is_supported(support: float) -> bool:
-    """Some chunk carries the sentence: its support is at least ``SUPPORTED`` (NaN is no evidence of support)."""
-    return support >= SUPPORTED
+    def to_dict(self) -> dict[str, Any]:
+        return {"chunk_id": self.chunk_id, "span": self.span.to_list(), "kinds": list(self.kinds)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Conflict:
+        return cls(d["chunk_id"], Span(*d["span"]), tuple(d["kinds"]))
 
 
 @dataclass(frozen=True)
@@ -178,6 +187,8 @@ class SentenceAttribution:
     ids the selection rule picked. ``grounding`` is the share of positive relevance landing in chunks.
     ``support``: the probability that some chunk carries the sentence (``rag_attrib.support``); None when the
     attributor runs without a support model, or where its support model leaves the decision to the shares.
+    ``conflict``: where the top chunk of a sentence some chunk carries states another value (``verify`` calls it
+    ``contradicted``); None when none does, or when the attributor does not look (``contradictions=False``).
     """
 
     text: str
@@ -187,6 +198,7 @@ class SentenceAttribution:
     grounding: float
     target_value: float
     support: float | None = None
+    conflict: Conflict | None = None
 
     @property
     def top(self) -> Citation | None:
@@ -251,6 +263,7 @@ class AttributionResult:
                     "grounding": s.grounding,
                     "target_value": s.target_value,
                     "support": s.support,
+                    "conflict": None if s.conflict is None else s.conflict.to_dict(),
                     "citations": [c.to_dict() for c in s.citations],
                 }
                 for s in self.sentences
@@ -292,6 +305,7 @@ class AttributionResult:
                     grounding=s["grounding"],
                     target_value=s["target_value"],
                     support=s.get("support"),
+                    conflict=None if s.get("conflict") is None else Conflict.from_dict(s["conflict"]),
                 )
                 for s in d["sentences"]
             ),

@@ -1,18 +1,8 @@
 """Citation verification: do the ``[n]`` markers an LLM wrote point at the chunks the answer came from?
 
 Per sentence, markers are parsed (and stripped from the text that is attributed), mapped to chunks by
-number or id, and compared with the attribution:
-
-- ``supported``: a cited chunk carries the sentence (``aggregate.carrying`` says which chunks carry it);
-- ``miscited``: markers are there, but the chunks carrying the sentence are others (named);
-- ``uncited``: no marker, but a chunk carries the sentence (suggested);
-- ``ungrounded``: no chunk carries the sentence: its support (``rag_attrib.support``) is below one half, or,
-  without a support model, no chunk's share reaches ``min_share`` (``aggregate.carrying``).
-
-Why the best chunk's share and not the total grounding share decides ``ungrounded``: measured on
-SmolLM2-135M (``benchmarks/bench_thresholds.py``), the total share of all chunks is 0.59-0.82 for
-sentences stated in one chunk and 0.39-0.68 for sentences stated in none (the chunks are most of the
-context either way), while the best chunk's share is 0.45-0.66 against 0.13-0.25.
+number, id or the prompt's labels (``rag_attrib.markers``), and compared with the attribution; the verdicts and
+the rule that decides which chunks carry a sentence are ``rag_attrib.verdicts``'.
 """
 
 from __future__ import annotations
@@ -22,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .aggregate import carrying, check_min_share
+from .aggregate import check_min_share
 from .errors import InvalidInputError
 from .markers import (  # noqa: F401  citation_spans is re-exported
     DEFAULT_MARKER_PATTERNS,
@@ -33,9 +23,8 @@ from .markers import (  # noqa: F401  citation_spans is re-exported
     strip_markers,
 )
 from .text import check_answer, split_sentences
-from .types import AttributionResult, AttributorLike, Chunk, Span, as_chunks
-
-VERDICTS = ("supported", "miscited", "uncited", "ungrounded")
+from .types import AttributionResult, AttributorLike, Chunk, Conflict, Span, as_chunks
+from .verdicts import VERDICTS, carrying, verdict
 
 
 @dataclass(frozen=True)
@@ -48,6 +37,7 @@ class SentenceVerdict:
     attributed: tuple[str, ...]  # chunk ids the attribution says carry the sentence
     top_share: float
     grounding: float
+    conflict: Conflict | None = None  # contradicted: the chunk and the passage that say otherwise
 
     @property
     def suggestion(self) -> tuple[str, ...]:
@@ -71,13 +61,15 @@ class SentenceVerdict:
                         for m in self.markers],
             "top_share": self.top_share,
             "grounding": self.grounding,
+            "conflict": None if self.conflict is None else self.conflict.to_dict(),
         }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> SentenceVerdict:
         markers = tuple(Marker(Span(*m["span"]), m["key"], m["chunk_id"], m.get("by")) for m in d["markers"])
+        conflict = None if d.get("conflict") is None else Conflict.from_dict(d["conflict"])
         return cls(d["text"], Span(*d["span"]), markers, d["verdict"], tuple(d["cited"]), tuple(d["attributed"]),
-                   d["top_share"], d["grounding"])
+                   d["top_share"], d["grounding"], conflict)
 
 
 @dataclass(frozen=True)
@@ -161,17 +153,10 @@ def verify(
             continue
         carrying_ids = carrying(attribution.citations, threshold, attribution.support)
         top_share = max((c.share for c in attribution.citations), default=0.0)
-        if not carrying_ids:
-            verdict = "ungrounded"
-        elif not own:
-            verdict = "uncited"
-        elif set(cited) & set(carrying_ids):
-            verdict = "supported"
-        else:
-            verdict = "miscited"
+        said = verdict(carrying_ids, cited, bool(own), attribution.conflict is not None)
         verdicts.append(
-            SentenceVerdict(span.of(answer), span, tuple(own), verdict, cited, carrying_ids, top_share,
-                            attribution.grounding)
+            SentenceVerdict(span.of(answer), span, tuple(own), said, cited, carrying_ids, top_share,
+                            attribution.grounding, attribution.conflict if said == "contradicted" else None)
         )
     return Verification(answer, tuple(verdicts), result)
 
@@ -198,6 +183,7 @@ def summarize(verifications: Iterable[Verification]) -> dict[str, Any]:
       says carries the sentence;
     - ``citation_recall``: of the pairs the attribution says carry a sentence, the part the markers cite;
     - ``ungrounded_share``: sentences no chunk carries, over all sentences;
+    - ``contradicted_share``: sentences whose top chunk says otherwise, over all sentences;
     - ``unknown_markers``: markers that name no chunk (e.g. ``[7]`` with 3 chunks), by key: they cite nothing.
     """
     cited_pairs = carried_pairs = both = sentences = 0
@@ -218,5 +204,6 @@ def summarize(verifications: Iterable[Verification]) -> dict[str, Any]:
         "citation_precision": both / cited_pairs if cited_pairs else None,
         "citation_recall": both / carried_pairs if carried_pairs else None,
         "ungrounded_share": counts["ungrounded"] / sentences if sentences else None,
+        "contradicted_share": counts["contradicted"] / sentences if sentences else None,
         "unknown_markers": unknown,
     }

@@ -252,7 +252,7 @@ def test_each_verdict():
     assert v.sentences[3].suggestion == ()
     # the attributed text has no markers, but the verdicts keep them
     assert attributor.calls == ["Alpha is first. Beta is second. Gamma is third. The Moon is cheese."]
-    assert v.counts() == {"supported": 1, "miscited": 1, "uncited": 1, "ungrounded": 1}
+    assert v.counts() == {"supported": 1, "contradicted": 0, "miscited": 1, "uncited": 1, "ungrounded": 1}
 
 
 def test_unknown_marker_is_reported_and_does_not_support():

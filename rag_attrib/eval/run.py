@@ -20,7 +20,8 @@ from typing import Any
 
 import torch
 
-from ..types import AttributorLike, finite_json, is_supported
+from ..types import AttributorLike, finite_json
+from ..verdicts import is_supported
 from . import metrics as M
 from .data import UNSUPPORTED_KINDS, EvalCase, EvalDataError
 from .methods import (

@@ -10,7 +10,8 @@ from itertools import pairwise
 from typing import NamedTuple
 
 from ..text import nonspace_map
-from ..types import SUPPORTED, AttributionResult, SentenceAttribution, Span
+from ..types import AttributionResult, SentenceAttribution, Span
+from ..verdicts import SUPPORTED
 
 CARRIED = ("no chunk carries it (nothing cited)", "carried by a chunk (cited)")
 

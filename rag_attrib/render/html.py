@@ -26,9 +26,11 @@ if TYPE_CHECKING:
 
 Record = tuple[str, "AttributionResult", "Verification | None"]
 
-VERDICT_COLOURS = {"supported": "#d9f2d9", "uncited": "#fff1c2", "miscited": "#ffd9b3", "ungrounded": "#f8c9c9"}
+VERDICT_COLOURS = {"supported": "#d9f2d9", "contradicted": "#e6c3f0", "uncited": "#fff1c2", "miscited": "#ffd9b3",
+                   "ungrounded": "#f8c9c9"}
 VERDICT_HELP = {
     "supported": "a chunk its markers cite carries the sentence",
+    "contradicted": "its top chunk carries the sentence but states another value",
     "uncited": "a chunk carries the sentence, but it has no marker",
     "miscited": "its markers cite chunks other than the ones carrying it",
     "ungrounded": "no chunk carries the sentence",
@@ -222,6 +224,9 @@ def _record(rid: str, title: str, result: AttributionResult, verification: Verif
         if verdict:
             tag, colour = verdict.verdict, VERDICT_COLOURS[verdict.verdict]
             hint = f" → {', '.join(verdict.suggestion)}" if verdict.suggestion else ""
+            if verdict.conflict:
+                said = verdict.conflict.span.of(result.chunk(verdict.conflict.chunk_id).text)
+                hint = f" ({', '.join(verdict.conflict.kinds)}): {verdict.conflict.chunk_id} says “{said}”"
             label = f"<span class='verdict'>{esc(verdict.verdict + hint)}</span>"
             name = verdict.verdict
         else:
