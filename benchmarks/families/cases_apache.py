@@ -42,7 +42,7 @@ CASES = [
          "setting high if you care about performance.",
          "negation", G(CORE, 120, "We recommend that this setting")),
        U("A long KeepAliveTimeout keeps more server processes tied up with idle clients on a busy server, and "
-         "httpd shortens the timeout on its own when it runs short of free workers.", "invented")]),
+         "httpd logs a warning at startup whenever the value exceeds 60 seconds.", "invented")]),
 
     C("apache-rewrite-end-vs-l", "moderate",
       "My .htaccess front-controller rule with [L] seems to loop. Which flags actually stop rewriting there, "
