@@ -7,8 +7,9 @@ reference and guides (cmake-doc), 10 cases each (``cases_apache.py``, ``cases_ha
 
 Chunks: ``benchmarks/realistic/chunker.py`` cuts each installed file's visible text (``document_text``) into
 whole-sentence chunks of about 110 words, at most 190; a case names chunks by ``(file, index)``. The chunks of
-a case are shuffled by a ``random.Random`` seeded with the case id, rotated so that the gold chunk of the first
-supported sentence falls in the first, middle and last third of the list by turns, then named c1..cN.
+a case are put in the order ``build_pg_git.chunk_order`` draws (seeded with the case id; the gold chunk of the
+first supported sentence in the first, middle and last third of the list by turns within each family), then
+named c1..cN.
 
 Answers: written by hand (by an AI model) in one of six styles (``STYLES``). Each sentence is supported (gold
 chunk(s) and the first words of the chunk sentences that state it, expanded here to whole chunk sentences) or
@@ -23,7 +24,6 @@ build when a case breaks a rule of the set (sizes, styles, labels, verbatim chun
 from __future__ import annotations
 
 import json
-import random
 import re
 import sys
 from collections import Counter
@@ -33,7 +33,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 sys.path[:0] = [str(HERE), str(ROOT / "benchmarks" / "realistic")]
 
-from build_pg_git import _third, evidence_spans
+from build_pg_git import chunk_order, evidence_spans
 from chunker import chunks as cut_chunks
 
 from rag_attrib.eval.data import parse_case
@@ -110,15 +110,7 @@ def spans(text: str, first_words: tuple[str, ...]) -> list[list[int]]:
 
 
 def build_case(n: int, family: str, case: dict) -> dict:
-    keys = [(f, i) for f, idxs in case["sources"] for i in idxs]
-    assert len(set(keys)) == len(keys), case["id"]
-    order = keys[:]
-    rng = random.Random(case["id"])
-    rng.shuffle(order)
-    first_gold = next(s["gold"][0] for s in case["answer"] if s["gold"])[:2]
-    third = [j for j in range(len(order)) if _third(j, len(order)) == ("first", "middle", "last")[n % 3]]
-    shift = rng.choice(third) - order.index(first_gold)
-    order = [order[(j - shift) % len(order)] for j in range(len(order))]
+    order = chunk_order(case, n)
     ids = {k: f"c{j + 1}" for j, k in enumerate(order)}
     pkg = PACKAGES[family]
     chunks = [{"id": ids[k], "text": chunk_text(pkg["dir"] + k[0], k[1]),
