@@ -100,7 +100,7 @@ CASES = [
       [S("According to the guide, CMAKE_PREFIX_PATH is treated as a list of base paths in which to search for "
          "config files.",
          G(DEPS, 9, "It is treated as a list")),
-       S("Its example is a package installed in /opt/somepackage, in which case /opt/somepackage itself should "
+       S("The guide's example is a package installed in /opt/somepackage, in which case /opt/somepackage itself should "
          "be added to CMAKE_PREFIX_PATH.",
          G(DEPS, 9, "A package installed in /opt/somepackage", "In that case, /opt/somepackage")),
        X("It also says that the CMAKE_PREFIX_PATH environment variable is ignored, so prefixes have to be given "
