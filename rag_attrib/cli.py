@@ -30,6 +30,7 @@ from .demo import DEMO
 from .errors import CliInputError, RagAttribError
 from .text import is_blank
 from .types import MEMORY_CHOICES, TARGETS, finite_json
+from .verdicts import VERDICTS
 
 if TYPE_CHECKING:
     from .types import AttributionResult
@@ -628,7 +629,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="check the [n] citations of many answers against the attribution (JSONL in, JSONL out)",
         description="For each record of INPUT (one JSON object per line: question, chunks, answer, optional "
         "prompt and id), attribute the answer with its citation markers stripped and give each sentence a "
-        "verdict: supported, miscited, uncited or ungrounded. Results are written to OUT as they finish (appended "
+        f"verdict: {', '.join(VERDICTS[:-1])} or {VERDICTS[-1]}. Results are written to OUT as they finish (appended "
         "to a JSONL file, or as shards in a directory with --engine ray). Rerunning with the same INPUT and OUT "
         "skips the records already written; OUT is never the input, never a file this command did not write, "
         "never results of another input, and one run at a time writes it, under whatever name (a link meets the "

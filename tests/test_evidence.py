@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import unicodedata
@@ -71,7 +72,7 @@ def assert_tiles(spans, text):
     """The spans cover ``text`` in order, each from a word's first character to one's last, with only the
     whitespace between words between them."""
     assert spans[0].start == 0 and spans[-1].end == len(text)
-    for a, b in zip(spans, spans[1:]):
+    for a, b in itertools.pairwise(spans):
         assert a.end < b.start and text[a.end : b.start].isspace()
     assert all(not s.of(text)[0].isspace() and not s.of(text)[-1].isspace() for s in spans)
 

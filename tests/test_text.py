@@ -66,13 +66,13 @@ def sentences(answer: str) -> list[str]:
         ("It counts Sunday as 7. weekday() is zero-based. Levels are crit or emerg. --since yesterday limits it.",
          ["It counts Sunday as 7.", "weekday() is zero-based.", "Levels are crit or emerg.",
           "--since yesterday limits it."]),
-        ("Call Counter(words). most_common(10) returns ten. Edit it. /etc/x.cfg holds it. It is fast. "
-         "getElementById returns one. Set it. `app.run()` starts it. Use it. app.config holds it.",
+        (("Call Counter(words). most_common(10) returns ten. Edit it. /etc/x.cfg holds it. It is fast. "
+          "getElementById returns one. Set it. `app.run()` starts it. Use it. app.config holds it."),
          ["Call Counter(words).", "most_common(10) returns ten.", "Edit it.", "/etc/x.cfg holds it.", "It is fast.",
           "getElementById returns one.", "Set it.", "`app.run()` starts it.", "Use it.", "app.config holds it."]),
         # ... and with a command or type in lower case after a word or a number, but never after an abbreviation
-        ("Use e.g. --verbose or i.e. app.run() here. Run ls -a. --all is the same. See it. jsonb also works. "
-         "Kept in pg_wal. dpkg -r removes it. It is 5 min. and more, etc. and so on. Dr. smith met us at 9 a.m. and left.",
+        (("Use e.g. --verbose or i.e. app.run() here. Run ls -a. --all is the same. See it. jsonb also works. "
+          "Kept in pg_wal. dpkg -r removes it. It is 5 min. and more, etc. and so on. Dr. smith met us at 9 a.m. and left."),
          ["Use e.g. --verbose or i.e. app.run() here.", "Run ls -a.", "--all is the same.", "See it.",
           "jsonb also works.", "Kept in pg_wal.", "dpkg -r removes it.", "It is 5 min. and more, etc. and so on.",
           "Dr. smith met us at 9 a.m. and left."]),
