@@ -28,9 +28,9 @@ from .errors import InvalidInputError
 from .text import first_visible, nonspace_map, split_sentences
 from .types import Chunk, Citation, Evidence, Span
 
-# Measured with benchmarks/bench_thresholds.py on SmolLM2-135M: the best chunk's share is 0.45-0.66 for
-# sentences stated in one chunk and 0.13-0.25 for sentences stated in none; the demo's two-source sentence
-# gives its main source 0.29. 0.27 sits above every unsupported sentence and below every supported one.
+# For a model without a threshold of its own (the named offline models bring theirs, ``model.py``): between the
+# best shares of sentences stated in one chunk and in none, on the invented sets (benchmarks/faithfulness.md, run
+# with any model by ``benchmarks/bench_thresholds.py``).
 DEFAULT_MIN_SHARE = 0.27
 
 

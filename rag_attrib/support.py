@@ -1,7 +1,7 @@
 """Is a sentence supported by some chunk? One calibrated probability from several signals of the model.
 
 The best chunk's AttnLRP share alone separates supported from unsupported sentences when answers copy their
-sources, and not when they paraphrase (measured: ``benchmarks/README.md``). A paraphrased but supported
+sources, and not when they paraphrase (measured: ``benchmarks/support-studies.md``). A paraphrased but supported
 sentence becomes much more likely when its source is in the prompt; an invented one does not. So the support
 model combines, per sentence (``features``):
 
@@ -14,7 +14,7 @@ model combines, per sentence (``features``):
 and, not a feature, ``chunk_words``, the chunks' mean length in words, which chooses the fit (``ByChunkLength``).
 
 A logistic regression over standardised features (``fit_logistic``) turns them into ``support`` in [0, 1]
-(``benchmarks/fit_support.py``, the commands and numbers in ``benchmarks/README.md``). The features shift with
+(``benchmarks/fit_support.py``, the commands and numbers in ``benchmarks/support-studies.md``). The features shift with
 the chunks' length: where chunks are one or two sentences, the instructions and the question take a larger part
 of the relevance, and a paraphrase of a short chunk gains less log-probability than one of a paragraph. So a
 model's support is two fits (``ByChunkLength``): one on short invented chunks (``short-dev``), one on paragraphs
@@ -175,7 +175,7 @@ def without_chunks(text: str, spans: Sequence[Any], remove: Sequence[int]) -> st
 
 # Fitted each on its dev set with its model's own signals (Qwen2.5-Coder-0.5B-Instruct, the default, its 1.5B
 # sibling and SmolLM2-135M-Instruct), and used with that model only (``OfflineModel.support``): benchmarks/fit_support.py;
-# the commands and the held-out figures are in benchmarks/README.md, the dev features in benchmarks/support/.
+# the commands and the held-out figures are in benchmarks/support-studies.md, the dev features in benchmarks/support/.
 SUPPORT_QWEN_REALISTIC = SupportModel(
     names=('best_share', 'grounding', 'gain_per_token', 'drop_per_token', 'lp_per_token'),
     weights=(0.8985089624940799, 0.9550512262632381, 0.5304391627009437, 0.7948695222725011, 0.5022870886154891),

@@ -221,7 +221,7 @@ def activation_bytes(config, seq_len: int, dtype_bytes: int = 4) -> int:
     width: ``3 * intermediate + 2 * hidden + 2 * (q + kv) + heads`` numbers (7,305 for SmolLM2: 29.2 kB in
     float32, 0.88 MB per token over its 30 layers). Resident memory grows faster than this count (the
     backward's temporaries, the allocator's fragmentation): 1.3 MB per token measured between 1k and 2k
-    tokens (benchmarks/README.md), which ``memory_plan``'s half of the free memory leaves room for.
+    tokens (benchmarks/memory.md), which ``memory_plan``'s half of the free memory leaves room for.
     ``tests/test_memory.py`` checks the count on a tiny Llama.
     """
     hidden = config.hidden_size
@@ -412,7 +412,7 @@ def release_freed_memory(device: torch.device) -> None:
 
     Each layer's graph and gradients are freed before the next layer allocates blocks of other sizes; glibc
     keeps freed blocks in its heap, where they fragment. Trimming once per layer costs a few ms and lowered the
-    8k-token peak from 2.23 to 2.17 GiB (benchmarks/README.md); most fragmentation happens inside a layer's
+    8k-token peak from 2.23 to 2.17 GiB (benchmarks/memory.md); most fragmentation happens inside a layer's
     backward, which only ``MALLOC_MMAP_THRESHOLD_`` (the user's choice) reaches.
     """
     if device.type == "cpu" and _libc() is not None:
@@ -427,7 +427,7 @@ def return_freed_memory_at_once(threshold: int = 64 * 2**10) -> bool:
 
     By default glibc raises this threshold as large blocks are freed and then keeps freed blocks in its heap,
     where they fragment: ``memory="low"`` at 8k tokens peaked at 1.77 GiB with the default and 1.39 GiB with
-    this (benchmarks/README.md). It holds for the whole process and cannot be undone, hence the application's
+    this (benchmarks/memory.md). It holds for the whole process and cannot be undone, hence the application's
     choice (``rag-attrib ... --memory low`` makes it; ``MALLOC_MMAP_THRESHOLD_=65536`` does the same from the
     environment).
     """
