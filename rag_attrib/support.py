@@ -226,31 +226,49 @@ SUPPORT_SMOLLM2 = ByChunkLength(None, SUPPORT_SMOLLM2_REALISTIC, short_words=20.
 # ----------------------------------------------------------------------------------------- contradictions
 
 _SLOTS = {
-    "number": re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*(?![\w])"),
+    "number": re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*(?![\w])|\b(?:zero|one|two|three|four|five|six|seven|eight|nine|ten|"
+                         r"eleven|twelve|twenty|thirty|sixty|hundred|thousand)\b", re.IGNORECASE),
     "flag": re.compile(r"(?<![\w-])--?[A-Za-z][\w-]*"),
-    "state": re.compile(r"\b(?:true|false|on|off|yes|no|enabled|disabled|allowed|denied)\b", re.IGNORECASE),
+    "state": re.compile(r"\b(?:true|false|enabled|disabled)\b", re.IGNORECASE),
     "code": re.compile(r"\b[A-Za-z_]\w*(?:(?:\.|::)[A-Za-z_]\w*)+(?:\(\))?|\b[a-z]+_\w+\b|\b\w+\(\)"),
 }
-_NEGATION = re.compile(r"\b(?:not|no|never|cannot|none|without)\b|n't\b", re.IGNORECASE)
+_NUMBER_WORDS = {w: str(n) for n, w in enumerate("zero one two three four five six seven eight nine ten eleven "
+                                                 "twelve".split())} | {"twenty": "20", "thirty": "30", "sixty": "60"}
+# Words of technical prose that come in opposite pairs: one stated where the passage says the other.
+_OPPOSITES = [("minimum", "maximum"), ("min", "max"), ("lower", "upper"), ("lowercase", "uppercase"),
+              ("first", "last"), ("before", "after"), ("earlier", "later"), ("older", "newer"),
+              ("public", "private"), ("synchronous", "asynchronous"), ("enable", "disable"), ("allow", "deny"),
+              ("include", "exclude"), ("inclusive", "exclusive"), ("increase", "decrease"), ("start", "end"),
+              ("static", "shared"), ("static", "dynamic"), ("input", "output"), ("read", "write"),
+              ("client", "server"), ("ascending", "descending"), ("left", "right"), ("append", "prepend")]
+_WORD = re.compile(r"[a-z]+")
 
 
 def slots(text: str) -> dict[str, set[str]]:
-    """The values a sentence can get wrong, by kind: numbers (thousands separators dropped), flags, on/off
-    states and code names, each lower-cased."""
+    """The values a sentence can get wrong, by kind: numbers (digits or words; thousands separators dropped),
+    flags, on/off states and code names, each lower-cased."""
     out = {kind: {m.group().lower() for m in pattern.finditer(text)} for kind, pattern in _SLOTS.items()}
-    out["number"] = {n.replace(",", "") if re.fullmatch(r"\d{1,3}(?:,\d{3})+", n) else n for n in out["number"]}
+    out["number"] = {_NUMBER_WORDS.get(n, n.replace(",", "") if re.fullmatch(r"\d{1,3}(?:,\d{3})+", n) else n)
+                     for n in out["number"]}
     return out
+
+
+def _opposed(sentence: str, evidence: str) -> bool:
+    """The sentence uses one word of an opposite pair where the passage uses the other, and not both."""
+    said, shown = set(_WORD.findall(sentence.lower())), set(_WORD.findall(evidence.lower()))
+    return any((a in said and b in shown and b not in said and a not in shown)
+               or (b in said and a in shown and a not in said and b not in shown) for a, b in _OPPOSITES)
 
 
 def typed_conflict(sentence: str, evidence: str, chunk: str) -> tuple[str, ...]:
     """The kinds of value in which ``sentence`` differs from its evidence passage: it states a value of a kind
     that its chunk never mentions, where the evidence states another of that kind the sentence leaves out
-    (``"number"``: 30 days where the chunk says 90), and ``"negation"`` where one of the two is negated."""
+    (``"number"``: 30 days where the chunk says 90; ``"flag"``, ``"state"``, ``"code"``), and ``"opposite"``: one
+    word of an opposite pair where the passage has the other (maximum for minimum). Negation is left out: on the
+    dev sets a paraphrase adds or drops a "not" as often as a contradiction does."""
     said, shown, known = slots(sentence), slots(evidence), slots(chunk)
     kinds = tuple(k for k in _SLOTS if said[k] - known[k] and shown[k] - said[k])
-    if bool(_NEGATION.search(sentence)) != bool(_NEGATION.search(evidence)):
-        kinds += ("negation",)
-    return kinds
+    return kinds + (("opposite",) if _opposed(sentence, evidence) else ())
 
 
 def contradiction(sentence: str, top: Citation, chunk: Chunk) -> Conflict | None:

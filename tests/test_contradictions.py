@@ -19,7 +19,9 @@ CHUNK = Chunk("reflog", "Git keeps a log of every branch tip. The reflogs are ke
 @pytest.mark.parametrize("sentence, kinds", [
     ("Reflog entries stay for 30 days by default.", ("number",)),
     ("Reflog entries stay for 90 days by default.", ()),
-    ("Reflog entries are not kept by default.", ("negation",)),
+    ("Reflog entries are kept for ninety days at most.", ()),  # a paraphrase of the number: no conflict
+    ("Reflog entries are not kept by default.", ()),  # negation: as often a paraphrase as a contradiction
+    ("The reflogs are kept for the maximum of 90 days.", ()),
     ("Run git gc --aggressive to drop them at once.", ("flag",)),
     ("git gc --prune=now drops them.", ()),
 ])
@@ -35,8 +37,16 @@ def test_a_value_the_chunk_states_elsewhere_is_no_conflict():
     assert typed_conflict("Unreachable entries go after 30 days.", "The default is 90 days.", chunk) == ()
 
 
-def test_thousands_separators_are_one_number():
+def test_numbers_in_words_and_with_separators_are_numbers():
     assert typed_conflict("It holds 1000 rows.", "It holds 1,000 rows.", "It holds 1,000 rows.") == ()
+    assert typed_conflict("iota starts at one.", "iota starts at zero.", "iota starts at zero.") == ("number",)
+    assert typed_conflict("iota starts at 0.", "iota starts at zero.", "iota starts at zero.") == ()
+
+
+def test_one_word_of_an_opposite_pair_where_the_passage_has_the_other_conflicts():
+    passage = "The number of elements copied is the minimum of len(src) and len(dst)."
+    assert typed_conflict("copy returns the maximum of the two lengths.", passage, passage) == ("opposite",)
+    assert typed_conflict("copy returns the smaller of the two lengths, the minimum.", passage, passage) == ()
 
 
 def test_the_conflict_names_the_chunk_and_the_evidence_passage():
