@@ -232,8 +232,7 @@ _SLOTS = {
     "state": re.compile(r"\b(?:true|false|enabled|disabled)\b", re.IGNORECASE),
     "code": re.compile(r"\b[A-Za-z_]\w*(?:(?:\.|::)[A-Za-z_]\w*)+(?:\(\))?|\b[a-z]+_\w+\b|\b\w+\(\)"),
 }
-_NUMBER_WORDS = {w: str(n) for n, w in enumerate("zero one two three four five six seven eight nine ten eleven "
-                                                 "twelve".split())} | {"twenty": "20", "thirty": "30", "sixty": "60"}
+_NUMBER_WORDS = {w: str(n) for n, w in enumerate(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve"])} | {"twenty": "20", "thirty": "30", "sixty": "60"}
 # Words of technical prose that come in opposite pairs: one stated where the passage says the other.
 _OPPOSITES = [("minimum", "maximum"), ("min", "max"), ("lower", "upper"), ("lowercase", "uppercase"),
               ("first", "last"), ("before", "after"), ("earlier", "later"), ("older", "newer"),
