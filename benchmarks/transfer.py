@@ -26,6 +26,7 @@ import torch
 
 from rag_attrib.eval import load_many
 from rag_attrib.eval.metrics import auroc
+from rag_attrib.model import default_support
 from rag_attrib.support import fit_logistic, typed_conflict
 
 FAMILY_OF_PREFIX = {"pg": "postgresql", "git": "git", "dj": "django", "dh": "debian-handbook"}
@@ -150,9 +151,9 @@ def worst(table: dict[str, dict[str, float]], key: str) -> float:
 def conflict_scores(rows: Sequence[dict], chunk_texts: dict[str, list[str]]) -> dict[str, list[float]]:
     """Candidate contradiction scores per row (higher: more likely contradicted)."""
     out: dict[str, list[float]] = {"drop_min": [], "gain_min": []}
-    kinds = ("number", "flag", "state", "code", "negation")
+    kinds = ("number", "flag", "state", "code", "opposite")
     out.update({f"typed_{k}": [] for k in kinds})
-    out["typed_values"] = []  # number, flag or state
+    out["typed_any"] = []  # what Attributor uses: any of them
     for r in rows:
         out["drop_min"].append(-r["f"]["drop_min"])
         out["gain_min"].append(-r["f"]["gain_min"])
@@ -161,7 +162,7 @@ def conflict_scores(rows: Sequence[dict], chunk_texts: dict[str, list[str]]) -> 
         found = typed_conflict(r["text"], evidence, chunk)
         for k in kinds:
             out[f"typed_{k}"].append(float(k in found))
-        out["typed_values"].append(float(bool({"number", "flag", "state"} & set(found))))
+        out["typed_any"].append(float(bool(found)))
     return out
 
 
@@ -169,7 +170,7 @@ def chosen_threshold(scores: Sequence[float], rows: Sequence[dict]) -> float:
     """The cut (flag at or above) that best separates contradictions from supported sentences (Youden's J)."""
     pos = [s for s, r in zip(scores, rows) if r.get("kind") == "contradiction"]
     neg = [s for s, r in zip(scores, rows) if r["gold"]]
-    best = (-1.0, math.inf)
+    best = (0.0, math.inf)  # no cut that catches more contradictions than it flags supported sentences: none
     for t in sorted(set(scores)):
         j = sum(s >= t for s in pos) / max(len(pos), 1) - sum(s >= t for s in neg) / max(len(neg), 1)
         best = max(best, (j, t))
@@ -188,7 +189,9 @@ def report_conflicts(rows: list[dict], support: Sequence[float], chunk_texts: di
         flagged = [False] * len(rows)
         for fam in fams:
             train = [i for i in kept if rows[i]["family"] != fam]
-            cut = chosen_threshold([values[i] for i in train], [rows[i] for i in train])
+            # a rule (0 or 1) has no cut to choose; a score gets the one that separates best on the other families
+            cut = 1.0 if name.startswith("typed_") else chosen_threshold([values[i] for i in train],
+                                                                         [rows[i] for i in train])
             for i in kept:
                 if rows[i]["family"] == fam:
                     flagged[i] = values[i] >= cut
@@ -202,10 +205,28 @@ def report_conflicts(rows: list[dict], support: Sequence[float], chunk_texts: di
               f"contr caught {worst(table, 'con_flagged'):.0%}")
 
 
+def report_shipped(rows: list[dict], model: str | None, chunk_texts: dict[str, list[str]]) -> None:
+    """What ships for this model, fitted on nothing here: its support model at one half, then with the
+    contradiction rule (``typed_conflict`` on the top chunk's evidence) among the sentences it keeps."""
+    support = default_support(model)
+    model = model or "the default model"
+    if support is None:
+        print(f"\n{model} ships no support model")
+        return
+    p = [v if (v := support(r)) is not None else float(max(r["shares"]) >= 0.5) for r in rows]
+    print_table(f"shipped support model of {model} (dev, nothing fitted here)", per_family(p, rows))
+    conflict = conflict_scores(rows, chunk_texts)["typed_any"]
+    verdict = [0.0 if v < 0.5 or c else 1.0 for v, c in zip(p, conflict)]
+    print_table("... and contradicted where its top chunk's evidence states another value (typed_conflict)",
+                per_family(verdict, rows))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dev", nargs="+", help="support_study.py --tokens dumps of dev splits")
     parser.add_argument("--eval", nargs="*", default=[], help="dumps of test splits, scored once with the choice")
+    parser.add_argument("--model", help="the named offline model the dumps come from, for its shipped support model "
+                                        "(default: the default model)")
     args = parser.parse_args()
     dumps = [json.loads(Path(path).read_text()) for path in args.dev]
     for path, dump in zip(args.dev, dumps):
@@ -216,14 +237,19 @@ def main() -> None:
           + ", ".join(f"{f} {sum(r['family'] == f for r in rows)}" for f in sorted({r['family'] for r in rows})))
     results = []
     for names in CANDIDATES:
+        inverted = [n for n, w in zip(names, fit_logistic(*matrix(rows, names), names).weights) if w < 0]
+        if inverted:  # no signal may count against support
+            print(f"  {'+'.join(names):60} not a candidate: a negative weight on {', '.join(inverted)}")
+            continue
         table = per_family(leave_family_out(rows, names).tolist(), rows)
         results.append((names, table))
         print(f"  {'+'.join(names):60} worst AUROC {worst(table, 'auroc'):.3f}  mean "
               f"{statistics.fmean(m['auroc'] for m in table.values()):.3f}  worst sup flagged "
               f"{worst(table, 'sup_flagged'):.0%}  worst uns caught {worst(table, 'uns_flagged'):.0%}")
+    chunk_texts = {c.id: [ch.text for ch in c.chunks] for d in dumps for c in load_many(d["data"])}
+    report_shipped(rows, args.model, chunk_texts)
     names, table = max(results, key=lambda nt: (worst(nt[1], "auroc"), -len(nt[0])))
     print_table(f"chosen by worst-family AUROC: {'+'.join(names)} (each family scored by a fit on the others)", table)
-    chunk_texts = {c.id: [ch.text for ch in c.chunks] for d in dumps for c in load_many(d["data"])}
     report_conflicts(rows, leave_family_out(rows, names).tolist(), chunk_texts)
     model = fit_logistic(*matrix(rows, names), names)
     print("fitted on all dev:", json.dumps(model.to_dict()))
