@@ -34,12 +34,16 @@ _ABBREVIATION_RE = re.compile(r"(?<![\w.-])(?:[a-zß]\. [a-zA-Zß]|approx|ca|cf|
 # name (``weekday()``, ``app.config``, ``most_common``, ``getElementById``), a flag (``--since``), a path, inline
 # code, or a command or type written in lower case (``dpkg -r ...``, ``jsonb keeps ...``). After a full stop and a
 # space, such an opening starts a new sentence, unless the stop ends an abbreviation ("e.g. --verbose", "etc. and");
-# a plain lower-case word only after a word without inner full stops (not "a.m.") or a number ("as 7. weekday").
+# a plain lower-case word only after a word with a letter and without inner full stops (not "a.m.", not a list's
+# "1."), and not after a full stop inside quotes ('prints "done." and exits').
 _TECH_START_RE = re.compile(r"[.!?][\"')\]]*( +)(?=--?[A-Za-z]|[~.]?/\w|`|[A-Za-z_]\w*(?:\(|\.[A-Za-z_]|::|_\w)"
                             r"|[a-z]+[A-Z]\w*)")
-_LOWER_START_RE = re.compile(r"(?<!\S)(?:[^\s.]*[A-Za-z0-9]{2}|\d)[\"')\]]*[.!?][\"')\]]*( +)(?=[a-z])")
-_ABBREVIATION_END_RE = re.compile(r"(?:^|[\s(])(?:e\.g|i\.e|etc|vs|cf|viz|al|approx|ca|no|nr|fig|figs|eq|sec|ch|vol|pp|"
-                                  r"resp|incl|excl|esp|min|max|avg|dept|est|dr|mr|mrs|ms|prof|st|jr|sr|[a-zA-Z])[.!?]$", re.IGNORECASE)
+_LOWER_START_RE = re.compile(r"(?<!\S)(?=[^\s.]*[A-Za-z])[^\s.]{2,}[)\]]*[.!?][)\]]*( +)(?=[a-z])")
+# The words whose full stop ends no sentence; the last characters of the text before a cut are read against them.
+_ABBREVIATION_END_RE = re.compile(
+    r"(?<![^\s(])(?:e\.g|i\.e|etc|vs|cf|viz|al|approx|ca|no|nr|fig|figs|eq|sec|ch|vol|pp|resp|incl|excl|esp|min|max|"
+    r"avg|dept|est|dr|mr|mrs|ms|prof|st|jr|sr|inc|ltd|co|corp|lbs|oz|ft|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|"
+    r"nov|dec|[a-zA-Z])[.!?]$", re.IGNORECASE)
 
 
 def check_answer(answer: object, none_generates: bool = True) -> None:
@@ -153,7 +157,8 @@ def _technical_cuts(text: str, start: int, end: int) -> list[tuple[int, int]]:
     stops = {m.start(1): m for pattern in (_TECH_START_RE, _LOWER_START_RE) for m in pattern.finditer(text, start, end)}
     for at in sorted(stops):
         m = stops[at]
-        if at > a and not _ABBREVIATION_END_RE.search(text[a:at].rstrip("\"')] ")):
+        before = text[max(a, at - 16) : at].rstrip("\"')] ")  # only its last word matters: linear in the line
+        if at > a and not _ABBREVIATION_END_RE.search(before):
             pieces.append((a, at))
             a = m.end()
     return pieces + [(a, end)]
