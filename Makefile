@@ -30,7 +30,8 @@ $(VENV)/.installed: pyproject.toml Makefile constraints.txt integrations/langcha
 # Debian packages some tests need: Chromium (the HTML report in a real browser) and the documentation the realistic
 # evaluation set was cut from (its provenance test). Installed where root and apt-get allow; under CI=true those
 # tests fail instead of skipping when a package is still missing.
-DEBIAN_PACKAGES := chromium postgresql-doc-15 git-doc python-django-doc debian-handbook
+DEBIAN_PACKAGES := chromium postgresql-doc-15 git-doc python-django-doc debian-handbook python-flask-doc \
+                   python-celery-doc golang-1.19-doc apache2-doc haproxy-doc cmake-doc
 
 debian-packages:
 	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \

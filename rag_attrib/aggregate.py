@@ -8,7 +8,7 @@ For one sentence:
 - ``grounding`` = the sum of the shares: the part of the evidence that came from the retrieved chunks;
 - ``cited`` = the chunks whose share is at least ``min_share``, by score; with a support model
   (``rag_attrib.support``), none when its support is below one half, and the top chunk when it is supported
-  but no share reaches ``min_share`` (``carrying``);
+  but no share reaches ``min_share`` (``verdicts.carrying``);
 - ``evidence`` of a chunk = its sentences (or token windows) ranked by their part of the chunk's positive
   relevance: the passage a reader highlights, at no extra model cost.
 """
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -24,12 +25,12 @@ import torch
 from torch import Tensor
 
 from .errors import InvalidInputError
-from .text import split_sentences
-from .types import Chunk, Citation, Evidence, Span, is_supported
+from .text import first_visible, nonspace_map, split_sentences
+from .types import Chunk, Citation, Evidence, Span
 
-# Measured with benchmarks/bench_thresholds.py on SmolLM2-135M: the best chunk's share is 0.45-0.66 for
-# sentences stated in one chunk and 0.13-0.25 for sentences stated in none; the demo's two-source sentence
-# gives its main source 0.29. 0.27 sits above every unsupported sentence and below every supported one.
+# For a model without a threshold of its own (the named offline models bring theirs, ``model.py``): between the
+# best shares of sentences stated in one chunk and in none, on the invented sets (benchmarks/faithfulness.md, run
+# with any model by ``benchmarks/bench_thresholds.py``).
 DEFAULT_MIN_SHARE = 0.27
 
 
@@ -63,18 +64,6 @@ def cited_ids(citations: Sequence[Citation], min_share: float) -> tuple[str, ...
     return tuple(c.chunk_id for c in citations if c.share >= min_share and c.score > 0)
 
 
-def carrying(citations: Sequence[Citation], min_share: float, support: float | None) -> tuple[str, ...]:
-    """The chunks that carry a sentence (its ``cited``). Without a support probability: those with at least
-    ``min_share``. With one, it decides *whether* a chunk carries the sentence and the shares decide *which*:
-    none below ``SUPPORTED``, else those with at least ``min_share``, or the top chunk when none reaches it."""
-    ids = cited_ids(citations, min_share)
-    if support is None:
-        return ids
-    if not is_supported(support):
-        return ()
-    return ids or tuple(c.chunk_id for c in citations[:1] if c.score > 0)
-
-
 def check_min_share(min_share: float) -> float:
     """``min_share`` is a share of relevance: a number in [0, 1]."""
     if isinstance(min_share, bool) or not isinstance(min_share, (int, float)) or not 0 <= min_share <= 1:
@@ -102,29 +91,54 @@ def evidence_units(
     chunk: Chunk, prompt: str, chunk_span: Span, offsets: Sequence[tuple[int, int]], token_range: tuple[int, int]
 ) -> EvidenceUnits:
     """Cut a chunk into sentences (the answers' splitter), and any sentence of more than ``EVIDENCE_WINDOW`` tokens
-    into windows; map every prompt token of the chunk to its passage."""
+    into windows; map every prompt token of the chunk to its passage.
+
+    A token goes with the passage holding its first non-space character (``" Har"`` with the sentence starting
+    at "Har"). A sentence's first passage starts on its first character and its last ends on its last; between
+    windows only whitespace is left out, and they are cut before a word where they can be, else never inside a
+    character nor before a combining mark, so that no passage starts mid-word or on an accent."""
     in_prompt = chunk_span.of(prompt)
-    to_chunk = _nonspace_map(in_prompt, chunk.text)  # the prompt may re-wrap the chunk's whitespace
+    to_chunk = nonspace_map(in_prompt, chunk.text)  # the prompt may re-wrap the chunk's whitespace
     sentences = split_sentences(in_prompt)
     starts = [s.start for s in sentences]
-    grouped: list[list[int]] = [[] for _ in sentences]
+    grouped: list[list[tuple[int, int]]] = [[] for _ in sentences]  # (token, its first character) per sentence
     for t in range(*token_range):
         s, e = offsets[t]
-        k = bisect.bisect_right(starts, s - chunk_span.start) - 1
-        if e > s and 0 <= k and s - chunk_span.start < sentences[k].end:
-            grouped[k].append(t)
+        c = first_visible(in_prompt, s - chunk_span.start, e - chunk_span.start)
+        k = -1 if c is None else bisect.bisect_right(starts, c) - 1
+        if k >= 0 and c < sentences[k].end:
+            grouped[k].append((t, c))
     spans, tokens = [], []
     for sentence, group in zip(sentences, grouped):
-        windows = [group[i : i + EVIDENCE_WINDOW] for i in range(0, len(group), EVIDENCE_WINDOW)] or [[]]
-        for window in windows:
-            if len(windows) == 1:
-                a, b = sentence.start, sentence.end
-            else:
-                a = max(offsets[window[0]][0] - chunk_span.start, sentence.start)
-                b = min(offsets[window[-1]][1] - chunk_span.start, sentence.end)
+        windows = _windows(in_prompt, group, offsets)
+        bounds = [sentence.start] + [window[0][1] for window in windows[1:]] + [sentence.end]
+        for window, a, b in zip(windows, bounds, bounds[1:]):
+            b = len(in_prompt[:b].rstrip()) if b < sentence.end else b  # the whitespace before the next window
             spans.append(Span(to_chunk(a), to_chunk(b - 1) + 1))
-            tokens.append(tuple(window))
+            tokens.append(tuple(t for t, _ in window))
     return EvidenceUnits(tuple(spans), tuple(tokens), source_offsets(chunk))
+
+
+def _windows(text: str, group: list[tuple[int, int]], offsets: Sequence[tuple[int, int]]
+             ) -> list[list[tuple[int, int]]]:
+    """``group`` (a sentence's tokens and their first characters) cut into windows of at most
+    ``EVIDENCE_WINDOW`` tokens, each cut as late as possible before the best kind of token there is: one
+    starting a word, else one starting a character that is no combining mark, else any."""
+
+    def cut_quality(i: int) -> int:
+        (t, c), (previous, _) = group[i], group[i - 1]
+        if offsets[t][0] < offsets[previous][1]:  # the pieces of one character (byte-level BPE)
+            return 0
+        if c == 0 or text[c - 1].isspace():
+            return 2
+        return 0 if unicodedata.category(text[c]).startswith("M") else 1
+
+    windows, i = [], 0
+    while len(group) - i > EVIDENCE_WINDOW:
+        cut = max(range(i + 1, i + EVIDENCE_WINDOW + 1), key=lambda j: (cut_quality(j), j))
+        windows.append(group[i:cut])
+        i = cut
+    return [*windows, group[i:]]
 
 
 def source_offsets(chunk: Chunk) -> tuple[int, int] | None:
@@ -166,20 +180,3 @@ def with_evidence(
     index = {chunk_id: i for i, chunk_id in enumerate(chunk_ids)}
     return tuple(dataclasses.replace(c, evidence=evidence(relevance, units(index[c.chunk_id])))
                  if c.chunk_id in which else c for c in citations)
-
-
-def _nonspace_map(src: str, dst: str):
-    """Position in ``src`` -> the same character's position in ``dst``; the two differ only in whitespace."""
-    if src == dst:
-        return lambda i: i
-    src_chars = [i for i, ch in enumerate(src) if not ch.isspace()]
-    dst_chars = [i for i, ch in enumerate(dst) if not ch.isspace()]
-    rank = {p: k for k, p in enumerate(src_chars)}
-
-    def to_dst(i: int) -> int:
-        k = rank.get(i)
-        if k is None:  # whitespace: the next non-space character's place
-            k = bisect.bisect_left(src_chars, i)
-        return dst_chars[min(k, len(dst_chars) - 1)]
-
-    return to_dst

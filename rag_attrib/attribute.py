@@ -15,7 +15,6 @@ from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerB
 from .aggregate import (
     DEFAULT_MIN_SHARE,
     EvidenceUnits,
-    carrying,
     check_min_share,
     evidence_units,
     sentence_citations,
@@ -24,12 +23,13 @@ from .aggregate import (
 from .errors import ContextTooLongError, EmptyAnswerError, InvalidInputError, InvalidTypeError
 from .lrp import family_for, model_lock
 from .lrp.relevance import Backward, Memory, check_memory, sentence_relevance, teacher_forced_logprobs
+from .markers import citation_spans
 from .prompt import DEFAULT_SYSTEM, Encoded, RenderedPrompt, encode, encode_prompt, render_foreign, render_rag_prompt
 from .stream import AnswerStream, stream_pieces
-from .support import Support, mean_words, without_chunks
-from .text import check_answer, locate_chunks
+from .support import Support, contradiction, mean_words, without_chunks
+from .text import check_answer, is_blank, locate_chunks
 from .types import TARGETS, AttributionResult, Chunk, SentenceAttribution, Span, Target, TokenRelevance, as_chunks
-from .verification import citation_spans
+from .verdicts import carrying
 
 EvidenceMode = Literal["cited", "all", "none"]
 EVIDENCE_MODES = ("cited", "all", "none")
@@ -55,6 +55,7 @@ class Attributor:
         evidence: EvidenceMode = "cited",
         memory: Memory = "auto",
         support: Support | None = None,
+        contradictions: bool = True,
     ) -> None:
         """``memory``: ``"fast"`` keeps the whole graph for the sentences' backward passes (memory grows by
         about 1 MB per token on SmolLM2-135M), ``"low"`` recomputes one decoder layer at a time (the same
@@ -62,7 +63,8 @@ class Attributor:
         picks ``"fast"`` when its estimated activations fit half the device's free memory, and an int (bytes)
         picks ``"fast"`` when they fit that budget. ``support``: a fitted support model that decides whether
         a sentence is carried by any chunk (two extra forward passes per answer; ``rag_attrib.support``), or
-        None to decide by the shares alone."""
+        None to decide by the shares alone. ``contradictions``: whether to compare each carried sentence with
+        the passage of its top chunk that the relevance found (``SentenceAttribution.conflict``; no model cost)."""
         family_for(model)  # fail now, not at the first call, for an architecture without rules
         if target not in TARGETS:
             raise InvalidInputError(f"target must be one of {TARGETS}, got {target!r}")
@@ -78,7 +80,7 @@ class Attributor:
         self.backward, self.system_prompt, self.keep_token_relevance = backward, system_prompt, keep_token_relevance
         self.evidence = evidence
         check_memory(memory)
-        self.memory, self.support = memory, support
+        self.memory, self.support, self.contradictions = memory, support, contradictions
 
     @classmethod
     def load(cls, name_or_path: str | None = None, **kwargs: Any) -> Attributor:
@@ -216,7 +218,7 @@ class Attributor:
         proxy = answer is not None
         if answer is None:
             answer = self.generate(encode_prompt(self.tokenizer, rendered.text)[0])
-            if not answer.strip():
+            if is_blank(answer):
                 raise EmptyAnswerError(
                     "the model generated an empty answer; pass answer=... or check the prompt and max_new_tokens"
                 )
@@ -262,14 +264,19 @@ class Attributor:
 
     def _sentence(self, enc: Encoded, chunks: Sequence[Chunk], i: int, row: tuple, relevance: torch.Tensor,
                   value: float, support: float | None, units) -> SentenceAttribution:
-        """Sentence ``i`` of ``enc`` with the chunks it cites (``carrying``) and their evidence."""
+        """Sentence ``i`` of ``enc`` with the chunks it cites (``carrying``), their evidence, and whether its top
+        chunk states another value (``contradiction``)."""
         citations, grounding = row
         cited = carrying(citations, self.min_share, support)
-        if self.evidence != "none":
-            ids = [c.id for c in chunks]
-            citations = with_evidence(citations, ids, relevance, units, cited if self.evidence == "cited" else ids)
+        ids = [c.id for c in chunks]
         span = enc.sentence_spans[i]
-        return SentenceAttribution(span.of(enc.answer), span, citations, cited, grounding, value, support)
+        conflict = None
+        if cited and self.contradictions:
+            top = with_evidence(citations[:1], ids, relevance, units, ids)[0]
+            conflict = contradiction(span.of(enc.answer), top, chunks[ids.index(top.chunk_id)])
+        if self.evidence != "none":
+            citations = with_evidence(citations, ids, relevance, units, cited if self.evidence == "cited" else ids)
+        return SentenceAttribution(span.of(enc.answer), span, citations, cited, grounding, value, support, conflict)
 
     def _support(self, enc: Encoded, rows: Sequence[tuple], logprobs: torch.Tensor, chunks: Sequence[Chunk]
                  ) -> list[float | None]:

@@ -12,21 +12,28 @@ What the runner guarantees, in both engines (``ray_engine`` uses the functions h
 
 - It writes only to an output it made. The output may not be the input (the same file, also through a
   link), and an existing output with a line that is not one of our records is refused and left untouched.
-  The one thing ever cut is a last line without its newline that starts as our records do
-  (``{"line": ``): a record cut off mid-write, done again.
+  The one thing ever cut is a last line without its newline that starts as our records do (``{"line": ``),
+  is a shorter start of that, or ends in zeros (a file system's padding after a crash): a record cut off
+  mid-write, done again.
 - It resumes only its own input. Each record carries ``input`` (the input's absolute path, for messages)
   and ``input_sha1`` (the SHA-1 of its input line, line end excluded). A rerun checks every line already
   done against the input as it is now: records appended to the input are done next; a verified line that
-  changed or disappeared, or another file, is refused, naming both files; an error record whose line
-  changed (a record fixed) is done again. A copy or a moved input with the same lines resumes. ``restart`` (``--restart``) empties our own output first instead (local: truncates
-  the file; ray: deletes its shards) and says how many records it dropped.
-- One run at a time: an exclusive, non-blocking ``flock`` on a lock file (``.OUT.lock`` next to the
-  file; ``OUT_DIR/.rag_attrib.lock``; removed when the run ends) that names the run holding it; a second
-  run stops with that name.
-- No duplicates: ``retry_errors`` first rewrites the output atomically (a temporary, fsync, rename)
-  without the records it redoes, which are then done like any missing line (a kill in between leaves them
-  missing, and the next run does them). Readers keep one record per line number anyway (an ok record over
-  an error record) and count the duplicates they drop (``Results.duplicates``).
+  changed or disappeared is refused, naming the input given and the one that line was made from; an error
+  record whose line changed (a record fixed) is done again. A copy or a moved input with the same lines
+  resumes. ``restart`` (``--restart``) empties our own output first instead (local: truncates the file; ray:
+  deletes its shards) and says how many records it dropped.
+- One run per output file, however it is spelled: an exclusive, non-blocking ``flock`` on a lock file that
+  names the run holding it, removed when the run ends: ``.OUT.lock`` next to the file ``OUT`` resolves to
+  (a symlink or a linked folder meets it), with ``OUT`` itself locked too (another hard link meets that);
+  ``OUT_DIR/.rag_attrib.lock`` for ray. A second run stops at once.
+- No duplicates: ``retry_errors`` first rewrites the output atomically (a temporary, fsync, rename; through
+  a symlink, the file it names, with its permissions) without the records it redoes, which are then done
+  like any missing line (a kill in between leaves them missing, and the next run does them). Readers keep
+  one record per line number anyway (an ok record over an error record) and count the duplicates they drop
+  (``Results.duplicates``).
+- No record stops the run: a line that no parser reads or no output can hold (not UTF-8, not JSON, nested
+  beyond Python's limit, a lone surrogate escape, not an object) is an ``input`` error record. A failure to
+  write the output (a full disk), also at its last close, is one ``OutputError`` that says what is kept.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ import hashlib
 import json
 import os
 import socket
+import stat
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -45,7 +53,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InvalidInputError, OutputError, RecordError
-from .types import AttributorLike
+from .types import AttributorLike, check_read_finite, finite_json, non_finite_at
 from .verification import verify
 
 RECORD_START = b'{"line": '  # how every output record begins (verify_line's key order)
@@ -54,19 +62,30 @@ RECORD_START = b'{"line": '  # how every output record begins (verify_line's key
 # ----------------------------------------------------------------------------------------- one record
 
 
-def parse_record(line: str | bytes, number: int) -> dict[str, Any]:
+def read_json(line: str | bytes, number: int) -> Any:
+    """The JSON value on input line ``number``; a line no parser reads is a ``RecordError`` naming why."""
     if isinstance(line, bytes):
         raise RecordError(f"line {number}: not valid UTF-8; re-encode the file as UTF-8")
     try:
-        record = json.loads(line)
+        value = json.loads(line)
+        check_read_finite(value, f"line {number}: the record", RecordError)
     except json.JSONDecodeError as err:
         raise RecordError(f"line {number}: not valid JSON ({err.msg} at column {err.colno})") from None
-    return check_record(record, number)
+    except RecursionError:
+        raise RecordError(f"line {number}: nested too deeply to read (brackets inside brackets beyond Python's "
+                          "limit); a record is one object of a question, chunks and an answer") from None
+    return value
 
 
 def check_record(record: Any, number: int) -> dict[str, Any]:
     if not isinstance(record, dict):
-        raise RecordError(f"line {number}: a record must be a JSON object, got {type(record).__name__}")
+        raise RecordError(f"line {number}: a record must be a JSON object, got {_json_type(record)}")
+    unwritable = [_escaped(key) for key, value in record.items() if _lone_surrogate({key: value})]
+    if unwritable:
+        raise RecordError(
+            f"line {number}: {', '.join(unwritable)} hold{'s' if len(unwritable) == 1 else ''} a lone surrogate "
+            f"escape ({_escaped(_lone_surrogate(record) or '')}), half of a UTF-16 pair and no character; write the "
+            "character itself, or both halves of its escape")
     missing = [k for k in ("chunks", "answer") if k not in record]
     if "question" not in record and "prompt" not in record:
         missing.append("question (or prompt)")
@@ -81,6 +100,32 @@ def check_record(record: Any, number: int) -> dict[str, Any]:
     if wrong:
         raise RecordError(f"line {number}: {'; '.join(wrong)}")
     return record
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    return "a number"
+
+
+def _lone_surrogate(value: Any) -> str | None:
+    """The first lone surrogate in ``value`` (a ``\\ud800`` escape in its JSON: half of a UTF-16 pair), which no
+    UTF-8 output can hold; None where there is none."""
+    text = json.dumps(value, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        return text[err.start]
+    return None
+
+
+def _escaped(text: str) -> str:
+    """``text`` with each lone surrogate written as its escape, so that a message can hold it."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _shown(value: Any) -> str:
@@ -99,26 +144,26 @@ def verify_line(
 ) -> dict[str, Any]:
     """The output record of input line ``number`` of the file ``source``; never raises for a bad record (it
     becomes an error record)."""
-    head = {"line": number, "id": _id_of(line), "input": source, "input_sha1": line_sha1(line)}
+    head = {"line": number, "id": None, "input": source, "input_sha1": line_sha1(line)}
     try:
-        record = parse_record(line, number)
+        value = read_json(line, number)
+        head["id"] = _id_of(value)
+        record = check_record(value, number)
         verification = verify(attributor, record.get("question"), record["chunks"], record["answer"],
                               prompt=record.get("prompt"))
         return {**head, "ok": True, **verification.to_dict(token_relevance)}
     except Exception as err:  # noqa: BLE001  one bad record must not stop the run; it is recorded
-        message = str(err) or type(err).__name__
+        message = _escaped(str(err) or type(err).__name__)
         if not message.startswith(f"line {number}:"):
             message = f"line {number}: {message}"
         return {**head, "ok": False, "error": message, "error_type": type(err).__name__,
                 "error_kind": "input" if isinstance(err, InvalidInputError) else "run"}
 
 
-def _id_of(line: str | bytes) -> Any:
-    try:
-        record = json.loads(line)
-    except ValueError:
-        return None
-    return record.get("id") if isinstance(record, dict) else None
+def _id_of(record: Any) -> Any:
+    """The record's ``id``; None where it has none, or one that no output can hold (a lone surrogate, a NaN)."""
+    rid = record.get("id") if isinstance(record, dict) else None
+    return None if _lone_surrogate(rid) or non_finite_at(rid) is not None else rid
 
 
 def input_lines(path: str | os.PathLike) -> Iterator[tuple[int, str | bytes]]:
@@ -135,27 +180,30 @@ def input_lines(path: str | os.PathLike) -> Iterator[tuple[int, str | bytes]]:
 
 
 def check_input_file(path: str | os.PathLike) -> None:
-    """Refuse, before anything runs, an input that is no JSONL file: missing, a folder, or one JSON document
-    spread over several lines (a pretty-printed array or object), which would otherwise
-    become one error record per line."""
+    """Refuse, before anything runs, an input that is no JSONL file: missing, a folder, or a file that is one
+    JSON array or object (pretty-printed over several lines, or an array on its only line), which would otherwise
+    become one error record per line. A line of JSONL that is an array is one bad record, as any other."""
     source = Path(path)
     if source.is_dir():
         raise RecordError(f"input {str(path)!r} is a directory; pass a JSONL file, one record per line")
     if not source.is_file():
         raise RecordError(f"input file {str(path)!r} does not exist; pass a JSONL file, one record per line")
-    first = next(input_lines(source), None)
+    lines = input_lines(source)
+    first = next(lines, None)
     if first is None:
         return  # nothing to verify is not an error (a pipeline's quiet day); the CLI says so
     try:
         whole = json.loads(first[1])
-        if not isinstance(whole, list):
+        if not isinstance(whole, list) or next(lines, None) is not None:
             return
+    except RecursionError:
+        return  # a line nested too deeply: its error record says so, and the others run
     except ValueError:
         if not str(first[1]).lstrip().startswith(("[", "{")):
             return  # a broken line: it becomes an error record, and the others run
         try:
             whole = json.loads(source.read_text(encoding="utf-8-sig"))
-        except ValueError:
+        except (ValueError, RecursionError):
             return
     fix = "write each record on one line"
     if isinstance(whole, list):
@@ -181,19 +229,19 @@ class Done:
     sha1: str | None
     ok: bool
     kind: str | None
+    source: str | None  # the input it was made from
 
 
 @dataclass
 class Output:
-    """The records already in an output, one per line number, and the input they name."""
+    """The records already in an output, one per line number."""
 
     done: dict[int, Done] = field(default_factory=dict)
-    source: str | None = None
     duplicates: int = 0
 
     def add(self, record: dict[str, Any]) -> None:
-        line, new = int(record["line"]), Done(record.get("input_sha1"), bool(record["ok"]), record.get("error_kind"))
-        self.source = self.source or record.get("input")
+        line = int(record["line"])
+        new = Done(record.get("input_sha1"), bool(record["ok"]), record.get("error_kind"), record.get("input"))
         if line in self.done:
             self.duplicates += 1
             if not _prefer(self.done[line].ok, new.ok):
@@ -218,10 +266,11 @@ class Output:
         conflicts = sorted(n for n in changed if self.done[n].ok)
         if not conflicts:
             return changed
-        if self.source == os.path.abspath(input_path):
+        made_from, given = self.done[conflicts[0]].source, os.path.abspath(input_path)
+        if made_from == given or made_from and os.path.exists(made_from) and os.path.samefile(made_from, given):
             what = f"{input_path} changed since its results in {out} were written"
         else:
-            what = f"{out} holds the results of {self.source or 'another input'}, not of {input_path}"
+            what = f"{out} holds the results of {made_from or 'another input'}, not of {given}"
         raise OutputError(
             f"{what} ({len(conflicts)} of the {sum(d.ok for d in self.done.values())} lines verified differ, the "
             f"first is line {conflicts[0]}); "
@@ -231,17 +280,18 @@ class Output:
 
 
 @contextmanager
-def locked(lock_path: Path, out: str | os.PathLike) -> Iterator[None]:
+def locked(lock_path: Path, out: str | os.PathLike, flag: str = "--out") -> Iterator[None]:
     """Hold an exclusive lock for one run writing ``out``; a second run fails at once, naming the first.
 
     The lock file is removed when the run ends (while still locked). A run that opened it just before then
     finds, once it holds the lock, that the path no longer names its file, and starts again on a new one.
     """
+    cannot = f"cannot write next to {out} (lock file {lock_path})"
     while True:
         try:
             lock = open(lock_path, "a+", encoding="utf-8")  # noqa: SIM115  closed below
         except OSError as err:
-            raise OutputError(f"cannot write next to {out} (lock file {lock_path}): {err.strerror or err}") from None
+            raise OutputError(f"{cannot}: {err.strerror or err}") from None
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -249,20 +299,43 @@ def locked(lock_path: Path, out: str | os.PathLike) -> Iterator[None]:
             holder = lock.read().strip() or "another process"
             lock.close()
             raise OutputError(f"another run ({holder}) is writing to {out}; wait for it to finish, or choose "
-                              "another --out") from None
+                              f"another {flag}") from None
         if _same_file(lock, lock_path):
             break
         lock.close()  # removed by the run that just ended: lock the new one
     with lock:
-        lock.truncate(0)
-        lock.write(f"pid {os.getpid()} on {socket.gethostname()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}")
-        lock.flush()
         try:
+            try:  # who holds it, for the message of a second run
+                lock.truncate(0)
+                lock.write(f"pid {os.getpid()} on {socket.gethostname()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}")
+                lock.flush()
+            except OSError as err:  # a full disk
+                raise OutputError(f"{cannot}: {err.strerror or err}") from None
             yield
         finally:
             with contextlib.suppress(FileNotFoundError):
                 lock_path.unlink()
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+@contextmanager
+def locked_file(out: Path) -> Iterator[None]:
+    """One run per output file, however it is spelled: the lock file is named after the file ``out`` resolves
+    to (a symlink, a linked folder, a relative path meet it), and the file itself is locked as well (another
+    hard link to it meets that lock). Creates ``out`` if it is not there."""
+    real = out.resolve()
+    with locked(real.with_name(f".{real.name}.lock"), out):
+        try:
+            handle = open(real, "ab")  # noqa: SIM115  closed below
+        except OSError as err:
+            raise OutputError(f"cannot write {out}: {err.strerror or err}") from None
+        with handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise OutputError(f"another run is writing to {out} under another name of the same file (a hard "
+                                  "link); wait for it to finish, or choose another --out") from None
+            yield
 
 
 def _same_file(handle, path: Path) -> bool:
@@ -332,7 +405,7 @@ def read_output(out: Path) -> Output:
         return output
     with open(out, "rb") as f:
         for number, raw in enumerate(f, start=1):
-            if not raw.endswith(b"\n") and raw.startswith(RECORD_START):
+            if not raw.endswith(b"\n") and _torn(raw):
                 break  # ours, cut off mid-write: done again
             record = _result(raw) if raw.strip() else {}
             if record is None:
@@ -348,14 +421,25 @@ def read_output(out: Path) -> Output:
     return output
 
 
+def _torn(last: bytes) -> bool:
+    """Whether a last line without its newline is one of our records cut off by a crash: the start of a record
+    (also shorter than ``{"line": ``), or zeros where its bytes were to be (a file system's padding after a
+    crash), alone or after a cut-off record."""
+    written = last.rstrip(b"\0")
+    return written.startswith(RECORD_START) or RECORD_START.startswith(written)
+
+
 def _rewrite_without(out: Path, lines: set[int]) -> None:
-    """Rewrite ``out`` without the records of ``lines``, atomically: a temporary, fsync, rename."""
-    tmp = out.with_name(f".{out.name}.tmp")
-    with open(out, "rb") as src, open(tmp, "wb") as dst:
+    """Rewrite ``out`` without the records of ``lines``, atomically: a temporary, fsync, rename. Through a
+    link, the file it names is replaced, and keeps its permissions."""
+    real = out.resolve()
+    tmp = real.with_name(f".{real.name}.tmp")
+    with open(real, "rb") as src, open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as dst:
+        os.fchmod(dst.fileno(), stat.S_IMODE(os.fstat(src.fileno()).st_mode))
         dst.writelines(raw for raw in src if raw.strip() and json.loads(raw)["line"] not in lines)
         dst.flush()
         os.fsync(dst.fileno())
-    tmp.replace(out)
+    tmp.replace(real)
 
 
 @contextmanager
@@ -366,6 +450,18 @@ def writing(out: Path, counts: dict[str, int]) -> Iterator[None]:
     except OSError as err:
         raise OutputError(f"cannot write {out}: {err.strerror or err}; the {counts['ok'] + counts['errors']} "
                           "records written this time are kept: fix that and rerun to do the rest") from None
+
+
+@contextmanager
+def appending(out: Path, counts: dict[str, int]) -> Iterator[Any]:
+    """``out`` open to append records; an OSError opening or closing it (a full disk) is one line, as ``writing``."""
+    with writing(out, counts):
+        sink = open(out, "a", encoding="utf-8")  # noqa: SIM115  closed below
+    try:
+        yield sink
+    finally:
+        with writing(out, counts):
+            sink.close()
 
 
 def run_local(
@@ -387,7 +483,7 @@ def run_local(
     check_input_file(input_path)
     check_out_file(input_path, out)
     counts = {"skipped": 0, "ok": 0, "errors": 0, "discarded": 0, "retried": 0}
-    with locked(out.with_name(f".{out.name}.lock"), out):
+    with locked_file(out):
         with writing(out, counts):
             output = read_output(out)
             if restart:
@@ -395,22 +491,21 @@ def run_local(
                 out.write_bytes(b"")
                 output = Output()
         retry = output.check_input(input_path, out) | (output.retryable() if retry_errors else set())
-        with writing(out, counts):
-            if retry:
+        if retry:
+            with writing(out, counts):
                 _rewrite_without(out, retry)
-            sink = open(out, "a", encoding="utf-8")  # noqa: SIM115  closed by the with below
         counts["retried"], done = len(retry), output.done.keys() - retry
         counts["skipped"] = len(done)
         todo = [(n, line) for n, line in input_lines(input_path) if n not in done]
         source = os.path.abspath(input_path)
-        with sink, tqdm(total=len(todo), unit="record", disable=not progress, desc="verifying",
-                        dynamic_ncols=True) as bar:
+        with appending(out, counts) as sink, tqdm(total=len(todo), unit="record", disable=not progress,
+                                                  desc="verifying", dynamic_ncols=True) as bar:
             if todo and callable(attributor):  # nothing to do: no model to load
                 attributor = attributor()
             for number, line in todo:
                 record = verify_line(attributor, line, number, token_relevance, source)
                 with writing(out, counts):
-                    sink.write(json.dumps(record, ensure_ascii=False) + "\n")
+                    sink.write(finite_json(record, f"the record of line {number}", ensure_ascii=False) + "\n")
                     sink.flush()
                     os.fsync(sink.fileno())  # a finished record survives a crash of the next one
                 counts["ok" if record["ok"] else "errors"] += 1

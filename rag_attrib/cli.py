@@ -15,8 +15,8 @@ The model is loaded only inside the commands, so ``rag-attrib --help`` never tou
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
-import json
 import logging
 import sys
 import time
@@ -28,7 +28,9 @@ from typing import TYPE_CHECKING, Any
 from .chunk_file import read_chunks
 from .demo import DEMO
 from .errors import CliInputError, RagAttribError
-from .types import MEMORY_CHOICES, TARGETS
+from .text import is_blank
+from .types import MEMORY_CHOICES, TARGETS, finite_json
+from .verdicts import VERDICTS
 
 if TYPE_CHECKING:
     from .types import AttributionResult
@@ -248,7 +250,7 @@ def cmd_attribute(args: argparse.Namespace, console: Any, stderr: Any) -> int:
     answer = args.answer
     if args.answer_file is not None:
         answer = _read_text(args.answer_file, "answer file").strip()
-    if answer is not None and not answer.strip():
+    if answer is not None and is_blank(answer):
         given = f"the answer file {args.answer_file!r} holds no text" if args.answer_file else "--answer is empty"
         raise CliInputError(f"{given}; pass the answer's text, or leave out --answer and --answer-file to let the "
                             "local model answer")
@@ -439,7 +441,7 @@ def cmd_eval(args: argparse.Namespace, console: Any, stderr: Any) -> int:
     """Faithfulness and plausibility of every attribution method on labelled cases (rag_attrib.eval)."""
     with _progress(stderr, "Starting: importing torch and transformers…"):
         from .eval import load_many, print_table, resolve_methods, run_eval
-        from .eval.run import answers
+        from .eval.run import answer_checker, answers
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
     try:
@@ -457,52 +459,62 @@ def cmd_eval(args: argparse.Namespace, console: Any, stderr: Any) -> int:
     if args.json:
         _check_out_path(args.json, "--json", "the JSON report", list(args.data or []))
     kept_in = _checkpoint_path(args)
-    settings = _eval_settings(args, names, cases, ks) if kept_in else {}
-    if kept_in and not args.restart:
-        from .eval.run import Checkpoint
+    with _one_run(args.json) if kept_in else contextlib.nullcontext():
+        settings = _eval_settings(args, names, cases, ks) if kept_in else {}
+        if kept_in and not args.restart:
+            from .eval.run import Checkpoint
 
-        Checkpoint.check(kept_in, settings)  # what can be told before the model loads (minutes)
-    _set_threads(args)
-    attributor = _load(args.model, stderr, not args.no_support)
-    names, skipped = resolve_methods(methods, attributor)  # now also what this model cannot do
-    if not names:
-        raise CliInputError("none of the requested methods can run with this model: " + "; ".join(skipped.values()))
-    checkpoint = _eval_checkpoint(kept_in, {**settings, **_model_settings(attributor, names)}, args.restart,
-                                  stderr) if kept_in else None
-    what = f"Evaluating {len(names)} method{'s' if len(names) != 1 else ''}"
-    with _progress(stderr, what, total=len(cases)) as update:
-        started, first = time.monotonic(), None
+            Checkpoint.check(kept_in, settings)  # what can be told before the model loads (minutes)
+        _set_threads(args)
+        attributor = _load(args.model, stderr, not args.no_support)
+        names, skipped = resolve_methods(methods, attributor)  # now also what this model cannot do
+        if not names:
+            raise CliInputError("none of the requested methods can run with this model: " + "; ".join(skipped.values()))
+        checkpoint = _eval_checkpoint(kept_in, {**settings, **_model_settings(attributor, names)}, args.restart,
+                                      answer_checker(cases, names, ks), stderr) if kept_in else None
+        what = f"Evaluating {len(names)} method{'s' if len(names) != 1 else ''}"
+        with _progress(stderr, what, total=len(cases)) as update:
+            started, first = time.monotonic(), None
 
-        def progress(done: int, total: int, case_id: str) -> None:
-            nonlocal first
-            first = done if first is None else first  # answers resumed from the checkpoint took no time here
-            update(f"{what} on {case_id or 'the answers'}", completed=done)
-            if not _is_tty(stderr) and case_id:  # a log file gets one line per answer instead of a bar
-                ran = done - first
-                seconds_left = (time.monotonic() - started) / ran * (total - done) if ran else None
-                left = "" if seconds_left is None else f" (about {_duration(seconds_left)} left)"
-                stderr.print(f"answer {done + 1}/{total} {case_id}{left}", highlight=False, markup=False)
+            def progress(done: int, total: int, case_id: str) -> None:
+                nonlocal first
+                first = done if first is None else first  # answers resumed from the checkpoint took no time here
+                update(f"{what} on {case_id or 'the answers'}", completed=done)
+                if not _is_tty(stderr) and case_id:  # a log file gets one line per answer instead of a bar
+                    ran = done - first
+                    seconds_left = (time.monotonic() - started) / ran * (total - done) if ran else None
+                    left = "" if seconds_left is None else f" (about {_duration(seconds_left)} left)"
+                    stderr.print(f"answer {done + 1}/{total} {case_id}{left}", highlight=False, markup=False)
 
-        try:
-            report = run_eval(attributor, cases, names, ks=ks, seed=args.seed, progress=progress,
-                              finished=dict(checkpoint.finished) if checkpoint else None, on_case=checkpoint)
-        except BaseException:  # Ctrl-C, out of memory, a bug: what is done is kept, and the user is told so
-            if checkpoint and checkpoint.kept:
-                stderr.print(f"kept {answers(checkpoint.kept)} of {len(cases)} in {checkpoint.path}: the same "
-                             "command goes on from there", highlight=False, markup=False)
-            raise
-    report["skipped"] = {**skipped, **report["skipped"]}
-    print_table(report, console)
-    if args.json:
-        try:
-            Path(args.json).write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
-        except OSError as err:
-            raise CliInputError(f"cannot write the JSON report to {args.json!r}: {err.strerror or err}") from None
-        if checkpoint:
-            checkpoint.remove()
-        console.print(f"Wrote the table and every sentence's scores (JSON) to {Path(args.json).resolve()}",
-                      highlight=False, markup=False)
-    return 0
+            try:
+                report = run_eval(attributor, cases, names, ks=ks, seed=args.seed, progress=progress,
+                                  finished=dict(checkpoint.finished) if checkpoint else None, on_case=checkpoint)
+            except BaseException:  # Ctrl-C, out of memory, a bug: what is done is kept, and the user is told so
+                if checkpoint and checkpoint.kept:
+                    stderr.print(f"kept {answers(checkpoint.kept)} of {len(cases)} in {checkpoint.path}: the same "
+                                 "command goes on from there", highlight=False, markup=False)
+                raise
+        report["skipped"] = {**skipped, **report["skipped"]}
+        print_table(report, console)
+        if args.json:
+            try:
+                Path(args.json).write_text(finite_json(report, "the eval report", indent=1) + "\n", encoding="utf-8")
+            except OSError as err:
+                raise CliInputError(f"cannot write the JSON report to {args.json!r}: {err.strerror or err}") from None
+            if checkpoint:
+                checkpoint.remove()
+            console.print(f"Wrote the table and every sentence's scores (JSON) to {Path(args.json).resolve()}",
+                          highlight=False, markup=False)
+        return 0
+
+
+@contextmanager
+def _one_run(report: str) -> Iterator[None]:
+    """One ``eval`` at a time per report: a second would do all the work again and delete the first's answers."""
+    from .batch import locked
+
+    with locked(Path(report).with_name(f".{Path(report).name}.lock"), report, flag="--json"):
+        yield
 
 
 def _checkpoint_path(args: argparse.Namespace) -> str | None:
@@ -544,14 +556,22 @@ def _model_settings(attributor: Any, names: list[str]) -> dict[str, Any]:
             "support": repr(getattr(attributor, "support", None)), "methods": names}
 
 
-def _eval_checkpoint(path: str, settings: dict[str, Any], restart: bool, stderr: Any) -> Any:
+def _eval_checkpoint(path: str, settings: dict[str, Any], restart: bool, check_answer: Callable[[Any], str | None],
+                     stderr: Any) -> Any:
     """The answers of an earlier run of the same command stopped before the end, kept in ``path``."""
     from .eval.run import Checkpoint, answers
 
     try:
-        checkpoint = Checkpoint(path, settings, restart=restart)
+        checkpoint = Checkpoint(path, settings, restart=restart, check_answer=check_answer)
     except OSError as err:
         raise CliInputError(f"cannot keep the finished answers in {path!r}: {err.strerror or err}") from None
+    bad = checkpoint.set_aside
+    if bad:
+        lines = f"{len(bad)} lines" if len(bad) != 1 else "1 line"
+        listed = "".join(f"\n  {why}" for why in bad[:10]) + (f"\n  and {len(bad) - 10} more" if len(bad) > 10 else "")
+        stderr.print(f"set aside {lines} of {path} that hold no answer this run can use (a corrupted file), and "
+                     f"{'their answers run' if len(bad) != 1 else 'its answer runs'} again:{listed}",
+                     highlight=False, markup=False)
     if checkpoint.kept:
         stderr.print(f"going on from {answers(checkpoint.kept)} already done in {path} "
                      "(--restart starts over)", highlight=False, markup=False)
@@ -647,10 +667,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="check the [n] citations of many answers against the attribution (JSONL in, JSONL out)",
         description="For each record of INPUT (one JSON object per line: question, chunks, answer, optional "
         "prompt and id), attribute the answer with its citation markers stripped and give each sentence a "
-        "verdict: supported, miscited, uncited or ungrounded. Results are written to OUT as they finish (appended "
+        f"verdict: {', '.join(VERDICTS[:-1])} or {VERDICTS[-1]}. Results are written to OUT as they finish (appended "
         "to a JSONL file, or as shards in a directory with --engine ray). Rerunning with the same INPUT and OUT "
         "skips the records already written; OUT is never the input, never a file this command did not write, "
-        "never results of another input, and one run at a time writes it.",
+        "never results of another input, and one run at a time writes it, under whatever name (a link meets the "
+        "same lock).",
     )
     ver.add_argument("input", metavar="INPUT.jsonl")
     ver.add_argument("--out", metavar="OUT", required=True,

@@ -58,6 +58,11 @@ class ModelNotFoundError(RagAttribError, FileNotFoundError):
     """The requested model (or the default one) is not installed or cached."""
 
 
+class NonFiniteError(RagAttribError, FloatingPointError):
+    """A number is NaN or infinite where it must be finite: the model's logits, log-probabilities or relevance
+    (a float16/bfloat16 overflow, broken weights), or a value bound for JSON, which has no NaN or infinity."""
+
+
 # -------------------------------------------------------------------------------------------- files and runs
 
 

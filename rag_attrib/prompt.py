@@ -178,7 +178,7 @@ def encode(
     enc = tokenizer(answer, add_special_tokens=False, return_offsets_mapping=True)
     answer_ids, answer_offsets = list(enc["input_ids"]), [tuple(o) for o in enc["offset_mapping"]]
     start = len(prompt_ids)
-    spans = split_sentences(answer) if sentences is None else list(sentences)
+    spans = split_sentences(answer, skip) if sentences is None else list(sentences)
     sentence_tokens = [(start + a, start + b) for a, b in char_to_token_spans(answer, answer_offsets, spans)]
     chunk_tokens = _token_spans_any_order(prompt.text, prompt_offsets, prompt.chunk_spans)
     content = content_mask(prompt_ids, prompt_offsets, prompt.content_spans, set(tokenizer.all_special_ids))

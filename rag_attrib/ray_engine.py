@@ -51,6 +51,8 @@ from typing import Any
 
 from .batch import Output, Results, check_input_file, input_lines, locked, unique_records, verify_line, writing
 from .errors import RayEngineError
+from .types import finite_json
+from .verdicts import VERDICTS
 
 FORMATS = ("jsonl", "parquet")
 WINDOW = 50_000  # records read by the driver and put into the object store at a time
@@ -105,7 +107,7 @@ class VerifyWorker:
             record = verify_line(self.attributor, line, int(number), self.token_relevance, self.source)
             lines.append(int(number))
             oks.append(bool(record["ok"]))
-            records.append(json.dumps(record, ensure_ascii=False))
+            records.append(finite_json(record, f"the record of line {number}", ensure_ascii=False))
         n, end, rss = len(lines), time.time(), _peak_rss()
         return {"line": lines, "ok": oks, "record": records, "worker": [self.name] * n, "rss": [rss] * n,
                 "start": [start] * n, "end": [end] * n}
@@ -192,14 +194,11 @@ def _remove_records(out_dir: Path, lines: set[int] | None) -> int:
             continue
         removed += len(records) - len(keep)
         if keep:
-            write_shard(out_dir, path.stem, keep, [json.dumps(r, ensure_ascii=False) for r in keep], path.suffix[1:])
+            texts = [finite_json(r, f"the kept record of line {r['line']}", ensure_ascii=False) for r in keep]
+            write_shard(out_dir, path.stem, keep, texts, path.suffix[1:])
         else:
             path.unlink()
     return removed
-
-
-PARQUET_COLUMNS = ("line", "id", "ok", "error", "error_type", "sentences", "supported", "miscited", "uncited",
-                   "ungrounded", "record")
 
 
 def _parquet_table(records: list[dict[str, Any]], texts: list[str]) -> Any:
@@ -208,8 +207,8 @@ def _parquet_table(records: list[dict[str, Any]], texts: list[str]) -> Any:
 
     schema = pa.schema([
         ("line", pa.int64()), ("id", pa.string()), ("ok", pa.bool_()), ("error", pa.string()),
-        ("error_type", pa.string()), ("sentences", pa.int64()), ("supported", pa.int64()),
-        ("miscited", pa.int64()), ("uncited", pa.int64()), ("ungrounded", pa.int64()), ("record", pa.string()),
+        ("error_type", pa.string()), ("sentences", pa.int64()), *((v, pa.int64()) for v in VERDICTS),
+        ("record", pa.string()),
     ])
     rows = []
     for r, text in zip(records, texts):
@@ -219,7 +218,7 @@ def _parquet_table(records: list[dict[str, Any]], texts: list[str]) -> Any:
             "line": r["line"], "id": rid if isinstance(rid, str) or rid is None else json.dumps(rid),
             "ok": r["ok"], "error": r.get("error"), "error_type": r.get("error_type"),
             "sentences": (r.get("summary") or {}).get("sentences"),
-            **{v: verdicts.get(v) for v in ("supported", "miscited", "uncited", "ungrounded")},
+            **{v: verdicts.get(v) for v in VERDICTS},
             "record": text,
         })
     return pa.Table.from_pylist(rows, schema=schema)

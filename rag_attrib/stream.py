@@ -37,10 +37,10 @@ import torch
 from .errors import EmptyAnswerError, InvalidTypeError
 from .lrp.incremental import GrowingGraph
 from .lrp.relevance import memory_plan, sentence_relevance
+from .markers import citation_spans
 from .prompt import Encoded, RenderedPrompt, encode, encode_prompt
-from .text import check_answer, split_sentences
+from .text import check_answer, is_blank, split_sentences
 from .types import AttributionResult, Chunk, SentenceAttribution, Span
-from .verification import citation_spans
 
 if TYPE_CHECKING:
     from .attribute import Attributor
@@ -134,7 +134,7 @@ class AnswerStream:
         answer = self.text
         if not self.proxy:
             answer = answer.strip()
-            if not answer:
+            if is_blank(answer):
                 raise EmptyAnswerError(
                     "the model generated an empty answer; pass answer=... or check the prompt and max_new_tokens")
         check_answer(answer)

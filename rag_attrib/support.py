@@ -1,7 +1,7 @@
 """Is a sentence supported by some chunk? One calibrated probability from several signals of the model.
 
 The best chunk's AttnLRP share alone separates supported from unsupported sentences when answers copy their
-sources, and not when they paraphrase (measured: ``benchmarks/README.md``). A paraphrased but supported
+sources, and not when they paraphrase (measured: ``benchmarks/support-studies.md``). A paraphrased but supported
 sentence becomes much more likely when its source is in the prompt; an invented one does not. So the support
 model combines, per sentence (``features``):
 
@@ -14,7 +14,7 @@ model combines, per sentence (``features``):
 and, not a feature, ``chunk_words``, the chunks' mean length in words, which chooses the fit (``ByChunkLength``).
 
 A logistic regression over standardised features (``fit_logistic``) turns them into ``support`` in [0, 1]
-(``benchmarks/fit_support.py``, the commands and numbers in ``benchmarks/README.md``). The features shift with
+(``benchmarks/fit_support.py``, the commands and numbers in ``benchmarks/support-studies.md``). The features shift with
 the chunks' length: where chunks are one or two sentences, the instructions and the question take a larger part
 of the relevance, and a paraphrase of a short chunk gains less log-probability than one of a paragraph. So a
 model's support is two fits (``ByChunkLength``): one on short invented chunks (``short-dev``), one on paragraphs
@@ -25,12 +25,15 @@ or, where no fit beats the best share on short chunks (SmolLM2), the realistic f
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor
+
+from .types import Chunk, Citation, Conflict, Span
 
 # What Attributor calls: a sentence's signals (``features``' input, and ``chunk_words``) -> P(some chunk carries it),
 # or None to leave the decision to the shares. A SupportModel, a ByChunkLength of two, or any callable.
@@ -172,7 +175,7 @@ def without_chunks(text: str, spans: Sequence[Any], remove: Sequence[int]) -> st
 
 # Fitted each on its dev set with its model's own signals (Qwen2.5-Coder-0.5B-Instruct, the default, its 1.5B
 # sibling and SmolLM2-135M-Instruct), and used with that model only (``OfflineModel.support``): benchmarks/fit_support.py;
-# the commands and the held-out figures are in benchmarks/README.md, the dev features in benchmarks/support/.
+# the commands and the held-out figures are in benchmarks/support-studies.md, the dev features in benchmarks/support/.
 SUPPORT_QWEN_REALISTIC = SupportModel(
     names=('best_share', 'grounding', 'gain_per_token', 'drop_per_token', 'lp_per_token'),
     weights=(0.8985089624940799, 0.9550512262632381, 0.5304391627009437, 0.7948695222725011, 0.5022870886154891),
@@ -218,3 +221,58 @@ SUPPORT_QWEN15 = ByChunkLength(short=SUPPORT_QWEN15_SHORT, long=SUPPORT_QWEN15_R
 # only another threshold. Shipped so for an hour, it flagged 10 of 21 supported sentences of the held-out
 # `paraphrase` set; that figure decided to let its shares decide (``min_share``) below the realistic fit's range.
 SUPPORT_SMOLLM2 = ByChunkLength(None, SUPPORT_SMOLLM2_REALISTIC, short_words=20.6, long_words=108.7)
+
+
+# ----------------------------------------------------------------------------------------- contradictions
+
+_SLOTS = {
+    "number": re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*(?![\w])|\b(?:zero|one|two|three|four|five|six|seven|eight|nine|ten|"
+                         r"eleven|twelve|twenty|thirty|sixty|hundred|thousand)\b", re.IGNORECASE),
+    "flag": re.compile(r"(?<![\w-])--?[A-Za-z][\w-]*"),
+    "state": re.compile(r"\b(?:true|false|enabled|disabled)\b", re.IGNORECASE),
+    "code": re.compile(r"\b[A-Za-z_]\w*(?:(?:\.|::)[A-Za-z_]\w*)+(?:\(\))?|\b[a-z]+_\w+\b|\b\w+\(\)"),
+}
+_NUMBER_WORDS = {w: str(n) for n, w in enumerate(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve"])} | {"twenty": "20", "thirty": "30", "sixty": "60"}
+# Words of technical prose that come in opposite pairs: one stated where the passage says the other.
+_OPPOSITES = [("minimum", "maximum"), ("min", "max"), ("lower", "upper"), ("lowercase", "uppercase"),
+              ("first", "last"), ("before", "after"), ("earlier", "later"), ("older", "newer"),
+              ("public", "private"), ("synchronous", "asynchronous"), ("enable", "disable"), ("allow", "deny"),
+              ("include", "exclude"), ("inclusive", "exclusive"), ("increase", "decrease"), ("start", "end"),
+              ("static", "shared"), ("static", "dynamic"), ("input", "output"), ("read", "write"),
+              ("client", "server"), ("ascending", "descending"), ("left", "right"), ("append", "prepend")]
+_WORD = re.compile(r"[a-z]+")
+
+
+def slots(text: str) -> dict[str, set[str]]:
+    """The values a sentence can get wrong, by kind: numbers (digits or words; thousands separators dropped),
+    flags, on/off states and code names, each lower-cased."""
+    out = {kind: {m.group().lower() for m in pattern.finditer(text)} for kind, pattern in _SLOTS.items()}
+    out["number"] = {_NUMBER_WORDS.get(n, n.replace(",", "") if re.fullmatch(r"\d{1,3}(?:,\d{3})+", n) else n)
+                     for n in out["number"]}
+    return out
+
+
+def _opposed(sentence: str, evidence: str) -> bool:
+    """The sentence uses one word of an opposite pair where the passage uses the other, and not both."""
+    said, shown = set(_WORD.findall(sentence.lower())), set(_WORD.findall(evidence.lower()))
+    return any((a in said and b in shown and b not in said and a not in shown)
+               or (b in said and a in shown and a not in said and b not in shown) for a, b in _OPPOSITES)
+
+
+def typed_conflict(sentence: str, evidence: str, chunk: str) -> tuple[str, ...]:
+    """The kinds of value in which ``sentence`` differs from its evidence passage: it states a value of a kind
+    that its chunk never mentions, where the evidence states another of that kind the sentence leaves out
+    (``"number"``: 30 days where the chunk says 90; ``"flag"``, ``"state"``, ``"code"``), and ``"opposite"``: one
+    word of an opposite pair where the passage has the other (maximum for minimum). Negation is left out: on the
+    dev sets a paraphrase adds or drops a "not" as often as a contradiction does."""
+    said, shown, known = slots(sentence), slots(evidence), slots(chunk)
+    kinds = tuple(k for k in _SLOTS if said[k] - known[k] and shown[k] - said[k])
+    return kinds + (("opposite",) if _opposed(sentence, evidence) else ())
+
+
+def contradiction(sentence: str, top: Citation, chunk: Chunk) -> Conflict | None:
+    """Where the top chunk of a carried sentence says otherwise: the chunk's best evidence passage, if the
+    sentence differs from it in a value (``typed_conflict``); None where it does not."""
+    span = top.evidence[0].span if top.evidence else Span(0, len(chunk.text))
+    kinds = typed_conflict(sentence, span.of(chunk.text), chunk.text)
+    return Conflict(chunk.id, span, kinds) if kinds else None

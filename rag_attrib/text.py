@@ -10,23 +10,13 @@ import bisect
 import functools
 import itertools
 import re
-from collections.abc import Sequence
+import unicodedata
+from collections.abc import Callable, Sequence
 
 from .errors import AmbiguousChunkError, ChunkNotFoundError, EmptyAnswerError, InvalidChunksError, InvalidTypeError
+from .markers import blank_markers, only_markers
 from .types import Chunk, Span
 
-# Inline citation markers as LLMs write them: [1], [doc-7], [^1], [1, 2], [1-3], [ 2 ]. The group holds the key(s).
-MARKER_PATTERN = r"\[\s*\^?([\w.:#/\u2013-]{1,40}(?:\s*[,;]\s*\^?[\w.:#/\u2013-]{1,40})*)\s*\]"
-# The same, written by some APIs and prompts: 【1†source】, [Source 1], [source: 2], [Doc 3], [citation:2], and in
-# parentheses with the word: (Source 1), (Sources: 1, 2). A bare "(1)" is too often a list item to be one.
-SOURCE_MARKER_PATTERN = (r"【(\d+)(?:[†:][^】]{0,40})?】"
-                         r"|\[(?:[Ss]ource|[Dd]oc(?:ument)?|[Rr]ef|[Cc]itation)s?:?\s*(\d+(?:\s*[-\u2013,;]\s*\d+)*)\]"
-                         r"|\((?:[Ss]ource|[Dd]oc(?:ument)?|[Rr]ef)s?:?\s*(\d+(?:\s*[-\u2013,;]\s*\d+)*)\)")
-_ANY_MARKER = rf"(?:{MARKER_PATTERN}|{SOURCE_MARKER_PATTERN})"
-_MARKER_RE = re.compile(_ANY_MARKER)
-_CITATION_ONLY_RE = re.compile(rf"(?:{_ANY_MARKER}[\s,;]*)+[.,;:!?]*")
-# Code in Markdown: a fenced block (to its closing fence, or the end) and inline code. "arr[1]" there is code.
-_CODE_RE = re.compile(r"(```|~~~).*?(?:\1|\Z)|`[^`\n]+`", re.DOTALL)
 # A list-item marker at the start of a line: "- ", "* ", "• ", "1. ", "2) ", "a) ", "iv. ".
 _BULLET_RE = re.compile(r"(?:[-*+•‣◦▪●–—]|\(?(?:\d{1,3}|[a-zA-Z]|[ivxlcdmIVXLCDM]{1,6})[.)])(?=\s)")
 # Exactly the characters str.splitlines() breaks on.
@@ -40,10 +30,20 @@ _CJK_STOP_RE = re.compile(r"[\u3002\uff01\uff1f]+[\u300d\u300f\uff09\u201d]*(\s*
 _ABBREVIATION_RE = re.compile(r"(?<![\w.-])(?:[a-zß]\. [a-zA-Zß]|approx|ca|cf|incl|excl|resp|esp|vgl|bzw|ggf|bspw|"
                               r"evtl|inkl|sog)\.(?= +\S)", re.IGNORECASE)
 
-
-def code_spans(text: str) -> list[Span]:
-    """Where ``text`` holds Markdown code (fenced blocks, inline code), in which a bracket is never a citation."""
-    return [Span(m.start(), m.end()) for m in _CODE_RE.finditer(text)]
+# A sentence of a technical answer may open with what the English splitter takes for a lower-case word: a code
+# name (``weekday()``, ``app.config``, ``most_common``, ``getElementById``), a flag (``--since``), a path, inline
+# code, or a command or type written in lower case (``dpkg -r ...``, ``jsonb keeps ...``). After a full stop and a
+# space, such an opening starts a new sentence, unless the stop ends an abbreviation ("e.g. --verbose", "etc. and");
+# a plain lower-case word only after a word with a letter and without inner full stops (not "a.m.", not a list's
+# "1."), and not after a full stop inside quotes ('prints "done." and exits').
+_TECH_START_RE = re.compile(r"[.!?][\"')\]]*( +)(?=--?[A-Za-z]|[~.]?/\w|`|[A-Za-z_]\w*(?:\(|\.[A-Za-z_]|::|_\w)"
+                            r"|[a-z]+[A-Z]\w*)")
+_LOWER_START_RE = re.compile(r"(?<!\S)(?=[^\s.]*[A-Za-z])[^\s.]{2,}[)\]]*[.!?][)\]]*( +)(?=[a-z])")
+# The words whose full stop ends no sentence; the last characters of the text before a cut are read against them.
+_ABBREVIATION_END_RE = re.compile(
+    r"(?<![^\s(])(?:e\.g|i\.e|etc|vs|cf|viz|al|approx|ca|no|nr|fig|figs|eq|sec|ch|vol|pp|resp|incl|excl|esp|min|max|"
+    r"avg|dept|est|dr|mr|mrs|ms|prof|st|jr|sr|inc|ltd|co|corp|lbs|oz|ft|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|"
+    r"nov|dec|[a-zA-Z])[.!?]$", re.IGNORECASE)
 
 
 def check_answer(answer: object, none_generates: bool = True) -> None:
@@ -51,17 +51,27 @@ def check_answer(answer: object, none_generates: bool = True) -> None:
     ``none_generates``: whether the caller lets the local model answer when given ``answer=None``."""
     if not isinstance(answer, str):
         raise InvalidTypeError(f"answer must be a str, got {type(answer).__name__}")
-    if not answer.strip():
+    if is_blank(answer):
         raise EmptyAnswerError(
-            "the answer is empty or only whitespace, so there is nothing to attribute (if an LLM returned it, "
-            "its call failed or was cut off); pass the answer's text"
+            "the answer is empty or only whitespace and invisible characters, so there is nothing to attribute (if "
+            "an LLM returned it, its call failed or was cut off); pass the answer's text"
             + (", or answer=None to let the local model answer" if none_generates else "")
         )
-    if _CITATION_ONLY_RE.fullmatch(answer.strip()):
+    if only_markers(_visible(answer)):
         raise EmptyAnswerError(
             f"the answer {answer.strip()[:60]!r} holds only citation markers and no text to attribute; pass the "
             "answer's text (markers may stay in it)"
         )
+
+
+def is_blank(text: str) -> bool:
+    """Whether ``text`` shows nothing: only whitespace and invisible format characters (zero-width space, byte
+    order mark, joiners: Unicode category Cf), which a model reads as tokens but no sentence is made of."""
+    return not _visible(text).strip()
+
+
+def _visible(text: str) -> str:
+    return "".join(c for c in text if unicodedata.category(c) != "Cf")
 
 
 @functools.cache
@@ -72,20 +82,33 @@ def _splitter():
     return SentenceSplitter(language="en")
 
 
-def split_sentences(answer: str) -> list[Span]:
+def split_sentences(answer: str, markers: Sequence[Span] = ()) -> list[Span]:
     """Split an answer into sentence spans that cover every non-whitespace character exactly once.
 
     Each line is split on its own (newlines are hard boundaries) and citation markers are attached
     to the sentence they cite, because a sentence made only of "[1]" has nothing to attribute.
+    ``markers``: where more markers sit than the built-in forms find (``markers.parse_markers`` reads a chunk's
+    id of any form: ``[<sha256>]``), each kept with its sentence alike.
     """
+    shown = _with_stand_ins(answer, markers)
     spans: list[Span] = []
-    for line in _LINE_RE.finditer(answer):
+    for line in _LINE_RE.finditer(shown):
         for piece in _split_line(line.group(), line.start()):
-            if spans and _CITATION_ONLY_RE.fullmatch(piece.of(answer)):
+            if spans and only_markers(piece.of(shown)):
                 spans[-1] = Span(spans[-1].start, piece.end)
             else:
                 spans.append(piece)
     return spans
+
+
+def _with_stand_ins(answer: str, markers: Sequence[Span]) -> str:
+    """``answer`` with each marker span of 3 characters or more written as built-in markers of the same length
+    ("[1][1][11]"), which the splitter already keeps with their sentence; the spans stay those of ``answer``."""
+    for m in markers:
+        n = m.end - m.start
+        if n >= 3:
+            answer = answer[: m.start] + "[1]" * (n // 3 - 1) + "[1" + "1" * (n % 3) + "]" + answer[m.end :]
+    return answer
 
 
 def _split_line(line: str, offset: int) -> list[Span]:
@@ -104,7 +127,7 @@ def _split_line(line: str, offset: int) -> list[Span]:
     if bullet:
         start = len(masked) - len(stripped)
         masked = masked[:start] + " " * bullet.end() + masked[start + bullet.end() :]
-    masked = _MARKER_RE.sub(lambda m: " " * len(m.group()), masked)
+    masked = blank_markers(masked)
     # What the English splitter does not know, shown to it in forms it does (the same length): an ellipsis
     # character ends a sentence as "..." does, and an emoji opening the next sentence ("... Bäckerei. 🍞 Sie")
     # stands in for the capital it waits for.
@@ -112,7 +135,8 @@ def _split_line(line: str, offset: int) -> list[Span]:
     masked = _ABBREVIATION_RE.sub(lambda m: m.group().replace(".", "_"), masked)
     masked = _SYMBOL_AFTER_STOP_RE.sub(lambda m: m.group(1) + "A", masked)
 
-    pieces = [cut for piece in _align(masked, _splitter().split(masked)) for cut in _cjk_cuts(masked, *piece)]
+    pieces = [cut for piece in _align(masked, _splitter().split(masked)) for cut in _cjk_cuts(masked, *piece)
+              for cut in _technical_cuts(masked, *cut)]
     if not pieces:  # the line is only markers: keep it whole, split_sentences merges it
         start = len(line) - len(line.lstrip())
         pieces = [(start, len(line.rstrip()))]
@@ -125,6 +149,19 @@ def _split_line(line: str, offset: int) -> list[Span]:
         tail = line[end:limit].rstrip()
         out.append(Span(offset + start, offset + end + len(tail)))
     return out
+
+
+def _technical_cuts(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """``(start, end)`` cut where a sentence ends and the next opens with a code name, flag, path or inline code."""
+    pieces, a = [], start
+    stops = {m.start(1): m for pattern in (_TECH_START_RE, _LOWER_START_RE) for m in pattern.finditer(text, start, end)}
+    for at in sorted(stops):
+        m = stops[at]
+        before = text[max(a, at - 16) : at].rstrip("\"')] ")  # only its last word matters: linear in the line
+        if at > a and not _ABBREVIATION_END_RE.search(before):
+            pieces.append((a, at))
+            a = m.end()
+    return pieces + [(a, end)]
 
 
 def _cjk_cuts(text: str, start: int, end: int) -> list[tuple[int, int]]:
@@ -175,8 +212,7 @@ def char_to_token_spans(
     first: list[int | None] = [None] * len(spans)
     last: list[int | None] = [None] * len(spans)
     for t, (s, e) in enumerate(offsets):
-        s, e = int(s), min(int(e), len(text))
-        c = next((i for i in range(s, e) if not text[i].isspace()), None)
+        c = first_visible(text, int(s), int(e))
         if c is None:
             continue
         k = bisect.bisect_right(starts, c) - 1
@@ -196,6 +232,25 @@ def char_to_token_spans(
     if any(a[1] > b[0] for a, b in itertools.pairwise(ranges)):
         raise ValueError("token offsets are not in text order, so the spans' token ranges overlap")
     return ranges
+
+
+def first_visible(text: str, start: int, end: int) -> int | None:
+    """Where the first non-whitespace character of ``text[start:end]`` (a token's text) is, or None."""
+    return next((i for i in range(max(start, 0), min(end, len(text))) if not text[i].isspace()), None)
+
+
+def nonspace_map(src: str, dst: str) -> Callable[[int], int]:
+    """Position in ``src`` -> the same character's position in ``dst``, two texts that differ only in whitespace
+    (a chunk's text and the prompt's copy of it, which a template may re-wrap); a whitespace position maps to the
+    next non-space character's."""
+    if src == dst:
+        return lambda i: i
+    dst_chars = [i for i, ch in enumerate(dst) if not ch.isspace()]
+    rank, k = [], 0
+    for ch in src:  # rank[i]: how many non-space characters of src come before position i
+        rank.append(k)
+        k += not ch.isspace()
+    return lambda i: dst_chars[min(rank[i], len(dst_chars) - 1)] if dst_chars else 0
 
 
 def locate_chunks(prompt: str, chunks: Sequence[Chunk], start: int = 0) -> list[Span]:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from .errors import InvalidChunksError, NoChunksError, ResultFormatError
+from .errors import InvalidChunksError, NoChunksError, NonFiniteError, ResultFormatError
 
 TARGETS = ("token", "max", "logprob")  # what a sentence's score explains (rag_attrib.lrp.relevance)
 MEMORY_CHOICES = ("auto", "fast", "low")  # what the backward passes keep (rag_attrib.lrp.relevance.memory_plan)
@@ -161,12 +162,21 @@ class Citation:
         return cls(d["chunk_id"], d["score"], d["share"], tuple(Evidence.from_dict(e) for e in d.get("evidence", ())))
 
 
-SUPPORTED = 0.5  # a sentence whose support is lower is carried by no chunk: it cites none (``ungrounded``)
+@dataclass(frozen=True)
+class Conflict:
+    """Where a chunk that carries a sentence says otherwise: ``span`` indexes the chunk's text (the passage the
+    relevance found), ``kinds`` what differs (``"number"``, ``"flag"``, ``"state"``, ``"code"``, ``"negation"``)."""
 
+    chunk_id: str
+    span: Span
+    kinds: tuple[str, ...]
 
-def is_supported(support: float) -> bool:
-    """Some chunk carries the sentence: its support is at least ``SUPPORTED`` (NaN is no evidence of support)."""
-    return support >= SUPPORTED
+    def to_dict(self) -> dict[str, Any]:
+        return {"chunk_id": self.chunk_id, "span": self.span.to_list(), "kinds": list(self.kinds)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Conflict:
+        return cls(d["chunk_id"], Span(*d["span"]), tuple(d["kinds"]))
 
 
 @dataclass(frozen=True)
@@ -177,6 +187,8 @@ class SentenceAttribution:
     ids the selection rule picked. ``grounding`` is the share of positive relevance landing in chunks.
     ``support``: the probability that some chunk carries the sentence (``rag_attrib.support``); None when the
     attributor runs without a support model, or where its support model leaves the decision to the shares.
+    ``conflict``: where the top chunk of a sentence some chunk carries states another value (``verify`` calls it
+    ``contradicted``); None when none does, or when the attributor does not look (``contradictions=False``).
     """
 
     text: str
@@ -186,6 +198,7 @@ class SentenceAttribution:
     grounding: float
     target_value: float
     support: float | None = None
+    conflict: Conflict | None = None
 
     @property
     def top(self) -> Citation | None:
@@ -195,6 +208,7 @@ class SentenceAttribution:
         """One entry of ``AttributionResult.to_dict()["sentences"]``."""
         return {"text": self.text, "span": self.span.to_list(), "cited": list(self.cited), "grounding": self.grounding,
                 "target_value": self.target_value, "support": self.support,
+                "conflict": None if self.conflict is None else self.conflict.to_dict(),
                 "citations": [c.to_dict() for c in self.citations]}
 
 
@@ -261,7 +275,8 @@ class AttributionResult:
         return d
 
     def to_json(self, token_relevance: bool = True, indent: int | None = 2) -> str:
-        return json.dumps(self.to_dict(token_relevance), indent=indent, ensure_ascii=False)
+        """The result as JSON; ``NonFiniteError`` if it holds a NaN or infinity (JSON has none)."""
+        return finite_json(self.to_dict(token_relevance), "the result", indent=indent, ensure_ascii=False)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> AttributionResult:
@@ -285,6 +300,7 @@ class AttributionResult:
                     grounding=s["grounding"],
                     target_value=s["target_value"],
                     support=s.get("support"),
+                    conflict=None if s.get("conflict") is None else Conflict.from_dict(s["conflict"]),
                 )
                 for s in d["sentences"]
             ),
@@ -338,7 +354,47 @@ class AttributionResult:
             raise ResultFormatError(f"not a rag_attrib result: not JSON ({err.msg}){hint}") from None
         if not isinstance(data, dict):
             raise ResultFormatError(f"not a rag_attrib result: a JSON {type(data).__name__}, not an object")
+        check_read_finite(data, "the result", ResultFormatError)
         return cls.from_dict(data)
+
+
+def finite_json(value: Any, what: str, **kwargs: Any) -> str:
+    """``json.dumps(value, **kwargs)`` refusing NaN and infinity, which it would write as bare ``NaN`` and
+    ``Infinity``: no JSON parser but Python's reads them. ``NonFiniteError`` names where in ``what`` it sits."""
+    try:
+        return json.dumps(value, allow_nan=False, **kwargs)
+    except ValueError:
+        where = non_finite_at(value)
+        if where is None:
+            raise
+        raise NonFiniteError(
+            f"{what} holds {where}, and JSON has no NaN or infinity: nothing rag_attrib computes is NaN, so it "
+            "came from outside (chunk metadata, a result built or edited by hand); replace it there, e.g. by None"
+        ) from None
+
+
+def non_finite_at(value: Any) -> str | None:
+    """Where a JSON-like value (dicts, lists, numbers) holds a NaN or an infinity, as ``path = number``, e.g.
+    ``sentences[0].grounding = nan``; None when it holds none."""
+    stack = [("", value)]
+    while stack:  # a loop, not recursion: a deeply nested value must not exhaust the stack
+        path, item = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return f"{path or 'the value'} = {item}"
+        if isinstance(item, Mapping):
+            stack.extend((f"{path}.{key}" if path else str(key), v) for key, v in reversed(list(item.items())))
+        elif isinstance(item, (list, tuple)):
+            stack.extend((f"{path}[{i}]", v) for i, v in reversed(list(enumerate(item))))
+    return None
+
+
+def check_read_finite(value: Any, what: str, error: Callable[[str], Exception]) -> None:
+    """Raise ``error`` if a value read from JSON holds a NaN or infinity: Python's ``json`` reads ``NaN``,
+    ``Infinity`` and ``1e999``, other parsers refuse them, and nothing read may carry them into an output."""
+    where = non_finite_at(value)
+    if where is not None:
+        raise error(f"{what} holds {where}, and JSON has no NaN or infinity (other parsers than Python's refuse "
+                    "NaN and Infinity): write null or a number instead")
 
 
 class AttributorLike(Protocol):

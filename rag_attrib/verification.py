@@ -1,46 +1,30 @@
 """Citation verification: do the ``[n]`` markers an LLM wrote point at the chunks the answer came from?
 
 Per sentence, markers are parsed (and stripped from the text that is attributed), mapped to chunks by
-number or id, and compared with the attribution:
-
-- ``supported``: a cited chunk carries the sentence (``aggregate.carrying`` says which chunks carry it);
-- ``miscited``: markers are there, but the chunks carrying the sentence are others (named);
-- ``uncited``: no marker, but a chunk carries the sentence (suggested);
-- ``ungrounded``: no chunk carries the sentence: its support (``rag_attrib.support``) is below one half, or,
-  without a support model, no chunk's share reaches ``min_share`` (``aggregate.carrying``).
-
-Why the best chunk's share and not the total grounding share decides ``ungrounded``: measured on
-SmolLM2-135M (``benchmarks/bench_thresholds.py``), the total share of all chunks is 0.59-0.82 for
-sentences stated in one chunk and 0.39-0.68 for sentences stated in none (the chunks are most of the
-context either way), while the best chunk's share is 0.45-0.66 against 0.13-0.25.
+number, id or the prompt's labels (``rag_attrib.markers``), and compared with the attribution; the verdicts and
+the rule that decides which chunks carry a sentence are ``rag_attrib.verdicts``'.
 """
 
 from __future__ import annotations
 
 import bisect
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .aggregate import carrying, check_min_share
+from .aggregate import check_min_share
 from .errors import InvalidInputError
-from .text import MARKER_PATTERN, SOURCE_MARKER_PATTERN, check_answer, code_spans, split_sentences
-from .types import AttributionResult, AttributorLike, Chunk, Span, as_chunks
-
-# [1] [2][3] [1, 2] [1-3] [doc-7] [^1] 【1†source】 [Source 1] (Source 1) [citation:2]
-DEFAULT_MARKER_PATTERNS = (MARKER_PATTERN, SOURCE_MARKER_PATTERN)
-VERDICTS = ("supported", "miscited", "uncited", "ungrounded")
-
-
-@dataclass(frozen=True)
-class Marker:
-    """One inline citation marker: where it is in the answer, what it says, which chunk it names."""
-
-    span: Span
-    key: str
-    chunk_id: str | None  # None: it names no chunk (e.g. [7] with 3 chunks)
-    by: str | None = None  # how the key named it: "id", "number" (1 = the first chunk) or the prompt's "label"
+from .markers import (  # noqa: F401  citation_spans is re-exported
+    DEFAULT_MARKER_PATTERNS,
+    Marker,
+    by_label,
+    citation_spans,
+    parse_markers,
+    strip_markers,
+)
+from .text import check_answer, split_sentences
+from .types import AttributionResult, AttributorLike, Chunk, Conflict, Span, as_chunks
+from .verdicts import VERDICTS, carrying, verdict
 
 
 @dataclass(frozen=True)
@@ -53,6 +37,7 @@ class SentenceVerdict:
     attributed: tuple[str, ...]  # chunk ids the attribution says carry the sentence
     top_share: float
     grounding: float
+    conflict: Conflict | None = None  # contradicted: the chunk and the passage that say otherwise
 
     @property
     def suggestion(self) -> tuple[str, ...]:
@@ -76,13 +61,15 @@ class SentenceVerdict:
                         for m in self.markers],
             "top_share": self.top_share,
             "grounding": self.grounding,
+            "conflict": None if self.conflict is None else self.conflict.to_dict(),
         }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> SentenceVerdict:
         markers = tuple(Marker(Span(*m["span"]), m["key"], m["chunk_id"], m.get("by")) for m in d["markers"])
+        conflict = None if d.get("conflict") is None else Conflict.from_dict(d["conflict"])
         return cls(d["text"], Span(*d["span"]), markers, d["verdict"], tuple(d["cited"]), tuple(d["attributed"]),
-                   d["top_share"], d["grounding"])
+                   d["top_share"], d["grounding"], conflict)
 
 
 @dataclass(frozen=True)
@@ -122,111 +109,6 @@ class Verification:
                    AttributionResult.from_dict(d["attribution"]))
 
 
-def parse_markers(
-    text: str, chunks: Sequence[Chunk], patterns: Sequence[str] = DEFAULT_MARKER_PATTERNS
-) -> list[Marker]:
-    """Every citation marker in ``text``, in order, mapped to a chunk id.
-
-    A key names a chunk by its id first, then by its 1-based number in the prompt (``by_label`` settles the
-    keys that could be either). In each pattern the first group that matched holds the key(s); commas or
-    semicolons separate several keys in one marker. Brackets inside Markdown code (```` `arr[1]` ````, fenced
-    blocks) are not markers. Where the matches of two patterns overlap (``[doc2]`` is an id to the first and
-    document 2 to the second), the one that names more chunks is kept, else the first.
-    """
-    ids = {c.id for c in chunks}
-    code = code_spans(text)
-    found: list[list[Marker]] = []  # the markers of each match kept so far
-    for pattern in patterns:
-        for match in re.finditer(pattern, text):
-            span = Span(match.start(), match.end())
-            if any(c.start <= span.start and span.end <= c.end for c in code):
-                continue  # `arr[1]` is code, not a citation
-            keys = _keys(next(g for g in match.groups() if g is not None), ids, len(chunks))
-            markers = [Marker(span, key, *_chunk_id(key, chunks, ids)) for key in keys]
-            clash = next((i for i, other in enumerate(found) if other[0].span.overlaps(span)), None)
-            if clash is None:
-                found.append(markers)
-            elif _named(markers) > _named(found[clash]):
-                found[clash] = markers
-    return sorted((m for markers in found for m in markers), key=lambda m: m.span.start)
-
-
-def citation_spans(answer: str, chunks: Sequence[Chunk]) -> list[Span]:
-    """Where the answer's markers that name a chunk sit: the characters no sentence's target counts
-    (``prompt.encode``'s ``skip``). An index in code that names a chunk number (``argv[1]``) is taken for one:
-    a few tokens out of the target, where a marker counted would move the shares."""
-    return [m.span for m in parse_markers(answer, chunks) if m.chunk_id is not None]
-
-
-def _chunk_id(key: str, chunks: Sequence[Chunk], ids: set[str]) -> tuple[str | None, str | None]:
-    """The chunk id ``key`` names and how: by the id itself, else by number (1 = the first chunk)."""
-    if key in ids:
-        return key, "id"
-    if key.isdigit() and 1 <= int(key) <= len(chunks):
-        return chunks[int(key) - 1].id, "number"
-    return None, None
-
-
-def _named(markers: Sequence[Marker]) -> int:
-    return sum(m.chunk_id is not None for m in markers)
-
-
-def _keys(group: str, ids: set[str], n_chunks: int) -> list[str]:
-    """The keys one marker holds: "1, 2" -> 1, 2; "^1" -> 1; a range of chunk numbers "1-3" (or "1–3") -> 1, 2,
-    3, unless it is an id ("2020-2024" stays one key, naming nothing)."""
-    keys = []
-    for key in re.split(r"\s*[,;]\s*", group.strip()):
-        key = key.lstrip("^")
-        span = re.fullmatch(r"(\d+)\s*[-\u2013]\s*(\d+)", key)
-        if span and key not in ids and 1 <= int(span[1]) < int(span[2]) <= n_chunks:
-            keys += [str(n) for n in range(int(span[1]), int(span[2]) + 1)]
-        else:
-            keys.append(key)
-    return keys
-
-
-def by_label(markers: Sequence[Marker], chunks: Sequence[Chunk], prompt: str, chunk_spans: Sequence[Span]
-             ) -> list[Marker]:
-    """``markers`` with each ambiguous key resolved by the labels of the prompt the LLM saw.
-
-    A key such as ``3`` is ambiguous when one chunk's id is "3" and another chunk is the third (retrievers'
-    ids are often numbers). The chunk whose label in the prompt (``_label``: ``[3] ``, ``Source 3:``) holds the
-    key is the one meant; the default prompt labels chunks by number.
-    Where neither or both labels hold it, the id wins.
-    """
-    ids = [c.id for c in chunks]
-    out = []
-    for m in markers:
-        if m.key.isdigit() and m.key in ids and 1 <= int(m.key) <= len(chunks) and ids[int(m.key) - 1] != m.key:
-            by_id, by_number = ids.index(m.key), int(m.key) - 1
-            labelled = [j for j in (by_id, by_number) if re.search(rf"(?<!\d){m.key}(?!\d)", _label(prompt, chunk_spans, j))]
-            if labelled == [by_number]:
-                m = Marker(m.span, m.key, ids[by_number], "label")
-        out.append(m)
-    return out
-
-
-def _label(prompt: str, chunk_spans: Sequence[Span], j: int) -> str:
-    """Chunk ``j``'s label: the last line before it ("[3] ", "Source 3:" on a line of its own), after the chunk
-    before it; a longer line (the question, an instruction) is no label."""
-    start = chunk_spans[j].start
-    before = max((s.end for s in chunk_spans if s.end <= start), default=0)
-    line = prompt[max(before, start - 40):start].rstrip().rsplit("\n", 1)[-1].strip()
-    return line if len(line) <= 24 else ""
-
-
-def strip_markers(answer: str, markers: Sequence[Marker]) -> tuple[str, list[int]]:
-    """The answer without its markers (and the whitespace before each), plus a map clean -> original index."""
-    remove = set()
-    for m in markers:
-        start = m.span.start
-        while start > 0 and answer[start - 1] in " \t":
-            start -= 1
-        remove.update(range(start, m.span.end))
-    keep = [i for i in range(len(answer)) if i not in remove]
-    return "".join(answer[i] for i in keep), keep
-
-
 def verify(
     attributor: AttributorLike,
     question: str | None,
@@ -248,7 +130,7 @@ def verify(
         check_min_share(min_share)
     markers = parse_markers(answer, chunks, patterns)
     clean, to_original = strip_markers(answer, markers)
-    sentence_spans = split_sentences(answer)
+    sentence_spans = split_sentences(answer, [m.span for m in markers])
     clean_spans = _clean_spans(sentence_spans, to_original, clean)
     kept = [i for i, s in enumerate(clean_spans) if s is not None]  # a sentence of markers only has no text
     spans = [clean_spans[i] for i in kept]
@@ -271,17 +153,10 @@ def verify(
             continue
         carrying_ids = carrying(attribution.citations, threshold, attribution.support)
         top_share = max((c.share for c in attribution.citations), default=0.0)
-        if not carrying_ids:
-            verdict = "ungrounded"
-        elif not own:
-            verdict = "uncited"
-        elif set(cited) & set(carrying_ids):
-            verdict = "supported"
-        else:
-            verdict = "miscited"
+        said = verdict(carrying_ids, cited, bool(own), attribution.conflict is not None)
         verdicts.append(
-            SentenceVerdict(span.of(answer), span, tuple(own), verdict, cited, carrying_ids, top_share,
-                            attribution.grounding)
+            SentenceVerdict(span.of(answer), span, tuple(own), said, cited, carrying_ids, top_share,
+                            attribution.grounding, attribution.conflict if said == "contradicted" else None)
         )
     return Verification(answer, tuple(verdicts), result)
 
@@ -308,6 +183,7 @@ def summarize(verifications: Iterable[Verification]) -> dict[str, Any]:
       says carries the sentence;
     - ``citation_recall``: of the pairs the attribution says carry a sentence, the part the markers cite;
     - ``ungrounded_share``: sentences no chunk carries, over all sentences;
+    - ``contradicted_share``: sentences whose top chunk says otherwise, over all sentences;
     - ``unknown_markers``: markers that name no chunk (e.g. ``[7]`` with 3 chunks), by key: they cite nothing.
     """
     cited_pairs = carried_pairs = both = sentences = 0
@@ -328,5 +204,6 @@ def summarize(verifications: Iterable[Verification]) -> dict[str, Any]:
         "citation_precision": both / cited_pairs if cited_pairs else None,
         "citation_recall": both / carried_pairs if carried_pairs else None,
         "ungrounded_share": counts["ungrounded"] / sentences if sentences else None,
+        "contradicted_share": counts["contradicted"] / sentences if sentences else None,
         "unknown_markers": unknown,
     }

@@ -476,7 +476,7 @@ def test_verify_command_writes_jsonl_html_and_summary(tmp_path: Path, capsys, mo
     stdout = captured.out
     assert "\r" not in captured.err and "verifying" not in captured.err  # stderr is no terminal: no progress bar
     assert "2 verified, 1 errors, 0 already done" in stdout
-    assert "supported 1, miscited 1, uncited 0, ungrounded 1" in stdout
+    assert "supported 1, contradicted 0, miscited 1, uncited 0, ungrounded 1" in stdout
     assert "line 2: not valid JSON" in stdout
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert [(r["line"], r["ok"]) for r in lines] == [(1, True), (2, False), (3, True)]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from pathlib import Path
 
@@ -145,8 +146,9 @@ def test_evidence_is_labelled_wherever_the_gold_chunk_has_more_than_one_sentence
             for gold in s.gold:
                 if len(split_sentences(texts[gold])) > 1:
                     assert s.evidence and s.evidence.get(gold), f"{c.id}: {s.text!r} has no evidence in {gold!r}"
-    # the default: every shipped set, the realistic one by its dev split only
-    assert {c.source for c in load_many(None)} == {"fictional", "paraphrase", "short-dev", "realistic-dev"}
+    # the default: every shipped set, the realistic set and the documentation families by their dev splits only
+    assert {c.source for c in load_many(None)} == {"fictional", "paraphrase", "short-dev", "realistic-dev",
+                                                   "families-dev"}
 
 
 def test_the_short_dev_set_is_a_dev_split_apart_from_the_invented_test_sets():
@@ -495,6 +497,193 @@ def test_an_eval_checkpoint_keeps_only_whole_answers_and_an_empty_one_blocks_not
     assert Checkpoint(path, {}, restart=True).finished == {} and not path.exists()
 
 
+def _eval_argv(tmp_path, monkeypatch, tiny_attributor, n_cases: int) -> tuple[list[str], list]:
+    """``rag-attrib eval`` over ``n_cases`` copies of CASE (toy0, toy1, ...) on the tiny model: its command line,
+    and the models it loads (a list that goes on filling)."""
+    from rag_attrib import cli
+
+    data = tmp_path / "cases.jsonl"
+    data.write_text("".join(json.dumps(dict(CASE, id=f"toy{i}")) + "\n" for i in range(n_cases)))
+    loaded = []
+    monkeypatch.setattr(cli, "_load", lambda model, stderr, support=True: loaded.append(model) or tiny_attributor)
+    out = tmp_path / "report.json"
+    return ["eval", "--data", str(data), "--methods", "lexical", "--json", str(out), "--k", "1"], loaded
+
+
+def _stopped_eval(tmp_path, monkeypatch, tiny_attributor, n_cases: int, stop_at: str):
+    """``_eval_argv``'s command, stopped by Ctrl-C at ``stop_at``: its command line, the cases run so far (the list
+    goes on filling) and the checkpoint's path."""
+    from rag_attrib import cli
+    from rag_attrib.eval import run
+
+    argv, _ = _eval_argv(tmp_path, monkeypatch, tiny_attributor, n_cases)
+    ran, stop, real = [], [stop_at], run.eval_case
+
+    def stops(attributor, case, *rest):
+        if case.id in stop:
+            stop.clear()
+            raise KeyboardInterrupt
+        ran.append(case.id)
+        return real(attributor, case, *rest)
+
+    monkeypatch.setattr(run, "eval_case", stops)
+    assert cli.main(argv) == 130
+    return argv, ran, Path(f"{argv[argv.index('--json') + 1]}.partial.jsonl")
+
+
+def test_a_corrupted_eval_checkpoint_sets_aside_each_bad_line_by_number_and_runs_its_answer_again(
+        tmp_path, monkeypatch, capsys, tiny_attributor):
+    from rag_attrib import cli
+
+    argv, ran, partial = _stopped_eval(tmp_path, monkeypatch, tiny_attributor, 3, stop_at="toy2")
+    header, toy0, toy1 = partial.read_text().splitlines()
+    ghost = json.loads(toy1)  # an answer of a case this run does not have
+    ghost["case"] = "ghost"
+    for record in ghost["records"]:
+        record["case"] = "ghost"
+    deep = json.loads(toy1)  # a wrong type deep inside (a later line for the same case)
+    deep["records"][0]["methods"]["lexical"]["comp@1"] = "high"
+    lines = [header, json.dumps({**json.loads(toy0), "records": "abc"}), toy1, '{"junk": true}', "[1, 2]",
+             "not json", json.dumps({**json.loads(toy1), "source": ["a", "list"]}), json.dumps(ghost),
+             json.dumps(deep)]
+    partial.write_text("\n".join(lines) + "\n")
+    capsys.readouterr()
+    ran.clear()
+    assert cli.main(argv) == 0
+    assert ran == ["toy0", "toy2"]  # the answers of the bad lines ran again, the good one did not
+    err = re.sub(r"\s+", " ", capsys.readouterr().err)
+    assert "set aside 7 lines of" in err and "going on from 1 answer already done" in err
+    for n, what in ((2, '"records" is "abc", not a list'), (4, '"case" is missing'), (5, "not a JSON object"),
+                    (6, "not JSON"), (7, '"source" is ["a", "list"], not a string'), (8, 'an answer of case "ghost"'),
+                    (9, 'sentence 0, lexical: "comp@1" is "high", not a number')):
+        assert f"line {n}: {what}" in err
+    report = json.loads(Path(argv[argv.index("--json") + 1]).read_text())
+    assert report["cases"] == 3 and report["resumed"] == 1
+    assert not partial.exists()
+
+
+@pytest.fixture(scope="module")
+def one_answer():
+    """One answer of CASE by lexical and attnlrp at k 1 and 2 as the checkpoint keeps it (JSON), computed once."""
+    from tiny_models import byte_tokenizer, tiny_llama
+
+    from rag_attrib import Attributor
+    from rag_attrib.eval.run import eval_case
+
+    tokenizer = byte_tokenizer()  # as the tiny_attributor fixture, once for the module
+    attributor = Attributor(tiny_llama(vocab_size=len(tokenizer), max_position_embeddings=2048, scale=1.0), tokenizer)
+    return json.dumps(eval_case(attributor, parse_case(CASE, "toy"), ["lexical", "attnlrp"], [1, 2], 0))
+
+
+@pytest.fixture
+def kept_answer(one_answer):
+    """The answer, and the check of answers for a run of CASE by those methods at those k."""
+    from rag_attrib.eval.run import answer_checker
+
+    return json.loads(one_answer), answer_checker([parse_case(CASE, "toy")], ["lexical", "attnlrp"], [1, 2])
+
+
+def _set(path: tuple, value):
+    """A function that sets the value at ``path`` (keys and indices) of an answer."""
+    def change(answer):
+        *parents, last = path
+        target = answer
+        for key in parents:
+            target = target[key]
+        target[last] = value
+        return answer
+    return change
+
+
+@pytest.mark.parametrize("change, problem", [
+    (lambda a: [a], "not a JSON object"),
+    (_set(("records",), "abc"), '"records" is "abc", not a list'),
+    (_set(("records",), []), "0 sentences where case toy has 2"),
+    (_set(("case",), 5), '"case" is 5, not a string'),
+    (_set(("case",), "other"), 'an answer of case "other" of toy, which this run does not have'),
+    (_set(("source",), "elsewhere.jsonl"), 'of elsewhere.jsonl, which this run does not have'),
+    (_set(("cost",), {"lexical": "x"}), '"cost" of lexical'),
+    (_set(("cost", "attnlrp", "forwards"), 1.5), '"cost" of attnlrp'),
+    (_set(("metric_forwards",), "3"), '"metric_forwards" is "3", not an integer'),
+    (_set(("records", 0), {}), "sentence 0: \"case\" is missing"),
+    (_set(("records", 1, "gold"), "tower"), 'sentence 1: "gold" is "tower", not [] as in the data'),
+    (_set(("records", 0, "gold_positions"), ["x"]), "sentence 0: \"gold_positions\""),
+    (_set(("records", 0, "logprob"), None), 'sentence 0: "logprob" is null, not a number'),
+    (_set(("records", 0, "methods"), {}), "sentence 0, lexical: missing"),
+    (_set(("records", 0, "methods", "attnlrp"), {}), 'sentence 0, attnlrp: "support" is missing'),
+    (_set(("records", 0, "methods", "lexical", "suff@2"), [1]), 'sentence 0, lexical: "suff@2" is [1], not a number'),
+    (_set(("records", 0, "methods", "lexical", "hit@1"), None), 'sentence 0, lexical: "hit@1" is null, not a number'),
+    (_set(("records", 0, "methods", "attnlrp", "flagged"), "yes"), '"flagged" is "yes", not true, false or null'),
+    (_set(("records", 0, "methods", "attnlrp", "shares"), [1.0]), '"shares" is [1.0], not 3 numbers'),
+    (_set(("records", 0, "methods", "attnlrp", "decided_by"), "me"), '"decided_by" is "me"'),
+    (_set(("records", 0, "methods", "attnlrp", "evidence_hit"), True), '"evidence_hit" is true, not a number'),
+    (_set(("records", 1, "methods", "lexical", "support"), "1"), 'sentence 1, lexical: "support" is "1"'),
+])
+def test_each_value_a_kept_answer_is_read_for_is_checked(kept_answer, change, problem):
+    answer, check = kept_answer
+    assert check(answer) is None
+    assert problem in check(change(answer))
+
+
+def test_a_kept_answer_that_flags_nothing_beside_one_that_flags_counts_only_where_there_are_flags(
+        kept_answer, tiny_attributor):
+    answer, check = kept_answer
+    for record in answer["records"]:  # attnlrp's rows as a method without shares writes them
+        del record["methods"]["attnlrp"]["shares"]
+        record["methods"]["attnlrp"]["flagged"] = None
+    assert check(answer) is None
+    fresh = parse_case(dict(CASE, id="fresh"), "toy")
+    report = run_eval(tiny_attributor, [fresh, parse_case(CASE, "toy")], ["lexical", "attnlrp"], ks=[1, 2],
+                      finished={("toy", "toy"): answer})
+    flags = [r["methods"]["attnlrp"]["flagged"] for r in report["records"] if r["case"] == "fresh" and not r["gold"]]
+    assert report["methods"]["attnlrp"]["flagged_unsupported"] == M.mean([float(f) for f in flags])
+
+
+def test_a_refused_eval_checkpoint_shows_where_long_settings_differ(tmp_path):
+    from rag_attrib.eval.run import Checkpoint
+
+    path = tmp_path / "r.json.partial.jsonl"
+    then = {"cases": [["cases.jsonl", f"toy{i}"] for i in range(6)], "data": "0" * 64, "--k": [1]}
+    Checkpoint(path, then)({"case": "toy0", "source": "cases.jsonl", "records": []})
+    now = {**then, "cases": [*then["cases"][:5], ["cases.jsonl", "toy9"]], "data": "0" * 63 + "1"}
+    with pytest.raises(EvalDataError) as refused:
+        Checkpoint.check(path, now)
+    message = str(refused.value)
+    for key in ("cases", "data"):
+        shown_then, shown_now = re.search(rf"{key}: (.*?) then, (.*?) now", message).groups()
+        assert shown_then != shown_now
+    assert '"toy5"' in message and '"toy9"' in message and "--k" not in message
+    # a first line that holds no settings: the answers after it cannot be checked
+    path.write_text("[]\n" + path.read_text().split("\n", 1)[1])
+    with pytest.raises(EvalDataError, match=f"first line of {re.escape(str(path))} .*--restart"):
+        Checkpoint.check(path, then)
+
+
+def test_a_second_eval_on_one_report_stops_at_once_naming_the_first(tmp_path, monkeypatch, capsys, tiny_attributor):
+    from rag_attrib import cli
+    from rag_attrib.eval import run
+
+    argv, loaded = _eval_argv(tmp_path, monkeypatch, tiny_attributor, 2)
+    out = Path(argv[argv.index("--json") + 1])
+    second, real = [], run.eval_case
+
+    def a_second_run_starts_meanwhile(attributor, case, *rest):
+        if case.id == "toy1" and not second:  # the first answer is kept by now
+            second.append("started")
+            second.append(cli.main(argv))
+            second.append(re.sub(r"\s+", " ", capsys.readouterr().err))
+        return real(attributor, case, *rest)
+
+    monkeypatch.setattr(run, "eval_case", a_second_run_starts_meanwhile)
+    assert cli.main(argv) == 0
+    _, code, err = second
+    assert code == 2 and f"another run (pid {os.getpid()} " in err and str(out) in err and "another --json" in err
+    assert len(loaded) == 1  # the second stopped before loading a model
+    report = json.loads(out.read_text())
+    assert report["cases"] == 2 and report["resumed"] == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cases.jsonl", "report.json"]  # no partial, no lock left
+
+
 def test_two_data_files_of_one_name_stay_apart_and_one_given_twice_is_refused(tmp_path):
     for folder, who in (("x", "Ada"), ("y", "Bob")):
         (tmp_path / folder).mkdir()
@@ -648,3 +837,27 @@ def test_eval_help_names_every_method():
     eval_parser = build_parser()._subparsers._group_actions[0].choices["eval"]
     described = " ".join(eval_parser.description.split())
     assert all(re.search(rf"\b{name}\b", described) for name in METHODS), described
+
+
+def test_the_labels_of_the_documentation_families_are_read_and_checked():
+    """A case's family, style and printed answer, and a contradiction's kind and conflicting span, are read; a
+    printed answer that lacks a labelled sentence, or a label on the wrong kind of sentence, is refused."""
+    chunk = "The cache keeps entries for 90 days. It is off by default."
+    record = {"id": "c", "question": "q?", "family": "demo", "style": "list", "split": "dev",
+              "chunks": [{"id": "a", "text": chunk}, {"id": "b", "text": "Other text."}],
+              "answer_text": "In short:\n- Entries are kept 90 days.\n- It is on by default.",
+              "answer": [{"text": "Entries are kept 90 days.", "gold": "a", "evidence": {"a": [[0, 36]]}},
+                         {"text": "It is on by default.", "gold": None, "kind": "contradiction",
+                          "contradiction": "negation", "conflicts_with": {"a": [[37, 58]]}}]}
+    case = parse_case(record)
+    assert (case.family, case.style, case.answer_text) == ("demo", "list", record["answer_text"])
+    assert case.sentences[1].contradiction == "negation"
+    assert case.sentences[1].conflicts_with["a"][0].of(chunk) == "It is off by default."
+    with pytest.raises(ValueError, match='"answer_text" does not hold the sentence'):
+        parse_case(dict(record, answer_text="- It is on by default.\n- Entries are kept 90 days."))
+    wrong = dict(record, answer=[dict(record["answer"][0], contradiction="number"), record["answer"][1]])
+    with pytest.raises(ValueError, match="labels contradictions only"):
+        parse_case(wrong)
+    outside = dict(record, answer=[record["answer"][0], dict(record["answer"][1], conflicts_with={"a": [[37, 99]]})])
+    with pytest.raises(ValueError, match="do not lie in chunk"):
+        parse_case(outside)

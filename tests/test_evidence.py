@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import re
+import unicodedata
 
 import pytest
 import torch
@@ -60,9 +63,61 @@ def test_a_chunk_without_sentences_falls_back_to_token_windows():
     code = "x = compute(alpha, beta, gamma) + another_function_call(delta, epsilon) * third_term(zeta, eta, theta)"
     chunk = Chunk("code", code)
     units, _ = units_for(chunk, "Sources: " + code)
-    assert len(units.spans) == -(-len(code) // EVIDENCE_WINDOW)  # one token per byte
+    assert len(units.spans) == 3  # 86 non-space bytes, one token each
     assert all(len(t) <= EVIDENCE_WINDOW for t in units.tokens)
-    assert "".join(s.of(code) for s in units.spans) == code
+    assert_tiles(units.spans, code)
+
+
+def assert_tiles(spans, text):
+    """The spans cover ``text`` in order, each from a word's first character to one's last, with only the
+    whitespace between words between them."""
+    assert spans[0].start == 0 and spans[-1].end == len(text)
+    for a, b in itertools.pairwise(spans):
+        assert a.end < b.start and text[a.end : b.start].isspace()
+    assert all(not s.of(text)[0].isspace() and not s.of(text)[-1].isspace() for s in spans)
+
+
+def word_pieces(text: str):
+    """Offsets of a byte-level BPE like SmolLM2's: a token carries the space before it (" Har", "ald")."""
+    return [(m.start(), m.end()) for m in re.finditer(r" ?\w{1,3}| ?[^\w\s]+|\s+", text)]
+
+
+def pieces_units(chunk: Chunk, offsets_of=word_pieces):
+    prompt = "Sources: " + chunk.text
+    offsets = offsets_of(prompt)
+    start = len("Sources: ")
+    tokens = [t for t, (s, e) in enumerate(offsets) if e > start]
+    return evidence_units(chunk, prompt, Span(start, len(prompt)), offsets, (tokens[0], tokens[-1] + 1))
+
+
+def test_a_long_sentence_whose_first_token_carries_the_space_before_it_starts_on_its_first_word():
+    words = ["Harald", "Voss"] + [f"w{i}" for i in range(48)]
+    chunk = Chunk("c", " ".join(words) + ".")  # one sentence of 50 words: cut into windows
+    units = pieces_units(chunk)
+    assert len(units.spans) > 1
+    assert units.spans[0].of(chunk.text).startswith("Harald Voss")  # not "ald Voss"
+    assert_tiles(units.spans, chunk.text)
+    assert sum(map(len, units.tokens)) == len(word_pieces(chunk.text))  # " Har" belongs to the first window
+    assert all(0 < len(t) <= EVIDENCE_WINDOW for t in units.tokens)
+
+
+def test_every_sentences_first_token_counts_in_its_sentence():
+    chunk = Chunk("c", " ".join(SENTENCES))
+    units = pieces_units(chunk)
+    assert [s.of(chunk.text) for s in units.spans] == SENTENCES
+    assert [len(t) for t in units.tokens] == [len(word_pieces(" " + s)) for s in SENTENCES]
+
+
+def test_no_passage_starts_on_a_combining_mark():
+    arabic = " ".join(["كَتَبَ", "الوَلَدُ", "الدَّرْسَ", "فِي", "المَدْرَسَةِ"] * 4)  # one sentence, no stop
+    no_spaces = "e\u0301" * 70  # decomposed accents and nothing to cut at but characters
+    for text in (arabic, no_spaces):
+        chunk = Chunk("c", text)
+        units = pieces_units(chunk, lambda prompt: [(m.start(), m.end()) for m in re.finditer(r" ?\S", prompt)])
+        assert len(units.spans) > 1
+        assert all(not unicodedata.category(text[s.start]).startswith("M") for s in units.spans)
+        assert units.spans[0].start == 0 and units.spans[-1].end == len(text)
+        assert "".join(s.of(text) for s in units.spans).replace(" ", "") == text.replace(" ", "")
 
 
 def test_evidence_indexes_the_chunk_text_even_when_the_prompt_rewraps_it():

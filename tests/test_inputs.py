@@ -138,6 +138,36 @@ def test_an_empty_answer_says_what_to_pass_where_it_was_given(tiny_attributor, t
         assert "leave out --answer and --answer-file to let the local model answer" in err and "answer=None" not in err
 
 
+INVISIBLE = ["\u200b\u200b", "\ufeff", " \u200d\u2060\n\u00ad ", "\u200e\u200f\t"]
+
+
+@pytest.mark.parametrize("answer", INVISIBLE)
+def test_an_answer_of_only_invisible_characters_is_refused_as_empty(tiny_attributor, answer):
+    with pytest.raises(EmptyAnswerError, match="empty"):
+        tiny_attributor.attribute("Who runs the bakery?", CHUNKS, answer)
+    with pytest.raises(EmptyAnswerError, match="empty"):
+        tiny_attributor.attribute_prompt("Context: " + " ".join(CHUNKS), CHUNKS, answer)
+    with pytest.raises(EmptyAnswerError, match="empty"):
+        verify(tiny_attributor, "Who runs the bakery?", CHUNKS, answer)
+    with pytest.raises(EmptyAnswerError, match="only citation markers"):
+        verify(tiny_attributor, "Who runs the bakery?", CHUNKS, answer + "[1]" + answer)
+
+
+def test_an_invisible_answer_is_an_input_error_in_a_batch_and_on_the_command_line(tiny_attributor, tmp_path, capsys):
+    import json
+
+    from rag_attrib.batch import verify_line
+    from rag_attrib.cli import main
+
+    line = json.dumps({"question": "Who?", "chunks": CHUNKS, "answer": "\u200b\ufeff"})
+    record = verify_line(tiny_attributor, line, 1)
+    assert not record["ok"] and record["error_kind"] == "input" and record["error_type"] == "EmptyAnswerError"
+    chunks = tmp_path / "chunks.json"
+    chunks.write_text(json.dumps(CHUNKS))
+    assert main(["attribute", "--chunks", str(chunks), "--question", "Who?", "--answer", "\u200b"]) == 2
+    assert "--answer is empty" in capsys.readouterr().err  # refused before a model loads
+
+
 def test_attributor_load_takes_the_models_name_first_not_as_model(tiny_attributor):
     from rag_attrib import Attributor
 

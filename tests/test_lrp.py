@@ -298,6 +298,30 @@ def test_a_kernel_wrapped_by_another_library_is_refused(attn, monkeypatch):
     assert not is_patched(model)
 
 
+@pytest.mark.parametrize("attn", ["eager", "sdpa"])
+def test_our_own_kernel_wrapped_by_another_library_is_refused(attn):
+    """A library that wraps every entry of the attention registry (LXT's monkey_patch) wraps ours too, once an
+    attribution has registered it: the rules would compound, so nothing is computed."""
+    from transformers import AttentionInterface
+    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+
+    from rag_attrib.lrp.patch import PREFIX
+
+    model = tiny_llama(attn)
+    ids = torch.arange(1, 9)
+    reference = sentence_relevance(model, ids, 6, [(6, 8)]).relevance  # registers our entry
+    name = PREFIX + attn
+    ours = ALL_ATTENTION_FUNCTIONS[name]
+    AttentionInterface.register(name, lxt_style_wrapper(ours))
+    try:
+        with pytest.raises(UnsupportedModelError, match=f"'{name}' attention kernel \\(replaced by test_lrp"):
+            sentence_relevance(model, ids, 6, [(6, 8)])
+        assert not is_patched(model)
+    finally:
+        AttentionInterface.register(name, ours)
+    assert torch.equal(sentence_relevance(model, ids, 6, [(6, 8)]).relevance, reference)
+
+
 def test_a_kernel_written_from_scratch_is_not_a_wrapper(monkeypatch):
     from rag_attrib.lrp.patch import foreign_kernels
 

@@ -301,19 +301,23 @@ def approx_equal(a, b, rel=1e-4) -> bool:
     return a == b
 
 
-def test_a_line_that_is_not_utf8_is_the_same_error_record_as_locally(tmp_path):
+def test_lines_that_are_not_records_are_the_same_input_errors_as_locally(tmp_path):
     src = tmp_path / "in.jsonl"
-    write_input(src, n=3)
+    write_input(src, n=6)
     lines = src.read_bytes().split(b"\n")
+    lines[0] = b"[" * 100_000 + b"]" * 100_000  # nested too deeply, on the line the input check reads
     lines[1] = b'{"id": "r2", "answer": "caf\xe9"}'  # latin-1, not UTF-8
+    lines[2] = lines[2].replace(b'"r3"', b'"\\ud800x"')  # a lone surrogate escape in the id
+    lines[3] = b"[1, 2]"
     src.write_bytes(b"\n".join(lines))
     local = tmp_path / "local.jsonl"
     run_local(scripted(), src, local, progress=False)
     counts = run_ray(src, tmp_path / "ray", model=scripted, num_workers=1, batch_size=2)
-    assert (counts["ok"], counts["errors"]) == (2, 1)
+    assert (counts["ok"], counts["errors"]) == (2, 4)
     records = read_results_dir(tmp_path / "ray")
     assert records == read_results(local)
-    assert "not valid UTF-8" in records[1]["error"]
+    assert [r.get("error_kind") for r in records] == ["input"] * 4 + [None, None]
+    assert "not valid UTF-8" in records[1]["error"] and "lone surrogate" in records[2]["error"]
 
 
 @pytest.mark.parametrize(("memory", "allocator_set"), [("low", True), ("auto", False)])

@@ -44,6 +44,8 @@ ANSWERS = [
     "1. First item.\n2) Second item\n10. Tenth item. Closing words here.",
     "Use `arr[1]` here. Then `x. Y` there. Fine [2]. Last words.",
     "The U.S. economy grew. The E.U. did not. Mr. T. Smith agreed. So did Prof. Brown.",
+    "Remove it first. dpkg -r removes the package. Store it as jsonb. git add stages it. It costs 5 USD. Done.",
+    "See step 2. pg_dump writes a dump. It runs in Jan. and Feb. each year. The result is \"ok.\" then.",
 ]
 
 

@@ -94,8 +94,8 @@ def test_the_attributor_scores_support_from_its_signals(tiny_attributor):
 
 
 def test_support_decides_whether_a_chunk_carries_the_sentence_and_the_shares_which():
-    from rag_attrib.aggregate import carrying
     from rag_attrib.types import Citation
+    from rag_attrib.verdicts import carrying
 
     citations = (Citation("a", 3.0, 0.2), Citation("b", 1.0, 0.1))
     assert carrying(citations, 0.15, None) == ("a",)

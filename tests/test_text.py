@@ -62,6 +62,25 @@ def sentences(answer: str) -> list[str]:
          ["Sie verkauft z. B. Brot, d. h. Kuchen.", "Es kostet ca. 5 Euro.", "Gut."]),
         ("It costs approx. 5 EUR. Run ls -a. Then pick b. B is wrong.",
          ["It costs approx. 5 EUR.", "Run ls -a.", "Then pick b.", "B is wrong."]),
+        # technical answers: a sentence may open with a code name, a flag, a path or inline code
+        ("It counts Sunday as 7. weekday() is zero-based. Levels are crit or emerg. --since yesterday limits it.",
+         ["It counts Sunday as 7.", "weekday() is zero-based.", "Levels are crit or emerg.",
+          "--since yesterday limits it."]),
+        (("Call Counter(words). most_common(10) returns ten. Edit it. /etc/x.cfg holds it. It is fast. "
+          "getElementById returns one. Set it. `app.run()` starts it. Use it. app.config holds it."),
+         ["Call Counter(words).", "most_common(10) returns ten.", "Edit it.", "/etc/x.cfg holds it.", "It is fast.",
+          "getElementById returns one.", "Set it.", "`app.run()` starts it.", "Use it.", "app.config holds it."]),
+        # ... and with a command or type in lower case after a word or a number, but never after an abbreviation
+        (("Use e.g. --verbose or i.e. app.run() here. Run ls -a. --all is the same. See it. jsonb also works. "
+          "Kept in pg_wal. dpkg -r removes it. It is 5 min. and more, etc. and so on. Dr. smith met us at 9 a.m. and left."),
+         ["Use e.g. --verbose or i.e. app.run() here.", "Run ls -a.", "--all is the same.", "See it.",
+          "jsonb also works.", "Kept in pg_wal.", "dpkg -r removes it.", "It is 5 min. and more, etc. and so on.",
+          "Dr. smith met us at 9 a.m. and left."]),
+        # ... and ordinary prose keeps its abbreviations, list numbers and quoted full stops
+        ("Acme Inc. and its partners ship it. It weighs 5 lbs. and costs more. Two steps: 1. install it 2. run it. "
+         'It prints "done." and exits. The Jan. release is out.',
+         ["Acme Inc. and its partners ship it.", "It weighs 5 lbs. and costs more.",
+          "Two steps: 1. install it 2. run it.", 'It prints "done." and exits.', "The Jan. release is out."]),
         ("\u706f\u5854\u5efa\u4e8e1872\u5e74\u3002\u9762\u5305\u5e97\u5f88\u597d\uff01\u300c\u771f\u7684\uff1f\u300d\u662f\u3002",
          ["\u706f\u5854\u5efa\u4e8e1872\u5e74\u3002", "\u9762\u5305\u5e97\u5f88\u597d\uff01",
           "\u300c\u771f\u7684\uff1f\u300d", "\u662f\u3002"]),  # Chinese full stops, no space after them
@@ -98,6 +117,16 @@ def test_plain_sentences(answer, expected):
 )
 def test_citation_markers(answer, expected):
     assert sentences(answer) == expected
+
+
+@pytest.mark.parametrize("n", [3, 4, 5, 70])
+def test_markers_only_a_chunks_id_reveals_are_kept_with_their_sentence_alike(n):
+    marker = "[" + "<" * (n - 2) + "]"  # no built-in form reads it; parse_markers finds it by a chunk's id
+    for answer, expected in [(f"Paris is big. {marker} It is old.", [f"Paris is big. {marker}", "It is old."]),
+                             (f"Paris is big.{marker}. It is old.", [f"Paris is big.{marker}.", "It is old."]),
+                             (f"Paris is big.\n{marker}", [f"Paris is big.\n{marker}"])]:
+        at = answer.index(marker)
+        assert [s.of(answer) for s in split_sentences(answer, [Span(at, at + n)])] == expected
 
 
 def test_bullets_and_numbered_lists_keep_their_markers():

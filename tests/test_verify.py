@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 from tiny_models import byte_tokenizer
@@ -106,6 +108,74 @@ def test_strip_markers_keeps_a_map_to_the_original():
     assert [answer[i] for i in to_original] == list(clean)
 
 
+SHA = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+UUID = "urn:uuid:123e4567-e89b-12d3-a456-426614174000"
+
+
+@pytest.mark.parametrize("marker", ["[doc 3]", "[Source 3]", "(Source 3)", "[ doc 3 ]"])
+def test_a_marker_whose_text_is_a_chunks_id_names_that_chunk_not_a_number(marker):
+    name = marker.strip("[]() ")
+    chunks = [Chunk(name, "C."), Chunk("doc 1", "A."), Chunk("doc 2", "B.")]
+    assert [(m.key, m.chunk_id, m.by) for m in parse_markers(f"Foo {marker}.", chunks)] == [(name, name, "id")]
+
+
+@pytest.mark.parametrize(
+    "answer,ids",
+    [
+        (f"Foo [{SHA}].", [SHA]),
+        (f"Foo [{UUID}].", [UUID]),
+        ("Foo [<doc>].", ["<doc>"]),
+        (f"Foo [{UUID}, 1] and [^<doc>; 9].", [UUID, SHA, "<doc>", None]),  # an id in a list of keys
+        ("Foo [doc 3, doc 1].", ["doc 3", "doc 1"]),  # ids with spaces in a list
+        ("Foo [x, y].", ["x, y"]),  # the whole bracket is an id: it is not cut at its comma
+    ],
+)
+def test_ids_of_any_length_and_characters_are_read_as_markers(answer, ids):
+    chunks = [Chunk(i, f"Text {n}.") for n, i in enumerate([SHA, UUID, "<doc>", "doc 3", "doc 1", "x, y", "x"])]
+    markers = parse_markers(answer, chunks)
+    assert [m.chunk_id for m in markers] == ids
+    clean, _ = strip_markers(answer, markers)
+    assert clean.startswith("Foo") and "[" not in clean
+
+
+def test_a_long_list_that_is_no_marker_is_read_at_once():
+    """Each item of "[1, 2, ... and so on]" reads as a number and could read as an id: a regular expression trying
+    both for each would take 2^60 steps before giving up. Run apart, so that a regression fails instead of hanging."""
+    code = ("from rag_attrib.markers import parse_markers; from rag_attrib.types import Chunk\n"
+            f"chunks = [Chunk(str(n), 'x') for n in range(1, 10)] + [Chunk({SHA!r}, 'y'), Chunk('doc 3', 'z')]\n"
+            "print(parse_markers('[' + ', '.join(str(n % 9 + 1) for n in range(60)) + ' and so on]', chunks))")
+    run = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=60)
+    assert run.stdout.strip() == "[]", run.stderr
+
+
+def test_a_chunks_id_in_code_is_no_marker():
+    assert parse_markers(f"Use `[{SHA}]` as written.", [Chunk(SHA, "Alpha text.")]) == []
+
+
+@pytest.mark.parametrize("answer", [f"Alpha is first [{SHA}]. Beta is second [<b>].",
+                                    f"Alpha is first. [{SHA}] Beta is second.[<b>]"])
+def test_a_sentence_citing_a_long_id_is_judged_by_it(answer):
+    chunks = [Chunk(SHA, "Alpha text."), Chunk("<b>", "Beta text.")]
+    attributor = ScriptedAttributor({"Alpha": {SHA: 0.6}, "Beta": {"<b>": 0.6}})
+    v = verify(attributor, "q?", chunks, answer)
+    assert [(s.verdict, s.cited) for s in v.sentences] == [("supported", (SHA,)), ("supported", ("<b>",))]
+    assert attributor.calls == ["Alpha is first. Beta is second."]
+
+
+def test_attribute_keeps_a_long_id_marker_with_its_sentence_and_out_of_its_target(tiny_attributor):
+    chunks = [Chunk(SHA, "Alpha text."), Chunk("<b>", "Beta text.")]
+    answer = f"Alpha is first. [{SHA}] Beta is second.[<b>]"
+    result = tiny_attributor.attribute("q?", chunks, answer)
+    assert [s.text for s in result.sentences] == [f"Alpha is first. [{SHA}]", "Beta is second.[<b>]"]
+    from rag_attrib.markers import citation_spans
+    from rag_attrib.prompt import encode, render_rag_prompt
+
+    tokenizer = byte_tokenizer()
+    enc = encode(tokenizer, render_rag_prompt(tokenizer, "q?", chunks), answer, skip=citation_spans(answer, chunks))
+    skipped = "".join(answer[slice(*enc.answer_offsets[t - enc.answer_start])] for t in enc.skip)
+    assert skipped == f"[{SHA}][<b>]"  # the markers' tokens count in no sentence's target
+
+
 def test_custom_marker_pattern():
     markers = parse_markers("Alpha (source 2).", CHUNKS, patterns=[r"\(source (\d+)\)"])
     assert [m.chunk_id for m in markers] == ["b"]
@@ -182,7 +252,7 @@ def test_each_verdict():
     assert v.sentences[3].suggestion == ()
     # the attributed text has no markers, but the verdicts keep them
     assert attributor.calls == ["Alpha is first. Beta is second. Gamma is third. The Moon is cheese."]
-    assert v.counts() == {"supported": 1, "miscited": 1, "uncited": 1, "ungrounded": 1}
+    assert v.counts() == {"supported": 1, "contradicted": 0, "miscited": 1, "uncited": 1, "ungrounded": 1}
 
 
 def test_unknown_marker_is_reported_and_does_not_support():

@@ -95,19 +95,25 @@ def _third(j: int, n: int) -> str:
     return "first" if 3 * j < n - 1 else "last" if 3 * j > 2 * (n - 1) else "middle"
 
 
-def build_case(n: int, pkg: str, case: dict) -> tuple[dict, list[str]]:
+def chunk_order(n: int, case: dict) -> list[tuple[str, int]]:
+    """The case's ``(file, index)`` chunk keys in the order they are shown: a shuffle seeded with the case id,
+    rotated so that the gold chunk of the first supported sentence lands in the first / middle / last third by
+    turns (case n: third n % 3), at a drawn place in that third, so that gold chunks spread over the list."""
     keys = [(f, i) for f, idxs in case["sources"] for i in idxs]
     assert len(set(keys)) == len(keys), case["id"]
     order = keys[:]
     rng = random.Random(case["id"])
     rng.shuffle(order)
-    # spread the gold chunks over the list: rotate it so that the gold chunk of the first supported sentence
-    # lands in the first / middle / last third by turns (case n: third n % 3), at a drawn place in that third
     first_gold = next(s["gold"][0] for s in case["answer"] if s["gold"])[:2]
     third = [j for j in range(len(order)) if _third(j, len(order)) == ("first", "middle", "last")[n % 3]]
     shift = rng.choice(third) - order.index(first_gold)
     order = [order[(j - shift) % len(order)] for j in range(len(order))]
     assert order.index(first_gold) in third
+    return order
+
+
+def build_case(n: int, pkg: str, case: dict) -> tuple[dict, list[str]]:
+    order = chunk_order(n, case)
     ids = {k: f"c{j + 1}" for j, k in enumerate(order)}
     chunks = []
     for k in order:

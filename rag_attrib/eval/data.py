@@ -16,8 +16,13 @@ Optional labels: a sentence's ``"evidence"`` maps each gold chunk id to characte
 in that chunk's text (the sentence(s) that state the claim); an unsupported sentence's ``"kind"`` says how it
 is unsupported (``"invented"`` detail, ``"contradiction"`` of a chunk, true ``"general"`` knowledge no chunk
 states); a case's ``"split"`` is ``"dev"`` (may be used to choose thresholds and weights) or ``"test"``
-(never used for any choice), its ``"style"`` ``"copy"`` (the answer keeps its sources' words) or
-``"paraphrase"``.
+(never used for any choice), its ``"style"`` how the answer is written: ``"copy"`` (the answer keeps its
+sources' words) or ``"paraphrase"``, or on the documentation families one of ``"close"``, ``"moderate"``,
+``"heavy"`` (no run of more than five words shared with a chunk), ``"hedged"``, ``"list"``, ``"joined"`` (long
+sentences that each join two facts); its ``"family"`` the documentation it was cut from, and ``"answer_text"``
+the answer as an LLM printed it (bullets, line breaks), in which the labelled sentences stand verbatim and in
+order: what ``verify`` splits by itself. A contradiction may say how it contradicts (``"contradiction"``, one
+of ``CONTRADICTIONS``) and which chunk sentence it conflicts with (``"conflicts_with"``: chunk id -> spans).
 
 Two test sets are shipped, both about invented places, people and things (so that a model cannot answer from
 memory), every case with same-topic distractor chunks (same town, other years and names):
@@ -27,7 +32,10 @@ memory), every case with same-topic distractor chunks (same town, other years an
   fails), and unsupported sentences that mix names and words from the chunks into claims none of them makes.
 
 and one from real documentation (``realistic_*.jsonl``, chunks cut verbatim from files that Debian packages
-install; ``rag_attrib.eval.provenance`` checks them), loaded by split: ``realistic-dev`` and ``realistic-test``.
+install; ``rag_attrib.eval.provenance`` checks them), loaded by split: ``realistic-dev`` and ``realistic-test``;
+and the documentation families (``families_*.jsonl``, the same kind of cases from other Debian documentation,
+each labelled with its family and answer style, for measuring transfer by leaving a family out):
+``families-dev`` and ``families-test``.
 
 ``short-dev`` is like the two invented sets (chunks of one or two sentences; half the answers keep their
 source's words, half paraphrase; invented details, contradictions that reuse the chunks' names, general
@@ -47,9 +55,12 @@ from ..errors import EvalDataError
 from ..types import Chunk, Span, as_chunks
 
 SHIPPED = {"fictional": "fictional_rag.jsonl", "paraphrase": "paraphrase_rag.jsonl", "short-dev": "short_dev.jsonl"}
-REALISTIC = {"realistic-dev": "dev", "realistic-test": "test"}  # every realistic_*.jsonl, one split of it
+# A set made of every file of a pattern, one split of it: the realistic set and the documentation families.
+SPLIT_SETS = {"realistic-dev": ("realistic_*.jsonl", "dev"), "realistic-test": ("realistic_*.jsonl", "test"),
+              "families-dev": ("families_*.jsonl", "dev"), "families-test": ("families_*.jsonl", "test")}
 UNSUPPORTED_KINDS = ("invented", "contradiction", "general")
-STYLES = ("copy", "paraphrase")
+CONTRADICTIONS = ("number", "default", "option", "negation", "version", "entity")
+STYLES = ("copy", "paraphrase", "close", "moderate", "heavy", "hedged", "list", "joined")
 
 
 @dataclass(frozen=True)
@@ -58,6 +69,8 @@ class EvalSentence:
     gold: tuple[str, ...]  # chunk ids that support the sentence; empty: unsupported
     evidence: dict[str, tuple[Span, ...]] | None = None  # gold chunk id -> spans in its text; None: unlabelled
     kind: str | None = None  # how an unsupported sentence is unsupported (UNSUPPORTED_KINDS); None: unlabelled
+    contradiction: str | None = None  # how a contradiction contradicts (CONTRADICTIONS); None: unlabelled
+    conflicts_with: dict[str, tuple[Span, ...]] | None = None  # chunk id -> the spans a contradiction conflicts with
 
     @property
     def supported(self) -> bool:
@@ -72,7 +85,9 @@ class EvalCase:
     sentences: tuple[EvalSentence, ...]
     source: str = ""
     split: str | None = None  # "dev" or "test" where the set is split
-    style: str | None = None  # how the answer is written: "copy" (its sources' words) or "paraphrase"
+    style: str | None = None  # how the answer is written (STYLES)
+    family: str | None = None  # the documentation the chunks were cut from
+    answer_text: str | None = None  # the answer as printed, where it is more than the sentences joined by spaces
 
     @property
     def answer(self) -> str:
@@ -100,7 +115,7 @@ def shipped_path(name: str = "fictional") -> Path:
 
 
 def shipped_names() -> list[str]:
-    return sorted(SHIPPED) + sorted(REALISTIC)
+    return sorted(SHIPPED) + sorted(SPLIT_SETS)
 
 
 def _data_dir() -> Path:
@@ -110,11 +125,12 @@ def _data_dir() -> Path:
 def load_cases(path: str | Path | None = None, limit: int | None = None) -> list[EvalCase]:
     """Read cases from a JSONL file, or a shipped set by name (default: ``"fictional"``)."""
     name = str(path or "fictional")
-    if name in REALISTIC:
-        files = sorted(_data_dir().glob("realistic_*.jsonl"))
+    if name in SPLIT_SETS:
+        pattern, split = SPLIT_SETS[name]
+        files = sorted(_data_dir().glob(pattern))
         if not files:
-            raise EvalDataError(f"no realistic_*.jsonl in {_data_dir()}; reinstall rag-attrib")
-        cases = [c for f in files for c in _read_cases(f, name) if c.split == REALISTIC[name]]
+            raise EvalDataError(f"no {pattern} in {_data_dir()}; reinstall rag-attrib")
+        cases = [c for f in files for c in _read_cases(f, name) if c.split == split]
         return _checked(cases[:limit] if limit is not None else cases, name)
     if name in SHIPPED:
         return _checked(_read_cases(shipped_path(name), name, limit), name)
@@ -179,32 +195,59 @@ def parse_case(record: dict, source: str = "") -> EvalCase:
         if kind is not None and (gold or kind not in UNSUPPORTED_KINDS):
             raise ValueError(f"sentence {text!r}: \"kind\" labels unsupported sentences only, one of "
                              f"{UNSUPPORTED_KINDS}; got {kind!r}")
-        evidence = None
-        if s.get("evidence") is not None:
-            evidence = {}
-            for chunk_id, spans in s["evidence"].items():
-                if chunk_id not in gold:
-                    raise ValueError(f"sentence {text!r}: evidence in {chunk_id!r}, which is not a gold chunk")
-                evidence[chunk_id] = tuple(Span(*span) for span in spans)
-                if not evidence[chunk_id] or any(sp.end > len(texts[chunk_id]) or sp.start == sp.end
-                                                 for sp in evidence[chunk_id]):
-                    raise ValueError(f"sentence {text!r}: evidence spans {spans} do not lie in chunk {chunk_id!r}")
-        sentences.append(EvalSentence(text, gold, evidence, kind))
+        contradiction = s.get("contradiction")
+        if contradiction is not None and (kind != "contradiction" or contradiction not in CONTRADICTIONS):
+            raise ValueError(f"sentence {text!r}: \"contradiction\" labels contradictions only, one of "
+                             f"{CONTRADICTIONS}; got {contradiction!r} on a sentence of kind {kind!r}")
+        evidence = _spans(s, "evidence", text, texts, gold)
+        conflicts = _spans(s, "conflicts_with", text, texts, texts if kind == "contradiction" else ())
+        sentences.append(EvalSentence(text, gold, evidence, kind, contradiction, conflicts))
     style = record.get("style")
     if style not in (None, *STYLES):
         raise ValueError(f'"style" must be one of {STYLES}, got {style!r}')
-    return EvalCase(str(record["id"]), str(record["question"]), chunks, tuple(sentences), source, split, style)
+    answer_text = record.get("answer_text")
+    if answer_text is not None:
+        _check_answer_text(answer_text, [s.text for s in sentences])
+    family = record.get("family")
+    return EvalCase(str(record["id"]), str(record["question"]), chunks, tuple(sentences), source, split, style,
+                    None if family is None else str(family), answer_text)
+
+
+def _spans(sentence: dict, key: str, text: str, texts: dict[str, str], allowed) -> dict[str, tuple[Span, ...]] | None:
+    """A sentence's ``key`` label (chunk id -> [[start, end], ...]), checked to lie in chunks it may name."""
+    if sentence.get(key) is None:
+        return None
+    out = {}
+    for chunk_id, spans in sentence[key].items():
+        if chunk_id not in allowed:
+            raise ValueError(f"sentence {text!r}: {key} in {chunk_id!r}, which it may not name (allowed: "
+                             f"{sorted(allowed)})")
+        out[chunk_id] = tuple(Span(*span) for span in spans)
+        if not out[chunk_id] or any(sp.end > len(texts[chunk_id]) or sp.start >= sp.end for sp in out[chunk_id]):
+            raise ValueError(f"sentence {text!r}: {key} spans {spans} do not lie in chunk {chunk_id!r}")
+    return out
+
+
+def _check_answer_text(answer_text: object, sentences: list[str]) -> None:
+    if not isinstance(answer_text, str):
+        raise TypeError(f'"answer_text" must be a string, got {type(answer_text).__name__}')
+    pos = 0
+    for text in sentences:
+        found = answer_text.find(text, pos)
+        if found < 0:
+            raise ValueError(f'"answer_text" does not hold the sentence {text!r} (verbatim, after the ones before it)')
+        pos = found + len(text)
 
 
 def load_many(paths: Sequence[str | Path] | None, limit: int | None = None) -> list[EvalCase]:
     """Cases from several files (or shipped names), in order; ``limit`` applies to each of them.
 
-    Without paths: every shipped set (the realistic one by its dev split only: its test split is asked for
-    by name, ``realistic-test``).
+    Without paths: every shipped set (the realistic set and the documentation families by their dev splits
+    only: their test splits are asked for by name, ``realistic-test``, ``families-test``).
     """
-    realistic = ["realistic-dev"] if any(_data_dir().glob("realistic_*.jsonl")) else []
-    given = [str(p) for p in paths or [*SHIPPED, *realistic]]
-    keys = [p if p in SHIPPED or p in REALISTIC else str(Path(p).resolve()) for p in given]
+    dev = [name for name, (pattern, split) in SPLIT_SETS.items() if split == "dev" and any(_data_dir().glob(pattern))]
+    given = [str(p) for p in paths or [*SHIPPED, *dev]]
+    keys = [p if p in SHIPPED or p in SPLIT_SETS else str(Path(p).resolve()) for p in given]
     twice = sorted({p for p, key in zip(given, keys) if keys.count(key) > 1})
     if twice:
         raise EvalDataError(f"{', '.join(map(repr, twice))} name one data set more than once; give each once")

@@ -38,10 +38,10 @@ from torch import Tensor
 from ..aggregate import sentence_citations
 from ..lrp import attention_kernel
 from ..lrp.relevance import sentence_relevance, teacher_forced_logprobs
+from ..markers import citation_spans
 from ..prompt import Encoded, RenderedPrompt, encode, encode_prompt, render_rag_prompt
 from ..text import split_sentences
 from ..types import AttributorLike, Citation, Span
-from ..verification import citation_spans
 from . import embedding
 from .data import EvalCase
 

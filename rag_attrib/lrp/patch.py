@@ -61,23 +61,29 @@ def _kernel(module: nn.Module, name: str) -> Callable:
     return ALL_ATTENTION_FUNCTIONS[name]
 
 
+_REGISTERED: dict[str, Callable] = {}  # interface name -> the LRP wrapper we registered under it
+_REGISTERING = threading.Lock()
+
+
 def lrp_attention_name(kernel_name: str) -> str:
     """Register (once) the LRP wrapper around ``kernel_name`` and return its interface name.
 
     Registering adds a new name; it never replaces an existing entry of the global registries.
     """
     name = PREFIX + kernel_name
-    if name not in ALL_ATTENTION_FUNCTIONS:
+    with _REGISTERING:
+        if name not in _REGISTERED:
 
-        def lrp_attention(module, query, key, value, attention_mask, **kwargs):
-            query = scale_gradient(query, 0.25)
-            key = scale_gradient(key, 0.25)
-            value = scale_gradient(value, 0.5)
-            return _kernel(module, kernel_name)(module, query, key, value, attention_mask, **kwargs)
+            def lrp_attention(module, query, key, value, attention_mask, **kwargs):
+                query = scale_gradient(query, 0.25)
+                key = scale_gradient(key, 0.25)
+                value = scale_gradient(value, 0.5)
+                return _kernel(module, kernel_name)(module, query, key, value, attention_mask, **kwargs)
 
-        AttentionInterface.register(name, lrp_attention)
-        # Without a mask function under the same name the model would silently run with no causal mask.
-        AttentionMaskInterface.register(name, ALL_MASK_ATTENTION_FUNCTIONS[kernel_name])
+            AttentionInterface.register(name, lrp_attention)
+            # Without a mask function under the same name the model would silently run with no causal mask.
+            AttentionMaskInterface.register(name, ALL_MASK_ATTENTION_FUNCTIONS[kernel_name])
+            _REGISTERED[name] = lrp_attention
     return name
 
 
@@ -87,8 +93,12 @@ def foreign_kernels(model: nn.Module) -> list[str]:
     A wrapper is a function outside transformers that holds a transformers kernel (in its closure or as
     ``__wrapped__``), as LXT's ``monkey_patch`` installs: our attention rule would compound with its rule
     (q and k gradients scaled by 1/64 instead of 1/4). A kernel someone wrote from scratch is not a wrapper.
+    Our own registry entries (``rag_attrib_lrp_<kernel>``) count too once they are not the function we
+    registered: a library that wraps every entry of the registry wraps ours as well.
     """
     kernel = model.config._attn_implementation or "eager"
+    replaced = [f"the {name!r} attention kernel (replaced by {_qualified(ALL_ATTENTION_FUNCTIONS.get(name))})"
+                for name, ours in _REGISTERED.items() if ALL_ATTENTION_FUNCTIONS.get(name) is not ours]
     candidates = {}
     if kernel != "eager" and kernel in ALL_ATTENTION_FUNCTIONS:
         candidates[f"the {kernel!r} attention kernel"] = ALL_ATTENTION_FUNCTIONS[kernel]
@@ -96,8 +106,14 @@ def foreign_kernels(model: nn.Module) -> list[str]:
         fn = getattr(sys.modules.get(type(module).__module__), "eager_attention_forward", None)
         if fn is not None:
             candidates[f"{type(module).__module__}.eager_attention_forward"] = fn
-    return [f"{where} (wrapped by {fn.__module__}.{fn.__qualname__})" for where, fn in candidates.items()
-            if _wraps_transformers(fn)]
+    return replaced + [f"{where} (wrapped by {_qualified(fn)})" for where, fn in candidates.items()
+                       if _wraps_transformers(fn)]
+
+
+def _qualified(fn: Callable | None) -> str:
+    if fn is None:
+        return "nothing: it was removed"
+    return f"{getattr(fn, '__module__', None)}.{getattr(fn, '__qualname__', None) or type(fn).__qualname__}"
 
 
 def _wraps_transformers(fn: Callable) -> bool:

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from transformers import PreTrainedModel
 from transformers.modeling_layers import GradientCheckpointingLayer
 
-from ..errors import InvalidInputError, UnsupportedModelError
+from ..errors import InvalidInputError, NonFiniteError, UnsupportedModelError
 from ..types import MEMORY_CHOICES, TARGETS
 from .patch import _set_instance_forward, attnlrp, model_lock
 
@@ -91,7 +91,9 @@ def teacher_forced_logprobs(
     relative = [(a - answer_start, b - answer_start) for a, b in sentence_spans]
     logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
     skip = [t - answer_start for t in skip]
-    return sentence_targets(logits, input_ids[answer_start:], relative, "logprob", skip).cpu()
+    logprobs = sentence_targets(logits, input_ids[answer_start:], relative, "logprob", skip).cpu()
+    check_finite(model, {"log-probabilities": logprobs})
+    return logprobs
 
 
 class SentenceRelevance(NamedTuple):
@@ -143,7 +145,22 @@ def sentence_relevance(
         # At least float32 whatever the model runs in (bf16 sums lose the small contributions).
         dtype = torch.promote_types(embeds.dtype, torch.float32)
         relevance = (grads[:, 0].to(dtype) * embeds[0].detach().to(dtype)).sum(-1)
-    return SentenceRelevance(relevance.cpu(), targets.detach().to(dtype).cpu(), logprobs.to(dtype).cpu())
+    out = SentenceRelevance(relevance.cpu(), targets.detach().to(dtype).cpu(), logprobs.to(dtype).cpu())
+    check_finite(model, {"logits": out.targets, "log-probabilities": out.logprobs, "relevance": out.relevance})
+    return out
+
+
+def check_finite(model: PreTrainedModel, values: dict[str, Tensor]) -> None:
+    """Refuse NaN or infinite model outputs: shares computed from them look confident (0.0, ``ungrounded``)
+    and mean nothing."""
+    bad = [name for name, value in values.items() if not bool(torch.isfinite(value).all())]
+    if bad:
+        raise NonFiniteError(
+            f"the model produced non-finite {', '.join(bad)} (NaN or infinity), so no citation can be computed. "
+            f"The likely cause is a numeric overflow of the model's {model.dtype} (float16 and bfloat16 overflow "
+            "easily) or broken weights; load the model in float32 (load_model(..., dtype=torch.float32), or "
+            "model.float()) and check that it generates sensible text"
+        )
 
 
 def _eye(targets: Tensor) -> Tensor:
@@ -204,7 +221,7 @@ def activation_bytes(config, seq_len: int, dtype_bytes: int = 4) -> int:
     width: ``3 * intermediate + 2 * hidden + 2 * (q + kv) + heads`` numbers (7,305 for SmolLM2: 29.2 kB in
     float32, 0.88 MB per token over its 30 layers). Resident memory grows faster than this count (the
     backward's temporaries, the allocator's fragmentation): 1.3 MB per token measured between 1k and 2k
-    tokens (benchmarks/README.md), which ``memory_plan``'s half of the free memory leaves room for.
+    tokens (benchmarks/memory.md), which ``memory_plan``'s half of the free memory leaves room for.
     ``tests/test_memory.py`` checks the count on a tiny Llama.
     """
     hidden = config.hidden_size
@@ -395,7 +412,7 @@ def release_freed_memory(device: torch.device) -> None:
 
     Each layer's graph and gradients are freed before the next layer allocates blocks of other sizes; glibc
     keeps freed blocks in its heap, where they fragment. Trimming once per layer costs a few ms and lowered the
-    8k-token peak from 2.23 to 2.17 GiB (benchmarks/README.md); most fragmentation happens inside a layer's
+    8k-token peak from 2.23 to 2.17 GiB (benchmarks/memory.md); most fragmentation happens inside a layer's
     backward, which only ``MALLOC_MMAP_THRESHOLD_`` (the user's choice) reaches.
     """
     if device.type == "cpu" and _libc() is not None:
@@ -410,7 +427,7 @@ def return_freed_memory_at_once(threshold: int = 64 * 2**10) -> bool:
 
     By default glibc raises this threshold as large blocks are freed and then keeps freed blocks in its heap,
     where they fragment: ``memory="low"`` at 8k tokens peaked at 1.77 GiB with the default and 1.39 GiB with
-    this (benchmarks/README.md). It holds for the whole process and cannot be undone, hence the application's
+    this (benchmarks/memory.md). It holds for the whole process and cannot be undone, hence the application's
     choice (``rag-attrib ... --memory low`` makes it; ``MALLOC_MMAP_THRESHOLD_=65536`` does the same from the
     environment).
     """

@@ -9,7 +9,9 @@ from __future__ import annotations
 from itertools import pairwise
 from typing import NamedTuple
 
-from ..types import SUPPORTED, AttributionResult, SentenceAttribution, Span
+from ..text import nonspace_map
+from ..types import AttributionResult, SentenceAttribution, Span
+from ..verdicts import SUPPORTED
 
 CARRIED = ("no chunk carries it (nothing cited)", "carried by a chunk (cited)")
 
@@ -62,7 +64,7 @@ def chunk_tokens(result: AttributionResult, chunk_index: int) -> list[Piece]:
         cuts = sorted({0, len(chunk.text)} | {x for s in evidence_spans(result, chunk.id) for x in (s.start, s.end)})
         zeros = [0.0] * len(result.sentences)
         return [Piece(chunk.text[a:b], a, zeros) for a, b in pairwise(cuts) if a < b]
-    to_chunk = _nonspace_map(span.of(result.prompt), chunk.text)
+    to_chunk = nonspace_map(span.of(result.prompt), chunk.text)
     pieces: list[Piece] = []
     shown = span.start
     for j, offset in enumerate(tr.offsets[: tr.answer_start]):
@@ -91,16 +93,3 @@ def evidence_spans(result: AttributionResult, chunk_id: str, sentence_index: int
 
 def in_spans(position: int, spans: list[Span]) -> bool:
     return any(s.start <= position < s.end for s in spans)
-
-
-def _nonspace_map(src: str, dst: str):
-    """Position in ``src`` -> the same character's position in ``dst``: the prompt may re-wrap a chunk's
-    whitespace (as in rag_attrib.aggregate, which evidence spans come from)."""
-    if src == dst:
-        return lambda i: i
-    dst_chars = [i for i, ch in enumerate(dst) if not ch.isspace()]
-    rank, k = [], 0
-    for ch in src:  # rank[i]: how many non-space characters of src come before position i
-        rank.append(k)
-        k += not ch.isspace()
-    return lambda i: dst_chars[min(rank[i], len(dst_chars) - 1)] if dst_chars else 0

@@ -14,7 +14,8 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from ..types import AttributionResult, SentenceAttribution, is_supported
+from ..types import AttributionResult, SentenceAttribution
+from ..verdicts import is_supported
 from . import CARRIED, Piece, carried, chunk_tokens, citation_rule, evidence_spans, in_spans, sentence_peaks, short
 
 if TYPE_CHECKING:
@@ -174,7 +175,8 @@ def print_result(result: AttributionResult, console: Console | None = None, top:
     console.print(result_view(result, console.width, top))
 
 
-VERDICT_STYLES = {"supported": "green", "uncited": "yellow", "miscited": "dark_orange", "ungrounded": "red"}
+VERDICT_STYLES = {"supported": "green", "contradicted": "magenta", "uncited": "yellow", "miscited": "dark_orange",
+                  "ungrounded": "red"}
 
 
 def verification_view(verification: Verification, width: int = 100) -> Group:
@@ -183,12 +185,15 @@ def verification_view(verification: Verification, width: int = 100) -> Group:
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
     table.add_column("#", justify="right", style="dim", no_wrap=True)
     table.add_column("Sentence (as written)", overflow="fold")
-    table.add_column("Verdict", no_wrap=True)
+    table.add_column("Verdict", overflow="fold", max_width=40)
     table.add_column("Cites", overflow="fold", max_width=24)
     table.add_column("Carried by", overflow="fold", max_width=24)
     for n, s in enumerate(verification.sentences, start=1):
-        table.add_row(str(n), Text(s.text), Text(s.verdict, style=VERDICT_STYLES[s.verdict]),
-                      Text(", ".join(s.cited) or "-"), Text(", ".join(s.attributed) or "-"))
+        said = Text(s.verdict, style=VERDICT_STYLES[s.verdict])
+        if s.conflict:
+            passage = s.conflict.span.of(verification.result.chunk(s.conflict.chunk_id).text)
+            said.append(f"\n{s.conflict.chunk_id}: “{passage}”", style="dim")
+        table.add_row(str(n), Text(s.text), said, Text(", ".join(s.cited) or "-"), Text(", ".join(s.attributed) or "-"))
     counts = ", ".join(f"{v} {n}" for v, n in verification.counts().items() if n)
     return Group(_markup(f"[bold]Citation check[/bold] [dim]({escape(counts or 'no sentences')})[/dim]"), table,
                  Text(""), result_view(verification.result, width))
