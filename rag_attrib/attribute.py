@@ -201,9 +201,10 @@ class Attributor:
             citations, grounding = rows[i]
             cited = carrying(citations, self.min_share, support[i])
             conflict = None
-            if cited and self.contradictions:
+            if self.contradictions and citations and citations[0].score > 0:  # the verdict decides if it counts
                 top = with_evidence(citations[:1], ids, relevance[i], units, ids)[0]
-                conflict = contradiction(span.of(answer), top, chunks[ids.index(top.chunk_id)])
+                known = "\n".join([question or "", *(c.text for c in chunks if c.id in cited)])
+                conflict = contradiction(span.of(answer), top, chunks[ids.index(top.chunk_id)], known)
             if self.evidence != "none":
                 which = cited if self.evidence == "cited" else ids
                 citations = with_evidence(citations, ids, relevance[i], units, which)

@@ -389,7 +389,8 @@ def _print_summary(summary: dict[str, Any], errors: list[dict[str, Any]], consol
     console.print(f"sentences: {summary['sentences']} ({verdicts})", highlight=False, markup=False)
     console.print(
         f"citation precision {pct(summary['citation_precision'])}, recall {pct(summary['citation_recall'])}, "
-        f"ungrounded {pct(summary['ungrounded_share'])}", highlight=False, markup=False,
+        f"ungrounded {pct(summary['ungrounded_share'])}, contradicted {pct(summary['contradicted_share'])}",
+        highlight=False, markup=False,
     )
     unknown = summary.get("unknown_markers") or {}
     if unknown:
@@ -694,7 +695,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ev.add_argument("--data", metavar="PATH", action="append",
                     help="a JSONL file of cases, or a shipped set: fictional, paraphrase, short-dev, realistic-dev, "
-                    "realistic-test (default: all but realistic-test); repeatable")
+                    "realistic-test, families-dev, families-test (default: all but the test splits); repeatable")
     ev.add_argument("--methods", metavar="a,b,c", help="comma-separated methods (default: all that can run here)")
     ev.add_argument("--json", metavar="OUT", default="rag_attrib_eval.json",
                     help="where to write the table and per-sentence scores (default: rag_attrib_eval.json)")

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -225,30 +226,42 @@ SUPPORT_SMOLLM2 = ByChunkLength(None, SUPPORT_SMOLLM2_REALISTIC, short_words=20.
 
 # ----------------------------------------------------------------------------------------- contradictions
 
+# Number words a sentence may write for a number its passage writes in digits ("one" is left out: a pronoun as often).
+_NUMBER_WORDS = {w: str(n) for n, w in enumerate(["zero", "", "two", "three", "four", "five", "six", "seven", "eight",
+                                                  "nine", "ten", "eleven", "twelve"]) if w}
+_NUMBER_WORDS |= {w: str(10 * n) for n, w in enumerate(["twenty", "thirty", "forty", "fifty", "sixty", "seventy",
+                                                        "eighty", "ninety"], 2)}
 _SLOTS = {
-    "number": re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*(?![\w])|\b(?:zero|one|two|three|four|five|six|seven|eight|nine|ten|"
-                         r"eleven|twelve|twenty|thirty|sixty|hundred|thousand)\b", re.IGNORECASE),
+    "number": re.compile(r"(?<![\w.:-])\d+(?:[.,:]\d+)*(?![\w-])|(?<![\w-])(?:" + "|".join(_NUMBER_WORDS)
+                         + r")(?![\w-])", re.IGNORECASE),
     "flag": re.compile(r"(?<![\w-])--?[A-Za-z][\w-]*"),
     "state": re.compile(r"\b(?:true|false|enabled|disabled)\b", re.IGNORECASE),
-    "code": re.compile(r"\b[A-Za-z_]\w*(?:(?:\.|::)[A-Za-z_]\w*)+(?:\(\))?|\b[a-z]+_\w+\b|\b\w+\(\)"),
+    # dotted or scoped names (app.config, std::move), snake_case names, calls (weekday()); not "e.g" or "i.e"
+    "code": re.compile(r"\b[A-Za-z_]\w+(?:(?:\.|::)[A-Za-z_]\w+)+|\b[a-z]+_\w+\b|\b\w+(?=\()"),
 }
-_NUMBER_WORDS = {w: str(n) for n, w in enumerate(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve"])} | {"twenty": "20", "thirty": "30", "sixty": "60"}
-# Words of technical prose that come in opposite pairs: one stated where the passage says the other.
-_OPPOSITES = [("minimum", "maximum"), ("min", "max"), ("lower", "upper"), ("lowercase", "uppercase"),
-              ("first", "last"), ("before", "after"), ("earlier", "later"), ("older", "newer"),
-              ("public", "private"), ("synchronous", "asynchronous"), ("enable", "disable"), ("allow", "deny"),
-              ("include", "exclude"), ("inclusive", "exclusive"), ("increase", "decrease"), ("start", "end"),
-              ("static", "shared"), ("static", "dynamic"), ("input", "output"), ("read", "write"),
-              ("client", "server"), ("ascending", "descending"), ("left", "right"), ("append", "prepend")]
+# Words of technical prose that come in opposite pairs: one stated where the passage says the other. Only pairs
+# whose words a paraphrase does not trade (first/last, before/after, client/server are left out).
+_OPPOSITES = [("minimum", "maximum"), ("min", "max"), ("lowercase", "uppercase"), ("public", "private"),
+              ("synchronous", "asynchronous"), ("enable", "disable"), ("allow", "deny"), ("include", "exclude"),
+              ("inclusive", "exclusive"), ("increase", "decrease"), ("ascending", "descending"),
+              ("static", "dynamic"), ("static", "shared")]
 _WORD = re.compile(r"[a-z]+")
 
 
+def _number(text: str) -> str:
+    """One spelling per number: digits of any script, no thousands separators, no trailing zero decimals."""
+    text = _NUMBER_WORDS.get(text, text)
+    if re.fullmatch(r"\d{1,3}(?:,\d{3})+", text):
+        text = text.replace(",", "")
+    text = "".join(str(unicodedata.digit(c)) if c.isdigit() else c for c in text).replace(":", ".")
+    return re.sub(r"\.0+$", "", text)
+
+
 def slots(text: str) -> dict[str, set[str]]:
-    """The values a sentence can get wrong, by kind: numbers (digits or words; thousands separators dropped),
-    flags, on/off states and code names, each lower-cased."""
+    """The values a sentence can get wrong, by kind: numbers (digits or words), flags, on/off states and code
+    names, each lower-cased and spelled one way."""
     out = {kind: {m.group().lower() for m in pattern.finditer(text)} for kind, pattern in _SLOTS.items()}
-    out["number"] = {_NUMBER_WORDS.get(n, n.replace(",", "") if re.fullmatch(r"\d{1,3}(?:,\d{3})+", n) else n)
-                     for n in out["number"]}
+    out["number"] = {_number(n) for n in out["number"]}
     return out
 
 
@@ -259,20 +272,22 @@ def _opposed(sentence: str, evidence: str) -> bool:
                or (b in said and a in shown and a not in said and b not in shown) for a, b in _OPPOSITES)
 
 
-def typed_conflict(sentence: str, evidence: str, chunk: str) -> tuple[str, ...]:
+def typed_conflict(sentence: str, evidence: str, known: str) -> tuple[str, ...]:
     """The kinds of value in which ``sentence`` differs from its evidence passage: it states a value of a kind
-    that its chunk never mentions, where the evidence states another of that kind the sentence leaves out
-    (``"number"``: 30 days where the chunk says 90; ``"flag"``, ``"state"``, ``"code"``), and ``"opposite"``: one
-    word of an opposite pair where the passage has the other (maximum for minimum). Negation is left out: on the
-    dev sets a paraphrase adds or drops a "not" as often as a contradiction does."""
-    said, shown, known = slots(sentence), slots(evidence), slots(chunk)
-    kinds = tuple(k for k in _SLOTS if said[k] - known[k] and shown[k] - said[k])
+    that ``known`` (its chunk, the question, the other chunks that carry it) never mentions, where the evidence
+    states another of that kind the sentence leaves out (``"number"``: 30 days where the chunk says 90;
+    ``"flag"``, ``"state"``, ``"code"``), and ``"opposite"``: one word of an opposite pair where the passage has
+    the other (maximum for minimum). Negation is left out: on the dev sets a paraphrase adds or drops a "not" as
+    often as a contradiction does."""
+    said, shown, seen = slots(sentence), slots(evidence), slots(known)
+    kinds = tuple(k for k in _SLOTS if said[k] - seen[k] and shown[k] - said[k])
     return kinds + (("opposite",) if _opposed(sentence, evidence) else ())
 
 
-def contradiction(sentence: str, top: Citation, chunk: Chunk) -> Conflict | None:
-    """Where the top chunk of a carried sentence says otherwise: the chunk's best evidence passage, if the
-    sentence differs from it in a value (``typed_conflict``); None where it does not."""
+def contradiction(sentence: str, top: Citation, chunk: Chunk, known: str = "") -> Conflict | None:
+    """Where a sentence's top chunk says otherwise: the chunk's best evidence passage, if the sentence differs from
+    it in a value (``typed_conflict``; ``known``: more text whose values are no conflict, such as the question);
+    None where it does not."""
     span = top.evidence[0].span if top.evidence else Span(0, len(chunk.text))
-    kinds = typed_conflict(sentence, span.of(chunk.text), chunk.text)
+    kinds = typed_conflict(sentence, span.of(chunk.text), f"{chunk.text}\n{known}")
     return Conflict(chunk.id, span, kinds) if kinds else None

@@ -200,7 +200,10 @@ def parse_case(record: dict, source: str = "") -> EvalCase:
             raise ValueError(f"sentence {text!r}: \"contradiction\" labels contradictions only, one of "
                              f"{CONTRADICTIONS}; got {contradiction!r} on a sentence of kind {kind!r}")
         evidence = _spans(s, "evidence", text, texts, gold)
-        conflicts = _spans(s, "conflicts_with", text, texts, texts if kind == "contradiction" else ())
+        if s.get("conflicts_with") is not None and kind != "contradiction":
+            raise ValueError(f"sentence {text!r}: \"conflicts_with\" labels contradictions only (\"kind\": "
+                             f"\"contradiction\"); this one is of kind {kind!r}")
+        conflicts = _spans(s, "conflicts_with", text, texts, texts)
         sentences.append(EvalSentence(text, gold, evidence, kind, contradiction, conflicts))
     style = record.get("style")
     if style not in (None, *STYLES):
@@ -209,8 +212,10 @@ def parse_case(record: dict, source: str = "") -> EvalCase:
     if answer_text is not None:
         _check_answer_text(answer_text, [s.text for s in sentences])
     family = record.get("family")
+    if family is not None and not isinstance(family, str):
+        raise TypeError(f'"family" must be a string (the documentation the chunks come from), got {family!r}')
     return EvalCase(str(record["id"]), str(record["question"]), chunks, tuple(sentences), source, split, style,
-                    None if family is None else str(family), answer_text)
+                    family, answer_text)
 
 
 def _spans(sentence: dict, key: str, text: str, texts: dict[str, str], allowed) -> dict[str, tuple[Span, ...]] | None:
