@@ -279,6 +279,25 @@ class Output:
         )
 
 
+def resume(output: Output, input_path: str | os.PathLike, out: str | os.PathLike, counts: dict[str, Any], *,
+           restart: bool, retry_errors: bool, remove: Callable[[set[int] | None], int]) -> set[int]:
+    """The lines a rerun skips: those of ``output`` (the records already in ``out``) that stand. ``restart``
+    removes every record first (``remove(None)`` returns how many went); the error records whose input line
+    changed, and with ``retry_errors`` those that failed for a reason of the run, are removed (``remove(lines)``)
+    to be done again. Sets ``counts``' "discarded", "retried" and "skipped"."""
+    if restart:
+        with writing(out, counts):
+            counts["discarded"] = remove(None)
+        output = Output()
+    retry = output.check_input(input_path, out) | (output.retryable() if retry_errors else set())
+    if retry:
+        with writing(out, counts):
+            remove(retry)
+    counts["retried"], done = len(retry), output.done.keys() - retry
+    counts["skipped"] = len(done)
+    return done
+
+
 @contextmanager
 def locked(lock_path: Path, out: str | os.PathLike, flag: str = "--out") -> Iterator[None]:
     """Hold an exclusive lock for one run writing ``out``; a second run fails at once, naming the first.
@@ -486,16 +505,15 @@ def run_local(
     with locked_file(out):
         with writing(out, counts):
             output = read_output(out)
-            if restart:
-                counts["discarded"] = len(output.done) + output.duplicates
+
+        def remove(lines: set[int] | None) -> int:
+            if lines is None:  # restart: the file emptied in place
                 out.write_bytes(b"")
-                output = Output()
-        retry = output.check_input(input_path, out) | (output.retryable() if retry_errors else set())
-        if retry:
-            with writing(out, counts):
-                _rewrite_without(out, retry)
-        counts["retried"], done = len(retry), output.done.keys() - retry
-        counts["skipped"] = len(done)
+                return len(output.done) + output.duplicates
+            _rewrite_without(out, lines)
+            return len(lines)
+
+        done = resume(output, input_path, out, counts, restart=restart, retry_errors=retry_errors, remove=remove)
         todo = [(n, line) for n, line in input_lines(input_path) if n not in done]
         source = os.path.abspath(input_path)
         with appending(out, counts) as sink, tqdm(total=len(todo), unit="record", disable=not progress,
