@@ -3,33 +3,9 @@
     rag-attrib verify INPUT.jsonl --out OUT_DIR --engine ray [--address auto] [--num-workers N]
                       [--num-gpus-per-worker 1] [--batch-size N] [--format jsonl|parquet]
 
-How it works, and why each piece is there:
-
-- The driver reads INPUT itself, line by line, so every record keeps its exact 1-based line number (Ray
-  Data's ``read_text`` splits lines its own way and forgets where they were). Lines already in OUT_DIR
-  and blank lines are skipped; the rest go into the object store with ``ray.data.from_items``, window by
-  window (``WINDOW`` records at a time, joined with ``union``), so the driver holds one window, not the
-  file; the object store holds the pending records and spills to disk when full. Because the driver
-  ships the text, the input needs to be readable by the driver only, also on a multi-node cluster.
-- ``map_batches`` with an actor pool: each actor (``VerifyWorker``) loads and holds one model in its
-  ``__init__``, once, and runs ``rag_attrib.batch.verify_line`` on every record of its batches. That is
-  the local engine's own function, so records, verdicts and error records are the same by construction;
-  a record that raises becomes an error record and its batch's other records are kept.
-- The driver consumes the results as they stream out (``iter_batches``) and writes each block as one
-  shard, ``part-<run>-<seq>.jsonl`` (or ``.parquet``): written to a hidden temporary name, fsync'ed, then
-  renamed. A killed run leaves whole shards only; a rerun scans them and skips their line numbers. One
-  writer keeps up (a result is a few KB, tens with token relevance, against a second or more of
-  attribution), and OUT_DIR need not be shared with the workers.
-- An actor process that dies (killed, out of memory) is restarted by Ray and its batch retried, at most
-  ``max_task_retries`` times, so a record that kills its worker every time stops the run instead of
-  looping forever; rerun to resume.
-- What a run guarantees is the local engine's, by the same code (``rag_attrib.batch``): the lock
-  (``OUT_DIR/.rag_attrib.lock``), the input fingerprint checked before resuming, ``restart`` (deletes the
-  shards), ``retry_errors`` (rewrites the shards holding run errors without them, each atomically),
-  readers that keep one record per line. No more workers start than there are records, and batches are
-  cut so that each worker started gets one.
-- Ray's own output on stderr (log lines, warnings, the C++ core's messages, the workers' output) goes to
-  ``OUT_DIR/.ray.log`` instead of the terminal unless ``verbose``; a progress bar of records shows instead.
+The driver reads INPUT and writes the shards; an actor pool of ``VerifyWorker``s, each holding one loaded model,
+runs the local engine's own ``verify_line`` on batches, so records are the same by construction, and the resume,
+lock and restart are ``rag_attrib.batch``'s. How it works and why each piece is there: docs/scale.md.
 
 Ray is imported only inside the functions that need it: ``pip install rag-attrib[ray]``.
 """
