@@ -407,7 +407,7 @@ def cmd_eval(args: argparse.Namespace, console: Any, stderr: Any) -> int:
     with _progress(stderr, "Starting: importing torch and transformers…"):
         from .eval import load_many, print_table, resolve_methods, run_eval
         from .eval.checkpoint import Checkpoint, answer_checker, model_settings, run_settings
-        from .eval.table import answers
+        from .eval.table import answers_phrase
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
     try:
@@ -455,8 +455,8 @@ def cmd_eval(args: argparse.Namespace, console: Any, stderr: Any) -> int:
                                   finished=dict(checkpoint.finished) if checkpoint else None, on_case=checkpoint)
             except BaseException:  # Ctrl-C, out of memory, a bug: what is done is kept, and the user is told so
                 if checkpoint and checkpoint.kept:
-                    stderr.print(f"kept {answers(checkpoint.kept)} of {len(cases)} in {checkpoint.path}: the same "
-                                 "command goes on from there", highlight=False, markup=False)
+                    stderr.print(f"kept {answers_phrase(checkpoint.kept)} of {len(cases)} in {checkpoint.path}: "
+                                 "the same command goes on from there", highlight=False, markup=False)
                 raise
         report["skipped"] = {**skipped, **report["skipped"]}
         print_table(report, console)
@@ -493,7 +493,7 @@ def _eval_checkpoint(path: str, settings: dict[str, Any], restart: bool, check_a
                      stderr: Any) -> Any:
     """The answers of an earlier run of the same command stopped before the end, kept in ``path``."""
     from .eval.checkpoint import Checkpoint
-    from .eval.table import answers
+    from .eval.table import answers_phrase
 
     try:
         checkpoint = Checkpoint(path, settings, restart=restart, check_answer=check_answer)
@@ -507,7 +507,7 @@ def _eval_checkpoint(path: str, settings: dict[str, Any], restart: bool, check_a
                      f"{'their answers run' if len(bad) != 1 else 'its answer runs'} again:{listed}",
                      highlight=False, markup=False)
     if checkpoint.kept:
-        stderr.print(f"going on from {answers(checkpoint.kept)} already done in {path} "
+        stderr.print(f"going on from {answers_phrase(checkpoint.kept)} already done in {path} "
                      "(--restart starts over)", highlight=False, markup=False)
     return checkpoint
 

@@ -14,7 +14,7 @@ from ..types import finite_json
 from . import metrics as M
 from .data import EvalCase, EvalDataError
 from .run import FORMAT_VERSION
-from .table import answers
+from .table import answers_phrase
 
 
 def run_settings(args: Any, methods: Sequence[str], cases: Sequence[EvalCase], ks: Sequence[int], version: str
@@ -99,13 +99,14 @@ class Checkpoint:
         theirs = header.get("settings") if isinstance(header, dict) else None
         if not isinstance(theirs, dict):
             raise EvalDataError(
-                f"the first line of {path} holds no settings of a rag-attrib eval run, so the {answers(whole)} "
-                "after it cannot be checked; pass --restart to discard them, or another --json to keep them")
+                f"the first line of {path} holds no settings of a rag-attrib eval run, so the "
+                f"{answers_phrase(whole)} after it cannot be checked; pass --restart to discard them, or another --json "
+                "to keep them")
         settings = json.loads(json.dumps(settings))
         differ = [_difference(k, theirs.get(k), v) for k, v in settings.items() if k not in theirs or theirs[k] != v]
         if differ:
             raise EvalDataError(
-                f"{path} holds {answers(whole)} of an earlier run with other settings ({'; '.join(differ)}); "
+                f"{path} holds {answers_phrase(whole)} of an earlier run with other settings ({'; '.join(differ)}); "
                 "pass --restart to discard them, or another --json to keep them")
         return numbered, text.endswith("\n")
 

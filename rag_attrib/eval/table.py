@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 
-def answers(n: int) -> str:
+def answers_phrase(n: int) -> str:
     """ "1 answer", "3 answers"."""
     return f"{n} answer{'s' if n != 1 else ''}"
 
@@ -46,14 +46,14 @@ def table_rows(report: dict[str, Any], methods: dict[str, Any] | None = None) ->
 def caption(report: dict[str, Any]) -> str:
     env = report["environment"]
     return (f"{report['model']} ({env['dtype']}, {env['device']}, {env['threads']} threads); data: "
-            f"{', '.join(report['data'])}: {answers(report['cases'])}, {report['sentences']} sentences "
+            f"{', '.join(report['data'])}: {answers_phrase(report['cases'])}, {report['sentences']} sentences "
             f"({report['supported']} with a gold chunk, {report['unsupported']} unsupported); "
             f"min_share {report['min_share']}" + _gold_positions(report) + _resumed(report))
 
 
 def _resumed(report: dict[str, Any]) -> str:
     n = report.get("resumed", 0)
-    return f"; {answers(n)} (and their seconds) from an earlier, stopped run" if n else ""
+    return f"; {answers_phrase(n)} (and their seconds) from an earlier, stopped run" if n else ""
 
 
 def _gold_positions(report: dict[str, Any]) -> str:
@@ -66,7 +66,8 @@ def _gold_positions(report: dict[str, Any]) -> str:
 
 def _tables(report: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     """(title, methods) of each table: one per data set when there are several, then all together."""
-    tables = [(f"data: {src} ({answers(part['cases'])})", part["methods"]) for src, part in report.get("by_source", {}).items()]
+    tables = [(f"data: {src} ({answers_phrase(part['cases'])})", part["methods"])
+              for src, part in report.get("by_source", {}).items()]
     return tables + [("all data" if tables else "rag-attrib eval", report["methods"])]
 
 
