@@ -14,9 +14,9 @@ model combines, per sentence (``features``):
 and, not a feature, ``chunk_words``, the chunks' mean length in words, which chooses the fit (``ByChunkLength``).
 
 A logistic regression over standardised features (``fit_logistic``) turns them into ``support`` in [0, 1]
-(``benchmarks/fit_support.py``, the commands and numbers in ``benchmarks/support-studies.md``). The features shift with
-the chunks' length: where chunks are one or two sentences, the instructions and the question take a larger part
-of the relevance, and a paraphrase of a short chunk gains less log-probability than one of a paragraph. So a
+(``benchmarks/fit_support.py``, the commands and numbers in ``benchmarks/support-studies.md``); each named
+model's fits are data, ``rag_attrib/calibration/<model>.json``. The features shift with the chunks' length:
+where chunks are one or two sentences, the instructions and the question take a larger part of the relevance, and a paraphrase of a short chunk gains less log-probability than one of a paragraph. So a
 model's support is two fits (``ByChunkLength``): one on short invented chunks (``short-dev``), one on paragraphs
 of real documentation (``realistic-dev``), each used on prompts whose chunks are like its own, and mixed between;
 or, where no fit beats the best share on short chunks (SmolLM2), the realistic fit alone on paragraphs.
@@ -172,56 +172,6 @@ def without_chunks(text: str, spans: Sequence[Any], remove: Sequence[int]) -> st
         out.append(text[pos : span.start])
         pos = span.end
     return "".join(out) + text[pos:]
-
-
-# Fitted each on its dev set with its model's own signals (Qwen2.5-Coder-0.5B-Instruct, the default, its 1.5B
-# sibling and SmolLM2-135M-Instruct), and used with that model only (``OfflineModel.support``): benchmarks/fit_support.py;
-# the commands and the held-out figures are in benchmarks/support-studies.md, the dev features in benchmarks/support/.
-SUPPORT_QWEN_REALISTIC = SupportModel(
-    names=('best_share', 'grounding', 'gain_per_token', 'drop_per_token', 'lp_per_token'),
-    weights=(0.8985089624940799, 0.9550512262632381, 0.5304391627009437, 0.7948695222725011, 0.5022870886154891),
-    bias=1.9811289355642732,
-    means=(0.40178293088502853, 0.7446430474860507, 0.4447488848099276, 0.3815004840860831, -2.822634313951148),
-    scales=(0.1708612286406429, 0.10801596931390281, 0.6198616617532986, 0.5402844226700643, 0.7952945740286104),
-)
-SUPPORT_QWEN_SHORT = SupportModel(
-    names=('best_share', 'gain_per_token'),
-    weights=(1.3032338105274663, 0.6558478599822738),
-    bias=1.3960805998109274,
-    means=(0.5362433518273084, 1.494559385474558),
-    scales=(0.16960759451477278, 1.4087600467224382),
-)
-SUPPORT_SMOLLM2_REALISTIC = SupportModel(
-    names=('best_share', 'grounding', 'gain_per_token', 'drop_per_token', 'lp_per_token'),
-    weights=(0.5010995608920904, 1.453627165235968, 0.12468915756474808, 0.6899891445258579, 0.27054299077087085),
-    bias=1.7547611171395303,
-    means=(0.2672686495101395, 0.762933919868118, 0.7039694465997542, 0.4005803586283986, -3.042664655703075),
-    scales=(0.10226741297304696, 0.09461356726483125, 0.5797707297120168, 0.46796807209167585, 0.7185016753092176),
-)
-# The 1.5B sibling's (``qwen2.5-1.5b``), chosen the same way on the same dev sets (2026-12-02).
-SUPPORT_QWEN15_REALISTIC = SupportModel(
-    names=('best_share', 'gain_per_token', 'drop_per_token'),
-    weights=(0.8166187577018588, 1.5176409646360176, 1.0734693544725786),
-    bias=2.142408751879657,
-    means=(0.3995007056364495, 0.48744527494507406, 0.35476027337272914),
-    scales=(0.17124987795334573, 0.5342382467876045, 0.4586474940733596),
-)
-SUPPORT_QWEN15_SHORT = SupportModel(
-    names=('best_share', 'gain_per_token'),
-    weights=(1.3358687661718722, 0.8296007419945131),
-    bias=1.4216685519565124,
-    means=(0.5329923281770101, 1.2711518460997102),
-    scales=(0.16667986760947495, 1.094968717634693),
-)
-# Each fit holds up to / from the mean chunk length of its dev set's nearest prompt: the longest of short-dev
-# (20.6 words), the shortest of realistic-dev (108.7 words).
-SUPPORT_QWEN = ByChunkLength(short=SUPPORT_QWEN_SHORT, long=SUPPORT_QWEN_REALISTIC, short_words=20.6, long_words=108.7)
-SUPPORT_QWEN15 = ByChunkLength(short=SUPPORT_QWEN15_SHORT, long=SUPPORT_QWEN15_REALISTIC, short_words=20.6,
-                               long_words=108.7)
-# On short-dev SmolLM2's best fit is its best share alone (fit_support.py): the same ranking as its share rule,
-# only another threshold. Shipped so for an hour, it flagged 10 of 21 supported sentences of the held-out
-# `paraphrase` set; that figure decided to let its shares decide (``min_share``) below the realistic fit's range.
-SUPPORT_SMOLLM2 = ByChunkLength(None, SUPPORT_SMOLLM2_REALISTIC, short_words=20.6, long_words=108.7)
 
 
 # ----------------------------------------------------------------------------------------- contradictions
