@@ -7,7 +7,10 @@ Reads ``support_study.py`` dumps (one per model and target, on ``realistic-dev``
 gold chunk, where the top chunk sits in the prompt (first / middle / last third, as ``rag-attrib eval`` counts)
 beside the gold chunks, the best share's AUROC for unsupported sentences, and the threshold that maximises
 Youden's J (flagged unsupported minus flagged supported) over 0.05, 0.06, ..., 0.79: the per-model ``min_share``
-in ``rag_attrib/model.py`` comes from here, and only from the dev split.
+in a model's calibration file comes from here, and only from the dev split; ``--calibration-out`` writes it there
+(one dump):
+
+    python benchmarks/choose_threshold.py /tmp/study_dev_q15.json --calibration-out rag_attrib/calibration/qwen2.5-1.5b.json
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import argparse
 import json
 
 from rag_attrib.eval.metrics import auroc, relative_position, third
+from rag_attrib.model import provenance, write_calibration
 
 THIRDS = ("first", "middle", "last")
 
@@ -51,7 +55,11 @@ def main() -> None:
     parser.add_argument("dumps", nargs="+")
     parser.add_argument("--at", type=float, help="a held-out dump: report the flags at this (shipped) min_share and "
                         "choose nothing")
+    parser.add_argument("--calibration-out", help="a model's calibration file (rag_attrib/calibration/<model>.json): "
+                        "write the chosen min_share into it (one dev dump)")
     args = parser.parse_args()
+    if args.calibration_out and (len(args.dumps) != 1 or args.at is not None):
+        parser.error("--calibration-out writes one model's min_share: give one dev dump, without --at")
     for path in args.dumps:
         with open(path) as f:
             dump = json.load(f)
@@ -69,6 +77,12 @@ def main() -> None:
             print(f"  chosen min_share {s['chosen']:.2f}: flags {s['flags_at_chosen'][0]:.3f} of unsupported, "
                   f"{s['flags_at_chosen'][1]:.3f} of supported (at 0.27: {s['flags_at_0.27'][0]:.3f} / "
                   f"{s['flags_at_0.27'][1]:.3f})")
+        if args.calibration_out:
+            if not all(name.endswith("-dev") for name in dump["data"]):
+                parser.error(f"{path} holds {dump['data']}: choose min_share on dev splits only")
+            write_calibration(args.calibration_out, dump["model"], "min_share",
+                              {"value": s["chosen"], **provenance(dump["data"])})
+            print(f"  wrote min_share {s['chosen']:.2f} to {args.calibration_out}")
 
 
 if __name__ == "__main__":

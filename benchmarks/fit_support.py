@@ -14,7 +14,13 @@ Dumps that ``benchmarks/judge_study.py --out`` wrote carry a judge's answer as o
 (``judge``: its log P(Yes) - log P(No)).
 
 ``--features-out`` writes the dev features the model was fitted on (no text), which a test refits to check that
-the shipped weights come from the dev split alone.
+the shipped weights come from the dev split alone. ``--calibration-out`` writes the chosen fit, with that features
+file and its provenance, into a model's calibration file as the part its dev set calibrates (``short-dev``: short
+chunks, ``realistic-dev``: paragraphs), with the chunk length up to / from which it decides:
+
+    python benchmarks/fit_support.py --dev /tmp/study_short_qwen.json \
+        --features-out benchmarks/support/qwen_short_dev_features.json \
+        --calibration-out rag_attrib/calibration/qwen2.5-0.5b.json
 """
 
 from __future__ import annotations
@@ -24,9 +30,14 @@ import json
 
 import torch
 
+from rag_attrib.eval import load_many
 from rag_attrib.eval.data import STYLES, UNSUPPORTED_KINDS
 from rag_attrib.eval.metrics import auroc
-from rag_attrib.support import FEATURES, features, fit_logistic
+from rag_attrib.model import provenance, write_calibration
+from rag_attrib.support import FEATURES, features, fit_logistic, mean_words
+
+# The dev set a fit is chosen on -> the part of a model's support (``ByChunkLength``) it is.
+PARTS = {"short-dev": "short", "realistic-dev": "long"}
 
 
 def load(path: str) -> tuple[list[dict], str, dict]:
@@ -84,6 +95,13 @@ def print_by_style(p: torch.Tensor, rows: list[dict]) -> None:
             print(f"    {style} answers: {summary(p[styled], [rows[i] for i in styled])}")
 
 
+def words_bound(dev_set: str) -> float:
+    """The mean chunk length in words up to which a short fit decides (the longest of its dev set's prompts), or
+    from which a long one does (the shortest), to a tenth of a word."""
+    lengths = [mean_words([c.text for c in case.chunks]) for case in load_many([dev_set])]
+    return round(max(lengths) if PARTS[dev_set] == "short" else min(lengths), 1)
+
+
 CANDIDATES = [
     ["best_share"],
     ["gain_per_token"],
@@ -101,6 +119,8 @@ def main() -> None:
     parser.add_argument("--dev", required=True, action="append", help="a dev dump; repeatable")
     parser.add_argument("--eval", nargs="*", default=[])
     parser.add_argument("--features-out")
+    parser.add_argument("--calibration-out", help="a model's calibration file (rag_attrib/calibration/<model>.json): "
+                        "write the chosen fit into it (needs --features-out)")
     args = parser.parse_args()
     parts = [load(path) for path in args.dev]
     for path, (_, _, dump) in zip(args.dev, parts):
@@ -109,6 +129,12 @@ def main() -> None:
                          "the other sets are for --eval")
     if len({(dump["model"], dump["target"]) for _, _, dump in parts}) > 1:
         parser.error("the --dev dumps come from different models or targets; a support model is fitted per model")
+    dev_sets = sorted({name for _, _, dump in parts for name in dump["data"]})
+    if args.calibration_out and not args.features_out:
+        parser.error("--calibration-out needs --features-out: a test refits every shipped fit from its dev features")
+    if args.calibration_out and (len(dev_sets) != 1 or dev_sets[0] not in PARTS):
+        parser.error(f"--calibration-out writes one fit, on one dev set ({' or '.join(PARTS)}); the --dev dumps hold "
+                     f"{dev_sets}")
     dev = [r for rows, _, _ in parts for r in rows]
     part_of = [i for i, (rows, _, _) in enumerate(parts) for _ in rows]
     in_part = [[j for j, k in enumerate(part_of) if k == i] for i in range(len(parts))]  # dev rows of each dump
@@ -143,6 +169,11 @@ def main() -> None:
         head = json.dumps({"model": parts[0][2]["model"], "target": parts[0][2]["target"], "data": data})[:-1]
         with open(args.features_out, "w") as f:  # one row per line: readable, and a diff shows what changed
             f.write(head + ', "rows": [\n' + ",\n".join(json.dumps(r) for r in rows) + "\n]}\n")
+    if args.calibration_out:
+        fit = {**model.to_dict(), "features": args.features_out, **provenance(dev_sets)}
+        write_calibration(args.calibration_out, parts[0][2]["model"], f"support.{PARTS[dev_sets[0]]}",
+                          {"words": words_bound(dev_sets[0]), "fit": fit})
+        print(f"wrote the {PARTS[dev_sets[0]]} fit to {args.calibration_out}")
     for path in args.eval:
         rows, name, _ = load(path)
         p = model.probability(matrix(rows, best)[0])

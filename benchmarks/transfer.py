@@ -24,10 +24,11 @@ from pathlib import Path
 
 import torch
 
-from rag_attrib.eval import load_many
+from rag_attrib.eval import EvalCase, load_many
 from rag_attrib.eval.metrics import auroc
-from rag_attrib.model import default_support
-from rag_attrib.support import fit_logistic, typed_conflict
+from rag_attrib.model import DEFAULT_MODEL, default_min_share, default_support
+from rag_attrib.support import contradiction, fit_logistic
+from rag_attrib.types import Chunk, Citation, Evidence, Span
 
 FAMILY_OF_PREFIX = {"pg": "postgresql", "git": "git", "dj": "django", "dh": "debian-handbook"}
 SENSITIVE = 1.0  # a token is context-sensitive when the chunks change its log-probability by more than this (nats)
@@ -148,18 +149,22 @@ def worst(table: dict[str, dict[str, float]], key: str) -> float:
     return min(values) if key in ("auroc", "uns_flagged", "con_flagged") else max(values)
 
 
-def conflict_scores(rows: Sequence[dict], chunk_texts: dict[str, list[str]]) -> dict[str, list[float]]:
-    """Candidate contradiction scores per row (higher: more likely contradicted)."""
-    out: dict[str, list[float]] = {"drop_min": [], "gain_min": []}
+def conflict_scores(rows: Sequence[dict], cases: dict[str, EvalCase], min_share: float) -> dict[str, list[float]]:
+    """Candidate contradiction scores per row (higher: more likely contradicted): the largest losses of a token's
+    log-probability, and ``contradiction`` (what ``Attributor`` runs) on the top chunk's evidence, by kind."""
     kinds = ("number", "flag", "state", "code", "opposite")
-    out.update({f"typed_{k}": [] for k in kinds})
-    out["typed_any"] = []  # what Attributor uses: any of them
+    out: dict[str, list[float]] = {"drop_min": [], "gain_min": [], **{f"typed_{k}": [] for k in kinds}, "typed_any": []}
     for r in rows:
         out["drop_min"].append(-r["f"]["drop_min"])
         out["gain_min"].append(-r["f"]["gain_min"])
-        chunk = chunk_texts[r["case"]][r["top"]]
-        evidence = chunk[slice(*r["top_evidence"][0])] if r.get("top_evidence") else chunk
-        found = typed_conflict(r["text"], evidence, chunk)
+        case = cases[r["case"]]
+        texts = [c.text for c in case.chunks]
+        evidence = tuple(Evidence(Span(*span), 1.0) for span in r.get("top_evidence") or ())
+        known = "\n".join([case.question, *(texts[j] for j, share in enumerate(r["shares"])
+                                            if j != r["top"] and share >= min_share)])
+        conflict = contradiction(r["text"], Citation(str(r["top"]), 1.0, 1.0, evidence), Chunk(str(r["top"]), texts[r["top"]]),
+                                 known)
+        found = conflict.kinds if conflict else ()
         for k in kinds:
             out[f"typed_{k}"].append(float(k in found))
         out["typed_any"].append(float(bool(found)))
@@ -177,12 +182,12 @@ def chosen_threshold(scores: Sequence[float], rows: Sequence[dict]) -> float:
     return best[1]
 
 
-def report_conflicts(rows: list[dict], support: Sequence[float], chunk_texts: dict[str, list[str]]) -> None:
+def report_conflicts(rows: list[dict], support: Sequence[float], cases: dict[str, EvalCase], min_share: float) -> None:
     """Each contradiction signal among the sentences the support keeps (p >= 0.5): the cut chosen on the other
     families, then per family the supported sentences it flags and the contradictions it catches; and the
     verdicts together (flagged: unsupported by the support, or contradicted)."""
     kept = [i for i, p in enumerate(support) if p >= 0.5]
-    scores = conflict_scores(rows, chunk_texts)
+    scores = conflict_scores(rows, cases, min_share)
     fams = sorted({r["family"] for r in rows})
     print("\ncontradiction signals (among kept sentences; cut chosen on the other families):")
     for name, values in scores.items():
@@ -205,17 +210,17 @@ def report_conflicts(rows: list[dict], support: Sequence[float], chunk_texts: di
               f"contr caught {worst(table, 'con_flagged'):.0%}")
 
 
-def report_shipped(rows: list[dict], model: str | None, chunk_texts: dict[str, list[str]]) -> None:
+def report_shipped(rows: list[dict], model: str, cases: dict[str, EvalCase]) -> None:
     """What ships for this model, fitted on nothing here: its support model at one half, then with the
     contradiction rule (``typed_conflict`` on the top chunk's evidence) among the sentences it keeps."""
     support = default_support(model)
-    model = model or "the default model"
     if support is None:
         print(f"\n{model} ships no support model")
         return
-    p = [v if (v := support(r)) is not None else float(max(r["shares"]) >= 0.5) for r in rows]
+    min_share = default_min_share(model)
+    p = [v if (v := support(r)) is not None else float(max(r["shares"]) >= min_share) for r in rows]
     print_table(f"shipped support model of {model} (dev, nothing fitted here)", per_family(p, rows))
-    conflict = conflict_scores(rows, chunk_texts)["typed_any"]
+    conflict = conflict_scores(rows, cases, min_share)["typed_any"]
     verdict = [0.0 if v < 0.5 or c else 1.0 for v, c in zip(p, conflict)]
     print_table("... and contradicted where its top chunk's evidence states another value (typed_conflict)",
                 per_family(verdict, rows))
@@ -228,6 +233,7 @@ def main() -> None:
     parser.add_argument("--model", help="the named offline model the dumps come from, for its shipped support model "
                                         "(default: the default model)")
     args = parser.parse_args()
+    args.model = args.model or DEFAULT_MODEL
     dumps = [json.loads(Path(path).read_text()) for path in args.dev]
     for path, dump in zip(args.dev, dumps):
         if not all(name.endswith("-dev") for name in dump["data"]) or not dump.get("tokens"):
@@ -246,15 +252,17 @@ def main() -> None:
         print(f"  {'+'.join(names):60} worst AUROC {worst(table, 'auroc'):.3f}  mean "
               f"{statistics.fmean(m['auroc'] for m in table.values()):.3f}  worst sup flagged "
               f"{worst(table, 'sup_flagged'):.0%}  worst uns caught {worst(table, 'uns_flagged'):.0%}")
-    chunk_texts = {c.id: [ch.text for ch in c.chunks] for d in dumps for c in load_many(d["data"])}
-    report_shipped(rows, args.model, chunk_texts)
+    cases = {c.id: c for d in dumps for c in load_many(d["data"])}
+    report_shipped(rows, args.model, cases)
     names, table = max(results, key=lambda nt: (worst(nt[1], "auroc"), -len(nt[0])))
     print_table(f"chosen by worst-family AUROC: {'+'.join(names)} (each family scored by a fit on the others)", table)
-    report_conflicts(rows, leave_family_out(rows, names).tolist(), chunk_texts)
+    report_conflicts(rows, leave_family_out(rows, names).tolist(), cases, default_min_share(args.model))
     model = fit_logistic(*matrix(rows, names), names)
     print("fitted on all dev:", json.dumps(model.to_dict()))
     for path in args.eval:
         dump = json.loads(Path(path).read_text())
+        if not dump.get("tokens"):
+            parser.error(f"--eval {path}: a support_study.py --tokens dump is needed (per-token log-probabilities)")
         test = with_features(dump["rows"])
         p = model.probability(matrix(test, names)[0]).tolist()
         print_table(f"held out: {dump['data']}", per_family(p, test))

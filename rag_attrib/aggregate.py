@@ -28,9 +28,9 @@ from .errors import InvalidInputError
 from .text import first_visible, nonspace_map, split_sentences
 from .types import Chunk, Citation, Evidence, Span
 
-# For a model without a threshold of its own (the named offline models bring theirs, ``model.py``): between the
-# best shares of sentences stated in one chunk and in none, on the invented sets (benchmarks/faithfulness.md, run
-# with any model by ``benchmarks/bench_thresholds.py``).
+# For a model without a threshold of its own (the named offline models bring theirs, ``rag_attrib/calibration/``):
+# between the best shares of sentences stated in one chunk and in none, on the invented sets
+# (benchmarks/faithfulness.md, run with any model by ``benchmarks/bench_thresholds.py``).
 DEFAULT_MIN_SHARE = 0.27
 
 

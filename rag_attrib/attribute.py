@@ -241,8 +241,8 @@ class Attributor:
         support = (self._support(enc, rows, logprobs, chunks) if self.support is not None
                    else [None] * enc.n_sentences)
         units = _evidence_units(enc, chunks)
-        attributed = [self._sentence(enc, chunks, i, rows[i], relevance[i], float(values[i]), support[i], units)
-                      for i in range(enc.n_sentences)]
+        attributed = [self._sentence(enc, chunks, i, rows[i], relevance[i], float(values[i]), support[i], units,
+                                     question) for i in range(enc.n_sentences)]
         return AttributionResult(
             sentences=tuple(attributed),
             chunks=chunks,
@@ -263,7 +263,7 @@ class Attributor:
         return sentence_citations(relevance, [c.id for c in chunks], enc.chunk_tokens, enc.context_mask(i))
 
     def _sentence(self, enc: Encoded, chunks: Sequence[Chunk], i: int, row: tuple, relevance: torch.Tensor,
-                  value: float, support: float | None, units) -> SentenceAttribution:
+                  value: float, support: float | None, units, question: str | None) -> SentenceAttribution:
         """Sentence ``i`` of ``enc`` with the chunks it cites (``carrying``), their evidence, and whether its top
         chunk states another value (``contradiction``)."""
         citations, grounding = row
@@ -271,9 +271,10 @@ class Attributor:
         ids = [c.id for c in chunks]
         span = enc.sentence_spans[i]
         conflict = None
-        if cited and self.contradictions:
+        if self.contradictions and citations and citations[0].score > 0:  # the verdict decides if it counts
             top = with_evidence(citations[:1], ids, relevance, units, ids)[0]
-            conflict = contradiction(span.of(enc.answer), top, chunks[ids.index(top.chunk_id)])
+            known = "\n".join([question or "", *(c.text for c in chunks if c.id in cited)])
+            conflict = contradiction(span.of(enc.answer), top, chunks[ids.index(top.chunk_id)], known)
         if self.evidence != "none":
             citations = with_evidence(citations, ids, relevance, units, cited if self.evidence == "cited" else ids)
         return SentenceAttribution(span.of(enc.answer), span, citations, cited, grounding, value, support, conflict)

@@ -4,36 +4,13 @@ Input record: ``{"id"?, "question", "chunks", "answer", "prompt"?}`` (chunks as 
 them). Output: one line per input line, ``{"line", "id", "input", "input_sha1", "ok": true, "verdicts",
 "summary", "attribution"}``, or ``{"line", "id", "input", "input_sha1", "ok": false, "error", "error_type",
 "error_kind"}`` for a record that could not be verified. ``error`` starts with ``line N:``. ``error_kind``
-is ``"input"`` when the record cannot be verified as written (malformed, bad chunks, too long: an
-``InvalidInputError``; final) and ``"run"`` for any other failure (out of memory, a worker lost, a bug):
-``retry_errors`` (``--retry-errors``) does those again.
+is ``"input"`` when the record cannot be verified as written (an ``InvalidInputError``; final) and ``"run"``
+for any other failure (out of memory, a worker lost, a bug): ``retry_errors`` (``--retry-errors``) does those
+again.
 
-What the runner guarantees, in both engines (``ray_engine`` uses the functions here):
-
-- It writes only to an output it made. The output may not be the input (the same file, also through a
-  link), and an existing output with a line that is not one of our records is refused and left untouched.
-  The one thing ever cut is a last line without its newline that starts as our records do (``{"line": ``),
-  is a shorter start of that, or ends in zeros (a file system's padding after a crash): a record cut off
-  mid-write, done again.
-- It resumes only its own input. Each record carries ``input`` (the input's absolute path, for messages)
-  and ``input_sha1`` (the SHA-1 of its input line, line end excluded). A rerun checks every line already
-  done against the input as it is now: records appended to the input are done next; a verified line that
-  changed or disappeared is refused, naming the input given and the one that line was made from; an error
-  record whose line changed (a record fixed) is done again. A copy or a moved input with the same lines
-  resumes. ``restart`` (``--restart``) empties our own output first instead (local: truncates the file; ray:
-  deletes its shards) and says how many records it dropped.
-- One run per output file, however it is spelled: an exclusive, non-blocking ``flock`` on a lock file that
-  names the run holding it, removed when the run ends: ``.OUT.lock`` next to the file ``OUT`` resolves to
-  (a symlink or a linked folder meets it), with ``OUT`` itself locked too (another hard link meets that);
-  ``OUT_DIR/.rag_attrib.lock`` for ray. A second run stops at once.
-- No duplicates: ``retry_errors`` first rewrites the output atomically (a temporary, fsync, rename; through
-  a symlink, the file it names, with its permissions) without the records it redoes, which are then done
-  like any missing line (a kill in between leaves them missing, and the next run does them). Readers keep
-  one record per line number anyway (an ok record over an error record) and count the duplicates they drop
-  (``Results.duplicates``).
-- No record stops the run: a line that no parser reads or no output can hold (not UTF-8, not JSON, nested
-  beyond Python's limit, a lone surrogate escape, not an object) is an ``input`` error record. A failure to
-  write the output (a full disk), also at its last close, is one ``OutputError`` that says what is kept.
+What a run guarantees, in both engines (``ray_engine`` uses the functions here: ``locked``, ``resume``,
+``verify_line``), is in docs/verification.md, *What the runner guarantees*: nothing lost or done twice, only its
+own output written and only its own input resumed, one run per output file, no record that stops the run.
 """
 
 from __future__ import annotations
@@ -279,6 +256,25 @@ class Output:
         )
 
 
+def resume(output: Output, input_path: str | os.PathLike, out: str | os.PathLike, counts: dict[str, Any], *,
+           restart: bool, retry_errors: bool, remove: Callable[[set[int] | None], int]) -> set[int]:
+    """The lines a rerun skips: those of ``output`` (the records already in ``out``) that stand. ``restart``
+    removes every record first (``remove(None)`` returns how many went); the error records whose input line
+    changed, and with ``retry_errors`` those that failed for a reason of the run, are removed (``remove(lines)``)
+    to be done again. Sets ``counts``' "discarded", "retried" and "skipped"."""
+    if restart:
+        with writing(out, counts):
+            counts["discarded"] = remove(None)
+        output = Output()
+    retry = output.check_input(input_path, out) | (output.retryable() if retry_errors else set())
+    if retry:
+        with writing(out, counts):
+            remove(retry)
+    counts["retried"], done = len(retry), output.done.keys() - retry
+    counts["skipped"] = len(done)
+    return done
+
+
 @contextmanager
 def locked(lock_path: Path, out: str | os.PathLike, flag: str = "--out") -> Iterator[None]:
     """Hold an exclusive lock for one run writing ``out``; a second run fails at once, naming the first.
@@ -486,16 +482,15 @@ def run_local(
     with locked_file(out):
         with writing(out, counts):
             output = read_output(out)
-            if restart:
-                counts["discarded"] = len(output.done) + output.duplicates
+
+        def remove(lines: set[int] | None) -> int:
+            if lines is None:  # restart: the file emptied in place
                 out.write_bytes(b"")
-                output = Output()
-        retry = output.check_input(input_path, out) | (output.retryable() if retry_errors else set())
-        if retry:
-            with writing(out, counts):
-                _rewrite_without(out, retry)
-        counts["retried"], done = len(retry), output.done.keys() - retry
-        counts["skipped"] = len(done)
+                return len(output.done) + output.duplicates
+            _rewrite_without(out, lines)
+            return len(lines)
+
+        done = resume(output, input_path, out, counts, restart=restart, retry_errors=retry_errors, remove=remove)
         todo = [(n, line) for n, line in input_lines(input_path) if n not in done]
         source = os.path.abspath(input_path)
         with appending(out, counts) as sink, tqdm(total=len(todo), unit="record", disable=not progress,

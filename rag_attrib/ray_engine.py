@@ -3,39 +3,17 @@
     rag-attrib verify INPUT.jsonl --out OUT_DIR --engine ray [--address auto] [--num-workers N]
                       [--num-gpus-per-worker 1] [--batch-size N] [--format jsonl|parquet]
 
-How it works, and why each piece is there:
-
-- The driver reads INPUT itself, line by line, so every record keeps its exact 1-based line number (Ray
-  Data's ``read_text`` splits lines its own way and forgets where they were). Lines already in OUT_DIR
-  and blank lines are skipped; the rest go into the object store with ``ray.data.from_items``, window by
-  window (``WINDOW`` records at a time, joined with ``union``), so the driver holds one window, not the
-  file; the object store holds the pending records and spills to disk when full. Because the driver
-  ships the text, the input needs to be readable by the driver only, also on a multi-node cluster.
-- ``map_batches`` with an actor pool: each actor (``VerifyWorker``) loads and holds one model in its
-  ``__init__``, once, and runs ``rag_attrib.batch.verify_line`` on every record of its batches. That is
-  the local engine's own function, so records, verdicts and error records are the same by construction;
-  a record that raises becomes an error record and its batch's other records are kept.
-- The driver consumes the results as they stream out (``iter_batches``) and writes each block as one
-  shard, ``part-<run>-<seq>.jsonl`` (or ``.parquet``): written to a hidden temporary name, fsync'ed, then
-  renamed. A killed run leaves whole shards only; a rerun scans them and skips their line numbers. One
-  writer keeps up (a result is a few KB, tens with token relevance, against a second or more of
-  attribution), and OUT_DIR need not be shared with the workers.
-- An actor process that dies (killed, out of memory) is restarted by Ray and its batch retried, at most
-  ``max_task_retries`` times, so a record that kills its worker every time stops the run instead of
-  looping forever; rerun to resume.
-- What a run guarantees is the local engine's, by the same code (``rag_attrib.batch``): the lock
-  (``OUT_DIR/.rag_attrib.lock``), the input fingerprint checked before resuming, ``restart`` (deletes the
-  shards), ``retry_errors`` (rewrites the shards holding run errors without them, each atomically),
-  readers that keep one record per line. No more workers start than there are records, and batches are
-  cut so that each worker started gets one.
-- Ray's own output on stderr (log lines, warnings, the C++ core's messages, the workers' output) goes to
-  ``OUT_DIR/.ray.log`` instead of the terminal unless ``verbose``; a progress bar of records shows instead.
+The driver reads INPUT and writes the shards; an actor pool of ``VerifyWorker``s, each holding one loaded model,
+runs the local engine's own ``verify_line`` on batches, so records are the same by construction, and the resume,
+lock and restart are ``rag_attrib.batch``'s. How it works and why each piece is there: docs/scale.md.
 
 Ray is imported only inside the functions that need it: ``pip install rag-attrib[ray]``.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
 import math
 import os
@@ -46,10 +24,21 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .batch import Output, Results, check_input_file, input_lines, locked, unique_records, verify_line, writing
+from .batch import (
+    Output,
+    Results,
+    check_input_file,
+    input_lines,
+    locked,
+    resume,
+    unique_records,
+    verify_line,
+    writing,
+)
 from .errors import RayEngineError
 from .types import finite_json
 from .verdicts import VERDICTS
@@ -310,39 +299,51 @@ def _dataset(ray: Any, todo: Iterator[tuple[int, str]], batch_size: int, num_wor
     return parts[0].union(*parts[1:]) if len(parts) > 1 else parts[0]
 
 
-def run_ray(
-    input_path: str | os.PathLike,
-    out_dir: str | os.PathLike,
-    *,
-    model: str | os.PathLike | Callable[[], Any] | None = None,
-    load_kwargs: dict[str, Any] | None = None,
-    num_workers: int = 1,
-    num_cpus_per_worker: float = 1,
-    num_gpus_per_worker: float = 0,
-    batch_size: int = 4,
-    fmt: str = "jsonl",
-    address: str | None = None,
-    token_relevance: bool = False,
-    max_task_retries: int = 2,
-    init_kwargs: dict[str, Any] | None = None,
-    restart: bool = False,
-    retry_errors: bool = False,
-    verbose: bool = False,
-    progress: bool = True,
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class RayOptions:
+    """How ``run_ray`` runs; each field also a keyword of ``run_ray``.
+
+    ``model``: as ``Attributor.load`` takes it, or a zero-argument callable returning an attributor (called once
+    per actor; it is pickled to the workers, and places its model itself). ``load_kwargs`` go to
+    ``Attributor.load`` (``dtype``, ``min_share``, ...); with ``num_gpus_per_worker > 0`` the model goes to
+    ``"cuda"`` (the GPU Ray assigned the actor) unless they say otherwise. Each actor reserves
+    ``num_cpus_per_worker`` CPUs and uses as many torch threads. ``batch_size``: records per batch; ``fmt``: the
+    shards' format, ``"jsonl"`` or ``"parquet"``; ``token_relevance``: keep each token's relevance in the
+    records (for the HTML report).
+
+    Ray is started locally unless it runs already or ``address`` names a cluster (``"auto"``,
+    ``"ray://head:10001"``), with ``init_kwargs`` to ``ray.init``; a cluster started here is shut down at the end.
+    A dead actor is restarted and its batch retried at most ``max_task_retries`` times.
+
+    ``restart``, ``retry_errors``: as ``run_local`` (rag_attrib.batch: what a run guarantees). Ray's own warnings
+    and log lines go to ``OUT_DIR/.ray.log``, not the terminal, unless ``verbose``; ``progress``: a progress bar
+    of records on stderr.
+    """
+
+    model: str | os.PathLike | Callable[[], Any] | None = None
+    load_kwargs: dict[str, Any] | None = None
+    num_workers: int = 1
+    num_cpus_per_worker: float = 1
+    num_gpus_per_worker: float = 0
+    batch_size: int = 4
+    fmt: str = "jsonl"
+    address: str | None = None
+    token_relevance: bool = False
+    max_task_retries: int = 2
+    init_kwargs: dict[str, Any] | None = None
+    restart: bool = False
+    retry_errors: bool = False
+    verbose: bool = False
+    progress: bool = True
+
+
+def run_ray(input_path: str | os.PathLike, out_dir: str | os.PathLike, options: RayOptions | None = None,
+            **changes: Any) -> dict[str, Any]:
     """Verify every record of ``input_path`` not yet in ``out_dir`` on Ray; the local engine's records.
 
-    ``model``: as ``Attributor.load`` takes it, or a zero-argument callable returning an attributor
-    (called once per actor; it is pickled to the workers, and places its model itself). ``load_kwargs``
-    go to ``Attributor.load`` (``dtype``, ``min_share``, ...); with ``num_gpus_per_worker > 0`` the model
-    goes to ``"cuda"`` (the GPU Ray assigned the actor) unless they say otherwise. Each actor reserves ``num_cpus_per_worker`` CPUs and uses as many torch threads.
-    Ray is started locally unless it runs already or ``address`` names a cluster (``"auto"``,
-    ``"ray://head:10001"``); a cluster started here is shut down at the end.
-
-    ``restart``, ``retry_errors``: as ``run_local`` (rag_attrib.batch: what a run guarantees). No more
-    workers start than there are records to do, and batches are at most ``ceil(records / workers)``, so
-    that each worker gets one. Ray's own warnings and log lines go to ``OUT_DIR/.ray.log``, not the terminal,
-    unless ``verbose``; ``progress``: a progress bar of records on stderr.
+    ``options`` (``RayOptions``), or its fields as keywords (``changes``, which override ``options``'). No more
+    workers start than there are records to do, and batches are at most ``ceil(records / workers)``, so that
+    each worker gets one.
 
     Returns ``{"skipped", "ok", "errors", "discarded", "retried"}`` (as ``run_local``) plus ``"seconds"``
     (the Ray part, workers' start included), ``"busy_seconds"`` (first batch start to last batch end over
@@ -351,13 +352,15 @@ def run_ray(
     """
     from tqdm import tqdm
 
+    opt = dataclasses.replace(options or RayOptions(), **changes)
+
     check_input_file(input_path)
-    if fmt not in FORMATS:
-        raise RayEngineError(f"format must be one of {FORMATS}, got {fmt!r}")
-    for name, value in (("num_workers", num_workers), ("batch_size", batch_size)):
+    if opt.fmt not in FORMATS:
+        raise RayEngineError(f"format must be one of {FORMATS}, got {opt.fmt!r}")
+    for name, value in (("num_workers", opt.num_workers), ("batch_size", opt.batch_size)):
         if value < 1:
             raise RayEngineError(f"{name} (--{name.replace('_', '-')}) must be at least 1, got {value}")
-    if num_gpus_per_worker < 0 or num_cpus_per_worker <= 0:
+    if opt.num_gpus_per_worker < 0 or opt.num_cpus_per_worker <= 0:
         raise RayEngineError("num_gpus_per_worker must be >= 0 and num_cpus_per_worker > 0")
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
@@ -367,42 +370,34 @@ def run_ray(
     with writing(out, counts):
         out.mkdir(parents=True, exist_ok=True)
     with locked(out / LOCK_NAME, out):
-        output = read_output_dir(out)
-        if restart:
-            with writing(out, counts):
-                counts["discarded"] = _remove_records(out, None)
-            output = Output()
-        retry = output.check_input(input_path, out) | (output.retryable() if retry_errors else set())
-        if retry:
-            with writing(out, counts):
-                _remove_records(out, retry)
-        counts["retried"], done = len(retry), output.done.keys() - retry
-        counts["skipped"] = len(done)
+        done = resume(read_output_dir(out), input_path, out, counts, restart=opt.restart, retry_errors=opt.retry_errors,
+                      remove=functools.partial(_remove_records, out))
         pending = sum(1 for n, _ in input_lines(input_path) if n not in done)
         if not pending:
             return counts
-        num_workers, batch_size = _share(pending, num_workers, batch_size)
+        num_workers, batch_size = _share(pending, opt.num_workers, opt.batch_size)
         counts["num_workers"] = num_workers
         todo = ((n, line) for n, line in input_lines(input_path) if n not in done)
-        with _quiet(None if verbose else out / RAY_LOG) as terminal, tqdm(
-            total=pending, unit="record", disable=not progress, desc="verifying", dynamic_ncols=True, file=terminal
+        with _quiet(None if opt.verbose else out / RAY_LOG) as terminal, tqdm(
+            total=pending, unit="record", disable=not opt.progress, desc="verifying", dynamic_ncols=True, file=terminal
         ) as bar:
             ray = _import_ray()
             started = not ray.is_initialized()
             if started:
-                ray.init(address=address, **(init_kwargs or {}))
+                ray.init(address=opt.address, **(opt.init_kwargs or {}))
             t0 = time.perf_counter()
             try:
                 ds = _dataset(ray, todo, batch_size, num_workers)
+                model = opt.model
                 if isinstance(model, (str, os.PathLike)) and os.path.exists(model):
                     model = os.path.abspath(model)  # the workers do not run in this directory
                 worker_kwargs = {
-                    "model": model, "load_kwargs": load_kwargs, "token_relevance": token_relevance,
-                    "num_threads": max(1, int(num_cpus_per_worker)),
-                    "device": "cuda" if num_gpus_per_worker > 0 else None, "source": os.path.abspath(input_path),
+                    "model": model, "load_kwargs": opt.load_kwargs, "token_relevance": opt.token_relevance,
+                    "num_threads": max(1, int(opt.num_cpus_per_worker)),
+                    "device": "cuda" if opt.num_gpus_per_worker > 0 else None, "source": os.path.abspath(input_path),
                 }
-                results = _map(ray, ds, worker_kwargs, batch_size, num_workers, num_cpus_per_worker,
-                               num_gpus_per_worker, max_task_retries)
+                results = _map(ray, ds, worker_kwargs, batch_size, num_workers, opt.num_cpus_per_worker,
+                               opt.num_gpus_per_worker, opt.max_task_retries)
                 run = time.strftime("%Y%m%dT%H%M%S") + f"-{os.getpid()}"
                 first_start, last_end = math.inf, 0.0
                 blocks = results.iter_batches(batch_size=None, batch_format="pyarrow")  # as they finish
@@ -411,7 +406,7 @@ def run_ray(
                     texts = cols["record"]
                     records = [json.loads(t) for t in texts]
                     with writing(out, counts):
-                        write_shard(out, f"{SHARD_PREFIX}{run}-{seq:06d}", records, texts, fmt)
+                        write_shard(out, f"{SHARD_PREFIX}{run}-{seq:06d}", records, texts, opt.fmt)
                     counts["ok"] += sum(cols["ok"])
                     counts["errors"] += len(texts) - sum(cols["ok"])
                     for worker, rss in zip(cols["worker"], cols["rss"]):

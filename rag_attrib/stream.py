@@ -218,7 +218,8 @@ class AnswerStream:
 
                 units = _evidence_units(enc, self.chunks)
             row = attributor._citation_row(enc, self.chunks, relevance[k], i)
-            new.append(attributor._sentence(enc, self.chunks, i, row, relevance[k], float(values[k]), None, units))
+            new.append(attributor._sentence(enc, self.chunks, i, row, relevance[k], float(values[k]), None, units,
+                                            self.question))
         self.sentences += new
         return new
 

@@ -14,9 +14,9 @@ model combines, per sentence (``features``):
 and, not a feature, ``chunk_words``, the chunks' mean length in words, which chooses the fit (``ByChunkLength``).
 
 A logistic regression over standardised features (``fit_logistic``) turns them into ``support`` in [0, 1]
-(``benchmarks/fit_support.py``, the commands and numbers in ``benchmarks/support-studies.md``). The features shift with
-the chunks' length: where chunks are one or two sentences, the instructions and the question take a larger part
-of the relevance, and a paraphrase of a short chunk gains less log-probability than one of a paragraph. So a
+(``benchmarks/fit_support.py``, the commands and numbers in ``benchmarks/support-studies.md``); each named
+model's fits are data, ``rag_attrib/calibration/<model>.json``. The features shift with the chunks' length:
+where chunks are one or two sentences, the instructions and the question take a larger part of the relevance, and a paraphrase of a short chunk gains less log-probability than one of a paragraph. So a
 model's support is two fits (``ByChunkLength``): one on short invented chunks (``short-dev``), one on paragraphs
 of real documentation (``realistic-dev``), each used on prompts whose chunks are like its own, and mixed between;
 or, where no fit beats the best share on short chunks (SmolLM2), the realistic fit alone on paragraphs.
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -173,82 +174,44 @@ def without_chunks(text: str, spans: Sequence[Any], remove: Sequence[int]) -> st
     return "".join(out) + text[pos:]
 
 
-# Fitted each on its dev set with its model's own signals (Qwen2.5-Coder-0.5B-Instruct, the default, its 1.5B
-# sibling and SmolLM2-135M-Instruct), and used with that model only (``OfflineModel.support``): benchmarks/fit_support.py;
-# the commands and the held-out figures are in benchmarks/support-studies.md, the dev features in benchmarks/support/.
-SUPPORT_QWEN_REALISTIC = SupportModel(
-    names=('best_share', 'grounding', 'gain_per_token', 'drop_per_token', 'lp_per_token'),
-    weights=(0.8985089624940799, 0.9550512262632381, 0.5304391627009437, 0.7948695222725011, 0.5022870886154891),
-    bias=1.9811289355642732,
-    means=(0.40178293088502853, 0.7446430474860507, 0.4447488848099276, 0.3815004840860831, -2.822634313951148),
-    scales=(0.1708612286406429, 0.10801596931390281, 0.6198616617532986, 0.5402844226700643, 0.7952945740286104),
-)
-SUPPORT_QWEN_SHORT = SupportModel(
-    names=('best_share', 'gain_per_token'),
-    weights=(1.3032338105274663, 0.6558478599822738),
-    bias=1.3960805998109274,
-    means=(0.5362433518273084, 1.494559385474558),
-    scales=(0.16960759451477278, 1.4087600467224382),
-)
-SUPPORT_SMOLLM2_REALISTIC = SupportModel(
-    names=('best_share', 'grounding', 'gain_per_token', 'drop_per_token', 'lp_per_token'),
-    weights=(0.5010995608920904, 1.453627165235968, 0.12468915756474808, 0.6899891445258579, 0.27054299077087085),
-    bias=1.7547611171395303,
-    means=(0.2672686495101395, 0.762933919868118, 0.7039694465997542, 0.4005803586283986, -3.042664655703075),
-    scales=(0.10226741297304696, 0.09461356726483125, 0.5797707297120168, 0.46796807209167585, 0.7185016753092176),
-)
-# The 1.5B sibling's (``qwen2.5-1.5b``), chosen the same way on the same dev sets (2026-12-02).
-SUPPORT_QWEN15_REALISTIC = SupportModel(
-    names=('best_share', 'gain_per_token', 'drop_per_token'),
-    weights=(0.8166187577018588, 1.5176409646360176, 1.0734693544725786),
-    bias=2.142408751879657,
-    means=(0.3995007056364495, 0.48744527494507406, 0.35476027337272914),
-    scales=(0.17124987795334573, 0.5342382467876045, 0.4586474940733596),
-)
-SUPPORT_QWEN15_SHORT = SupportModel(
-    names=('best_share', 'gain_per_token'),
-    weights=(1.3358687661718722, 0.8296007419945131),
-    bias=1.4216685519565124,
-    means=(0.5329923281770101, 1.2711518460997102),
-    scales=(0.16667986760947495, 1.094968717634693),
-)
-# Each fit holds up to / from the mean chunk length of its dev set's nearest prompt: the longest of short-dev
-# (20.6 words), the shortest of realistic-dev (108.7 words).
-SUPPORT_QWEN = ByChunkLength(short=SUPPORT_QWEN_SHORT, long=SUPPORT_QWEN_REALISTIC, short_words=20.6, long_words=108.7)
-SUPPORT_QWEN15 = ByChunkLength(short=SUPPORT_QWEN15_SHORT, long=SUPPORT_QWEN15_REALISTIC, short_words=20.6,
-                               long_words=108.7)
-# On short-dev SmolLM2's best fit is its best share alone (fit_support.py): the same ranking as its share rule,
-# only another threshold. Shipped so for an hour, it flagged 10 of 21 supported sentences of the held-out
-# `paraphrase` set; that figure decided to let its shares decide (``min_share``) below the realistic fit's range.
-SUPPORT_SMOLLM2 = ByChunkLength(None, SUPPORT_SMOLLM2_REALISTIC, short_words=20.6, long_words=108.7)
-
-
 # ----------------------------------------------------------------------------------------- contradictions
 
+# Number words a sentence may write for a number its passage writes in digits ("one" is left out: a pronoun as often).
+_NUMBER_WORDS = {w: str(n) for n, w in enumerate(["zero", "", "two", "three", "four", "five", "six", "seven", "eight",
+                                                  "nine", "ten", "eleven", "twelve"]) if w}
+_NUMBER_WORDS |= {w: str(10 * n) for n, w in enumerate(["twenty", "thirty", "forty", "fifty", "sixty", "seventy",
+                                                        "eighty", "ninety"], 2)}
 _SLOTS = {
-    "number": re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*(?![\w])|\b(?:zero|one|two|three|four|five|six|seven|eight|nine|ten|"
-                         r"eleven|twelve|twenty|thirty|sixty|hundred|thousand)\b", re.IGNORECASE),
+    "number": re.compile(r"(?<![\w.:-])\d+(?:[.,:]\d+)*(?![\w-])|(?<![\w-])(?:" + "|".join(_NUMBER_WORDS)
+                         + r")(?![\w-])", re.IGNORECASE),
     "flag": re.compile(r"(?<![\w-])--?[A-Za-z][\w-]*"),
     "state": re.compile(r"\b(?:true|false|enabled|disabled)\b", re.IGNORECASE),
-    "code": re.compile(r"\b[A-Za-z_]\w*(?:(?:\.|::)[A-Za-z_]\w*)+(?:\(\))?|\b[a-z]+_\w+\b|\b\w+\(\)"),
+    # dotted or scoped names (app.config, std::move), snake_case names, calls (weekday()); not "e.g" or "i.e"
+    "code": re.compile(r"\b[A-Za-z_]\w+(?:(?:\.|::)[A-Za-z_]\w+)+|\b[a-z]+_\w+\b|\b\w+(?=\()"),
 }
-_NUMBER_WORDS = {w: str(n) for n, w in enumerate(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve"])} | {"twenty": "20", "thirty": "30", "sixty": "60"}
-# Words of technical prose that come in opposite pairs: one stated where the passage says the other.
-_OPPOSITES = [("minimum", "maximum"), ("min", "max"), ("lower", "upper"), ("lowercase", "uppercase"),
-              ("first", "last"), ("before", "after"), ("earlier", "later"), ("older", "newer"),
-              ("public", "private"), ("synchronous", "asynchronous"), ("enable", "disable"), ("allow", "deny"),
-              ("include", "exclude"), ("inclusive", "exclusive"), ("increase", "decrease"), ("start", "end"),
-              ("static", "shared"), ("static", "dynamic"), ("input", "output"), ("read", "write"),
-              ("client", "server"), ("ascending", "descending"), ("left", "right"), ("append", "prepend")]
+# Words of technical prose that come in opposite pairs: one stated where the passage says the other. Only pairs
+# whose words a paraphrase does not trade (first/last, before/after, client/server are left out).
+_OPPOSITES = [("minimum", "maximum"), ("min", "max"), ("lowercase", "uppercase"), ("public", "private"),
+              ("synchronous", "asynchronous"), ("enable", "disable"), ("allow", "deny"), ("include", "exclude"),
+              ("inclusive", "exclusive"), ("increase", "decrease"), ("ascending", "descending"),
+              ("static", "dynamic"), ("static", "shared")]
 _WORD = re.compile(r"[a-z]+")
 
 
+def _number(text: str) -> str:
+    """One spelling per number: digits of any script, no thousands separators, no trailing zero decimals."""
+    text = _NUMBER_WORDS.get(text, text)
+    if re.fullmatch(r"\d{1,3}(?:,\d{3})+", text):
+        text = text.replace(",", "")
+    text = "".join(str(unicodedata.digit(c)) if c.isdigit() else c for c in text).replace(":", ".")
+    return re.sub(r"\.0+$", "", text)
+
+
 def slots(text: str) -> dict[str, set[str]]:
-    """The values a sentence can get wrong, by kind: numbers (digits or words; thousands separators dropped),
-    flags, on/off states and code names, each lower-cased."""
+    """The values a sentence can get wrong, by kind: numbers (digits or words), flags, on/off states and code
+    names, each lower-cased and spelled one way."""
     out = {kind: {m.group().lower() for m in pattern.finditer(text)} for kind, pattern in _SLOTS.items()}
-    out["number"] = {_NUMBER_WORDS.get(n, n.replace(",", "") if re.fullmatch(r"\d{1,3}(?:,\d{3})+", n) else n)
-                     for n in out["number"]}
+    out["number"] = {_number(n) for n in out["number"]}
     return out
 
 
@@ -259,20 +222,22 @@ def _opposed(sentence: str, evidence: str) -> bool:
                or (b in said and a in shown and a not in said and b not in shown) for a, b in _OPPOSITES)
 
 
-def typed_conflict(sentence: str, evidence: str, chunk: str) -> tuple[str, ...]:
+def typed_conflict(sentence: str, evidence: str, known: str) -> tuple[str, ...]:
     """The kinds of value in which ``sentence`` differs from its evidence passage: it states a value of a kind
-    that its chunk never mentions, where the evidence states another of that kind the sentence leaves out
-    (``"number"``: 30 days where the chunk says 90; ``"flag"``, ``"state"``, ``"code"``), and ``"opposite"``: one
-    word of an opposite pair where the passage has the other (maximum for minimum). Negation is left out: on the
-    dev sets a paraphrase adds or drops a "not" as often as a contradiction does."""
-    said, shown, known = slots(sentence), slots(evidence), slots(chunk)
-    kinds = tuple(k for k in _SLOTS if said[k] - known[k] and shown[k] - said[k])
+    that ``known`` (its chunk, the question, the other chunks that carry it) never mentions, where the evidence
+    states another of that kind the sentence leaves out (``"number"``: 30 days where the chunk says 90;
+    ``"flag"``, ``"state"``, ``"code"``), and ``"opposite"``: one word of an opposite pair where the passage has
+    the other (maximum for minimum). Negation is left out: on the dev sets a paraphrase adds or drops a "not" as
+    often as a contradiction does."""
+    said, shown, seen = slots(sentence), slots(evidence), slots(known)
+    kinds = tuple(k for k in _SLOTS if said[k] - seen[k] and shown[k] - said[k])
     return kinds + (("opposite",) if _opposed(sentence, evidence) else ())
 
 
-def contradiction(sentence: str, top: Citation, chunk: Chunk) -> Conflict | None:
-    """Where the top chunk of a carried sentence says otherwise: the chunk's best evidence passage, if the
-    sentence differs from it in a value (``typed_conflict``); None where it does not."""
+def contradiction(sentence: str, top: Citation, chunk: Chunk, known: str = "") -> Conflict | None:
+    """Where a sentence's top chunk says otherwise: the chunk's best evidence passage, if the sentence differs from
+    it in a value (``typed_conflict``; ``known``: more text whose values are no conflict, such as the question);
+    None where it does not."""
     span = top.evidence[0].span if top.evidence else Span(0, len(chunk.text))
-    kinds = typed_conflict(sentence, span.of(chunk.text), chunk.text)
+    kinds = typed_conflict(sentence, span.of(chunk.text), f"{chunk.text}\n{known}")
     return Conflict(chunk.id, span, kinds) if kinds else None

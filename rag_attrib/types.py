@@ -165,7 +165,7 @@ class Citation:
 @dataclass(frozen=True)
 class Conflict:
     """Where a chunk that carries a sentence says otherwise: ``span`` indexes the chunk's text (the passage the
-    relevance found), ``kinds`` what differs (``"number"``, ``"flag"``, ``"state"``, ``"code"``, ``"negation"``)."""
+    relevance found), ``kinds`` what differs (``"number"``, ``"flag"``, ``"state"``, ``"code"``, ``"opposite"``)."""
 
     chunk_id: str
     span: Span
@@ -187,8 +187,8 @@ class SentenceAttribution:
     ids the selection rule picked. ``grounding`` is the share of positive relevance landing in chunks.
     ``support``: the probability that some chunk carries the sentence (``rag_attrib.support``); None when the
     attributor runs without a support model, or where its support model leaves the decision to the shares.
-    ``conflict``: where the top chunk of a sentence some chunk carries states another value (``verify`` calls it
-    ``contradicted``); None when none does, or when the attributor does not look (``contradictions=False``).
+    ``conflict``: where the sentence's top chunk states another value (``verify`` calls a carried sentence with one
+    ``contradicted``); None when it does not, or when the attributor does not look (``contradictions=False``).
     """
 
     text: str

@@ -8,7 +8,7 @@
 - ``ungrounded``: no chunk carries the sentence: its support is below ``SUPPORTED`` or, without a support
   model, no chunk's share reaches ``min_share``.
 
-Renderers, the Ray schema and the CLI take the names from here; nothing else spells them.
+Renderers, the Ray schema and the CLI take the names from here (a test checks that each view has each verdict).
 """
 
 from __future__ import annotations
@@ -42,12 +42,13 @@ def carrying(citations: Sequence[Citation], min_share: float, support: float | N
     return ids or tuple(c.chunk_id for c in citations[:1] if c.score > 0)
 
 
-def verdict(carried_by: Sequence[str], marked: Sequence[str], has_markers: bool, contradicted: bool) -> Verdict:
+def verdict(carried_by: Sequence[str], marked: Sequence[str], has_markers: bool, conflicting: str | None) -> Verdict:
     """One sentence's verdict from the chunks that carry it, the chunks its markers name, whether it has
-    markers at all (a marker may name no chunk), and whether its top chunk contradicts it."""
+    markers at all (a marker may name no chunk), and the chunk that states another value (None: none does).
+    That chunk contradicts the sentence only where it carries it and the markers cite no other chunk that does."""
     if not carried_by:
         return "ungrounded"
-    if contradicted:
+    if conflicting in carried_by and not set(marked) & set(carried_by) - {conflicting}:
         return "contradicted"
     if not has_markers:
         return "uncited"

@@ -153,7 +153,8 @@ def verify(
             continue
         carrying_ids = carrying(attribution.citations, threshold, attribution.support)
         top_share = max((c.share for c in attribution.citations), default=0.0)
-        said = verdict(carrying_ids, cited, bool(own), attribution.conflict is not None)
+        conflicting = attribution.conflict.chunk_id if attribution.conflict else None
+        said = verdict(carrying_ids, cited, bool(own), conflicting)
         verdicts.append(
             SentenceVerdict(span.of(answer), span, tuple(own), said, cited, carrying_ids, top_share,
                             attribution.grounding, attribution.conflict if said == "contradicted" else None)

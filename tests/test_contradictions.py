@@ -19,7 +19,7 @@ CHUNK = Chunk("reflog", "Git keeps a log of every branch tip. The reflogs are ke
 @pytest.mark.parametrize("sentence, kinds", [
     ("Reflog entries stay for 30 days by default.", ("number",)),
     ("Reflog entries stay for 90 days by default.", ()),
-    ("Reflog entries are kept for ninety days at most.", ()),  # a paraphrase of the number: no conflict
+    ("Reflog entries are kept for ninety days at most.", ()),  # the number in words
     ("Reflog entries are not kept by default.", ()),  # negation: as often a paraphrase as a contradiction
     ("The reflogs are kept for the maximum of 90 days.", ()),
     ("Run git gc --aggressive to drop them at once.", ("flag",)),
@@ -39,8 +39,22 @@ def test_a_value_the_chunk_states_elsewhere_is_no_conflict():
 
 def test_numbers_in_words_and_with_separators_are_numbers():
     assert typed_conflict("It holds 1000 rows.", "It holds 1,000 rows.", "It holds 1,000 rows.") == ()
-    assert typed_conflict("iota starts at one.", "iota starts at zero.", "iota starts at zero.") == ("number",)
+    assert typed_conflict("iota starts at two.", "iota starts at zero.", "iota starts at zero.") == ("number",)
     assert typed_conflict("iota starts at 0.", "iota starts at zero.", "iota starts at zero.") == ()
+
+
+@pytest.mark.parametrize("sentence, passage", [
+    ("Set the timeout, e.g. to 30 seconds.", "Set request.timeout to 30."),  # "e.g" is no code name
+    ("Call app.run() to start it.", "Start it with app.run(debug=True)."),  # a call with or without its arguments
+    ("Run make install after make.", "Run make before make install."),  # before/after: paraphrase trades them
+    ("It costs $5.", "It costs $5.00."),
+    ("The job runs at 10.30.", "The job runs at 10:30."),
+    ("It holds \u0663 items.", "It holds 3 items."),  # digits of another script
+    ("Pick one of the modes.", "There are 3 modes."),  # "one" is a pronoun as often as a number
+    ("It takes twenty-five seconds.", "It takes 25 seconds."),  # a compound number word is not read
+])
+def test_ordinary_paraphrases_are_no_conflict(sentence, passage):
+    assert typed_conflict(sentence, passage, passage) == ()
 
 
 def test_one_word_of_an_opposite_pair_where_the_passage_has_the_other_conflicts():
@@ -56,15 +70,19 @@ def test_the_conflict_names_the_chunk_and_the_evidence_passage():
     assert conflict == Conflict("reflog", span, ("number",))
     assert span.of(CHUNK.text) == "The reflogs are kept by default for 90 days."
     assert contradiction("Reflog entries stay for 90 days by default.", top, CHUNK) is None
+    # a value the question asks about is no conflict
+    assert contradiction("To keep them 30 days, set gc.reflogExpire.", top, CHUNK, "How do I keep them 30 days?") is None
 
 
 def test_the_verdict_rule():
-    assert verdict((), ("a",), True, True) == "ungrounded"  # no chunk carries it: nothing to contradict
-    assert verdict(("a",), ("a",), True, True) == "contradicted"
-    assert verdict(("a",), (), False, True) == "contradicted"
-    assert verdict(("a",), ("a",), True, False) == "supported"
-    assert verdict(("a",), ("b",), True, False) == "miscited"
-    assert verdict(("a",), (), False, False) == "uncited"
+    assert verdict((), ("a",), True, "a") == "ungrounded"  # no chunk carries it: nothing to contradict
+    assert verdict(("a",), ("a",), True, "a") == "contradicted"
+    assert verdict(("a",), (), False, "a") == "contradicted"
+    assert verdict(("a", "b"), ("b",), True, "a") == "supported"  # it cites another chunk that carries it
+    assert verdict(("b",), ("b",), True, "a") == "supported"  # the conflicting chunk does not carry it
+    assert verdict(("a",), ("a",), True, None) == "supported"
+    assert verdict(("a",), ("b",), True, None) == "miscited"
+    assert verdict(("a",), (), False, None) == "uncited"
 
 
 def test_every_view_knows_every_verdict_and_no_other():

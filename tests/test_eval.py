@@ -32,7 +32,7 @@ from rag_attrib.eval import (
 from rag_attrib.eval import metrics as M
 from rag_attrib.eval.data import UNSUPPORTED_KINDS, parse_case
 from rag_attrib.eval.methods import count_forwards, unigram_f1
-from rag_attrib.eval.run import caption
+from rag_attrib.eval.table import caption
 from rag_attrib.prompt import render_rag_prompt
 from rag_attrib.text import split_sentences
 
@@ -439,7 +439,7 @@ def test_an_eval_checkpoint_of_other_settings_is_refused_and_restart_discards_it
                                                                                 tiny_attributor):
     from rag_attrib import cli
     from rag_attrib.eval import run
-    from rag_attrib.eval.run import Checkpoint
+    from rag_attrib.eval.checkpoint import Checkpoint
 
     data = tmp_path / "cases.jsonl"
     data.write_text(json.dumps(CASE) + "\n" + json.dumps(dict(CASE, id="toy2")) + "\n")
@@ -469,7 +469,7 @@ def test_an_eval_checkpoint_of_other_settings_is_refused_and_restart_discards_it
 
 
 def test_an_eval_checkpoint_keeps_only_whole_answers_and_an_empty_one_blocks_nothing(tmp_path):
-    from rag_attrib.eval.run import Checkpoint
+    from rag_attrib.eval.checkpoint import Checkpoint
 
     path = tmp_path / "r.json.partial.jsonl"
     answer = {"case": "a", "source": "s", "records": [1]}
@@ -578,7 +578,7 @@ def one_answer():
 @pytest.fixture
 def kept_answer(one_answer):
     """The answer, and the check of answers for a run of CASE by those methods at those k."""
-    from rag_attrib.eval.run import answer_checker
+    from rag_attrib.eval.checkpoint import answer_checker
 
     return json.loads(one_answer), answer_checker([parse_case(CASE, "toy")], ["lexical", "attnlrp"], [1, 2])
 
@@ -640,7 +640,7 @@ def test_a_kept_answer_that_flags_nothing_beside_one_that_flags_counts_only_wher
 
 
 def test_a_refused_eval_checkpoint_shows_where_long_settings_differ(tmp_path):
-    from rag_attrib.eval.run import Checkpoint
+    from rag_attrib.eval.checkpoint import Checkpoint
 
     path = tmp_path / "r.json.partial.jsonl"
     then = {"cases": [["cases.jsonl", f"toy{i}"] for i in range(6)], "data": "0" * 64, "--k": [1]}
@@ -773,7 +773,7 @@ def test_evidence_hit_and_positions_in_the_report(tiny_attributor):
     assert lexical["top_first"] + lexical["top_middle"] + lexical["top_last"] == pytest.approx(1.0)
     assert lexical["gold_first"] == 1.0  # the gold chunk is the first of three
     assert lrp["flagged_invented"] in (0.0, 1.0) and lrp["flagged_contradiction"] is None
-    from rag_attrib.eval.run import caption
+    from rag_attrib.eval.table import caption
 
     assert "gold chunks in the first / middle / last third of the prompt: 100% / 0% / 0%" in caption(report)
 

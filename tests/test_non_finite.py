@@ -96,7 +96,7 @@ def test_a_result_file_holding_nan_is_refused(tiny_attributor):
 
 def test_eval_writes_no_nan_into_its_checkpoint_or_report(tmp_path):
     """An eval answer holding NaN is refused where it is kept, naming where it sits, instead of a bare NaN."""
-    from rag_attrib.eval.run import Checkpoint
+    from rag_attrib.eval.checkpoint import Checkpoint
 
     checkpoint = Checkpoint(tmp_path / "out.partial.jsonl", {"model": "m"})
     with pytest.raises(NonFiniteError, match="an eval answer holds"):

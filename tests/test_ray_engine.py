@@ -2,7 +2,7 @@
 
 A local Ray cluster is started inside this module (``ray.init(num_cpus=2)``, nothing external) and shut
 down at its end. Most tests run a scripted attributor (``test_verify.ScriptedAttributor``) handed to the
-workers as a factory (``run_ray(model=callable)``, the public way to give each actor its own attributor),
+workers as a factory (``RayOptions(model=callable)``, the public way to give each actor its own attributor),
 which is also how faults are injected: an attributor that raises a ``BaseException`` (which
 ``verify_line`` does not turn into an error record, like a kill) or kills its own process. One slow test
 runs the embedded model through the CLI and compares it with the local engine.
@@ -33,6 +33,7 @@ from rag_attrib.ray_engine import (
     LOCK_NAME,
     RAY_LOG,
     RayEngineError,
+    RayOptions,
     _share,
     read_output_dir,
     read_results_dir,
@@ -109,7 +110,7 @@ def test_same_records_as_the_local_engine_in_jsonl_and_parquet(tmp_path, monkeyp
     local_counts = run_local(scripted(fail_on="number 6"), src, local, progress=False)
 
     factory = partial(scripted, fail_on="number 6")  # record 6 raises inside its worker
-    counts = run_ray(src, tmp_path / "ray", model=factory, num_workers=2, batch_size=3)
+    counts = run_ray(src, tmp_path / "ray", RayOptions(model=factory, num_workers=2, batch_size=3))
     assert {k: counts[k] for k in local_counts} == local_counts
     assert (local_counts["ok"], local_counts["errors"]) == (7, 3)
     expected = read_results(local)
@@ -120,7 +121,7 @@ def test_same_records_as_the_local_engine_in_jsonl_and_parquet(tmp_path, monkeyp
     assert sum(w["records"] for w in counts["workers"].values()) == 10 and counts["seconds"] > 0
 
     monkeypatch.setattr("rag_attrib.ray_engine.WINDOW", 4)  # the input in 3 windows, joined by union
-    pq_counts = run_ray(src, tmp_path / "pq", model=factory, num_workers=2, batch_size=3, fmt="parquet")
+    pq_counts = run_ray(src, tmp_path / "pq", RayOptions(model=factory, num_workers=2, batch_size=3, fmt="parquet"))
     assert {k: pq_counts[k] for k in ("ok", "errors")} == {"ok": 7, "errors": 3}
     assert read_results_dir(tmp_path / "pq") == expected
     import pyarrow.parquet as pq
@@ -128,13 +129,13 @@ def test_same_records_as_the_local_engine_in_jsonl_and_parquet(tmp_path, monkeyp
     table = pq.read_table(shard_paths(tmp_path / "pq")[0])
     assert table.column_names[:3] == ["line", "id", "ok"] and "supported" in table.column_names
 
-    again = run_ray(src, tmp_path / "ray", model=factory)  # all done: Ray is not even asked
+    again = run_ray(src, tmp_path / "ray", RayOptions(model=factory))  # all done: Ray is not even asked
     assert (again["skipped"], again["ok"], again["errors"]) == (10, 0, 0)
 
     other = tmp_path / "other.jsonl"
     write_input(other, n=3)
     with pytest.raises(OutputError, match=f"{tmp_path / 'ray'} holds the results of {src}, not of {other}"):
-        run_ray(other, tmp_path / "ray", model=factory)
+        run_ray(other, tmp_path / "ray", RayOptions(model=factory))
 
 
 def test_retry_errors_and_restart(tmp_path, capfd):
@@ -145,7 +146,7 @@ def test_retry_errors_and_restart(tmp_path, capfd):
     records = read_results(local)
     write_shard(out, "part-old-000000", records, [json.dumps(r, ensure_ascii=False) for r in records], "jsonl")
 
-    counts = run_ray(src, out, model=scripted, num_workers=2, retry_errors=True)
+    counts = run_ray(src, out, RayOptions(model=scripted, num_workers=2, retry_errors=True))
     assert (counts["retried"], counts["skipped"], counts["ok"], counts["num_workers"]) == (1, 3, 1, 1)
     got = read_results_dir(out)
     assert [r["ok"] for r in got] == [True, True, False, True] and got.duplicates == 0
@@ -156,8 +157,8 @@ def test_retry_errors_and_restart(tmp_path, capfd):
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
     with pytest.raises(OutputError, match="--restart"):
-        run_ray(empty, out, model=scripted)
-    counts = run_ray(empty, out, model=scripted, restart=True)  # nothing to do: Ray is not even asked
+        run_ray(empty, out, RayOptions(model=scripted))
+    counts = run_ray(empty, out, RayOptions(model=scripted, restart=True))  # nothing to do: Ray is not even asked
     assert (counts["discarded"], counts["skipped"]) == (4, 0) and shard_paths(out) == []
 
 
@@ -174,14 +175,15 @@ def test_killed_run_resumes_without_losing_or_duplicating(tmp_path):
     src, out, log = tmp_path / "in.jsonl", tmp_path / "out", tmp_path / "calls.log"
     write_input(src, n=12)
     with pytest.raises(RayEngineError, match="stopped after writing .* run the same command again"):
-        run_ray(src, out, model=partial(Recording, log, kill_on="number 12"), num_workers=2, batch_size=2)
+        run_ray(src, out, RayOptions(model=partial(Recording, log, kill_on="number 12"), num_workers=2,
+                                     batch_size=2))
     first = lines_of(out)  # how many were written before the kill depends on the machine's load: any number
     assert 12 not in first
     assert len(first) == len(set(first))
     assert not list(out.glob(".*.tmp"))  # only whole shards
 
     log2 = tmp_path / "calls2.log"
-    counts = run_ray(src, out, model=partial(Recording, log2), num_workers=2, batch_size=2)
+    counts = run_ray(src, out, RayOptions(model=partial(Recording, log2), num_workers=2, batch_size=2))
     assert (counts["skipped"], counts["ok"], counts["errors"]) == (len(first), 12 - len(first), 0)
     assert calls(log2) == sorted(f"Alpha number {i}." for i in range(1, 13) if i not in first)  # only the rest
     assert lines_of(out) == list(range(1, 13))
@@ -192,7 +194,8 @@ def test_killed_run_resumes_without_losing_or_duplicating(tmp_path):
 def test_a_worker_process_that_dies_is_restarted_and_its_batch_redone(tmp_path):
     src, out, log = tmp_path / "in.jsonl", tmp_path / "out", tmp_path / "calls.log"
     write_input(src, n=6)
-    counts = run_ray(src, out, model=partial(Recording, log, exit_on="number 3"), num_workers=2, batch_size=2)
+    counts = run_ray(src, out, RayOptions(model=partial(Recording, log, exit_on="number 3"), num_workers=2,
+                                          batch_size=2))
     assert (counts["ok"], counts["errors"]) == (6, 0)
     assert log.with_suffix(".exited").exists()  # it did die once
     assert lines_of(out) == [1, 2, 3, 4, 5, 6]
@@ -212,7 +215,7 @@ def test_partial_output_of_a_killed_run_is_never_counted(tmp_path):
         assert read_output_dir(out).done.keys() == {1, 2}
     assert not (out / ".part-old-000001.jsonl.tmp").exists()
     assert (out / "part-old-000002.jsonl.corrupt").exists()
-    counts = run_ray(src, out, model=scripted, batch_size=2)
+    counts = run_ray(src, out, RayOptions(model=scripted, batch_size=2))
     assert (counts["skipped"], counts["ok"]) == (2, 4)
     records = read_results_dir(out)
     assert [r["line"] for r in records] == [1, 2, 3, 4, 5, 6] and records[0]["error"] == "kept"
@@ -225,7 +228,7 @@ def test_two_runs_cannot_write_the_same_out_dir(tmp_path):
     with open(out / LOCK_NAME, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         with pytest.raises(OutputError, match="another run"):
-            run_ray(src, out, model=scripted)
+            run_ray(src, out, RayOptions(model=scripted))
 
 
 def test_options_are_checked(tmp_path, capsys):
@@ -242,6 +245,10 @@ def test_options_are_checked(tmp_path, capsys):
         run_ray(src, tmp_path / "x", fmt="csv")
     with pytest.raises(RayEngineError, match=r"^batch_size \(--batch-size\) must be at least 1, got 0$"):
         run_ray(src, tmp_path / "x", batch_size=0)
+    with pytest.raises(RayEngineError, match="format"):  # a keyword overrides the options' field
+        run_ray(src, tmp_path / "x", RayOptions(fmt="jsonl"), fmt="csv")
+    with pytest.raises(TypeError, match="num_worker"):
+        run_ray(src, tmp_path / "x", num_worker=2)
 
 
 def test_ray_is_imported_only_when_asked():
@@ -312,7 +319,7 @@ def test_lines_that_are_not_records_are_the_same_input_errors_as_locally(tmp_pat
     src.write_bytes(b"\n".join(lines))
     local = tmp_path / "local.jsonl"
     run_local(scripted(), src, local, progress=False)
-    counts = run_ray(src, tmp_path / "ray", model=scripted, num_workers=1, batch_size=2)
+    counts = run_ray(src, tmp_path / "ray", RayOptions(model=scripted, num_workers=1, batch_size=2))
     assert (counts["ok"], counts["errors"]) == (2, 4)
     records = read_results_dir(tmp_path / "ray")
     assert records == read_results(local)

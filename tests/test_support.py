@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 import torch
 
+from rag_attrib.errors import InvalidInputError
 from rag_attrib.support import SupportModel, features, fit_logistic
 
 SIGNALS = {"shares": [0.1, 0.4, 0.2], "grounding": 0.7, "tokens": 4, "lp_all": -8.0, "lp_none": -20.0,
@@ -138,43 +142,52 @@ def test_a_supported_sentence_without_a_share_above_min_share_cites_its_top_chun
 def test_named_models_bring_their_support_model(monkeypatch, tiny_attributor):
     import rag_attrib.model as model_module
     from rag_attrib import Attributor
-    from rag_attrib.support import SUPPORT_QWEN, SUPPORT_QWEN15, SUPPORT_SMOLLM2
+    from rag_attrib.support import ByChunkLength, SupportModel
 
-    assert model_module.default_support(None) is model_module.default_support("qwen2.5-0.5b") is SUPPORT_QWEN
-    assert model_module.default_support("smollm2") is SUPPORT_SMOLLM2
-    assert model_module.default_support("qwen2.5-1.5b") is SUPPORT_QWEN15
+    qwen = model_module.default_support("qwen2.5-0.5b")
+    assert model_module.default_support(None) is qwen and isinstance(qwen, ByChunkLength)
+    for name in ("qwen2.5-0.5b", "qwen2.5-1.5b", "smollm2"):
+        support, parts = model_module.default_support(name), model_module.calibration(name)["support"]
+        assert support.long == SupportModel.from_dict(parts["long"]["fit"]) and support.long_words == parts["long"]["words"]
+        assert support.short_words == parts["short"]["words"]
+    assert model_module.default_support("qwen2.5-1.5b").short is not None
+    assert model_module.default_support("smollm2").short is None  # its shares decide on short chunks
     assert model_module.default_support("gemma3-270m") is None and model_module.default_support("a/folder") is None
     monkeypatch.setattr(model_module, "load_model", lambda name=None, **kw: (tiny_attributor.model,
                                                                             tiny_attributor.tokenizer))
-    assert Attributor.load().support is SUPPORT_QWEN
+    assert Attributor.load().support is qwen
     assert Attributor.load(support=None).support is None  # the caller turns it off
-    assert Attributor.load("smollm2").support is SUPPORT_SMOLLM2
+    assert Attributor.load("smollm2").support is model_module.default_support("smollm2")
     assert Attributor.load("gemma3-270m").support is None
 
 
-@pytest.mark.parametrize("model, part, features_file, dev, held_out", [
-    ("qwen2.5-0.5b", "long", "qwen_dev_features.json", "realistic-dev", ["realistic-test"]),
-    ("qwen2.5-0.5b", "short", "qwen_short_dev_features.json", "short-dev", ["fictional", "paraphrase", "realistic-test"]),
-    ("smollm2", "long", "smollm2_dev_features.json", "realistic-dev", ["realistic-test"]),
-    ("qwen2.5-1.5b", "long", "qwen15_dev_features.json", "realistic-dev", ["realistic-test"]),
-    ("qwen2.5-1.5b", "short", "qwen15_short_dev_features.json", "short-dev", ["fictional", "paraphrase", "realistic-test"]),
-])
-def test_the_shipped_support_model_is_fitted_on_the_dev_split_only(model, part, features_file, dev, held_out):
+ROOT = Path(__file__).parents[1]
+HELD_OUT = {"realistic-dev": ["realistic-test"], "short-dev": ["fictional", "paraphrase", "realistic-test"]}
+SHIPPED_FITS = [(path.stem, part) for path in sorted((ROOT / "rag_attrib/calibration").glob("*.json"))
+                for part, calibrated in json.loads(path.read_text())["support"].items() if calibrated["fit"]]
+
+
+def test_every_calibrated_fit_is_checked():
+    assert sorted(SHIPPED_FITS) == [("qwen2.5-0.5b", "long"), ("qwen2.5-0.5b", "short"), ("qwen2.5-1.5b", "long"),
+                                    ("qwen2.5-1.5b", "short"), ("smollm2", "long")]
+
+
+@pytest.mark.parametrize("model, part", SHIPPED_FITS)
+def test_the_shipped_support_model_is_fitted_on_the_dev_split_only(model, part):
     """The calibration's dev/test separation: each shipped support model is refitted here from the dev features
-    it came from (benchmarks/support/), and no case of those features is in a held-out set."""
-    import json
-    from pathlib import Path
-
+    its calibration file names (benchmarks/support/), and no case of those features is in a held-out set."""
     from rag_attrib.eval import load_many
-    from rag_attrib.model import OFFLINE
+    from rag_attrib.model import OFFLINE, calibration, default_support
 
-    shipped = getattr(OFFLINE[model].support, part)
-    dump = json.loads((Path(__file__).parents[1] / "benchmarks/support" / features_file).read_text())
-    assert dump["model"] == OFFLINE[model].title
+    fit = calibration(model)["support"][part]["fit"]
+    shipped = getattr(default_support(model), part)
+    assert shipped == SupportModel.from_dict(fit)
+    dump = json.loads((ROOT / fit["features"]).read_text())
+    assert dump["model"] == OFFLINE[model].title == calibration(model)["model"]
     cases = {r["case"] for r in dump["rows"]}
-    assert dump["data"] == [dev]
-    assert cases == {c.id for c in load_many([dev])}
-    assert not cases & {c.id for c in load_many(held_out)}
+    assert dump["data"] == fit["dev"] and len(fit["dev"]) == 1
+    assert cases == {c.id for c in load_many(fit["dev"])}
+    assert not cases & {c.id for c in load_many(HELD_OUT[fit["dev"][0]])}
     names = list(shipped.names)
     x = torch.tensor([[r["features"][n] for n in names] for r in dump["rows"]], dtype=torch.float64)
     y = torch.tensor([1.0 if r["gold"] else 0.0 for r in dump["rows"]], dtype=torch.float64)
@@ -185,24 +198,74 @@ def test_the_shipped_support_model_is_fitted_on_the_dev_split_only(model, part, 
     assert refitted.means == pytest.approx(shipped.means) and refitted.scales == pytest.approx(shipped.scales)
 
 
+def _script(name):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_fit_support_writes_its_fit_into_the_calibration_file(monkeypatch, tmp_path):
+    """``fit_support.py --calibration-out`` writes the fit that the shipped file holds, with its provenance, and
+    keeps the file's other values."""
+    from rag_attrib.model import CALIBRATION_DIR, calibration
+
+    fit_support = _script("fit_support")
+    shipped = calibration("qwen2.5-0.5b")
+    out = tmp_path / "qwen.json"
+    out.write_text((CALIBRATION_DIR / "qwen2.5-0.5b.json").read_text())
+    features = tmp_path / "features.json"
+    monkeypatch.setattr(fit_support, "CANDIDATES", [shipped["support"]["short"]["fit"]["names"]])  # its choice, quickly
+    argv = ["fit_support.py", "--dev", str(ROOT / shipped["support"]["short"]["fit"]["features"]),
+            "--features-out", str(features), "--calibration-out", str(out)]
+    monkeypatch.setattr("sys.argv", argv)
+    fit_support.main()
+    written = json.loads(out.read_text())
+    assert {k: v for k, v in written.items() if k != "support"} == {k: v for k, v in shipped.items() if k != "support"}
+    assert written["support"]["long"] == shipped["support"]["long"]
+    short, fit = written["support"]["short"], written["support"]["short"]["fit"]
+    assert short["words"] == shipped["support"]["short"]["words"]
+    for key in ("weights", "bias", "means", "scales"):
+        assert fit[key] == pytest.approx(shipped["support"]["short"]["fit"][key], abs=1e-9)
+    assert fit["names"] == shipped["support"]["short"]["fit"]["names"]
+    assert fit["dev"] == ["short-dev"] and fit["features"] == str(features)
+    assert fit["command"].startswith("python fit_support.py --dev ") and len(fit["date"]) == 10
+    monkeypatch.setattr("sys.argv", argv[:3] + argv[5:])
+    with pytest.raises(SystemExit):  # a shipped fit needs the dev features a test refits it from
+        fit_support.main()
+
+
+def test_choose_threshold_writes_min_share_into_the_calibration_file(monkeypatch, tmp_path):
+    choose_threshold = _script("choose_threshold")
+    rows = [{"gold": [0], "n_chunks": 2, "shares": [share, 0.1]} for share in (0.5, 0.6, 0.7)]
+    rows += [{"gold": [], "n_chunks": 2, "shares": [share, 0.1]} for share in (0.1, 0.2)]
+    dump = tmp_path / "dump.json"
+    dump.write_text(json.dumps({"model": "M", "target": "token", "data": ["realistic-dev"], "rows": rows}))
+    out = tmp_path / "m.json"
+    monkeypatch.setattr("sys.argv", ["choose_threshold.py", str(dump), "--calibration-out", str(out)])
+    choose_threshold.main()
+    written = json.loads(out.read_text())
+    assert written["model"] == "M" and written["min_share"]["dev"] == ["realistic-dev"]
+    assert 0.2 < written["min_share"]["value"] <= 0.5  # flags both unsupported sentences, no supported one
+    dump.write_text(json.dumps({"model": "Other", "target": "token", "data": ["realistic-dev"], "rows": rows}))
+    with pytest.raises(InvalidInputError, match="calibration of 'M'"):  # one file per model
+        choose_threshold.main()
+
+
 def test_each_fit_decides_on_chunks_like_those_of_its_dev_set():
     """Each fit holds over its dev set's range of chunk lengths; in the gap between, their log-odds mix."""
     import math
 
     from rag_attrib.eval import load_many
-    from rag_attrib.support import (
-        SUPPORT_QWEN,
-        SUPPORT_QWEN15,
-        SUPPORT_SMOLLM2,
-        ByChunkLength,
-        SupportModel,
-        mean_words,
-    )
+    from rag_attrib.model import default_support
+    from rag_attrib.support import ByChunkLength, mean_words
 
     def lengths(name):
         return [mean_words([c.text for c in case.chunks]) for case in load_many([name])]
 
-    for both in (SUPPORT_QWEN, SUPPORT_QWEN15, SUPPORT_SMOLLM2):
+    for both in map(default_support, ("qwen2.5-0.5b", "qwen2.5-1.5b", "smollm2")):
         assert both.short_words == pytest.approx(max(lengths("short-dev")), abs=0.05)
         assert both.long_words == pytest.approx(min(lengths("realistic-dev")), abs=0.05)
         for name in ("short-dev", "fictional", "paraphrase", "realistic-dev", "realistic-test"):

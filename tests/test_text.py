@@ -77,8 +77,8 @@ def sentences(answer: str) -> list[str]:
           "jsonb also works.", "Kept in pg_wal.", "dpkg -r removes it.", "It is 5 min. and more, etc. and so on.",
           "Dr. smith met us at 9 a.m. and left."]),
         # ... and ordinary prose keeps its abbreviations, list numbers and quoted full stops
-        ("Acme Inc. and its partners ship it. It weighs 5 lbs. and costs more. Two steps: 1. install it 2. run it. "
-         'It prints "done." and exits. The Jan. release is out.',
+        (("Acme Inc. and its partners ship it. It weighs 5 lbs. and costs more. Two steps: 1. install it 2. run it. "
+          'It prints "done." and exits. The Jan. release is out.'),
          ["Acme Inc. and its partners ship it.", "It weighs 5 lbs. and costs more.",
           "Two steps: 1. install it 2. run it.", 'It prints "done." and exits.', "The Jan. release is out."]),
         ("\u706f\u5854\u5efa\u4e8e1872\u5e74\u3002\u9762\u5305\u5e97\u5f88\u597d\uff01\u300c\u771f\u7684\uff1f\u300d\u662f\u3002",

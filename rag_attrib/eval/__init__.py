@@ -11,7 +11,8 @@ or ``rag-attrib eval [--data PATH] [--methods a,b,c] [--json OUT] [--limit N] [-
 
 from .data import EvalCase, EvalDataError, EvalSentence, load_cases, load_many, shipped_path
 from .methods import DEFAULT_METHODS, METHODS, Method, MethodOutput, Prepared, method, prepare, sentence_logprobs
-from .run import print_table, resolve_methods, run_eval, to_markdown
+from .run import resolve_methods, run_eval
+from .table import print_table, to_markdown
 
 __all__ = [
     "DEFAULT_METHODS",

@@ -8,39 +8,9 @@ One JSON object per line::
      "answer": [{"text": "The Kestrel Bridge opened in 1911.", "gold": "bridge"},
                 {"text": "It won a design prize.", "gold": null}]}
 
-The answer is its sentences joined by single spaces, and the sentences are attributed exactly as given (no
-automatic split), so every gold label lines up with one attributed sentence. ``gold`` is a chunk id, a list
-of chunk ids (any of them counts as a hit), or null for a sentence that no chunk supports.
-
-Optional labels: a sentence's ``"evidence"`` maps each gold chunk id to character spans ``[[start, end], ...]``
-in that chunk's text (the sentence(s) that state the claim); an unsupported sentence's ``"kind"`` says how it
-is unsupported (``"invented"`` detail, ``"contradiction"`` of a chunk, true ``"general"`` knowledge no chunk
-states); a case's ``"split"`` is ``"dev"`` (may be used to choose thresholds and weights) or ``"test"``
-(never used for any choice), its ``"style"`` how the answer is written: ``"copy"`` (the answer keeps its
-sources' words) or ``"paraphrase"``, or on the documentation families one of ``"close"``, ``"moderate"``,
-``"heavy"`` (no run of more than five words shared with a chunk), ``"hedged"``, ``"list"``, ``"joined"`` (long
-sentences that each join two facts); its ``"family"`` the documentation it was cut from, and ``"answer_text"``
-the answer as an LLM printed it (bullets, line breaks), in which the labelled sentences stand verbatim and in
-order: what ``verify`` splits by itself. A contradiction may say how it contradicts (``"contradiction"``, one
-of ``CONTRADICTIONS``) and which chunk sentence it conflicts with (``"conflicts_with"``: chunk id -> spans).
-
-Two test sets are shipped, both about invented places, people and things (so that a model cannot answer from
-memory), every case with same-topic distractor chunks (same town, other years and names):
-
-- ``fictional``: answers as a RAG model writes them, close to the wording of their source chunk;
-- ``paraphrase``: answers that say the same in other words (the regime where word overlap with the source
-  fails), and unsupported sentences that mix names and words from the chunks into claims none of them makes.
-
-and one from real documentation (``realistic_*.jsonl``, chunks cut verbatim from files that Debian packages
-install; ``rag_attrib.eval.provenance`` checks them), loaded by split: ``realistic-dev`` and ``realistic-test``;
-and the documentation families (``families_*.jsonl``, the same kind of cases from other Debian documentation,
-each labelled with its family and answer style, for measuring transfer by leaving a family out):
-``families-dev`` and ``families-test``.
-
-``short-dev`` is like the two invented sets (chunks of one or two sentences; half the answers keep their
-source's words, half paraphrase; invented details, contradictions that reuse the chunks' names, general
-knowledge), written apart from them and used, with ``realistic-dev``, to fit the support model
-(``rag_attrib.support``).
+The sentences are attributed exactly as given, so every gold label lines up with one attributed sentence.
+The optional labels (evidence spans, kinds of unsupported sentence, splits, styles) and the shipped sets:
+docs/eval-data.md.
 """
 
 from __future__ import annotations
@@ -200,7 +170,10 @@ def parse_case(record: dict, source: str = "") -> EvalCase:
             raise ValueError(f"sentence {text!r}: \"contradiction\" labels contradictions only, one of "
                              f"{CONTRADICTIONS}; got {contradiction!r} on a sentence of kind {kind!r}")
         evidence = _spans(s, "evidence", text, texts, gold)
-        conflicts = _spans(s, "conflicts_with", text, texts, texts if kind == "contradiction" else ())
+        if s.get("conflicts_with") is not None and kind != "contradiction":
+            raise ValueError(f"sentence {text!r}: \"conflicts_with\" labels contradictions only (\"kind\": "
+                             f"\"contradiction\"); this one is of kind {kind!r}")
+        conflicts = _spans(s, "conflicts_with", text, texts, texts)
         sentences.append(EvalSentence(text, gold, evidence, kind, contradiction, conflicts))
     style = record.get("style")
     if style not in (None, *STYLES):
@@ -209,8 +182,10 @@ def parse_case(record: dict, source: str = "") -> EvalCase:
     if answer_text is not None:
         _check_answer_text(answer_text, [s.text for s in sentences])
     family = record.get("family")
+    if family is not None and not isinstance(family, str):
+        raise TypeError(f'"family" must be a string (the documentation the chunks come from), got {family!r}')
     return EvalCase(str(record["id"]), str(record["question"]), chunks, tuple(sentences), source, split, style,
-                    None if family is None else str(family), answer_text)
+                    family, answer_text)
 
 
 def _spans(sentence: dict, key: str, text: str, texts: dict[str, str], allowed) -> dict[str, tuple[Span, ...]] | None:

@@ -16,7 +16,6 @@ from pathlib import Path
 from .data import EvalCase
 
 _SKIP = {"script", "style", "head", "title"}
-_VOID = {"br", "img", "hr", "meta", "link", "input", "wbr", "area", "base", "col", "embed", "source", "track"}
 
 
 class _Text(HTMLParser):

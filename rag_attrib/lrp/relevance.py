@@ -59,7 +59,7 @@ def sentence_targets(
 def forward_targets(
     model: PreTrainedModel, input_ids: Tensor, answer_start: int, sentence_spans: Sequence[tuple[int, int]],
     target: str, skip: Sequence[int] = (),
-) -> tuple[Tensor, Tensor]:
+) -> tuple[Tensor, Tensor, Tensor]:
     """The forward pass of an attribution: ``(input embeddings, one target per sentence)``, with the graph.
 
     Logits are computed only at the positions that predict answer tokens (the LM head over the whole prompt

@@ -188,7 +188,8 @@ def _summary(records: Sequence[Record], n_errors: int) -> str:
 
         summary = summarize(verifications)
         stats += [(_pct(summary["citation_precision"]), "citation precision"),
-                  (_pct(summary["citation_recall"]), "citation recall"), (_pct(summary["ungrounded_share"]), "ungrounded")]
+                  (_pct(summary["citation_recall"]), "citation recall"), (_pct(summary["ungrounded_share"]), "ungrounded"),
+                  (_pct(summary["contradicted_share"]), "contradicted")]
         keys += [(v, v, c, summary["verdicts"][v], VERDICT_HELP[v]) for v, c in VERDICT_COLOURS.items()]
     plain = [r for _, r, v in records if v is None]
     if plain:

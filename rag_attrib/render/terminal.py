@@ -192,7 +192,7 @@ def verification_view(verification: Verification, width: int = 100) -> Group:
         said = Text(s.verdict, style=VERDICT_STYLES[s.verdict])
         if s.conflict:
             passage = s.conflict.span.of(verification.result.chunk(s.conflict.chunk_id).text)
-            said.append(f"\n{s.conflict.chunk_id}: “{passage}”", style="dim")
+            said.append(f" ({', '.join(s.conflict.kinds)})\n{s.conflict.chunk_id}: “{passage}”", style="dim")
         table.add_row(str(n), Text(s.text), said, Text(", ".join(s.cited) or "-"), Text(", ".join(s.attributed) or "-"))
     counts = ", ".join(f"{v} {n}" for v, n in verification.counts().items() if n)
     return Group(_markup(f"[bold]Citation check[/bold] [dim]({escape(counts or 'no sentences')})[/dim]"), table,
