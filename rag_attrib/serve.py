@@ -356,7 +356,7 @@ class Service:
                 log.info("loading the model")
                 self.attributor = self._load()
             self.counter = copy.deepcopy(getattr(self.attributor, "tokenizer", None))
-        except Exception as err:  # a model that cannot load: /readyz and every model request say why
+        except Exception as err:  # noqa: BLE001  a model that cannot load: /readyz and every model request say why
             self.load_error = err
             log.error("the model failed to load: %s: %s", type(err).__name__, err)
             return
