@@ -734,10 +734,10 @@ def ray_deployment(model: Any = None, load_kwargs: dict[str, Any] | None = None,
     class RagAttrib:
         def __init__(self, model: Any, load_kwargs: dict[str, Any], settings: ServeSettings) -> None:
             attributor = model() if callable(model) else load_attributor(model, load_kwargs)  # ready when built
-            self.app = create_app(attributor, settings)
+            self.asgi_app = create_app(attributor, settings)
 
         def __serve_build_asgi_app__(self) -> Any:
-            return self.app
+            return self.asgi_app
 
     return RagAttrib.bind(model, load_kwargs or {}, settings or ServeSettings())
 
