@@ -487,7 +487,6 @@ class Guard:
         finally:
             self.service.metrics.requests.labels(endpoint, str(status[0])).inc()
             self.service.metrics.latency.labels(endpoint).observe(time.monotonic() - started)
-            log.info("%s %s %s %.3f s", scope["method"], path, status[0], time.monotonic() - started)
 
     def _check_token(self, scope: dict[str, Any]) -> None:
         token = self.service.settings.token
@@ -699,6 +698,11 @@ def app_from_env() -> Any:
     """The app of one worker of ``rag-attrib serve`` (uvicorn's factory), configured by the command through the
     environment: ``RAG_ATTRIB_SERVE_CONFIG`` (JSON) and ``RAG_ATTRIB_TOKEN``."""
     config = json.loads(os.environ.get(CONFIG_ENV, "{}"))
+    if not log.handlers:  # uvicorn configures its own loggers only: ours go to stderr beside them
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
     settings = ServeSettings(**config.get("settings", {}), token=os.environ.get(TOKEN_ENV) or None)
     return create_app(lambda: load_attributor(config.get("model"), config.get("load", {}), config.get("threads")),
                       settings)
@@ -764,5 +768,10 @@ def run_server(model: str | None, load_kwargs: dict[str, Any], settings: ServeSe
     os.environ[CONFIG_ENV] = json.dumps({"model": model, "load": load_kwargs, "threads": threads, "settings": own})
     if settings.token is not None:
         os.environ[TOKEN_ENV] = settings.token  # inherited by the workers, never written into a command line
+    import inspect
+
+    # a worker imports torch before it answers its supervisor's health check: seconds on a busy machine (default 5)
+    patience = {"timeout_worker_healthcheck": 120} if "timeout_worker_healthcheck" in inspect.signature(
+        uvicorn.run).parameters else {}
     uvicorn.run("rag_attrib.serve:app_from_env", factory=True, host=host, port=port, workers=workers,
-                log_level="info", timeout_graceful_shutdown=None)
+                log_level="info", timeout_graceful_shutdown=None, **patience)
