@@ -411,7 +411,7 @@ class Service:
 
     def check_limits(self, records: list[Any]) -> None:
         """413 for a request whose records hold more chunks, or together more tokens, than this server takes."""
-        s, texts = self.settings, []
+        s, texts, generated = self.settings, [], 0
         for n, record in enumerate(records, start=1):
             if not isinstance(record, dict):
                 continue  # verify_line makes its error record
@@ -420,17 +420,19 @@ class Service:
                 which = f"record {n} holds" if len(records) > 1 else "the request holds"
                 raise RequestError(f"{which} {len(chunks)} chunks, over this server's limit of {s.max_chunks} "
                                    "(--max-chunks); send the top chunks of the retrieval only", status=413)
-            texts += _texts(record, chunks, getattr(self.attributor, "max_new_tokens", 0))
-        tokens = self.count_tokens(texts)
+            texts += _texts(record, chunks)
+            if not isinstance(record.get("answer"), str):  # the model writes it: count all it may write
+                generated += getattr(self.attributor, "max_new_tokens", 0)
+        tokens = self.count_tokens(texts) + generated
         if tokens > s.max_tokens:
             raise RequestError(f"the request holds {tokens} tokens (question or prompt, chunks and answer), over this "
                                f"server's limit of {s.max_tokens} (--max-tokens); send fewer or shorter chunks, or "
                                "fewer records per request", status=413)
 
 
-def _texts(record: dict[str, Any], chunks: list[Any], max_new_tokens: int) -> list[str]:
+def _texts(record: dict[str, Any], chunks: list[Any]) -> list[str]:
     """The texts a record makes the model read: the prompt (which holds the chunks) or the question and chunks,
-    and the answer, or as many words as the model may generate where it writes the answer."""
+    and the answer."""
     prompt = record.get("prompt")
     if isinstance(prompt, str):
         texts = [prompt]
@@ -440,8 +442,7 @@ def _texts(record: dict[str, Any], chunks: list[Any], max_new_tokens: int) -> li
         texts = [record["question"]] if isinstance(record.get("question"), str) else []
         texts += [c if isinstance(c, str) else c.get("text") for c in chunks
                   if isinstance(c, str) or isinstance(c, dict) and isinstance(c.get("text"), str)]
-    answer = record.get("answer")
-    return texts + [answer if isinstance(answer, str) else " ".join(["x"] * max_new_tokens)]
+    return texts + [record["answer"]] if isinstance(record.get("answer"), str) else texts
 
 
 # ----------------------------------------------------------------------------------------- the ASGI guard

@@ -258,6 +258,8 @@ def test_limits_answer_413_naming_the_limit(tiny_attributor):
         assert_error(post(url, "/v1/verify", [record] * 3), 413, "input", "--max-tokens")
         assert_error(post(url, "/v1/verify", [record, {**record, "chunks": ["a", "b", "c"]}]), 413, "input",
                      "record 2 holds 3 chunks")
+        unanswered = assert_error(post(url, "/v1/attribute", {"question": "Q?" * 245, "chunks": ["a"]}), 413, "input")
+        assert f"{490 + 1 + tiny_attributor.max_new_tokens} tokens" in unanswered["error"]  # what it may generate
         assert tiny_attributor.model.config.max_position_embeddings == 2048
         assert service.queue.running is False
 
