@@ -9,8 +9,9 @@ It starts the real command (``rag-attrib serve``) on a free port of 127.0.0.1 (n
 Bounded: every request times out after ``--timeout`` seconds and the whole run stops after ``--max-seconds``.
 
 The HTTP overhead is measured twice: inside the server (a request's time from the first byte in to the last
-byte out, less its time in the model, from /metrics) and from outside (the mean latency with one client against
-``verify_line`` called directly in this process on the same records, after the server stopped).
+byte out, less its time in the model, from /metrics) and from outside (the latency with one client against
+``verify_line`` called directly in this process on the same record, right after it: the pairs alternate, so a
+machine that gets busier slows both).
 """
 
 from __future__ import annotations
@@ -67,6 +68,32 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else float("nan")
 
 
+def summary(clients: int, statuses: list[int], latencies: list[float], wall: float) -> dict:
+    """One row: answers by status, requests answered per second, latency percentiles of the answered ones."""
+    return {"clients": clients, "ok": statuses.count(200), "429": statuses.count(429),
+            "other": len(statuses) - statuses.count(200) - statuses.count(429), "rps": statuses.count(200) / wall,
+            "p50": percentile(latencies, 0.5), "p90": percentile(latencies, 0.9), "p99": percentile(latencies, 0.99),
+            "mean": statistics.mean(latencies) if latencies else float("nan")}
+
+
+def paired(url: str, bodies: list[dict], attributor, timeout: float) -> tuple[dict, list[float]]:
+    """One client: each request over HTTP, then the same record through ``verify_line`` in this process."""
+    from rag_attrib.batch import verify_line
+
+    latencies, direct, statuses = [], [], []
+    started = time.perf_counter()
+    with httpx.Client() as http:
+        for n, body in enumerate(bodies, 1):
+            sent = time.perf_counter()
+            statuses.append(http.post(f"{url}/v1/verify", json=body, timeout=timeout).status_code)
+            latencies.append(time.perf_counter() - sent)
+            called = time.perf_counter()
+            verify_line(attributor, json.dumps(body, ensure_ascii=False), n)
+            direct.append(time.perf_counter() - called)
+    wall = time.perf_counter() - started - sum(direct)
+    return summary(1, statuses, latencies, wall), direct
+
+
 async def level(url: str, bodies: list[dict], clients: int, timeout: float) -> dict:
     """``len(bodies)`` requests from ``clients`` concurrent clients; each takes the next body until none is left."""
     todo, latencies, statuses = list(bodies), [], []
@@ -85,10 +112,7 @@ async def level(url: str, bodies: list[dict], clients: int, timeout: float) -> d
     async with httpx.AsyncClient(limits=limits) as http:
         await asyncio.gather(*(client(http) for _ in range(clients)))
     wall = time.perf_counter() - started
-    return {"clients": clients, "ok": statuses.count(200), "429": statuses.count(429),
-            "other": len(statuses) - statuses.count(200) - statuses.count(429), "rps": statuses.count(200) / wall,
-            "p50": percentile(latencies, 0.5), "p90": percentile(latencies, 0.9), "p99": percentile(latencies, 0.99),
-            "mean": statistics.mean(latencies) if latencies else float("nan")}
+    return summary(clients, statuses, latencies, wall)
 
 
 def main() -> None:
@@ -103,12 +127,15 @@ def main() -> None:
     args = parser.parse_args()
     deadline = time.monotonic() + args.max_seconds
     bodies = records(args.requests)
+    from rag_attrib.serve import load_attributor
+
+    attributor = load_attributor(args.model, {}, args.threads)  # the direct calls' own model, as the server's
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "rag_attrib.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
                "--model", args.model, "--threads", str(args.threads), "--queue", str(args.queue)]
     server = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    rows, rss = [], []
+    rows, rss, direct, count = [], [], [], 0
     try:
         while True:
             assert server.poll() is None, "the server exited; run the command above to see why"
@@ -123,7 +150,11 @@ def main() -> None:
         rss.append(rss_mib(server.pid))
         for clients in (int(c) for c in args.clients.split(",")):
             assert time.monotonic() < deadline, "out of time (--max-seconds)"
-            rows.append(asyncio.run(level(url, bodies, clients, args.timeout)))
+            if clients == 1:
+                row, direct = paired(url, bodies, attributor, args.timeout)
+                rows.append(row)
+            else:
+                rows.append(asyncio.run(level(url, bodies, clients, args.timeout)))
             rss.append(rss_mib(server.pid))
             if clients == 1:
                 after = httpx.get(f"{url}/metrics", timeout=30).text
@@ -138,16 +169,6 @@ def main() -> None:
         server.send_signal(signal.SIGTERM)
         server.wait(60)
 
-    from rag_attrib.batch import verify_line
-    from rag_attrib.serve import load_attributor
-
-    attributor = load_attributor(args.model, {}, args.threads)
-    direct = []
-    for n, body in enumerate(bodies, 1):
-        started = time.perf_counter()
-        verify_line(attributor, json.dumps(body, ensure_ascii=False), n)
-        direct.append(time.perf_counter() - started)
-
     print(f"model {args.model}, {args.threads} torch thread(s), --queue {args.queue}, {args.requests} requests per "
           f"level, model load {load_seconds:.1f} s")
     print("| clients | ok | 429 | other | requests/s | p50 s | p90 s | p99 s |")
@@ -161,7 +182,7 @@ def main() -> None:
               f"in the model: HTTP layer {100 * (in_server - in_model) / in_model:.2f} %")
         mean_direct = statistics.mean(direct)
         print(f"from outside: {rows[0]['mean']:.3f} s per request over HTTP against {mean_direct:.3f} s for "
-              f"verify_line in this process: {100 * (rows[0]['mean'] - mean_direct) / mean_direct:+.1f} %")
+              f"verify_line in this process, alternating: {100 * (rows[0]['mean'] - mean_direct) / mean_direct:+.1f} %")
 
 
 if __name__ == "__main__":
