@@ -403,6 +403,44 @@ def _status(url: str) -> int | None:
 # ---------------------------------------------------------------------------------------- the command line
 
 
+@pytest.mark.slow
+def test_the_command_serves_a_saved_model_from_two_workers_behind_a_token(tmp_path, tiny_attributor):
+    from tiny_models import byte_tokenizer
+
+    from rag_attrib import Attributor
+
+    folder = tmp_path / "model"
+    tiny_attributor.model.save_pretrained(folder)
+    byte_tokenizer().save_pretrained(folder)
+    sock = free_socket()
+    port = sock.getsockname()[1]
+    sock.close()  # the command binds it again (SO_REUSEADDR)
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "RAG_ATTRIB_TOKEN": "s3cret",
+           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    server = subprocess.Popen([sys.executable, "-m", "rag_attrib.cli", "serve", "--model", str(folder), "--port",
+                               str(port), "--workers", "2", "--threads", "1", "--no-support"], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        wait_for(lambda: _status(f"{url}/readyz") == 200 or server.poll() is not None, "the command's workers")
+        assert server.poll() is None
+        readies = {httpx.get(f"{url}/readyz", timeout=TIMEOUT).status_code for _ in range(6)}
+        wait_for(lambda: {_status(f"{url}/readyz") for _ in range(6)} == {200}, "both workers")
+        assert readies <= {200, 503}
+        assert_error(post(url, "/v1/verify", RECORD), 401, "input")
+        got = post(url, "/v1/verify", RECORD, headers={"Authorization": "Bearer s3cret"})
+        same = Attributor.load(str(folder), support=None)  # as the command loads it (the dtype it picks)
+        assert got.json() == verify_line(same, json.dumps(RECORD, ensure_ascii=False), 1)
+        server.send_signal(signal.SIGTERM)
+        output, _ = server.communicate(timeout=TIMEOUT)
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGKILL)  # its workers too: they hold the output pipe open
+            server.communicate(timeout=TIMEOUT)
+    assert "RECORD" not in output and "Alpha is first" not in output  # no body in the log
+    assert output.count("model ready") == 2 and "Traceback" not in output
+
+
 def test_serve_refuses_bad_limits_before_it_starts():
     from rag_attrib.cli import main
 
