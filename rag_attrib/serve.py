@@ -459,7 +459,7 @@ class Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path, started, status = scope["path"], time.monotonic(), [500]
+        path, started, status = scope["path"], time.monotonic(), [0]
         endpoint = path if path in self.routes else "other"
 
         async def sending(message: dict[str, Any]) -> None:
@@ -485,6 +485,10 @@ class Guard:
         except RequestError as err:
             self.service.metrics.errors.labels("input", type(err).__name__).inc()
             await error_response(err)(scope, receive, sending)
+        except Exception as err:  # noqa: BLE001  a bug of ours: still JSON, its traceback in the log only
+            if status[0]:
+                return  # answered (FastAPI's handler of last resort re-raises after `bug` answered and logged it)
+            await _answer(self.service, err)(scope, receive, sending)
         finally:
             self.service.metrics.requests.labels(endpoint, str(status[0])).inc()
             self.service.metrics.latency.labels(endpoint).observe(time.monotonic() - started)
@@ -553,6 +557,10 @@ def create_app(model: AttributorLike | Callable[[], AttributorLike], settings: S
                                                  "application/json'", status=415))
         where = "; ".join(f"{'.'.join(map(str, e['loc'][1:])) or 'the body'}: {e['msg']}" for e in err.errors()[:5])
         return _answer(service, InvalidInputError(f"the request does not match the schema (see /docs): {where}"))
+
+    @app.exception_handler(Exception)
+    async def bug(request: Request, err: Exception) -> Response:  # what no handler above caught: still JSON
+        return _answer(service, err)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, err: StarletteHTTPException) -> JSONResponse:

@@ -195,6 +195,19 @@ def test_every_error_is_json_with_its_kind():
         assert record["ok"] is False and record["error_kind"] == "run"
 
 
+def test_a_bug_of_the_server_is_a_json_500_too(monkeypatch):
+    from rag_attrib import serve
+
+    def broken(*args):
+        raise KeyError("a bug")
+
+    with serving(ScriptedAttributor(SCRIPT)) as (url, service):
+        monkeypatch.setattr(service, "check_ready", broken)  # in an endpoint that catches only what it expects
+        assert_error(httpx.get(f"{url}/readyz", timeout=TIMEOUT), 500, "run", "KeyError")
+        monkeypatch.setattr(serve.Guard, "_check_token", broken)  # in the middleware, before any endpoint
+        assert_error(httpx.get(f"{url}/healthz", timeout=TIMEOUT), 500, "run", "KeyError")
+
+
 def test_logs_hold_no_request_body_unless_asked(caplog):
     secret = "Alpha SECRET-7f3a [1]."
     caplog.set_level(logging.INFO)
