@@ -35,7 +35,7 @@ import traceback
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from fastapi import FastAPI, Query, Request
@@ -66,7 +66,7 @@ class ServeSettings:
     max_chunks: int = 64
     max_tokens: int = 8192  # question, prompt, chunks and answer of a request (all its records), counted as below
     queue: int = 16  # requests that may wait while one runs
-    token: str | None = None
+    token: str | None = field(default=None, repr=False)  # a secret: never in a log line or a traceback
     log_bodies: bool = False
 
     def __post_init__(self) -> None:

@@ -240,6 +240,10 @@ def test_a_token_guards_every_endpoint_but_the_health_ones():
         assert httpx.get(f"{url}/metrics", headers={"Authorization": "bearer s3cret"}, timeout=TIMEOUT).status_code == 200
 
 
+def test_the_token_is_not_in_the_settings_repr():
+    assert "s3cret" not in repr(ServeSettings(token="s3cret"))
+
+
 def test_without_a_token_every_endpoint_is_open():
     with serving(ScriptedAttributor(SCRIPT)) as (url, _):
         assert httpx.get(f"{url}/metrics", timeout=TIMEOUT).status_code == 200
