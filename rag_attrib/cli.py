@@ -8,6 +8,7 @@
                       [--num-gpus-per-worker G] [--batch-size N] [--format jsonl|parquet]
     rag-attrib eval [--data PATH] [--methods a,b,c] [--json OUT] [--limit N] [--model M] [--k 1,2,3] [--restart]
     rag-attrib check-model MODEL
+    rag-attrib serve [--host 127.0.0.1] [--port 8000] [--model M] [--workers N] [--token T] [--queue N]
 
 The model is loaded only inside the commands, so ``rag-attrib --help`` never touches it.
 """
@@ -412,6 +413,23 @@ def cmd_check_model(args: argparse.Namespace, console: Any, stderr: Any) -> int:
     return 0 if report.ok else 1
 
 
+def cmd_serve(args: argparse.Namespace, console: Any, stderr: Any) -> int:
+    """The HTTP service (rag_attrib.serve); its dependencies are the optional extra ``serve``."""
+    try:
+        from .serve import TOKEN_ENV, ServeSettings, run_server
+    except ImportError as err:
+        raise CliInputError(f"rag-attrib serve needs FastAPI and uvicorn ({err}): pip install 'rag-attrib[serve]'"
+                            ) from None
+    import os
+
+    settings = ServeSettings(max_body_bytes=args.max_body_bytes, max_chunks=args.max_chunks, max_tokens=args.max_tokens,
+                             queue=args.queue, token=args.token or os.environ.get(TOKEN_ENV) or None,
+                             log_bodies=args.log_bodies)
+    run_server(args.model, _load_options(not args.no_support, args.memory), settings, host=args.host,
+               port=args.port, workers=args.workers, threads=args.threads)
+    return 0
+
+
 def _print_summary(summary: dict[str, Any], errors: list[dict[str, Any]], console: Any) -> None:
     from rich.markup import escape
 
@@ -687,6 +705,32 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a folder saved with save_pretrained, a .gguf file, a downloaded hub id, 'default' "
                      "(qwen2.5-0.5b), or a named offline model: qwen2.5-0.5b, smollm2, gemma3-270m, qwen2.5-1.5b")
     chk.set_defaults(func=cmd_check_model)
+
+    srv = sub.add_parser(
+        "serve",
+        help="serve attribution and verification over HTTP (one loaded model per worker; pip install "
+        "'rag-attrib[serve]')",
+        description="POST /v1/attribute and /v1/verify, GET /healthz, /readyz, /metrics, OpenAPI at /docs. One "
+        "attribution at a time per worker; a full queue answers 429, a request over a limit 413. See docs/serve.md.",
+    )
+    srv.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    srv.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    srv.add_argument("--model", metavar="M", help=model_help)
+    srv.add_argument("--no-support", action="store_true", help=support_help)
+    srv.add_argument("--memory", type=_memory_option, default="auto", metavar="POLICY", help=memory_help)
+    srv.add_argument("--threads", type=_threads_option, metavar="T", help=threads_help + ", per worker")
+    srv.add_argument("--workers", type=int, default=1, metavar="N",
+                     help="worker processes, each holding a model (default 1)")
+    srv.add_argument("--token", metavar="T", help="require 'Authorization: Bearer T' on every endpoint but /healthz "
+                     "and /readyz (default: the environment variable RAG_ATTRIB_TOKEN, which keeps it out of ps)")
+    srv.add_argument("--max-body-bytes", type=int, default=2**20, metavar="B", help="request body limit (default 1 MiB)")
+    srv.add_argument("--max-chunks", type=int, default=64, metavar="N", help="chunks per record (default 64)")
+    srv.add_argument("--max-tokens", type=int, default=8192, metavar="N",
+                     help="tokens of a request: question or prompt, chunks, answer, all its records (default 8192)")
+    srv.add_argument("--queue", type=int, default=16, metavar="N",
+                     help="requests that may wait while one runs, per worker; more get 429 (default 16)")
+    srv.add_argument("--log-bodies", action="store_true", help="also log request bodies (default: never)")
+    srv.set_defaults(func=cmd_serve)
 
     ev = sub.add_parser(
         "eval",

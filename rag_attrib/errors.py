@@ -97,3 +97,24 @@ class EvalDataError(InvalidInputError):
 
 class ResponseNotAttributableError(RagAttribError):
     """An integration's response cannot be attributed as it is (streamed, or no LLM call of it was seen)."""
+
+
+# ------------------------------------------------------------------------------- the HTTP service (serve)
+
+
+class RequestError(InvalidInputError):
+    """An HTTP request ``rag-attrib serve`` will not take as sent: not JSON, not authorized, over one of its limits
+    (``status``: the HTTP status it answers with)."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ServiceUnavailableError(RagAttribError, RuntimeError):
+    """``rag-attrib serve`` cannot take a request now: its queue is full (429), the model is loading or failed to
+    load, or the server is shutting down (503). Retry after ``retry_after`` seconds."""
+
+    def __init__(self, message: str, status: int = 503, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.status, self.retry_after = status, retry_after

@@ -642,7 +642,7 @@ def test_every_named_model_is_in_the_help():
     parser = build_parser()
     helps = [a.help for sub in parser._subparsers._group_actions[0].choices.values() for a in sub._actions
              if a.dest == "model"]
-    assert len(helps) == 5 and all(name in text for text in helps for name in OFFLINE)
+    assert len(helps) == 6 and all(name in text for text in helps for name in OFFLINE)
 
 
 def test_verify_says_how_many_markers_name_no_chunk(tmp_path: Path, capsys, scripted_model):

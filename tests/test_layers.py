@@ -14,7 +14,7 @@ import rag_attrib
 
 PACKAGE = pathlib.Path(rag_attrib.__file__).parent
 CORE = ["attribute", "text", "prompt", "aggregate", "types", "lrp", "markers", "verdicts", "support", "stream"]
-FEATURES = ["verification", "render", "eval", "batch", "ray_engine", "cli"]
+FEATURES = ["verification", "render", "eval", "batch", "ray_engine", "serve", "cli"]
 
 
 def test_the_core_imports_no_feature_module():
