@@ -478,6 +478,8 @@ def test_ray_serve_replica_answers_as_the_library():
     from rag_attrib.serve import ray_deployment
 
     ray.cloudpickle.register_pickle_by_value(test_verify)
+    if ray.is_initialized():  # a Ray another test (a docs snippet's run_ray) left running: this test wants its own
+        ray.shutdown()
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=200 * 2**20)
     try:
         sock = free_socket()
