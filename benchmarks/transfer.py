@@ -264,8 +264,10 @@ def main() -> None:
         if not dump.get("tokens"):
             parser.error(f"--eval {path}: a support_study.py --tokens dump is needed (per-token log-probabilities)")
         test = with_features(dump["rows"])
+        print(f"\nheld out: {dump['data']}, {len(test)} sentences")
+        report_shipped(test, args.model, {c.id: c for c in load_many(dump["data"])})
         p = model.probability(matrix(test, names)[0]).tolist()
-        print_table(f"held out: {dump['data']}", per_family(p, test))
+        print_table(f"held out, the fit chosen above: {dump['data']}", per_family(p, test))
 
 
 if __name__ == "__main__":
