@@ -27,7 +27,7 @@ import torch
 from rag_attrib.eval import EvalCase, load_many
 from rag_attrib.eval.metrics import auroc
 from rag_attrib.model import DEFAULT_MODEL, default_min_share, default_support
-from rag_attrib.support import contradiction, fit_logistic
+from rag_attrib.support import contradiction, features, fit_logistic
 from rag_attrib.types import Chunk, Citation, Evidence, Span
 
 FAMILY_OF_PREFIX = {"pg": "postgresql", "git": "git", "dj": "django", "dh": "debian-handbook"}
@@ -58,12 +58,7 @@ def with_features(rows: list[dict]) -> list[dict]:
     """Every row's features: the shipped ones, the token ones, and ones normalised by the prompt itself."""
     out = []
     for r in rows:
-        tokens = max(int(r["tokens"]), 1)
-        f = {"best_share": max(r["shares"]), "grounding": r["grounding"],
-             "gain_per_token": (r["lp_all"] - r["lp_none"]) / tokens,
-             "drop_per_token": (r["lp_all"] - r["lp_without_tops"]) / tokens,
-             "lp_per_token": r["lp_all"] / tokens,
-             "share_over_chance": max(r["shares"]) * r["n_chunks"], **token_features(r)}
+        f = {**features(r), "share_over_chance": max(r["shares"]) * r["n_chunks"], **token_features(r)}
         out.append({**r, "family": family(r), "f": f})
     by_case: dict[str, list[dict]] = {}
     for r in out:
