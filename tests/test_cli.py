@@ -259,11 +259,12 @@ def fake(monkeypatch):
 def test_no_support_loads_the_model_without_its_support_model(monkeypatch):
     from rag_attrib import cli
     from rag_attrib.attribute import Attributor
+    from rag_attrib.cli.common import load_attributor
 
     calls = []
     monkeypatch.setattr(Attributor, "load", classmethod(lambda cls, name=None, **kw: calls.append(kw) or "loaded"))
     stderr = Console(file=io.StringIO())
-    assert cli._load(None, stderr) == cli._load(None, stderr, support=False) == "loaded"
+    assert load_attributor(None, stderr) == load_attributor(None, stderr, support=False) == "loaded"
     assert calls == [{"memory": "auto"}, {"memory": "auto", "support": None}]  # the default keeps the support model
     args = cli.build_parser().parse_args(["verify", "in.jsonl", "--out", "o.jsonl", "--no-support"])
     assert args.no_support and not cli.build_parser().parse_args(["demo"]).no_support
@@ -492,10 +493,10 @@ def test_the_record_bar_is_drawn_on_a_terminal_only():
 
     from rich.console import Console
 
-    from rag_attrib import cli
+    from rag_attrib.cli.common import is_tty
 
     forced = Console(file=io.StringIO(), force_terminal=True)  # what FORCE_COLOR does, as CI systems set it
-    assert forced.is_terminal and not cli._is_tty(forced)  # rich would draw; a \r bar would litter the log
+    assert forced.is_terminal and not is_tty(forced)  # rich would draw; a \r bar would litter the log
 
 
 def test_verify_command_missing_input(tmp_path: Path, capsys):

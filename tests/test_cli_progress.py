@@ -11,6 +11,7 @@ import pytest
 from rich.console import Console
 
 from rag_attrib import cli
+from rag_attrib.cli import common
 
 
 class Screen(io.StringIO):
@@ -43,18 +44,18 @@ def fake_load(monkeypatch):
 
 def test_model_load_says_what_it_is_doing_on_a_terminal(fake_load):
     stderr, out = consoles(terminal=True)
-    assert cli._load(None, stderr) == "attributor"
+    assert common.load_attributor(None, stderr) == "attributor"
     shown = out.getvalue()
     assert "Converting the model from GGUF, once" in shown and "0:00:00" in shown  # what, and for how long
     model_log = logging.getLogger("rag_attrib.model")
-    assert not any(isinstance(h, cli._OnConversion) for h in model_log.handlers)
+    assert not any(isinstance(h, common.OnConversion) for h in model_log.handlers)
     assert model_log.level == logging.NOTSET  # put back as it was
 
 
 def test_only_the_slow_first_load_is_told_when_piped(fake_load):
     stderr, out = consoles(terminal=False)
-    assert cli._load(None, stderr) == "attributor"
-    with cli._progress(stderr, "Evaluating", total=3) as update:
+    assert common.load_attributor(None, stderr) == "attributor"
+    with common.progress_line(stderr, "Evaluating", total=3) as update:
         update(completed=2)
     # a log file gets the one line that explains a long silence, and no progress line
     assert out.getvalue() == "Converting the model from GGUF, once (20 s to minutes; later loads take seconds)…\n"
@@ -63,8 +64,8 @@ def test_only_the_slow_first_load_is_told_when_piped(fake_load):
 def test_no_bar_in_a_log_file_under_force_color(fake_load):
     out = Screen(terminal=False)  # CI systems set FORCE_COLOR with stderr redirected to a file
     stderr = Console(file=out, force_terminal=True, width=120, color_system=None)
-    assert cli._load(None, stderr) == "attributor"
-    with cli._progress(stderr, "Evaluating", total=3) as update:
+    assert common.load_attributor(None, stderr) == "attributor"
+    with common.progress_line(stderr, "Evaluating", total=3) as update:
         update(completed=2)
     converting = "Converting the model from GGUF, once (20 s to minutes; later loads take seconds)…"
     assert out.getvalue().splitlines() == [converting]  # no bar, no cursor movements
@@ -72,7 +73,7 @@ def test_no_bar_in_a_log_file_under_force_color(fake_load):
 
 def test_a_bar_where_the_work_is_known():
     stderr, out = consoles(terminal=True)
-    with cli._progress(stderr, "Evaluating 2 methods", total=4) as update:
+    with common.progress_line(stderr, "Evaluating 2 methods", total=4) as update:
         update("Evaluating 2 methods on case-7", completed=3)
     shown = out.getvalue()
     assert "Evaluating 2 methods on case-7" in shown and "3/4" in shown and "━" in shown
@@ -83,7 +84,7 @@ def run_eval_command(monkeypatch, terminal: bool, cases: list[str], ran: list[in
     kept by a stopped run); what stderr shows."""
     import rag_attrib.eval as ev
 
-    monkeypatch.setattr(cli, "_load", lambda model, stderr, support=True: "attributor")
+    monkeypatch.setattr("rag_attrib.cli.eval.load_attributor", lambda model, stderr, support=True: "attributor")
     monkeypatch.setattr(ev, "load_many", lambda data, limit: cases)
     monkeypatch.setattr(ev, "resolve_methods", lambda methods, attributor=None: (["attnlrp"], {}))
     monkeypatch.setattr(ev, "print_table", lambda report, console: None)

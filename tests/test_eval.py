@@ -370,7 +370,7 @@ def test_cli_eval(tmp_path: Path, monkeypatch, capsys, tiny_attributor):
 
     data = tmp_path / "cases.jsonl"
     data.write_text(json.dumps(CASE) + "\n" + json.dumps(dict(CASE, id="toy2")) + "\n")
-    monkeypatch.setattr(cli, "_load", lambda model, stderr, support=True: tiny_attributor)
+    monkeypatch.setattr("rag_attrib.cli.eval.load_attributor", lambda model, stderr, support=True: tiny_attributor)
     out = tmp_path / "report.json"
     argv = ["eval", "--data", str(data), "--methods", "lexical,random,loo", "--json", str(out), "--limit", "1",
             "--k", "1,2"]
@@ -402,7 +402,7 @@ def test_a_stopped_eval_goes_on_where_it_stopped_and_gives_the_same_report(tmp_p
 
     data = tmp_path / "cases.jsonl"
     data.write_text("".join(json.dumps(dict(CASE, id=f"toy{i}")) + "\n" for i in range(3)))
-    monkeypatch.setattr(cli, "_load", lambda model, stderr, support=True: tiny_attributor)
+    monkeypatch.setattr("rag_attrib.cli.eval.load_attributor", lambda model, stderr, support=True: tiny_attributor)
     out = tmp_path / "report.json"
     argv = ["eval", "--data", str(data), "--methods", "lexical,attnlrp", "--json", str(out), "--k", "1"]
     assert cli.main(argv) == 0
@@ -444,7 +444,7 @@ def test_an_eval_checkpoint_of_other_settings_is_refused_and_restart_discards_it
     data = tmp_path / "cases.jsonl"
     data.write_text(json.dumps(CASE) + "\n" + json.dumps(dict(CASE, id="toy2")) + "\n")
     loaded = []
-    monkeypatch.setattr(cli, "_load", lambda model, stderr, support=True: loaded.append(model) or tiny_attributor)
+    monkeypatch.setattr("rag_attrib.cli.eval.load_attributor", lambda model, stderr, support=True: loaded.append(model) or tiny_attributor)
     out = tmp_path / "report.json"
     argv = ["eval", "--data", str(data), "--methods", "lexical", "--json", str(out), "--k", "1"]
     # a run stopped after one answer, then the same command with other --k, or with another --model
@@ -505,7 +505,7 @@ def _eval_argv(tmp_path, monkeypatch, tiny_attributor, n_cases: int) -> tuple[li
     data = tmp_path / "cases.jsonl"
     data.write_text("".join(json.dumps(dict(CASE, id=f"toy{i}")) + "\n" for i in range(n_cases)))
     loaded = []
-    monkeypatch.setattr(cli, "_load", lambda model, stderr, support=True: loaded.append(model) or tiny_attributor)
+    monkeypatch.setattr("rag_attrib.cli.eval.load_attributor", lambda model, stderr, support=True: loaded.append(model) or tiny_attributor)
     out = tmp_path / "report.json"
     return ["eval", "--data", str(data), "--methods", "lexical", "--json", str(out), "--k", "1"], loaded
 
