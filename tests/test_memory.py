@@ -11,7 +11,7 @@ import torch
 from family_models import FAMILIES, tiny_model
 
 from rag_attrib.errors import InvalidInputError
-from rag_attrib.lrp import attnlrp, relevance
+from rag_attrib.lrp import attnlrp, layer_by_layer
 from rag_attrib.lrp.relevance import activation_bytes, check_memory, forward_targets, memory_plan, sentence_relevance
 
 IDS = torch.randint(3, 97, (40,), generator=torch.Generator().manual_seed(2))
@@ -41,7 +41,7 @@ def test_low_memory_with_the_batched_backward(family):
 @pytest.mark.parametrize("backward", ["loop", "batched"])
 @pytest.mark.parametrize("family", FAMILIES)
 def test_low_memory_with_the_mlp_in_token_blocks_gives_the_same_relevance(family, backward, monkeypatch):
-    monkeypatch.setattr(relevance, "FEED_FORWARD_BLOCK", 16)  # 40 tokens: 16 + 16 + 8, a last block cut short
+    monkeypatch.setattr(layer_by_layer, "FEED_FORWARD_BLOCK", 16)  # 40 tokens: 16 + 16 + 8, a last block cut short
     model = tiny_model(family, num_hidden_layers=3)
     (fast, fast_values, _), (low, low_values, _) = both(model, backward=backward)
     # Bit-identical on most families; a matrix product over fewer rows may round differently (GPT-2, OLMo 2).
@@ -50,7 +50,7 @@ def test_low_memory_with_the_mlp_in_token_blocks_gives_the_same_relevance(family
 
 
 def test_long_prompts_build_the_mlp_graph_one_block_at_a_time(monkeypatch):
-    monkeypatch.setattr(relevance, "FEED_FORWARD_BLOCK", 16)
+    monkeypatch.setattr(layer_by_layer, "FEED_FORWARD_BLOCK", 16)
     model = tiny_model("llama", num_hidden_layers=2)
     calls = []
     for i, layer in enumerate(model.model.layers):
@@ -66,7 +66,7 @@ def test_long_prompts_build_the_mlp_graph_one_block_at_a_time(monkeypatch):
 
 @pytest.mark.parametrize("n_layers", [1, 2, 3, 24, 30, 80])
 def test_segments_keep_as_few_layer_inputs_alive_as_a_triangle_allows(n_layers):
-    segments = relevance._segments(n_layers)
+    segments = layer_by_layer._segments(n_layers)
     assert segments[0][0] == 0 and segments[-1][1] == n_layers
     assert all(end == next_start for (_, end), (next_start, _) in itertools.pairwise(segments))
     # inputs alive while segment j is pulled through: j + 1 kept (its own included) + its other layers' inputs
@@ -103,7 +103,7 @@ def test_each_layer_is_recomputed_once_per_answer_not_per_sentence(checkpointing
 
 def test_freed_memory_goes_back_to_the_system_after_each_layer(monkeypatch):
     """glibc keeps freed blocks in its heap, where they fragment; ``memory="low"`` trims once per layer."""
-    import rag_attrib.lrp.relevance as engine
+    import rag_attrib.lrp.memory as memory_module
 
     trims = []
 
@@ -111,7 +111,7 @@ def test_freed_memory_goes_back_to_the_system_after_each_layer(monkeypatch):
         def malloc_trim(self, pad):
             trims.append(pad)
 
-    monkeypatch.setattr(engine, "_libc", lambda: FakeLibc())
+    monkeypatch.setattr(memory_module, "_libc", lambda: FakeLibc())
     model = tiny_model("llama", num_hidden_layers=4)
     sentence_relevance(model, IDS, 24, SENTENCES, memory="fast")
     assert trims == []
@@ -120,7 +120,7 @@ def test_freed_memory_goes_back_to_the_system_after_each_layer(monkeypatch):
 
 
 def test_an_application_can_make_glibc_return_large_freed_blocks_at_once(monkeypatch):
-    import rag_attrib.lrp.relevance as engine
+    import rag_attrib.lrp.memory as memory_module
 
     calls = []
 
@@ -129,11 +129,11 @@ def test_an_application_can_make_glibc_return_large_freed_blocks_at_once(monkeyp
             calls.append((option, value))
             return 1
 
-    monkeypatch.setattr(engine, "_libc", lambda: FakeLibc())
-    assert engine.return_freed_memory_at_once() is True
+    monkeypatch.setattr(memory_module, "_libc", lambda: FakeLibc())
+    assert memory_module.return_freed_memory_at_once() is True
     assert calls == [(-3, 65536)]  # M_MMAP_THRESHOLD: blocks of 64 kB and more are mapped on their own
-    monkeypatch.setattr(engine, "_libc", lambda: None)  # no glibc (musl, macOS, Windows): nothing to set
-    assert engine.return_freed_memory_at_once() is False
+    monkeypatch.setattr(memory_module, "_libc", lambda: None)  # no glibc (musl, macOS, Windows): nothing to set
+    assert memory_module.return_freed_memory_at_once() is False
 
 
 def saved_bytes_per_token_layer(model, length):

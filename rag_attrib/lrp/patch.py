@@ -181,12 +181,12 @@ Holds the model's lock (``model_lock``) meanwhile, so other threads never see th
         for module in model.modules():
             rule = family.rule_for(module)
             if rule is not None:
-                undo.append(_set_instance_forward(module, rule[1]))
+                undo.append(set_instance_forward(module, rule[1]))
 
         undo.append(_swap_config(model, family))
         if family.prepare is not None:
             for module, forward in family.prepare(model, model.config):
-                undo.append(_set_instance_forward(module, forward))
+                undo.append(set_instance_forward(module, forward))
 
         grad_flags = [(p, p.requires_grad) for p in model.parameters()]
         for p, _ in grad_flags:
@@ -208,7 +208,9 @@ Holds the model's lock (``model_lock``) meanwhile, so other threads never see th
             step()
 
 
-def _set_instance_forward(module: nn.Module, forward: Callable) -> Callable[[], None]:
+def set_instance_forward(module: nn.Module, forward: Callable) -> Callable[[], None]:
+    """Make ``module`` (this instance only, not its class) run ``forward(module, ...)``; returns the step that
+    undoes it, putting back an instance-level forward that was there before."""
     previous = module.__dict__.get("forward")
     module.forward = types.MethodType(forward, module)
 
@@ -264,5 +266,5 @@ def is_patched(model: nn.Module) -> bool:
 
 __all__ = [
     "attention_kernel", "attnlrp", "foreign_kernels", "is_patched", "lrp_attention_name", "model_lock",
-    "patched_modules",
+    "patched_modules", "set_instance_forward",
 ]
