@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import itertools
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
 import torch
@@ -57,14 +57,33 @@ class Attributor:
         support: Support | None = None,
         contradictions: bool = True,
     ) -> None:
-        """``memory``: ``"fast"`` keeps the whole graph for the sentences' backward passes (memory grows by
-        about 1 MB per token on SmolLM2-135M), ``"low"`` recomputes one decoder layer at a time (the same
-        relevance, a fraction of the memory, slower; ``sentence_relevance`` says how), ``"auto"`` (default)
-        picks ``"fast"`` when its estimated activations fit half the device's free memory, and an int (bytes)
-        picks ``"fast"`` when they fit that budget. ``support``: a fitted support model that decides whether
-        a sentence is carried by any chunk (two extra forward passes per answer; ``rag_attrib.support``), or
-        None to decide by the shares alone. ``contradictions``: whether to compare each carried sentence with
-        the passage of its top chunk that the relevance found (``SentenceAttribution.conflict``; no model cost)."""
+        """An attributor on ``model`` (a causal LM of a registered family, ``rag_attrib.lrp.supported_model_types``)
+        and its ``tokenizer`` (a fast one: sentences and chunks are located by character offsets).
+
+        - ``target``: what each sentence's backward pass explains: ``"token"`` the logit of each answer token,
+          ``"max"`` the largest logit (Sentence-LRP's choice, equal under greedy decoding), ``"logprob"`` its
+          log-probability; ``attribute(..., target=)`` overrides it per call.
+        - ``min_share``: the share of the positive relevance a chunk needs to be cited (``Citation.share``);
+          ``Attributor.load`` brings the one chosen for a named model.
+        - ``max_new_tokens``: the longest answer the local model writes when no answer is given.
+        - ``backward``: ``"loop"`` runs one backward pass per sentence through the same graph, ``"batched"`` one
+          vmapped backward for all of them; the same relevance.
+        - ``system_prompt``: the system message of the default RAG prompt (``attribute``, ``stream``); None or
+          ``""`` for none.
+        - ``keep_token_relevance``: keep every input token's relevance in the result (``token_relevance``, and
+          its JSON); False leaves it out.
+        - ``evidence``: which citations get ``Citation.evidence``, the passage of the chunk that carries the
+          sentence: ``"cited"`` (the cited chunks), ``"all"`` (every chunk) or ``"none"``; no model cost.
+        - ``memory``: ``"fast"`` keeps the whole graph for the sentences' backward passes (memory grows by
+          about 1 MB per token on SmolLM2-135M), ``"low"`` recomputes one decoder layer at a time (the same
+          relevance, a fraction of the memory, slower; ``sentence_relevance`` says how), ``"auto"`` (default)
+          picks ``"fast"`` when its estimated activations fit half the device's free memory, and an int (bytes)
+          picks ``"fast"`` when they fit that budget.
+        - ``support``: a fitted support model that decides whether a sentence is carried by any chunk (two extra
+          forward passes per answer; ``rag_attrib.support``), or None to decide by the shares alone.
+        - ``contradictions``: whether to compare each carried sentence with the passage of its top chunk that the
+          relevance found (``SentenceAttribution.conflict``; no model cost).
+        """
         family_for(model)  # fail now, not at the first call, for an architecture without rules
         if target not in TARGETS:
             raise InvalidInputError(f"target must be one of {TARGETS}, got {target!r}")
@@ -108,6 +127,7 @@ class Attributor:
 
     @property
     def model_name(self) -> str:
+        """The model's name or path, or its model type where it has none; recorded in each result."""
         return str(getattr(self.model, "name_or_path", "") or self.model.config.model_type)
 
     def attribute(
@@ -119,10 +139,13 @@ class Attributor:
         target: Target | None = None,
         sentences: Sequence[Span] | None = None,
     ) -> AttributionResult:
-        """Render the default RAG prompt, generate the answer if none is given, and attribute it.
+        """Render the default RAG prompt of ``question`` and ``chunks``, generate the answer if none is given, and
+        attribute each of its sentences to the chunks.
 
-        A given answer (from any LLM) is scored by teacher forcing: the result says ``proxy=True``.
-        ``sentences`` (character spans into ``answer``) replaces the built-in sentence split.
+        ``chunks`` are ``Chunk``s, strings (their ids become "1", "2", ... as numbered in the prompt) or dicts with
+        a ``"text"`` key. A given ``answer`` (from any LLM) is scored by teacher forcing: the result says
+        ``proxy=True``. ``target`` overrides the attributor's for this call. ``sentences`` (character spans into
+        ``answer``) replaces the built-in sentence split.
         """
         if not isinstance(question, str) or not question.strip():
             raise InvalidInputError("question must be a non-empty string; pass the question the answer responds to")
@@ -141,10 +164,12 @@ class Attributor:
         target: Target | None = None,
         sentences: Sequence[Span] | None = None,
     ) -> AttributionResult:
-        """Attribute an answer to a prompt someone else rendered (a string, or chat messages).
+        """Attribute an answer to a ``prompt`` someone else rendered (a string, or chat messages).
 
-        Chat messages are rendered with the local model's chat template. Each chunk is found in the prompt
-        by its text (``text.locate_chunks``); ``ChunkNotFoundError`` says which one is missing.
+        Chat messages are rendered with the local model's chat template. Each of ``chunks`` is found in the prompt
+        by its text (``text.locate_chunks``); ``ChunkNotFoundError`` says which one is missing. ``answer``,
+        ``target`` and ``sentences`` as in ``attribute``; ``question``, if given, is recorded in the result and
+        read by the contradiction check.
         """
         chunks = as_chunks(chunks)
         _check_answer(answer)
@@ -164,7 +189,8 @@ class Attributor:
         """An ``AnswerStream`` for an answer that arrives in pieces: ``feed(piece)`` returns the sentences each
         piece settles, attributed; ``finish()`` the full result. The prompt is the default RAG prompt of
         ``question`` and ``chunks``, or ``prompt`` (a string or chat messages) in which the chunks are found, as
-        ``attribute_prompt`` does. ``proxy=False`` marks an answer the local model itself writes."""
+        ``attribute_prompt`` does. ``target`` overrides the attributor's; ``proxy=False`` marks an answer the local
+        model itself writes."""
         chunks = as_chunks(chunks)
         if prompt is None:
             if not isinstance(question, str) or not question.strip():
@@ -192,7 +218,8 @@ class Attributor:
         sentence is settled (``rag_attrib.stream``; ``support`` None), then the ``AttributionResult`` that
         ``attribute`` gives on the finished answer. ``answer``: the pieces of an answer from any LLM (an
         iterable of str, e.g. a streaming client's text deltas), or None to let the local model write it, its
-        forward pass serving the attribution."""
+        forward pass serving the attribution. ``question``, ``chunks``, ``prompt`` and ``target`` as in
+        ``open_stream``."""
         if isinstance(answer, str):
             answer = [answer]
         answer_stream = self.open_stream(question, chunks, prompt=prompt, target=target, proxy=answer is not None)
@@ -240,7 +267,7 @@ class Attributor:
         rows = [self._citation_row(enc, chunks, relevance[i], i) for i in range(enc.n_sentences)]
         support = (self._support(enc, rows, logprobs, chunks) if self.support is not None
                    else [None] * enc.n_sentences)
-        units = _evidence_units(enc, chunks)
+        units = evidence_units_by_chunk(enc, chunks)
         attributed = [self._sentence(enc, chunks, i, rows[i], relevance[i], float(values[i]), support[i], units,
                                      question) for i in range(enc.n_sentences)]
         return AttributionResult(
@@ -320,7 +347,7 @@ class Attributor:
 
     @torch.no_grad()
     def generate(self, prompt_ids: Sequence[int]) -> str:
-        """Greedy answer of the local model to prompt token ids, bounded by ``max_new_tokens``."""
+        """Greedy answer of the local model to the token ids ``prompt_ids``, bounded by ``max_new_tokens``."""
         self._check_length(len(prompt_ids) + self.max_new_tokens, len(prompt_ids))
         ids = torch.tensor([list(prompt_ids)], device=self.model.device)
         gen = self.model.generation_config
@@ -344,8 +371,9 @@ class Attributor:
             )
 
 
-def _evidence_units(enc: Encoded, chunks: Sequence[Chunk]):
-    """Each chunk's passages for evidence, cut once and only when a chunk's evidence is asked."""
+def evidence_units_by_chunk(enc: Encoded, chunks: Sequence[Chunk]) -> Callable[[int], EvidenceUnits]:
+    """The passages for evidence of chunk ``i`` of ``chunks`` in the encoded prompt ``enc``, as a function of
+    ``i``: each chunk is cut once and only when its evidence is asked."""
     rendered = enc.prompt
 
     @functools.cache

@@ -100,6 +100,9 @@ class AnswerStream:
 
     def __init__(self, attributor: Attributor, rendered: RenderedPrompt, chunks: tuple[Chunk, ...],
                  question: str | None, target: str, proxy: bool) -> None:
+        """The answer to the ``rendered`` prompt of ``chunks`` (and ``question``, where the prompt is the default
+        one), attributed by ``attributor``, each sentence's score explaining ``target``; ``proxy``: the answer
+        comes from outside, teacher-forced."""
         self.attributor, self.rendered, self.chunks = attributor, rendered, chunks
         self.question, self.target, self.proxy = question, target, proxy
         self.text = ""
@@ -214,9 +217,9 @@ class AnswerStream:
             if i < len(self.sentences):
                 continue  # given out before, attributed again for the final result
             if units is None:
-                from .attribute import _evidence_units
+                from .attribute import evidence_units_by_chunk
 
-                units = _evidence_units(enc, self.chunks)
+                units = evidence_units_by_chunk(enc, self.chunks)
             row = attributor._citation_row(enc, self.chunks, relevance[k], i)
             new.append(attributor._sentence(enc, self.chunks, i, row, relevance[k], float(values[k]), None, units,
                                             self.question))

@@ -253,7 +253,8 @@ def finish(result: AttributionResult, args: argparse.Namespace, console: Any) ->
 
 def print_stream(events: Iterator[Any], console: Any, stderr: Any) -> AttributionResult:
     """``--stream``: each sentence of ``events`` (``Attributor.stream``'s) with its citations on ``console`` as
-    soon as it is attributed, then the final result's sentences not yet printed; returns the result."""
+    soon as it is attributed, then the final result's sentences not yet printed (a note on ``stderr`` first);
+    returns the result."""
     from ..render.terminal import sentence_line
     from ..types import AttributionResult
 

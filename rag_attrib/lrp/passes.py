@@ -50,7 +50,7 @@ def forward_targets(
     model: PreTrainedModel, input_ids: Tensor, answer_start: int, sentence_spans: Sequence[tuple[int, int]],
     target: str, skip: Sequence[int] = (),
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """The forward pass of an attribution: ``(input embeddings, one target per sentence, each sentence's
+    """The forward pass of an attribution on ``model``: ``(input embeddings, one target per sentence, each sentence's
     log-probability)``, the first two with the graph between them.
 
     ``input_ids`` is the 1-D prompt + answer, the answer from ``answer_start``; ``sentence_spans`` and ``skip``

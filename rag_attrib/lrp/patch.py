@@ -141,7 +141,8 @@ def attention_kernel(model: nn.Module, name: str) -> Iterator[nn.Module]:
 
 
 def patched_modules(model: nn.Module, family: Family | None = None) -> list[tuple[str, nn.Module, str]]:
-    """``(qualified name, module, rule name)`` for every submodule the family patches."""
+    """``(qualified name, module, rule name)`` for every submodule of ``model`` that ``family`` (default: the
+    model's own) patches."""
     family = family or family_for(model)
     found = []
     for qualified_name, module in model.named_modules():
@@ -254,7 +255,7 @@ def _swap_config(model: nn.Module, family: Family) -> Callable[[], None]:
 
 
 def is_patched(model: nn.Module) -> bool:
-    """Is anything of ``attnlrp`` on this instance: the patch flag, an instance-level ``forward`` on any
+    """Is anything of ``attnlrp`` on the instance ``model``: the patch flag, an instance-level ``forward`` on any
     submodule, or a config that selects the LRP attention? False once ``attnlrp`` has exited."""
     return (
         bool(getattr(model, _PATCHED_FLAG, False))
