@@ -52,3 +52,34 @@ def test_marker_patterns_are_defined_only_in_markers_py():
                         and (str(path.relative_to(PACKAGE)), node.value) not in OTHER_CONCEPTS):
                     found.append(f"{path.relative_to(PACKAGE)}:{node.lineno}: {node.value[:60]!r}")
     assert found == []
+
+
+# Private names a module may take from another rag_attrib module, each with its reason; none today.
+PRIVATE_IMPORTS: dict[tuple[str, str], str] = {}
+
+
+def test_no_module_uses_a_private_name_of_another_rag_attrib_module():
+    """``from .x import _name``, ``import rag_attrib.x as m; m._name``: what one module shares with another is
+    public in its home, so a reader knows it is used elsewhere."""
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        where = str(path.relative_to(PACKAGE))
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        ours = set()  # the names this module bound to another rag_attrib module or to something imported from one
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").split(".")[0] == "rag_attrib"):
+                for alias in node.names:
+                    ours.add(alias.asname or alias.name)
+                    if alias.name.startswith("_") and not alias.name.startswith("__"):
+                        found.append((where, alias.name))
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.name.split(".")[0] == "rag_attrib":
+                        ours.add(alias.asname or "rag_attrib")
+                        found += [(where, part) for part in alias.name.split(".") if part.startswith("_")
+                                  and not part.startswith("__")]
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in ours
+                    and node.attr.startswith("_") and not node.attr.startswith("__")):
+                found.append((where, f"{node.value.id}.{node.attr}"))
+    assert [f for f in found if f not in PRIVATE_IMPORTS] == []
