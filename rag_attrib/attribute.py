@@ -24,7 +24,15 @@ from .errors import ContextTooLongError, EmptyAnswerError, InvalidInputError, In
 from .lrp import family_for, model_lock
 from .lrp.relevance import Backward, Memory, check_memory, sentence_relevance, teacher_forced_logprobs
 from .markers import citation_spans
-from .prompt import DEFAULT_SYSTEM, Encoded, RenderedPrompt, encode, encode_prompt, render_foreign, render_rag_prompt
+from .prompt import (
+    DEFAULT_SYSTEM,
+    Encoded,
+    RenderedPrompt,
+    encode,
+    encode_prompt,
+    render_given_prompt,
+    render_rag_prompt,
+)
 from .stream import AnswerStream, stream_pieces
 from .support import Support, contradiction, mean_words, without_chunks
 from .text import check_answer, is_blank, locate_chunks
@@ -173,7 +181,7 @@ class Attributor:
         """
         chunks = as_chunks(chunks)
         _check_answer(answer)
-        rendered = render_foreign(self.tokenizer, prompt)
+        rendered = render_given_prompt(self.tokenizer, prompt)
         rendered = RenderedPrompt(rendered.text, tuple(locate_chunks(rendered.text, chunks)), rendered.content_spans)
         return self._attribute(rendered, chunks, answer, question, target, sentences)
 
@@ -198,7 +206,7 @@ class Attributor:
                                         "question the answer responds to")
             rendered = render_rag_prompt(self.tokenizer, question, chunks, self.system_prompt)
         else:
-            rendered = render_foreign(self.tokenizer, prompt)
+            rendered = render_given_prompt(self.tokenizer, prompt)
             rendered = RenderedPrompt(rendered.text, tuple(locate_chunks(rendered.text, chunks)),
                                       rendered.content_spans)
         if (target or self.target) not in TARGETS:
@@ -228,7 +236,7 @@ class Attributor:
     def answer(self, prompt: str | Sequence[Mapping[str, Any]]) -> str:
         """The local model's greedy answer to a prompt (a string used as is, or chat messages rendered with its
         chat template), bounded by ``max_new_tokens``."""
-        return self.generate(encode_prompt(self.tokenizer, render_foreign(self.tokenizer, prompt).text)[0])
+        return self.generate(encode_prompt(self.tokenizer, render_given_prompt(self.tokenizer, prompt).text)[0])
 
     def _attribute(
         self,

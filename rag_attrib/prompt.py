@@ -65,8 +65,10 @@ def render_rag_prompt(
     return RenderedPrompt(rendered.text, chunk_spans, rendered.content_spans)
 
 
-def render_foreign(tokenizer: PreTrainedTokenizerBase, prompt: str | Sequence[Mapping[str, Any]]) -> RenderedPrompt:
-    """A prompt someone else built: a string is used as is (all of it content), chat messages are rendered."""
+def render_given_prompt(tokenizer: PreTrainedTokenizerBase, prompt: str | Sequence[Mapping[str, Any]]
+                        ) -> RenderedPrompt:
+    """A ``prompt`` someone else built: a string is used as is (all of it content), chat messages are rendered
+    with ``tokenizer``'s chat template (``render_messages``)."""
     if isinstance(prompt, str):
         return RenderedPrompt(prompt, (), (Span(0, len(prompt)),))
     return render_messages(tokenizer, prompt)
@@ -213,3 +215,6 @@ def _token_spans_any_order(
     for i, r in zip(order, ranges):
         result[i] = r
     return result
+
+
+render_foreign = render_given_prompt  # the earlier name, kept importable

@@ -9,10 +9,10 @@ from rich.console import Console
 from tiny_models import byte_tokenizer
 from transformers import OPTConfig, OPTForCausalLM
 
-from rag_attrib.check import check_model
 from rag_attrib.lrp.arch import Family, register
 from rag_attrib.lrp.arch.base import _REGISTRY
 from rag_attrib.lrp.arch.llama import LLAMA
+from rag_attrib.model_check import check_model
 from rag_attrib.render.check import print_report
 
 

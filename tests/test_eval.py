@@ -500,7 +500,6 @@ def test_an_eval_checkpoint_keeps_only_whole_answers_and_an_empty_one_blocks_not
 def _eval_argv(tmp_path, monkeypatch, tiny_attributor, n_cases: int) -> tuple[list[str], list]:
     """``rag-attrib eval`` over ``n_cases`` copies of CASE (toy0, toy1, ...) on the tiny model: its command line,
     and the models it loads (a list that goes on filling)."""
-    from rag_attrib import cli
 
     data = tmp_path / "cases.jsonl"
     data.write_text("".join(json.dumps(dict(CASE, id=f"toy{i}")) + "\n" for i in range(n_cases)))

@@ -34,7 +34,7 @@ def test_single_source_answer_cites_its_chunk(gemma, question, answer, gold):
 
 
 def test_check_model_passes(gemma):
-    from rag_attrib.check import check_model
+    from rag_attrib.model_check import check_model
 
     report = check_model(gemma.model, gemma.tokenizer, name="gemma3-270m")
     assert report.ok, report.problems

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import ast
+import importlib
 import json
 import pathlib
 import re
 import subprocess
 import sys
 import warnings
+
+import pytest
 
 import rag_attrib
 
@@ -83,3 +86,16 @@ def test_no_module_uses_a_private_name_of_another_rag_attrib_module():
                     and node.attr.startswith("_") and not node.attr.startswith("__")):
                 found.append((where, f"{node.value.id}.{node.attr}"))
     assert [f for f in found if f not in PRIVATE_IMPORTS] == []
+
+
+# Public names given clearer ones, as (earlier module, earlier name, module, name): user code keeps working.
+RENAMED = [
+    ("rag_attrib.check", "check_model", "rag_attrib.model_check", "check_model"),
+    ("rag_attrib.check", "CheckReport", "rag_attrib.model_check", "CheckReport"),
+    ("rag_attrib.prompt", "render_foreign", "rag_attrib.prompt", "render_given_prompt"),
+]
+
+
+@pytest.mark.parametrize(("old_module", "old", "module", "name"), RENAMED)
+def test_renamed_public_names_stay_importable_under_their_earlier_names(old_module, old, module, name):
+    assert getattr(importlib.import_module(old_module), old) is getattr(importlib.import_module(module), name)

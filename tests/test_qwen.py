@@ -54,7 +54,7 @@ def test_single_source_answer_cites_its_chunk(qwen, question, answer, gold):
 
 
 def test_check_model_passes(qwen):
-    from rag_attrib.check import check_model
+    from rag_attrib.model_check import check_model
 
     report = check_model(qwen.model, qwen.tokenizer, name="qwen2.5-0.5b")
     assert report.ok, report.problems

@@ -29,8 +29,8 @@ def cmd_check_model(args: argparse.Namespace, console: Any, stderr: Any) -> int:
     from ..render.check import print_report
 
     with progress_line(stderr, "Starting: importing torch and transformers…") as update:
-        from ..check import check_model
         from ..model import DEFAULT_MODEL, load_message, load_model
+        from ..model_check import check_model
 
         name = None if args.model == "default" else args.model
         update(load_message(name))

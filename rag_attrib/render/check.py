@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..check import CheckReport
+from ..model_check import CheckReport
 
 
 def print_report(report: CheckReport, console=None) -> None:
