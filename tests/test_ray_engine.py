@@ -55,6 +55,8 @@ def local_ray():
 
     for module in (test_verify, sys.modules[__name__]):
         ray.cloudpickle.register_pickle_by_value(module)
+    if ray.is_initialized():  # a Ray another test (a docs snippet's run_ray) left running: these tests want their own
+        ray.shutdown()
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=200 * 2**20)
     yield
     ray.shutdown()
