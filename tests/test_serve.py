@@ -596,14 +596,20 @@ def test_stream_errors_before_it_opens_are_http_errors_after_it_an_error_event(t
         assert not service.queue.running and stream(url, STORY)[-1][0] == "result"
 
 
-def test_a_stream_whose_client_disconnects_stops_and_frees_the_model(tiny_attributor):
+def test_a_stream_whose_client_disconnects_stops_and_frees_the_model(tiny_attributor, monkeypatch):
+    from rag_attrib import serve
+
+    monkeypatch.setattr(serve, "HEARTBEAT_SECONDS", 0.05)
     attributor = GatedStreams(tiny_attributor)
     finished = 'rag_attrib_requests_total{endpoint="/v1/attribute",status="200"} 1.0'
     with serving(attributor, queue=0) as (url, service):
         with httpx.stream("POST", f"{url}/v1/attribute?stream=true", json=STORY, timeout=TIMEOUT) as response:
-            lines = response.iter_lines()
-            first = read_events(next(lines) for _ in range(2))  # arrives while the stream waits for `go`
-            assert first[0][0] == "sentence" and first[0][1]["index"] == 0
+            lines, head = (line for line in response.iter_lines() if line), []
+            while not head or not head[-1].startswith("data: "):
+                head.append(next(lines))
+            (name, data), = read_events(head)  # arrives while the stream waits for `go`
+            assert name == "sentence" and data["index"] == 0
+            assert next(lines) == ": still attributing"  # nothing else can come while it waits: the heartbeat
             assert_error(post(url, "/v1/attribute", STORY), 429, "run", "queue is full")  # the stream holds it
         wait_for(lambda: finished in httpx.get(f"{url}/metrics", timeout=TIMEOUT).text, "the server to see it gone")
         attributor.go.set()
