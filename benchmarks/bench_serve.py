@@ -3,15 +3,20 @@ queue's 429s when overloaded, the server's memory, and the HTTP layer's overhead
 
     python benchmarks/bench_serve.py [--model smollm2] [--requests 8] [--clients 1,4,16] [--queue 4] [--threads 1]
 
-It starts the real command (``rag-attrib serve``) on a free port of 127.0.0.1 (never another address), sends
-``--requests`` POST /v1/verify requests per level (RAG records of 3 chunks and a 2-sentence answer, as
-``bench_verify.py``'s) from that many concurrent clients, which do not retry a 429, then stops it with SIGTERM.
-Bounded: every request times out after ``--timeout`` seconds and the whole run stops after ``--max-seconds``.
+It starts the real command (``rag-attrib serve``) on a free port of 127.0.0.1 (never another address) and sends
+POST /v1/verify records: short cases of the realistic set (``--data``), each cut to the first two sentences of
+its answer that have a gold chunk, cited with markers, and three chunks (the gold ones and the next). One request
+over HTTP and one direct call warm both models up first (not measured). Each level
+sends ``max(--requests, clients)`` requests from that many concurrent clients, which do not retry a 429 (so 16
+clients against ``--queue 4`` overload the server); the server is stopped with SIGTERM at the end. Bounded: every
+request times out after ``--timeout`` seconds and the run stops after ``--max-seconds``.
 
-The HTTP overhead is measured twice: inside the server (a request's time from the first byte in to the last
-byte out, less its time in the model, from /metrics) and from outside (the latency with one client against
-``verify_line`` called directly in this process on the same record, right after it: the pairs alternate, so a
-machine that gets busier slows both).
+The HTTP overhead is measured twice. Inside the server: a request's time from the first byte in to the last byte
+out, less its time in the model (from /metrics). From outside: with one client, each record over HTTP and through
+``verify_line`` called directly in this process on its own copy of the model, one after the other, the order
+alternating from pair to pair, so that a machine that gets busier slows both arms alike; the ratio is the median of
+the pairs' ratios, in wall time and in CPU time (over HTTP: the server's process and this client's; CPU time moves
+less than wall time when other jobs share the cores).
 """
 
 from __future__ import annotations
@@ -21,28 +26,40 @@ import asyncio
 import json
 import os
 import re
+import resource
 import signal
 import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_verify import write_records
-
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def records(n: int) -> list[dict]:
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "records.jsonl"
-        write_records(path, n)
-        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+def short_records(data: str, n: int) -> list[dict]:
+    """``n`` /v1/verify records from the first ``n`` cases of ``data`` that have two sentences with a gold chunk."""
+    from rag_attrib.eval.data import load_cases
+
+    out = []
+    for case in load_cases(data):
+        sentences = [s for s in case.sentences if s.gold][:2]
+        if len(sentences) < 2:
+            continue
+        gold = list(dict.fromkeys(g for s in sentences for g in s.gold))
+        others = [c for c in case.chunks if c.id not in gold]
+        chunks = [c for c in case.chunks if c.id in gold or c in others[:max(0, 3 - len(gold))]]
+        number = {c.id: i for i, c in enumerate(chunks, 1)}
+        answer = " ".join(f"{s.text[:-1]} [{number[s.gold[0]]}]." if s.text.endswith(".") else
+                          f"{s.text} [{number[s.gold[0]]}]" for s in sentences)
+        out.append({"id": case.id, "question": case.question, "answer": answer,
+                    "chunks": [{"id": c.id, "text": c.text} for c in chunks]})
+        if len(out) == n:
+            return out
+    raise SystemExit(f"{data} has only {len(out)} cases with two gold sentences; ask for fewer requests")
 
 
 def free_port() -> int:
@@ -70,28 +87,48 @@ def percentile(values: list[float], q: float) -> float:
 
 def summary(clients: int, statuses: list[int], latencies: list[float], wall: float) -> dict:
     """One row: answers by status, requests answered per second, latency percentiles of the answered ones."""
-    return {"clients": clients, "ok": statuses.count(200), "429": statuses.count(429),
+    return {"clients": clients, "sent": len(statuses), "ok": statuses.count(200), "429": statuses.count(429),
             "other": len(statuses) - statuses.count(200) - statuses.count(429), "rps": statuses.count(200) / wall,
-            "p50": percentile(latencies, 0.5), "p90": percentile(latencies, 0.9), "p99": percentile(latencies, 0.99),
+            "p50": percentile(latencies, 0.5), "p95": percentile(latencies, 0.95),
             "mean": statistics.mean(latencies) if latencies else float("nan")}
 
 
-def paired(url: str, bodies: list[dict], attributor, timeout: float) -> tuple[dict, list[float]]:
-    """One client: each request over HTTP, then the same record through ``verify_line`` in this process."""
+def cpu_seconds(pid: int | None = None) -> float:
+    """CPU time (user and system) of process ``pid``, or of this process."""
+    if pid is None:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def paired(url: str, server_pid: int, bodies: list[dict], attributor, timeout: float) -> tuple[dict, list[dict]]:
+    """One client: each record over HTTP and through ``verify_line`` in this process, alternating which goes first;
+    per pair the wall time and the CPU time of each arm (over HTTP: the server's and this client's)."""
     from rag_attrib.batch import verify_line
 
-    latencies, direct, statuses = [], [], []
-    started = time.perf_counter()
+    pairs, statuses = [], []
     with httpx.Client() as http:
         for n, body in enumerate(bodies, 1):
-            sent = time.perf_counter()
-            statuses.append(http.post(f"{url}/v1/verify", json=body, timeout=timeout).status_code)
-            latencies.append(time.perf_counter() - sent)
-            called = time.perf_counter()
-            verify_line(attributor, json.dumps(body, ensure_ascii=False), n)
-            direct.append(time.perf_counter() - called)
-    wall = time.perf_counter() - started - sum(direct)
-    return summary(1, statuses, latencies, wall), direct
+            pair = {}
+
+            def over_http(body: dict = body, pair: dict = pair) -> None:
+                cpu, sent = cpu_seconds(server_pid) + cpu_seconds(), time.perf_counter()
+                statuses.append(http.post(f"{url}/v1/verify", json=body, timeout=timeout).status_code)
+                pair["http"] = time.perf_counter() - sent
+                pair["http_cpu"] = cpu_seconds(server_pid) + cpu_seconds() - cpu
+
+            def in_process(body: dict = body, n: int = n, pair: dict = pair) -> None:
+                cpu, called = cpu_seconds(), time.perf_counter()
+                verify_line(attributor, json.dumps(body, ensure_ascii=False), n)
+                pair["direct"] = time.perf_counter() - called
+                pair["direct_cpu"] = cpu_seconds() - cpu
+
+            for arm in (over_http, in_process) if n % 2 else (in_process, over_http):
+                arm()
+            pairs.append(pair)
+    latencies = [p["http"] for p in pairs]
+    return summary(1, statuses, latencies, sum(latencies)), pairs
 
 
 async def level(url: str, bodies: list[dict], clients: int, timeout: float) -> dict:
@@ -111,31 +148,33 @@ async def level(url: str, bodies: list[dict], clients: int, timeout: float) -> d
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(limits=limits) as http:
         await asyncio.gather(*(client(http) for _ in range(clients)))
-    wall = time.perf_counter() - started
-    return summary(clients, statuses, latencies, wall)
+    return summary(clients, statuses, latencies, time.perf_counter() - started)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="smollm2")
-    parser.add_argument("--requests", type=int, default=8, help="requests per level")
+    parser.add_argument("--data", default="realistic-test", help="the cases the records are cut from")
+    parser.add_argument("--requests", type=int, default=8, help="requests per level (at least one per client)")
     parser.add_argument("--clients", default="1,4,16")
     parser.add_argument("--queue", type=int, default=4, help="the server's --queue (16 clients overload 4)")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--timeout", type=float, default=300)
-    parser.add_argument("--max-seconds", type=float, default=1800)
+    parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument("--max-seconds", type=float, default=3600)
     args = parser.parse_args()
     deadline = time.monotonic() + args.max_seconds
-    bodies = records(args.requests)
+    levels = [int(c) for c in args.clients.split(",")]
+    bodies = short_records(args.data, max(args.requests, *levels))
+    from rag_attrib.batch import verify_line
     from rag_attrib.serve import load_attributor
 
-    attributor = load_attributor(args.model, {}, args.threads)  # the direct calls' own model, as the server's
+    attributor = load_attributor(args.model, {"memory": "auto"}, args.threads)  # as the server loads its own
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "rag_attrib.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
                "--model", args.model, "--threads", str(args.threads), "--queue", str(args.queue)]
     server = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    rows, rss, direct, count = [], [], [], 0
+    rows, rss, pairs, inside = [], [], [], None
     try:
         while True:
             assert server.poll() is None, "the server exited; run the command above to see why"
@@ -146,44 +185,55 @@ def main() -> None:
             except httpx.TransportError:
                 pass
             time.sleep(0.5)
-        before = httpx.get(f"{url}/metrics", timeout=30).text
         rss.append(rss_mib(server.pid))
-        for clients in (int(c) for c in args.clients.split(",")):
+        warm_up = bodies[-1]  # the first call of either arm allocates what the next ones reuse: not measured
+        assert httpx.post(f"{url}/v1/verify", json=warm_up, timeout=args.timeout).status_code == 200
+        verify_line(attributor, json.dumps(warm_up, ensure_ascii=False), 1)
+        rss.append(rss_mib(server.pid))
+        for clients in levels:
             assert time.monotonic() < deadline, "out of time (--max-seconds)"
+            before = httpx.get(f"{url}/metrics", timeout=30).text
+            sent = bodies[:max(args.requests, clients)]
             if clients == 1:
-                row, direct = paired(url, bodies, attributor, args.timeout)
-                rows.append(row)
-            else:
-                rows.append(asyncio.run(level(url, bodies, clients, args.timeout)))
-            rss.append(rss_mib(server.pid))
-            if clients == 1:
+                row, pairs = paired(url, server.pid, sent, attributor, args.timeout)
                 after = httpx.get(f"{url}/metrics", timeout=30).text
-                count = metric(after, "rag_attrib_attribution_seconds_count") - metric(
-                    before, "rag_attrib_attribution_seconds_count")
-                in_model = metric(after, "rag_attrib_attribution_seconds_sum") - metric(
-                    before, "rag_attrib_attribution_seconds_sum")
-                name = 'rag_attrib_request_seconds_sum{endpoint="/v1/verify"}'
-                in_server = metric(after, name) - metric(before, name)
+                inside = [metric(after, name) - metric(before, name) for name in (
+                    'rag_attrib_request_seconds_sum{endpoint="/v1/verify"}', "rag_attrib_attribution_seconds_sum")]
+            else:
+                row = asyncio.run(level(url, sent, clients, args.timeout))
+            rows.append(row)
+            rss.append(rss_mib(server.pid))
+        alive = server.poll() is None and httpx.get(f"{url}/readyz", timeout=30).status_code == 200
         load_seconds = metric(httpx.get(f"{url}/metrics", timeout=30).text, "rag_attrib_model_load_seconds")
     finally:
         server.send_signal(signal.SIGTERM)
-        server.wait(60)
+        server.wait(args.timeout)
 
-    print(f"model {args.model}, {args.threads} torch thread(s), --queue {args.queue}, {args.requests} requests per "
-          f"level, model load {load_seconds:.1f} s")
-    print("| clients | ok | 429 | other | requests/s | p50 s | p90 s | p99 s |")
+    print(f"model {args.model}, {args.threads} torch thread(s), --queue {args.queue}, records from {args.data}, "
+          f"model load {load_seconds:.1f} s, load average at the end {os.getloadavg()[0]:.1f}")
+    print("| clients | sent | 200 | 429 | other | requests/s | p50 s | p95 s |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['clients']} | {r['ok']} | {r['429']} | {r['other']} | {r['rps']:.2f} | {r['p50']:.2f} | "
-              f"{r['p90']:.2f} | {r['p99']:.2f} |")
-    print(f"server RSS (MiB) when ready, then after each level: {', '.join(f'{m:.0f}' for m in rss)}")
-    if rows and rows[0]["clients"] == 1 and count:
-        print(f"inside the server, one client: {in_server / count:.3f} s per request, {in_model / count:.3f} s of it "
-              f"in the model: HTTP layer {100 * (in_server - in_model) / in_model:.2f} %")
-        mean_direct = statistics.mean(direct)
-        print(f"from outside: {rows[0]['mean']:.3f} s per request over HTTP against {mean_direct:.3f} s for "
-              f"verify_line in this process, alternating: {100 * (rows[0]['mean'] - mean_direct) / mean_direct:+.1f} %")
-
+        print(f"| {r['clients']} | {r['sent']} | {r['ok']} | {r['429']} | {r['other']} | {r['rps']:.3f} | "
+              f"{r['p50']:.2f} | {r['p95']:.2f} |")
+    print(f"server RSS (MiB) when ready, after one request, then after each level: {', '.join(f'{m:.0f}' for m in rss)}; "
+          f"ready after the last level: {alive}")
+    if inside:
+        in_server, in_model = inside
+        print(f"inside the server, one client: {in_server:.2f} s in requests, {in_model:.2f} s of it in the model: "
+              f"HTTP layer {100 * (in_server - in_model) / in_model:.2f} %")
+    if pairs:
+        print("| pair | over HTTP s | direct s | ratio | over HTTP CPU s (server + client) | direct CPU s | ratio |")
+        print("|---:|---:|---:|---:|---:|---:|---:|")
+        for n, p in enumerate(pairs, 1):
+            print(f"| {n} | {p['http']:.2f} | {p['direct']:.2f} | {p['http'] / p['direct']:.3f} | {p['http_cpu']:.2f} | "
+                  f"{p['direct_cpu']:.2f} | {p['http_cpu'] / p['direct_cpu']:.3f} |")
+        for what in ("", "_cpu"):
+            ratios = [p["http" + what] / p["direct" + what] for p in pairs]
+            print(f"over HTTP / direct{' (CPU time)' if what else ' (wall time)'}: median of the pairs' ratios "
+                  f"{statistics.median(ratios):.3f} (min {min(ratios):.3f}, max {max(ratios):.3f}); medians "
+                  f"{statistics.median(p['http' + what] for p in pairs):.2f} s and "
+                  f"{statistics.median(p['direct' + what] for p in pairs):.2f} s")
 
 if __name__ == "__main__":
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

@@ -10,7 +10,10 @@ and Ray Serve takes the same app as its ingress (``ray_deployment``). Per worker
   metrics and the 429s of a full queue while an attribution runs.
 - One attribution at a time; at most ``queue`` requests wait for it, first come first served. A full queue
   answers 429 with ``Retry-After``; a client that disconnects while waiting gives its place up (one that
-  disconnects once its attribution started cannot stop it: the result is dropped).
+  disconnects once its attribution started cannot stop it: the result is dropped; a stream stops before its
+  next piece).
+- ``POST /v1/attribute?stream=true`` answers server-sent events: each sentence as soon as it is settled
+  (``rag_attrib.stream``), then the whole result, equal to the answer without stream (or an error event).
 - A request over a limit (body bytes, chunks, tokens) answers 413 naming the limit before it takes a place.
 - On SIGTERM or Ctrl-C the attribution that runs finishes and is answered; the requests still waiting, and any
   new one, get a 503 (uvicorn then waits for every open response before it exits).
@@ -33,14 +36,14 @@ import threading
 import time
 import traceback
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, ConfigDict, Field
@@ -48,7 +51,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .batch import verify_line
 from .errors import InvalidInputError, RequestError, ServiceUnavailableError
-from .types import AttributorLike, finite_json
+from .types import AttributionResult, AttributorLike, finite_json
 
 log = logging.getLogger("rag_attrib.serve")
 
@@ -256,6 +259,12 @@ class ModelQueue:
         self.mean_seconds = 0.0  # of recent calls, for Retry-After
 
     async def run(self, call: Callable[[], Any], disconnected: Callable[[], Awaitable[Any]]) -> Any:
+        """``call``'s result, once its turn came and it ran on the model's thread."""
+        future = await self.start(call, disconnected)
+        return await asyncio.shield(future)  # a cancelled request cannot stop the thread: it runs on, then frees
+
+    async def start(self, call: Callable[[], Any], disconnected: Callable[[], Awaitable[Any]]) -> asyncio.Future:
+        """Wait for the model's turn, then start ``call`` on its thread; the model is free again when it ends."""
         if self.closing:
             raise ServiceUnavailableError("the server is shutting down; send the request to another instance")
         if self.running:
@@ -270,7 +279,7 @@ class ModelQueue:
         started = time.monotonic()
         future = asyncio.get_running_loop().run_in_executor(self.executor, call)
         future.add_done_callback(lambda f: self._finished(f, started))
-        return await asyncio.shield(future)  # a cancelled request cannot stop the thread: it runs on, then frees
+        return future
 
     async def _wait_turn(self, disconnected: Callable[[], Awaitable[Any]]) -> None:
         turn = asyncio.get_running_loop().create_future()
@@ -586,8 +595,11 @@ def create_app(model: AttributorLike | Callable[[], AttributorLike], settings: S
         return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.post("/v1/attribute", summary="attribute each sentence of an answer to the chunks",
-              responses={200: {"model": AttributionOut}, **ERRORS}, response_class=Response)
-    async def attribute(body: AttributeRequest, request: Request) -> Response:
+              responses={200: {"model": AttributionOut, "content": {"text/event-stream": {
+                  "schema": {"type": "string", "description": STREAM_EVENTS}}}}, **ERRORS}, response_class=Response)
+    async def attribute(body: AttributeRequest, request: Request,
+                        stream: bool = Query(False, description="answer as server-sent events (text/event-stream): "
+                                             + STREAM_EVENTS)) -> Response:
         raw = body.model_dump(exclude={"options"}, exclude_unset=True)
         raw["chunks"] = [c if isinstance(c, str) else c.model_dump(exclude_unset=True) for c in body.chunks]
         if settings.log_bodies:
@@ -601,6 +613,8 @@ def create_app(model: AttributorLike | Callable[[], AttributorLike], settings: S
         try:
             attributor = service.check_ready()
             service.check_limits([raw])
+            if stream:
+                return await _event_stream(service, request, attributor, body, raw["chunks"])
             return _json(await service.queue.run(call, _disconnect(request)))
         except Exception as err:  # noqa: BLE001  every failure is answered as JSON
             return _answer(service, err)
@@ -653,6 +667,98 @@ def _attribute(attributor: Any, body: AttributeRequest, chunks: list[Any]) -> An
     return attributor.attribute(body.question, chunks, body.answer, target=target)
 
 
+STREAM_EVENTS = (
+    "`event: sentence` for each sentence as soon as it is settled (data: its entry of the result's `sentences` with "
+    "its `index`; `support` null), then `event: result` (data: the whole result, as without stream) or "
+    "`event: error` (data: {error, error_type, error_kind}). Errors before the stream starts are HTTP errors.")
+HEARTBEAT_SECONDS = 15  # a comment line this often while nothing else is sent: proxies keep the connection open
+_OPENED, _ENDED = object(), object()
+
+
+class StreamAbandoned(Exception):
+    """The client of an event stream disconnected: its attribution stops before the next piece of the answer."""
+
+
+class EventStream(StreamingResponse):
+    """Server-sent events; when the response ends for any reason (the last event sent, the client gone), ``ended``
+    is set, which stops the attribution if it still runs."""
+
+    media_type = "text/event-stream"
+
+    def __init__(self, events: AsyncIterator[str], ended: threading.Event) -> None:
+        super().__init__(events, headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        self.ended = ended
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.ended.set()
+
+
+async def _event_stream(service: Service, request: Request, attributor: Any, body: AttributeRequest,
+                        chunks: list[Any]) -> Response:
+    """``Attributor.open_stream`` on the model's thread, its sentences and result sent as events while it runs. A
+    given answer is fed word by word, so its sentences come one by one; without one the local model writes it.
+    What fails before the stream is open (the input, the prompt's length) is an HTTP error as without stream."""
+    from .stream import answer_pieces, stream_pieces
+    from .text import check_answer
+
+    loop, events, ended = asyncio.get_running_loop(), asyncio.Queue(), threading.Event()
+
+    def emit(item: Any) -> None:  # from the model's thread
+        loop.call_soon_threadsafe(events.put_nowait, item)
+
+    def pieces(answer: Iterable[str]) -> Iterator[str]:
+        for piece in answer:
+            if ended.is_set():
+                raise StreamAbandoned
+            yield piece
+
+    def call() -> None:
+        try:
+            if body.answer is not None:
+                check_answer(body.answer)
+            answer_stream = attributor.open_stream(body.question, chunks, prompt=body.prompt, target=body.options.target,
+                                                   proxy=body.answer is not None)
+            emit(_OPENED)
+            answer = answer_stream.generate() if body.answer is None else answer_pieces(body.answer)
+            for index, item in enumerate(stream_pieces(answer_stream, pieces(answer))):
+                if isinstance(item, AttributionResult):
+                    emit(_event("result", item.to_dict(token_relevance=body.options.token_relevance)))
+                else:
+                    emit(_event("sentence", {"index": index, **item.to_dict()}))
+        except StreamAbandoned:
+            service.metrics.errors.labels("input", "ClientGone").inc()
+        finally:
+            emit(_ENDED)
+
+    running = await service.queue.start(call, _disconnect(request))
+    if await events.get() is _ENDED:  # failed before the stream opened
+        await asyncio.shield(running)  # raises why
+
+    async def sent() -> AsyncIterator[str]:
+        while (item := await _next_event(events)) is not _ENDED:
+            yield item
+        try:
+            await asyncio.shield(running)
+        except Exception as err:  # noqa: BLE001  after the 200: the error is the last event
+            yield _event("error", _failed(service, err))
+
+    return EventStream(sent(), ended)
+
+
+async def _next_event(events: asyncio.Queue) -> Any:
+    try:
+        return await asyncio.wait_for(events.get(), HEARTBEAT_SECONDS)
+    except TimeoutError:
+        return ": still attributing\n\n"
+
+
+def _event(name: str, data: dict[str, Any]) -> str:
+    return f"event: {name}\ndata: {finite_json(data, f'the {name} event', ensure_ascii=False)}\n\n"
+
+
 def _records(body: bytes) -> tuple[list[Any], bool]:
     """The records of a /v1/verify body and whether it was one record (answered with one result)."""
     try:
@@ -685,13 +791,19 @@ def _answer(service: Service, err: BaseException) -> Response:
     if isinstance(err, ClientGone):
         service.metrics.errors.labels("input", "ClientGone").inc()
         return Response(status_code=499)  # nobody reads it: the client left
+    _failed(service, err)
+    return error_response(err)
+
+
+def _failed(service: Service, err: BaseException) -> dict[str, str]:
+    """The error's JSON body, counted, and logged when it is ours (``run``)."""
     body = error_body(err)
     service.metrics.errors.labels(body["error_kind"], body["error_type"]).inc()
     if body["error_kind"] == "run" and not isinstance(err, ServiceUnavailableError):
         frames = traceback.format_exception(err) if service.settings.log_bodies else [
             *traceback.format_tb(err.__traceback__), type(err).__name__]  # the message may quote the input
         log.error("request failed: %s", "".join(frames))
-    return error_response(err)
+    return body
 
 
 def _version() -> str:

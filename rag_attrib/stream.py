@@ -254,6 +254,11 @@ def _made_on(enc: Encoded, i: int) -> tuple:
             tuple(t for t in enc.skip if a <= t < b))
 
 
+def answer_pieces(answer: str) -> list[str]:
+    """A given answer in word-sized pieces, so that its sentences are attributed (and given out) one by one."""
+    return re.findall(r"\s*\S+\s*", answer) or [answer]
+
+
 def stream_pieces(stream: AnswerStream, pieces: Iterable[str]) -> Iterator[SentenceAttribution | AttributionResult]:
     """Feed ``pieces`` to ``stream``: each settled sentence as it is attributed, then the final result."""
     for piece in pieces:

@@ -499,3 +499,135 @@ def test_ray_serve_replica_answers_as_the_library():
             serve.shutdown()
         ray.shutdown()
         ray.cloudpickle.unregister_pickle_by_value(test_verify)
+
+
+# ---------------------------------------------------------------------------------------- server-sent events
+
+STORY = {"question": "Where is the lighthouse?", "chunks": ["The lighthouse is on the cliff.", "Bread is sold."],
+         "answer": "It is on the cliff. The bread is sold there. It is old."}
+
+
+def read_events(lines) -> list[tuple[str, dict]]:
+    """(event, data) of each server-sent event; comment lines (the heartbeat) are skipped."""
+    events, name = [], None
+    for line in lines:
+        if line.startswith("event: "):
+            name = line[len("event: "):]
+        elif line.startswith("data: "):
+            events.append((name, json.loads(line[len("data: "):])))
+    return events
+
+
+def stream(url: str, body, **kwargs) -> list[tuple[str, dict]]:
+    with httpx.stream("POST", f"{url}/v1/attribute?stream=true", json=body, timeout=TIMEOUT, **kwargs) as response:
+        assert response.status_code == 200, response.read()
+        assert response.headers["content-type"].startswith("text/event-stream")
+        return read_events(response.iter_lines())
+
+
+class GatedStreams:
+    """The tiny attributor, whose streams wait for ``go`` before each piece once a sentence came out, fail on a
+    piece holding "Explode", and count the pieces fed and the streams finished."""
+
+    def __init__(self, attributor) -> None:
+        self.attributor, self.go, self.fed, self.finished = attributor, threading.Event(), [], 0
+
+    def __getattr__(self, name):
+        return getattr(self.attributor, name)
+
+    def open_stream(self, *args, **kwargs):
+        answer_stream = self.attributor.open_stream(*args, **kwargs)
+        feed, finish = answer_stream.feed, answer_stream.finish
+
+        def gated_feed(piece):
+            if answer_stream.sentences:
+                assert self.go.wait(TIMEOUT), "the test never let the stream go on"
+            if "Explode" in piece:
+                raise RuntimeError("scripted failure")
+            self.fed.append(piece)
+            return feed(piece)
+
+        def counted_finish():
+            self.finished += 1
+            return finish()
+
+        answer_stream.feed, answer_stream.finish = gated_feed, counted_finish
+        return answer_stream
+
+
+def test_stream_sends_each_sentence_then_the_plain_endpoints_result(tiny_attributor):
+    with serving(tiny_attributor) as (url, _):
+        plain = post(url, "/v1/attribute", STORY).json()
+        events = stream(url, STORY)
+        slim = stream(url, {**STORY, "options": {"token_relevance": False}})
+    assert [name for name, _ in events] == ["sentence", "sentence", "result"]  # the last sentence ends the answer
+    assert events[-1][1] == plain and "token_relevance" in plain
+    assert [data for _, data in events[:-1]] == [{"index": i, **s} for i, s in enumerate(plain["sentences"][:2])]
+    assert slim[-1][1] == {k: v for k, v in plain.items() if k != "token_relevance"}
+
+
+def test_stream_without_an_answer_lets_the_model_write_it(tiny_attributor):
+    body = {"question": "Where?", "chunks": ["The lighthouse is on the cliff."]}
+    with serving(tiny_attributor) as (url, _):
+        plain = post(url, "/v1/attribute", body).json()
+        events = stream(url, body)
+    assert events[-1] == ("result", plain) and plain["proxy"] is False
+    assert all(name == "sentence" for name, _ in events[:-1])
+
+
+def test_stream_errors_before_it_opens_are_http_errors_after_it_an_error_event(tiny_attributor):
+    attributor = GatedStreams(tiny_attributor)
+    attributor.go.set()
+    twice = [{"id": "a", "text": "A."}, {"id": "a", "text": "B."}]
+    with serving(attributor, max_chunks=2) as (url, service):
+        with_stream = f"{url}/v1/attribute?stream=true"
+        assert_error(httpx.post(with_stream, json={**STORY, "chunks": twice}, timeout=TIMEOUT), 422, "input", "'a'")
+        assert_error(httpx.post(with_stream, json={**STORY, "answer": "  "}, timeout=TIMEOUT), 422, "input")
+        assert_error(httpx.post(with_stream, json={**STORY, "chunks": ["a", "b", "c"]}, timeout=TIMEOUT), 413,
+                     "input", "--max-chunks")
+        assert_error(httpx.post(f"{url}/v1/attribute?stream=maybe", json=STORY, timeout=TIMEOUT), 422, "input",
+                     "stream")
+        events = stream(url, {**STORY, "answer": "It is on the cliff. The bread is sold. Explode now."})
+        assert [name for name, _ in events] == ["sentence", "error"]
+        assert events[1][1] == {"error": "the attribution failed (RuntimeError: scripted failure); the server's log "
+                                "has the details", "error_type": "RuntimeError", "error_kind": "run"}
+        assert 'rag_attrib_errors_total{kind="run",type="RuntimeError"} 1.0' in \
+            httpx.get(f"{url}/metrics", timeout=TIMEOUT).text
+        assert not service.queue.running and stream(url, STORY)[-1][0] == "result"
+
+
+def test_a_stream_whose_client_disconnects_stops_and_frees_the_model(tiny_attributor, monkeypatch):
+    from rag_attrib import serve
+
+    monkeypatch.setattr(serve, "HEARTBEAT_SECONDS", 0.05)
+    attributor = GatedStreams(tiny_attributor)
+    finished = 'rag_attrib_requests_total{endpoint="/v1/attribute",status="200"} 1.0'
+    with serving(attributor, queue=0) as (url, service):
+        with httpx.stream("POST", f"{url}/v1/attribute?stream=true", json=STORY, timeout=TIMEOUT) as response:
+            lines, head = (line for line in response.iter_lines() if line), []
+            while not head or not head[-1].startswith("data: "):
+                head.append(next(lines))
+            (name, data), = read_events(head)  # arrives while the stream waits for `go`
+            assert name == "sentence" and data["index"] == 0
+            assert next(lines) == ": still attributing"  # nothing else can come while it waits: the heartbeat
+            assert_error(post(url, "/v1/attribute", STORY), 429, "run", "queue is full")  # the stream holds it
+        wait_for(lambda: finished in httpx.get(f"{url}/metrics", timeout=TIMEOUT).text, "the server to see it gone")
+        attributor.go.set()
+        wait_for(lambda: not service.queue.running, "the model to be free")
+        assert attributor.finished == 0 and len(attributor.fed) < len(STORY["answer"].split())
+        assert 'rag_attrib_errors_total{kind="input",type="ClientGone"} 1.0' in \
+            httpx.get(f"{url}/metrics", timeout=TIMEOUT).text
+        assert post(url, "/v1/attribute", STORY).status_code == 200
+
+
+def test_a_token_guards_the_stream_and_the_schema_describes_it(tiny_attributor):
+    with serving(tiny_attributor, token="s3cret") as (url, _):
+        assert_error(httpx.post(f"{url}/v1/attribute?stream=true", json=STORY, timeout=TIMEOUT), 401, "input",
+                     "Bearer")
+        auth = {"Authorization": "Bearer s3cret"}
+        assert stream(url, STORY, headers=auth)[-1][0] == "result"
+        operation = httpx.get(f"{url}/openapi.json", headers=auth, timeout=TIMEOUT).json()["paths"]["/v1/attribute"]
+    parameter = next(p for p in operation["post"]["parameters"] if p["name"] == "stream")
+    assert parameter["in"] == "query" and parameter["schema"]["default"] is False
+    assert "event: sentence" in parameter["description"]
+    assert {"application/json", "text/event-stream"} <= set(operation["post"]["responses"]["200"]["content"])
