@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import re
 from pathlib import Path
 from typing import Any
 
 from ..chunk_file import read_chunks
 from ..errors import CliInputError
+from ..stream import answer_pieces
 from ..text import is_blank
 from ..types import TARGETS
 from .common import (
@@ -75,7 +75,7 @@ def cmd_attribute(args: argparse.Namespace, console: Any, stderr: Any) -> int:
     set_threads(args)
     attributor = load_attributor(args.model, stderr, not args.no_support, memory_and_allocator(args))
     if args.stream:
-        pieces = None if answer is None else _answer_pieces(answer)
+        pieces = None if answer is None else answer_pieces(answer)
         result = print_stream(attributor.stream(question, chunks, pieces, prompt=prompt, target=args.target),
                               console, stderr)
         finish(result, args, console)
@@ -101,7 +101,3 @@ def _read_text(path: str, what: str) -> str:
     except OSError as err:
         raise CliInputError(f"cannot read {what} {path!r}: {err.strerror or err}") from None
 
-
-def _answer_pieces(answer: str) -> list[str]:
-    """A given answer in word-sized pieces, so its sentences are attributed (and printed) one by one."""
-    return re.findall(r"\s*\S+\s*", answer) or [answer]
