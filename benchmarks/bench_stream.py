@@ -230,14 +230,6 @@ def measure(args: argparse.Namespace, case: int, way: str, memory: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def save(args: argparse.Namespace, case: int, got: dict) -> None:
-    if args.save:
-        with open(args.save, "a") as f:
-            for key, m in got.items():
-                way, memory = key if isinstance(key, tuple) else (key, "fast")
-                f.write(json.dumps({"case": case, "way": way, "memory": memory, **m}) + "\n")
-
-
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -249,10 +241,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--cases", type=int, default=None,
                         help="how many cases of the realistic split (first ones; default 2, with --check all)")
+    parser.add_argument("--start", type=int, default=0, help="the first case measured")
+    parser.add_argument("--memories", default="fast,low", help="the memory modes measured (comma-separated)")
     parser.add_argument("--split", default="test", choices=["dev", "test"])
     parser.add_argument("--generate", type=int, nargs="?", const=-1, default=0, metavar="N",
                         help="also measure the local model writing the answer (on the first N cases; all without N)")
     parser.add_argument("--save", metavar="FILE", help="append each measurement as a JSON line to FILE")
+    parser.add_argument("--summarize", metavar="FILE", help="only print the summary of the measurements saved in FILE")
     parser.add_argument("--check", metavar="FILE", help="compare citations only, over every answer (see above)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--case", type=int, default=0, help=argparse.SUPPRESS)
@@ -265,73 +260,83 @@ def main() -> None:
     if args.check:
         check(args)
         return
+    if args.summarize:
+        with open(args.summarize) as f:
+            report([json.loads(line) for line in f if line.strip()], summary=True)
+        return
 
     args.cases = args.cases or 2
-    print(f"model {args.model}, {args.threads} thread(s), first {args.cases} case(s) of realistic-{args.split}; "
-          "times in seconds, each in a process of its own")
-    latencies: dict[str, list[float]] = {"fast": [], "low": []}
-    versus: dict[str, list[float]] = {"fast": [], "low": []}  # latency / (own backward + own tokens' forward)
-    own: dict[str, list[float]] = {"fast": [], "low": []}
-    rss: dict[tuple[str, str], list[float]] = {}
-    ratios: dict[str, list[float]] = {"fast": [], "low": []}
-    same_tops, hits = [], {"batch": [], "stream": []}
-    gens: list[float] = []
-    for case in range(args.cases):
-        got = {(way, memory): measure(args, case, way, memory) for way, memory in WAYS}
-        save(args, case, got)
-        batch = got["batch", "fast"]
-        print(f"\ncase {case}: {batch['tokens']} tokens, {batch['sentences']} sentences")
-        for (way, memory), m in got.items():
-            extra = ""
-            rss.setdefault((way, memory), []).append(m["peak_rss"])
-            if way == "stream":
-                batch_way = got["batch", memory]
-                ratio = m["seconds"] / batch_way["seconds"]
-                ratios[memory].append(ratio)
-                latencies[memory] += m["latencies"]
-                backward = batch_way["backward"] / batch_way["sentences"]  # a sentence's own backward pass in batch
-                goals = [backward + forward for _, forward in m["parts"]]
-                own[memory] += goals
-                versus[memory] += [x / g for x, g in zip(m["latencies"], goals)]
-                extra = (f"  = {ratio:.2f}x batch; per sentence {', '.join(f'{x:.2f}' for x in m['latencies'])} s "
-                         f"after {', '.join(map(str, m['waits']))} more piece(s); of which backward "
-                         f"{', '.join(f'{b:.2f}' for b, _ in m['parts'])}, forward "
-                         f"{', '.join(f'{f:.2f}' for _, f in m['parts'])}; batch's backward per sentence "
-                         f"{backward:.2f}")
-            print(f"  {way:6s} memory={memory:4s} {m['seconds']:7.2f} s  peak RSS {m['peak_rss'] / 2**30:.2f} GiB{extra}")
-        for memory in ("fast", "low"):
-            stream = got["stream", memory]
-            same_tops.append(stream["tops"] == batch["tops"])
-            diff = max(abs(a - b) for x, y in zip(stream["shares"], batch["shares"]) for a, b in zip(x, y))
-            print(f"  stream ({memory}) vs batch: same top chunk in every sentence: {stream['tops'] == batch['tops']},"
-                  f" largest share difference {diff:.1e}")
-        hits["batch"] += batch["hits"]
-        hits["stream"] += got["stream", "fast"]["hits"]
-        if args.generate < 0 or case < args.generate:
-            gen = {way: measure(args, case, way, "fast") for way in ("gen-batch", "gen-stream")}
-            save(args, case, gen)
-            gens.append(gen["gen-stream"]["seconds"] / gen["gen-batch"]["seconds"])
-            print(f"  local model writes: generate + attribute {gen['gen-batch']['seconds']:.2f} s, streamed "
-                  f"{gen['gen-stream']['seconds']:.2f} s = {gen['gen-stream']['seconds'] / gen['gen-batch']['seconds']:.2f}x"
-                  f" (same answer: {gen['gen-stream']['answer'] == gen['gen-batch']['answer']}, same tops: "
-                  f"{gen['gen-stream']['tops'] == gen['gen-batch']['tops']})")
+    memories = args.memories.split(",")
+    cases = range(args.start, args.start + args.cases)
+    print(f"model {args.model}, {args.threads} thread(s), cases {cases.start}-{cases.stop - 1} of "
+          f"realistic-{args.split}, memory {', '.join(memories)}; times in seconds, each in a process of its own")
+    records = []
+    for case in cases:
+        got = [{"case": case, "way": way, "memory": memory, **measure(args, case, way, memory)}
+               for memory in memories for way in ("batch", "stream")]
+        if args.generate < 0 or case - args.start < args.generate:
+            got += [{"case": case, "way": way, "memory": "fast", **measure(args, case, way, "fast")}
+                    for way in ("gen-batch", "gen-stream")]
+        if args.save:
+            with open(args.save, "a") as f:
+                f.writelines(json.dumps(m) + "\n" for m in got)
+        report(got)
+        records += got
+    report(records, summary=True)
 
-    print("\nsummary")
+
+def report(records: list[dict], summary: bool = False) -> None:
+    """Print the measurements of one case, or (``summary``) the summary over all cases."""
+    got = {(m["case"], m["way"], m["memory"]): m for m in records}
+    cases = sorted({m["case"] for m in records})
+    print("\nsummary" if summary else "")
     for memory in ("fast", "low"):
-        lat = latencies[memory]
-        print(f"  memory={memory}: stream / batch total time {statistics.median(ratios[memory]):.2f}x (median over "
-              f"cases; {', '.join(f'{r:.2f}' for r in ratios[memory])}); latency from the settling piece to the "
-              f"citations: median {statistics.median(lat):.2f} s, p95 {percentile(lat, 0.95):.2f} s "
-              f"over {len(lat)} sentences; its own backward (batch's per sentence) plus its tokens' forward: "
-              f"median {statistics.median(own[memory]):.2f} s; latency / that: median "
-              f"{statistics.median(versus[memory]):.2f}, p95 {percentile(versus[memory], 0.95):.2f}; peak RSS "
-              f"(median over cases) batch {statistics.median(rss['batch', memory]) / 2**30:.2f} GiB, stream "
-              f"{statistics.median(rss['stream', memory]) / 2**30:.2f} GiB")
-    if gens:
-        print(f"  local model writes: streamed / (generate + attribute) {', '.join(f'{r:.2f}' for r in gens)}")
-    print(f"  identical top chunks, stream vs batch: {sum(same_tops)}/{len(same_tops)} (case, memory) pairs; hit@1 "
-          f"batch {sum(hits['batch'])}/{len(hits['batch'])}, stream {sum(hits['stream'])}/{len(hits['stream'])}")
-
+        pairs = [(got[c, "batch", memory], got[c, "stream", memory]) for c in cases if (c, "stream", memory) in got]
+        if not pairs:
+            continue
+        latencies, own, versus, ratios = [], [], [], []
+        for batch, stream in pairs:
+            ratios.append(stream["seconds"] / batch["seconds"])
+            backward = batch["backward"] / batch["sentences"]  # a sentence's own backward pass in attribute()
+            goals = [backward + forward for _, forward in stream["parts"]]
+            latencies += stream["latencies"]
+            own += goals
+            versus += [x / g for x, g in zip(stream["latencies"], goals)]
+            if not summary:
+                diff = max(abs(a - b) for x, y in zip(stream["shares"], batch["shares"]) for a, b in zip(x, y))
+                print(f"case {batch['case']}: {batch['tokens']} tokens, {batch['sentences']} sentences, "
+                      f"memory={memory}\n"
+                      f"  batch  {batch['seconds']:7.2f} s  peak RSS {batch['peak_rss'] / 2**30:.2f} GiB; backward "
+                      f"{batch['backward']:.2f} s, {backward:.2f} per sentence\n"
+                      f"  stream {stream['seconds']:7.2f} s  peak RSS {stream['peak_rss'] / 2**30:.2f} GiB = "
+                      f"{ratios[-1]:.2f}x batch\n"
+                      f"  per sentence {', '.join(f'{x:.2f}' for x in stream['latencies'])} s after "
+                      f"{', '.join(map(str, stream['waits']))} more piece(s); of which backward "
+                      f"{', '.join(f'{b:.2f}' for b, _ in stream['parts'])}, forward "
+                      f"{', '.join(f'{f:.2f}' for _, f in stream['parts'])}\n"
+                      f"  same top chunk in every sentence: {stream['tops'] == batch['tops']}, largest share "
+                      f"difference {diff:.1e}")
+        if summary:
+            hits = [h for b, s in pairs for h in b["hits"]], [h for b, s in pairs for h in s["hits"]]
+            print(f"  memory={memory}, {len(pairs)} case(s): stream / batch total time {statistics.median(ratios):.2f}x "
+                  f"(median; {', '.join(f'{r:.2f}' for r in ratios)})\n"
+                  f"    latency from the settling piece to the citations: median {statistics.median(latencies):.2f} s,"
+                  f" p95 {percentile(latencies, 0.95):.2f} s over {len(latencies)} sentences\n"
+                  f"    its own backward (attribute()'s per sentence) plus its tokens' forward: median "
+                  f"{statistics.median(own):.2f} s; latency / that: median {statistics.median(versus):.2f}, p95 "
+                  f"{percentile(versus, 0.95):.2f}\n"
+                  f"    peak RSS (median) batch {statistics.median(b['peak_rss'] for b, _ in pairs) / 2**30:.2f} GiB, "
+                  f"stream {statistics.median(s['peak_rss'] for _, s in pairs) / 2**30:.2f} GiB\n"
+                  f"    same top chunks in {sum(b['tops'] == s['tops'] for b, s in pairs)}/{len(pairs)} cases; hit@1 "
+                  f"batch {sum(hits[0])}/{len(hits[0])}, stream {sum(hits[1])}/{len(hits[1])}")
+    for case in cases:
+        if (case, "gen-stream", "fast") in got:
+            batch, stream = got[case, "gen-batch", "fast"], got[case, "gen-stream", "fast"]
+            print(f"{'  ' if summary else ''}case {case}, local model writes: generate + attribute "
+                  f"{batch['seconds']:.2f} s, streamed {stream['seconds']:.2f} s = "
+                  f"{stream['seconds'] / batch['seconds']:.2f}x (same answer: {stream['answer'] == batch['answer']}, "
+                  f"same tops: {stream['tops'] == batch['tops']}; {stream['sentences']} sentences, peak RSS "
+                  f"{batch['peak_rss'] / 2**30:.2f} / {stream['peak_rss'] / 2**30:.2f} GiB)")
 
 if __name__ == "__main__":
     main()
