@@ -23,7 +23,8 @@ process with the model loaded once and the attributor's defaults (its support mo
 ``attribute()`` and the same answer streamed token by token, one JSON line per answer appended to FILE (an
 interrupted run goes on from where it stopped), then the summary: hit@1 both ways and the sentences whose top
 chunk or cited set differ, between the final results and between each streamed sentence and the batch one
-(streamed sentences cite by their shares alone, without support).
+(streamed sentences cite by their shares alone, without support; the last sentence comes only in the final
+result).
 """
 
 from __future__ import annotations
@@ -203,7 +204,7 @@ def summarize_check(path: str) -> None:
         pairs = [(a, b, x, y, sa, sb) for r in records
                  for a, b, x, y, sa, sb in zip(r[way]["tops"], r["batch"]["tops"], r[way]["cited"],
                                                r["batch"]["cited"], r[way]["shares"], r["batch"]["shares"])]
-        texts = sum(r[way]["texts"] != r["batch"]["texts"] for r in records)
+        texts = sum(r[way]["texts"] != r["batch"]["texts"][: len(r[way]["texts"])] for r in records)
         diff = max((abs(u - v) for *_, sa, sb in pairs for u, v in zip(sa, sb)), default=0.0)
         print(f"  {way} vs batch: {len(pairs)} sentences, top chunk differs in {sum(a != b for a, b, *_ in pairs)},"
               f" cited set differs in {sum(x != y for _, _, x, y, *_ in pairs)}, answers split differently "
