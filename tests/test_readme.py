@@ -6,6 +6,7 @@ model, the architecture registry) run in the fast suite too.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from rag_attrib.lrp.arch import base as arch_base
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 LOADS_REAL_MODEL = re.compile(r"\bAttributor\.load\(|\bload_model\(")
+SERVICE_URL = "http://127.0.0.1:8000"  # a snippet that calls `rag-attrib serve` gets the real service on a free port
 
 
 def snippets() -> list:
@@ -39,7 +41,13 @@ def test_pages_have_snippets():
 
 
 @pytest.mark.parametrize(("name", "code"), SNIPPETS)
-def test_snippet_runs(name, code, tmp_path, monkeypatch):
+def test_snippet_runs(name, code, tmp_path, monkeypatch, request):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(arch_base, "_REGISTRY", dict(arch_base._REGISTRY))  # a snippet may register a family
-    exec(compile(code, name, "exec"), {"__name__": "__readme__"})
+    with contextlib.ExitStack() as stack:
+        if SERVICE_URL in code:
+            from test_serve import serving
+
+            url, _ = stack.enter_context(serving(request.getfixturevalue("tiny_attributor")))
+            code = code.replace(SERVICE_URL, url)
+        exec(compile(code, name, "exec"), {"__name__": "__readme__"})
