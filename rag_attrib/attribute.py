@@ -305,13 +305,15 @@ class Attributor:
         cited = carrying(citations, self.min_share, support)
         ids = [c.id for c in chunks]
         span = enc.sentence_spans[i]
+        shown = {"none": (), "cited": cited}.get(self.evidence, ids)
+        if self.evidence != "none":
+            citations = with_evidence(citations, ids, relevance, units, shown)
         conflict = None
         if self.contradictions and citations and citations[0].score > 0:  # the verdict decides if it counts
-            top = with_evidence(citations[:1], ids, relevance, units, ids)[0]
+            top = citations[0] if citations[0].chunk_id in shown else with_evidence(citations[:1], ids, relevance,
+                                                                                    units, ids)[0]
             known = "\n".join([question or "", *(c.text for c in chunks if c.id in cited)])
             conflict = contradiction(span.of(enc.answer), top, chunks[ids.index(top.chunk_id)], known)
-        if self.evidence != "none":
-            citations = with_evidence(citations, ids, relevance, units, cited if self.evidence == "cited" else ids)
         return SentenceAttribution(span.of(enc.answer), span, citations, cited, grounding, value, support, conflict)
 
     def _support(self, enc: Encoded, rows: Sequence[tuple], logprobs: torch.Tensor, chunks: Sequence[Chunk]

@@ -123,3 +123,17 @@ def test_verify_calls_a_carried_sentence_that_its_chunk_contradicts_contradicted
     tiny_attributor.contradictions = False
     assert verify(tiny_attributor, "How long?", chunks, "The reflogs are kept for 30 days [a].").sentences[0].verdict \
         == "supported"
+
+
+@pytest.mark.parametrize("evidence", ["none", "cited", "all"])
+def test_the_conflict_does_not_depend_on_which_evidence_the_result_shows(tiny_attributor, evidence):
+    """The contradiction check reads its top chunk's evidence whether or not the result shows it (``evidence``
+    "none", or "cited" with nothing cited), and reuses it where the result does."""
+    tiny_attributor.support = lambda signals: 1.0
+    chunks = [Chunk("a", "The reflogs are kept for 90 days."), Chunk("b", "Other text here.")]
+    tiny_attributor.min_share = 0.0
+    shown = tiny_attributor.attribute("How long?", chunks, "The reflogs are kept for 30 days.").sentences[0]
+    tiny_attributor.evidence, tiny_attributor.support = evidence, lambda signals: 0.0  # nothing cited
+    sentence = tiny_attributor.attribute("How long?", chunks, "The reflogs are kept for 30 days.").sentences[0]
+    assert sentence.cited == () and sentence.conflict == shown.conflict and shown.conflict is not None
+    assert all(not c.evidence for c in sentence.citations) == (evidence != "all")
