@@ -305,9 +305,8 @@ class Attributor:
         cited = carrying(citations, self.min_share, support)
         ids = [c.id for c in chunks]
         span = enc.sentence_spans[i]
-        shown = {"none": (), "cited": cited}.get(self.evidence, ids)
-        if self.evidence != "none":
-            citations = with_evidence(citations, ids, relevance, units, shown)
+        shown = {"cited": cited, "all": ids}.get(self.evidence, ())
+        citations = with_evidence(citations, ids, relevance, units, shown)
         conflict = None
         if self.contradictions and citations and citations[0].score > 0:  # the verdict decides if it counts
             top = citations[0] if citations[0].chunk_id in shown else with_evidence(citations[:1], ids, relevance,

@@ -78,15 +78,14 @@ def cmd_attribute(args: argparse.Namespace, console: Any, stderr: Any) -> int:
         pieces = None if answer is None else answer_pieces(answer)
         result = print_stream(attributor.stream(question, chunks, pieces, prompt=prompt, target=args.target),
                               console, stderr)
-        finish(result, args, console)
-        return 0
-    status = ("Attributing each sentence of the answer (one backward pass each)…" if answer is not None
-              else "Generating the answer, then attributing each sentence (one backward pass each)…")
-    with progress_line(stderr, status):
-        if prompt is not None:
-            result = attributor.attribute_prompt(prompt, chunks, answer, question=question, target=args.target)
-        else:
-            result = attributor.attribute(question, chunks, answer, target=args.target)
+    else:
+        status = ("Attributing each sentence of the answer (one backward pass each)…" if answer is not None
+                  else "Generating the answer, then attributing each sentence (one backward pass each)…")
+        with progress_line(stderr, status):
+            if prompt is not None:
+                result = attributor.attribute_prompt(prompt, chunks, answer, question=question, target=args.target)
+            else:
+                result = attributor.attribute(question, chunks, answer, target=args.target)
     finish(result, args, console)
     return 0
 
