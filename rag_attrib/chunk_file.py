@@ -11,6 +11,21 @@ from .errors import ChunkFileError, InvalidChunksError, NoChunksError
 from .types import Chunk, as_chunks
 
 
+def read_text(path: str | Path, what: str, error: type[Exception], wanted: str = "a UTF-8 text file") -> str:
+    """The file's text, or ``error`` naming ``what`` the file is, what is wrong and the fix (``wanted``: the kind of
+    file to pass instead of a directory)."""
+    try:
+        return Path(path).read_text(encoding="utf-8-sig")  # -sig: a byte order mark is not part of the text
+    except FileNotFoundError:
+        raise error(f"{what} {str(path)!r} does not exist; check the path") from None
+    except IsADirectoryError:
+        raise error(f"{what} {str(path)!r} is a directory; pass {wanted}") from None
+    except UnicodeDecodeError as err:
+        raise error(f"{what} {str(path)!r} is not UTF-8 text ({err.reason}); save it as UTF-8") from None
+    except OSError as err:
+        raise error(f"cannot read {what} {str(path)!r}: {err.strerror or err}") from None
+
+
 def read_chunks(path: str | Path) -> tuple[Chunk, ...]:
     """Chunks from a file: JSON (a list), JSONL (one item per line), or plain text (blank-line separated).
 
@@ -19,17 +34,7 @@ def read_chunks(path: str | Path) -> tuple[Chunk, ...]:
     when it parses as one, else as plain text.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")  # -sig: a byte order mark is not part of the data
-    except FileNotFoundError:
-        raise ChunkFileError(f"chunks file {str(path)!r} does not exist; check the path") from None
-    except IsADirectoryError:
-        raise ChunkFileError(f"chunks file {str(path)!r} is a directory; pass a .json, .jsonl or .txt file") from None
-    except UnicodeDecodeError as err:
-        raise ChunkFileError(f"chunks file {str(path)!r} is not UTF-8 text ({err.reason}); save it as UTF-8") from None
-    except OSError as err:
-        raise ChunkFileError(f"cannot read chunks file {str(path)!r}: {err.strerror or err}") from None
-
+    text = read_text(path, "chunks file", ChunkFileError, "a .json, .jsonl or .txt file")
     suffix = path.suffix.lower()
     if suffix == ".json":
         items = _parse_json(text, path)

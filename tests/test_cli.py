@@ -213,6 +213,21 @@ def test_missing_answer_file_exits_2(tmp_path: Path, capsys):
     assert "answer file" in capsys.readouterr().err
 
 
+def test_unreadable_answer_and_prompt_files_name_the_fix(tmp_path: Path, capsys):
+    chunks = tmp_path / "c.txt"
+    chunks.write_text("a chunk")
+    (tmp_path / "latin1.txt").write_bytes("caf\xe9".encode("latin-1"))
+    base = ["attribute", "--chunks", str(chunks), "--question", "Q?"]
+    for flags, said in [(["--answer-file", str(tmp_path)], "answer file {!r} is a directory; pass a UTF-8 text file"),
+                        (["--answer", "A.", "--prompt-file", str(tmp_path)], "prompt file {!r} is a directory"),
+                        (["--answer-file", str(tmp_path / "latin1.txt")], "answer file {!r} is not UTF-8 text")]:
+        assert main(base + flags) == 2
+        err = capsys.readouterr().err
+        assert said.format(flags[-1]) in err and "Traceback" not in err, err
+    assert main(["attribute", "--chunks", str(tmp_path), "--question", "Q?", "--answer", "A."]) == 2
+    assert "is a directory; pass a .json, .jsonl or .txt file" in capsys.readouterr().err
+
+
 def test_question_required_without_prompt_file(tmp_path: Path, capsys):
     f = tmp_path / "c.txt"
     f.write_text("a chunk")

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
-from ..chunk_file import read_chunks
+from ..chunk_file import read_chunks, read_text
 from ..errors import CliInputError
 from ..stream import answer_pieces
 from ..text import is_blank
@@ -64,12 +63,12 @@ def cmd_attribute(args: argparse.Namespace, console: Any, stderr: Any) -> int:
         raise CliInputError("--question is required (unless --prompt-file gives the whole prompt)")
     answer = args.answer
     if args.answer_file is not None:
-        answer = _read_text(args.answer_file, "answer file").strip()
+        answer = read_text(args.answer_file, "answer file", CliInputError).strip()
     if answer is not None and is_blank(answer):
         given = f"the answer file {args.answer_file!r} holds no text" if args.answer_file else "--answer is empty"
         raise CliInputError(f"{given}; pass the answer's text, or leave out --answer and --answer-file to let the "
                             "local model answer")
-    prompt = _read_text(args.prompt_file, "prompt file") if args.prompt_file is not None else None
+    prompt = read_text(args.prompt_file, "prompt file", CliInputError) if args.prompt_file is not None else None
     check_result_paths(args, [args.chunks, args.answer_file, args.prompt_file])
 
     set_threads(args)
@@ -88,15 +87,4 @@ def cmd_attribute(args: argparse.Namespace, console: Any, stderr: Any) -> int:
                 result = attributor.attribute(question, chunks, answer, target=args.target)
     finish(result, args, console)
     return 0
-
-
-def _read_text(path: str, what: str) -> str:
-    try:
-        return Path(path).read_text(encoding="utf-8-sig")  # -sig: a byte order mark is not text
-    except FileNotFoundError:
-        raise CliInputError(f"{what} {path!r} does not exist; check the path") from None
-    except UnicodeDecodeError as err:
-        raise CliInputError(f"{what} {path!r} is not UTF-8 text ({err.reason}); save it as UTF-8") from None
-    except OSError as err:
-        raise CliInputError(f"cannot read {what} {path!r}: {err.strerror or err}") from None
 
