@@ -21,6 +21,7 @@ from .aggregate import (
     with_evidence,
 )
 from .errors import ContextTooLongError, EmptyAnswerError, InvalidInputError, InvalidTypeError
+from .judge import evidence_passage, judge
 from .lrp import family_for, model_lock
 from .lrp.relevance import Backward, Memory, check_memory, sentence_relevance, teacher_forced_logprobs
 from .markers import citation_spans
@@ -34,9 +35,19 @@ from .prompt import (
     render_rag_prompt,
 )
 from .stream import AnswerStream, stream_pieces
-from .support import Support, contradiction, mean_words, without_chunks
+from .support import Support, contradiction, mean_words, reads, without_chunks
 from .text import check_answer, is_blank, locate_chunks
-from .types import TARGETS, AttributionResult, Chunk, SentenceAttribution, Span, Target, TokenRelevance, as_chunks
+from .types import (
+    TARGETS,
+    AttributionResult,
+    Chunk,
+    Citation,
+    SentenceAttribution,
+    Span,
+    Target,
+    TokenRelevance,
+    as_chunks,
+)
 from .verdicts import carrying
 
 EvidenceMode = Literal["cited", "all", "none"]
@@ -273,9 +284,9 @@ class Attributor:
         """The result from the engine's output: citations, support and evidence of every sentence."""
         rendered, answer = enc.prompt, enc.answer
         rows = [self._citation_row(enc, chunks, relevance[i], i) for i in range(enc.n_sentences)]
-        support = (self._support(enc, rows, logprobs, chunks) if self.support is not None
-                   else [None] * enc.n_sentences)
         units = evidence_units_by_chunk(enc, chunks)
+        support = (self._support(enc, rows, logprobs, chunks, relevance, units) if self.support is not None
+                   else [None] * enc.n_sentences)
         attributed = [self._sentence(enc, chunks, i, rows[i], relevance[i], float(values[i]), support[i], units,
                                      question) for i in range(enc.n_sentences)]
         return AttributionResult(
@@ -315,10 +326,11 @@ class Attributor:
             conflict = contradiction(span.of(enc.answer), top, chunks[ids.index(top.chunk_id)], known)
         return SentenceAttribution(span.of(enc.answer), span, citations, cited, grounding, value, support, conflict)
 
-    def _support(self, enc: Encoded, rows: Sequence[tuple], logprobs: torch.Tensor, chunks: Sequence[Chunk]
-                 ) -> list[float | None]:
+    def _support(self, enc: Encoded, rows: Sequence[tuple], logprobs: torch.Tensor, chunks: Sequence[Chunk],
+                 relevance: torch.Tensor, units: Callable[[int], EvidenceUnits]) -> list[float | None]:
         """Each sentence's support probability from its citations and log-probabilities; two forward passes
-        without graph: the prompt without any chunk, and without the chunks that are some sentence's top chunk."""
+        without graph: the prompt without any chunk, and without the chunks that are some sentence's top chunk;
+        and one short one per sentence where the support model reads the ``judge``."""
         chunk_words = mean_words([c.text for c in chunks])
         decides = getattr(self.support, "decides", None)
         if decides is not None and not decides(chunk_words):
@@ -332,8 +344,20 @@ class Attributor:
             signals = {"shares": [c.share for c in citations], "grounding": grounding, "tokens": enc.target_tokens(i),
                        "chunk_words": chunk_words,
                        "lp_all": float(logprobs[i]), **{k: float(v[i]) for k, v in lp.items()}}
+            if reads(self.support, "judge", chunk_words):
+                signals["judge"] = self._judge(enc.sentence_spans[i].of(enc.answer), citations, chunks, relevance[i],
+                                               units)
             out.append(self.support(signals))
         return out
+
+    def _judge(self, sentence: str, citations: Sequence[Citation], chunks: Sequence[Chunk], relevance: torch.Tensor,
+               units: Callable[[int], EvidenceUnits]) -> float:
+        """The model's log-odds that the evidence passage of the sentence's top chunk supports it."""
+        ids = [c.id for c in chunks]
+        top = with_evidence(citations[:1], ids, relevance, units, ids)[0]
+        spans = [top.evidence[0].span] if top.evidence else []
+        return judge(self.model, self.tokenizer, [evidence_passage(chunks[ids.index(top.chunk_id)].text, spans)],
+                     sentence)
 
     def _logprobs_without(self, enc: Encoded, remove: Sequence[int]) -> torch.Tensor:
         prompt_ids = encode_prompt(self.tokenizer, without_chunks(enc.prompt.text, enc.prompt.chunk_spans, remove))[0]

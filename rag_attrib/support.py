@@ -10,6 +10,8 @@ model combines, per sentence (``features``):
 - ``drop_per_token``: its log-probability with all chunks minus without the chunks that are some sentence's top
   chunk, per token (one extra forward pass);
 - ``lp_per_token``, ``grounding``: its log-probability per token with all chunks; the chunks' total share;
+- ``judge``: the model's log-odds that the evidence passage of its top chunk supports it (``rag_attrib.judge``;
+  one short forward pass per sentence, only where a fit reads it);
 
 and, not a feature, ``chunk_words``, the chunks' mean length in words, which chooses the fit (``ByChunkLength``).
 
@@ -45,7 +47,8 @@ FEATURES = ("best_share", "grounding", "gain_per_token", "drop_per_token", "lp_p
 
 def features(signals: Mapping[str, Any]) -> dict[str, float]:
     """The support features of one sentence from its raw signals: ``shares`` (every chunk's), ``grounding``,
-    ``tokens`` (its length in tokens) and its log-probabilities ``lp_all``, ``lp_none``, ``lp_without_tops``."""
+    ``tokens`` (its length in tokens), its log-probabilities ``lp_all``, ``lp_none``, ``lp_without_tops``, and
+    ``judge`` where it was asked for (``reads``)."""
     tokens = max(int(signals["tokens"]), 1)
     return {
         "best_share": max(signals["shares"], default=0.0),
@@ -53,7 +56,15 @@ def features(signals: Mapping[str, Any]) -> dict[str, float]:
         "gain_per_token": (signals["lp_all"] - signals["lp_none"]) / tokens,
         "drop_per_token": (signals["lp_all"] - signals["lp_without_tops"]) / tokens,
         "lp_per_token": signals["lp_all"] / tokens,
+        **({"judge": float(signals["judge"])} if "judge" in signals else {}),
     }
+
+
+def reads(support: Support, name: str, chunk_words: float) -> bool:
+    """Whether ``support`` reads the signal ``name`` on chunks of this mean length: a fit that names it, a
+    ``ByChunkLength`` whose deciding fit does; any other callable is given every signal."""
+    fits = support.deciding(chunk_words) if isinstance(support, ByChunkLength) else [support]
+    return any(name in getattr(fit, "names", (name,)) for fit in fits)
 
 
 @dataclass(frozen=True)
@@ -116,6 +127,13 @@ class ByChunkLength:
         if words >= self.long_words:
             return 1.0
         return math.log(words / self.short_words) / math.log(self.long_words / self.short_words)
+
+    def deciding(self, chunk_words: float) -> list[SupportModel]:
+        """The fits whose log-odds count on chunks of this mean length."""
+        if not self.decides(chunk_words):
+            return []
+        w = self.long_weight(chunk_words)
+        return [fit for fit, weight in ((self.short, 1 - w), (self.long, w)) if weight > 0]
 
     def decides(self, chunk_words: float) -> bool:
         """Whether a fit decides on chunks of this mean length (else the shares do, and its passes are saved)."""

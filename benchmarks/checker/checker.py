@@ -114,19 +114,6 @@ class Checker(nn.Module):
         return self.logits(passages, claims).float().softmax(-1)
 
 
-def evidence_passage(chunk: str, spans: Sequence[tuple[int, int]]) -> str:
-    """The chunk's sentences that the evidence spans touch, and one sentence on either side (all of the chunk
-    when there is no span): what the checker reads a claim against, as it was trained."""
-    from rag_attrib.text import split_sentences
-
-    sentences = split_sentences(chunk)
-    touched = [i for i, s in enumerate(sentences) for a, b in spans if s.start < b and a < s.end]
-    if not touched:
-        return chunk
-    first, last = max(min(touched) - 1, 0), min(max(touched) + 1, len(sentences) - 1)
-    return chunk[sentences[first].start:sentences[last].end]
-
-
 def trained_names(checker: Checker) -> list[str]:
     return [name for name, p in checker.named_parameters() if p.requires_grad]
 

@@ -12,10 +12,12 @@ import json
 import statistics
 
 import torch
-from checker import LABELS, Checker, evidence_passage
+from checker import LABELS, Checker
 
 from rag_attrib.eval import load_many
 from rag_attrib.eval.metrics import auroc
+from rag_attrib.judge import evidence_passage
+from rag_attrib.types import Span
 
 
 def report(rows: list[dict]) -> None:
@@ -49,7 +51,8 @@ def main() -> None:
     checker = Checker.load(args.weights)
     cases = {c.id: c for c in load_many(dump["data"])}
     rows = dump["rows"]
-    passages = [evidence_passage(cases[r["case"]].chunks[r["top"]].text, r["top_evidence"]) for r in rows]
+    passages = [evidence_passage(cases[r["case"]].chunks[r["top"]].text, [Span(*s) for s in r["top_evidence"]])
+                for r in rows]
     probs = torch.cat([checker.probabilities(passages[i:i + 32], [r["text"] for r in rows[i:i + 32]])
                        for i in range(0, len(rows), 32)])
     for r, p, passage in zip(rows, probs.tolist(), passages):
