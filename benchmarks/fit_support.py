@@ -1,10 +1,13 @@
 """Fit the support model (a logistic regression over per-sentence signals) on dev dumps; report held-out AUROC.
 
-Each candidate feature set is scored by leave-one-case-out AUROC on the dev dumps only (with several, on each dump
-and by their mean, so that each kind of prompt weighs the same); the best one is fitted on all of dev and then,
-once, evaluated on every other dump given (never used for a choice), with a breakdown by kind of unsupported
-sentence and by answer style. Dumps come from ``benchmarks/support_study.py``; a ``--features-out`` file (the
-features a shipped model was fitted on) is a dev dump too.
+Each candidate feature set is scored on the dev dumps only, each sentence by a fit that did not see its group:
+where the dev rows come from several documentation families (``realistic-dev`` has four, ``families-dev`` six),
+the group is the family and the candidate with the best **worst-family** AUROC is chosen (transfer, not fit);
+otherwise the group is the answer (leave-one-case-out), scored on each dump and by their mean, so that each kind
+of prompt weighs the same. The best one is fitted on all of dev and then, once, evaluated on every other dump
+given (never used for a choice), with a breakdown by kind of unsupported sentence and by answer style. Dumps come
+from ``benchmarks/support_study.py``; a ``--features-out`` file (the features a shipped model was fitted on) is a
+dev dump too.
 
     python benchmarks/fit_support.py --dev /tmp/study_dev.json --eval /tmp/study_test.json /tmp/study_para.json \
         --features-out benchmarks/support/qwen_dev_features.json
@@ -31,20 +34,21 @@ import json
 import torch
 
 from rag_attrib.eval import load_many
-from rag_attrib.eval.data import STYLES, UNSUPPORTED_KINDS
+from rag_attrib.eval.data import STYLES, UNSUPPORTED_KINDS, family_of
 from rag_attrib.eval.metrics import auroc
 from rag_attrib.model import provenance, write_calibration
 from rag_attrib.support import FEATURES, features, fit_logistic, mean_words
 
 # The dev set a fit is chosen on -> the part of a model's support (``ByChunkLength``) it is.
-PARTS = {"short-dev": "short", "realistic-dev": "long"}
+PARTS = {"short-dev": "short", "realistic-dev": "long", "families-dev": "long"}
 
 
 def load(path: str) -> tuple[list[dict], str, dict]:
     """The dump's rows (each with its ``features``), a name for it, and the dump."""
     with open(path) as f:
         dump = json.load(f)
-    rows = [r if "features" in r else {**r, "features": features(r)} for r in dump["rows"]]
+    rows = [{**r, "family": family_of(r["case"], r.get("family")) or "-".join(dump["data"]),
+             "features": r["features"] if "features" in r else features(r)} for r in dump["rows"]]
     for r in rows:
         if "judge" in r:  # a judge_study.py --out dump: the judge's log-odds is a candidate feature too
             r["features"] = {**r["features"], "judge": r["judge"]}
@@ -61,12 +65,12 @@ def scores_auroc(p: torch.Tensor, y: torch.Tensor) -> float:
     return auroc(p[y == 1].tolist(), p[y == 0].tolist())
 
 
-def cross_validated(rows: list[dict], names: list[str]) -> torch.Tensor:
-    """Leave-one-case-out support probabilities on the dev rows."""
+def cross_validated(rows: list[dict], names: list[str], group: str = "case") -> torch.Tensor:
+    """Support probabilities on the dev rows, each from a fit on the other groups (``"case"`` or ``"family"``)."""
     predicted = torch.zeros(len(rows), dtype=torch.float64)
-    for case in sorted({r["case"] for r in rows}):
-        train = [r for r in rows if r["case"] != case]
-        held = [i for i, r in enumerate(rows) if r["case"] == case]
+    for held_out in sorted({r[group] for r in rows}):
+        train = [r for r in rows if r[group] != held_out]
+        held = [i for i, r in enumerate(rows) if r[group] == held_out]
         model = fit_logistic(*matrix(train, names), names)
         x, _ = matrix([rows[i] for i in held], names)
         predicted[held] = model.probability(x)
@@ -95,11 +99,11 @@ def print_by_style(p: torch.Tensor, rows: list[dict]) -> None:
             print(f"    {style} answers: {summary(p[styled], [rows[i] for i in styled])}")
 
 
-def words_bound(dev_set: str) -> float:
-    """The mean chunk length in words up to which a short fit decides (the longest of its dev set's prompts), or
+def words_bound(dev_sets: list[str]) -> float:
+    """The mean chunk length in words up to which a short fit decides (the longest of its dev sets' prompts), or
     from which a long one does (the shortest), to a tenth of a word."""
-    lengths = [mean_words([c.text for c in case.chunks]) for case in load_many([dev_set])]
-    return round(max(lengths) if PARTS[dev_set] == "short" else min(lengths), 1)
+    lengths = [mean_words([c.text for c in case.chunks]) for case in load_many(dev_sets)]
+    return round(max(lengths) if PARTS[dev_sets[0]] == "short" else min(lengths), 1)
 
 
 CANDIDATES = [
@@ -132,9 +136,9 @@ def main() -> None:
     dev_sets = sorted({name for _, _, dump in parts for name in dump["data"]})
     if args.calibration_out and not args.features_out:
         parser.error("--calibration-out needs --features-out: a test refits every shipped fit from its dev features")
-    if args.calibration_out and (len(dev_sets) != 1 or dev_sets[0] not in PARTS):
-        parser.error(f"--calibration-out writes one fit, on one dev set ({' or '.join(PARTS)}); the --dev dumps hold "
-                     f"{dev_sets}")
+    if args.calibration_out and (not set(dev_sets) <= set(PARTS) or len({PARTS[d] for d in dev_sets}) != 1):
+        parser.error(f"--calibration-out writes one fit, on dev sets of one part ({', '.join(PARTS)}); the --dev "
+                     f"dumps hold {dev_sets}")
     dev = [r for rows, _, _ in parts for r in rows]
     part_of = [i for i, (rows, _, _) in enumerate(parts) for _ in rows]
     in_part = [[j for j, k in enumerate(part_of) if k == i] for i in range(len(parts))]  # dev rows of each dump
@@ -144,27 +148,35 @@ def main() -> None:
         candidates = CANDIDATES + [["judge"]] + [c + ["judge"] for c in CANDIDATES if len(c) > 1 or c == ["best_share"]]
     for rows, name, _ in parts:
         print(f"dev: {name}: {len(rows)} sentences, {sum(not r['gold'] for r in rows)} unsupported")
+    families = sorted({r["family"] for r in dev})
+    group = "family" if len(families) > 1 else "case"
+    if group == "family":
+        in_part = [[j for j, r in enumerate(dev) if r["family"] == f] for f in families]
+        print(f"held out by family ({', '.join(families)}): chosen by the worst family's AUROC")
     results = []
     for names in candidates:
-        p = cross_validated(dev, names)
-        each = [scores_auroc(p[in_part[i]], matrix(rows, names)[1]) for i, (rows, _, _) in enumerate(parts)]
+        p = cross_validated(dev, names, group)
+        each = [scores_auroc(p[i], matrix([dev[j] for j in i], names)[1]) for i in in_part]
         inverted = [n for n, w in zip(names, fit_logistic(*matrix(dev, names), names).weights) if w < 0]
         if not inverted:
-            results.append((sum(each) / len(each), names, p))
-        print(f"  leave-one-case-out AUROC {' / '.join(f'{v:.3f}' for v in each)}  {'+'.join(names)}"
+            results.append(((min(each), sum(each) / len(each)) if group == "family" else sum(each) / len(each),
+                            names, p))
+        print(f"  leave-one-{group}-out AUROC {' / '.join(f'{v:.3f}' for v in each)}  {'+'.join(names)}"
               + (f"  (not a candidate: a negative weight on {', '.join(inverted)})" if inverted else ""))
     if not results:
         parser.error("every candidate feature set gives some signal a negative weight; nothing to choose")
     best_value, best, predicted = max(results, key=lambda r: (r[0], -len(r[1])))
     model = fit_logistic(*matrix(dev, best), best)
-    print(f"chosen on dev: {'+'.join(best)} (cv AUROC {best_value:.3f})")
-    for i, (rows, name, _) in enumerate(parts):
-        print(f"  leave-one-case-out on {name}: {summary(predicted[in_part[i]], rows)}")
-        print_by_style(predicted[in_part[i]], rows)
+    print(f"chosen on dev: {'+'.join(best)} (cv AUROC {best_value})")
+    groups = [(f, [dev[j] for j in i], i) for f, i in zip(families, in_part)] if group == "family" else \
+        [(name, rows, in_part[i]) for i, (rows, name, _) in enumerate(parts)]
+    for name, rows, i in groups:
+        print(f"  leave-one-{group}-out on {name}: {summary(predicted[i], rows)}")
+        print_by_style(predicted[i], rows)
     print("fitted:", json.dumps(model.to_dict()))
     if args.features_out:
-        rows = [{"case": r["case"], "sentence": r["sentence"], "gold": r["gold"], "kind": r["kind"],
-                 "features": r["features"]} for r in dev]
+        rows = [{"case": r["case"], "family": r["family"], "sentence": r["sentence"], "gold": r["gold"],
+                 "kind": r["kind"], "features": r["features"]} for r in dev]
         data = [name for _, _, dump in parts for name in dump["data"]]
         head = json.dumps({"model": parts[0][2]["model"], "target": parts[0][2]["target"], "data": data})[:-1]
         with open(args.features_out, "w") as f:  # one row per line: readable, and a diff shows what changed
@@ -172,7 +184,7 @@ def main() -> None:
     if args.calibration_out:
         fit = {**model.to_dict(), "features": args.features_out, **provenance(dev_sets)}
         write_calibration(args.calibration_out, parts[0][2]["model"], f"support.{PARTS[dev_sets[0]]}",
-                          {"words": words_bound(dev_sets[0]), "fit": fit})
+                          {"words": words_bound(dev_sets), "fit": fit})
         print(f"wrote the {PARTS[dev_sets[0]]} fit to {args.calibration_out}")
     for path in args.eval:
         rows, name, _ = load(path)

@@ -25,17 +25,17 @@ from pathlib import Path
 import torch
 
 from rag_attrib.eval import EvalCase, load_many
+from rag_attrib.eval.data import family_of
 from rag_attrib.eval.metrics import auroc
 from rag_attrib.model import DEFAULT_MODEL, default_min_share, default_support
 from rag_attrib.support import contradiction, features, fit_logistic
 from rag_attrib.types import Chunk, Citation, Evidence, Span
 
-FAMILY_OF_PREFIX = {"pg": "postgresql", "git": "git", "dj": "django", "dh": "debian-handbook"}
 SENSITIVE = 1.0  # a token is context-sensitive when the chunks change its log-probability by more than this (nats)
 
 
 def family(row: dict) -> str:
-    return row.get("family") or FAMILY_OF_PREFIX.get(row["case"].split("-")[0], row["source"])
+    return family_of(row["case"], row.get("family")) or row["source"]
 
 
 def token_features(row: dict) -> dict[str, float]:

@@ -31,6 +31,13 @@ SPLIT_SETS = {"realistic-dev": ("realistic_*.jsonl", "dev"), "realistic-test": (
 UNSUPPORTED_KINDS = ("invented", "contradiction", "general")
 CONTRADICTIONS = ("number", "default", "option", "negation", "version", "entity")
 STYLES = ("copy", "paraphrase", "close", "moderate", "heavy", "hedged", "list", "joined")
+# The realistic sets label no family: their case ids start with one.
+FAMILY_OF_PREFIX = {"pg": "postgresql", "git": "git", "dj": "django", "dh": "debian-handbook"}
+
+
+def family_of(case_id: str, family: str | None = None) -> str | None:
+    """The documentation family of a case: its own label (``EvalCase.family``), else its id's prefix."""
+    return family or FAMILY_OF_PREFIX.get(case_id.split("-")[0])
 
 
 @dataclass(frozen=True)
