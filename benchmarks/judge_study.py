@@ -26,6 +26,7 @@ import time
 import torch
 
 from rag_attrib.eval import load_many
+from rag_attrib.eval.data import family_of
 from rag_attrib.eval.metrics import auroc
 from rag_attrib.judge import QUESTION, evidence_passage, judge
 from rag_attrib.model import load_model
@@ -84,7 +85,7 @@ def main() -> None:
                 print(f"    {key} {value}: {len(good)} / {len(bad)}; judge "
                       f"{auroc([r['judge'] for r in good], [r['judge'] for r in bad]):.3f}, best share "
                       f"{auroc([max(r['shares']) for r in good], [max(r['shares']) for r in bad]):.3f}")
-    if any("family" in r for r in dump["rows"]):
+    if any(family_of(r["case"], r.get("family")) for r in dump["rows"]):
         by_family(dump["rows"], -1 if args.question == "conflict" else 1)
     if args.out:
         with open(args.out, "w") as f:
@@ -96,8 +97,9 @@ def by_family(rows: list[dict], sign: int) -> None:
     """AUROC of the judge (``sign``: +1 where Yes means supported) per family: supported against unsupported,
     and against contradictions alone; the worst beside the mean."""
     table = {}
-    for family in sorted({r["family"] for r in rows}):
-        fr = [r for r in rows if r["family"] == family]
+    of = {id(r): family_of(r["case"], r.get("family")) for r in rows}
+    for family in sorted(set(of.values()) - {None}):
+        fr = [r for r in rows if of[id(r)] == family]
         good = [sign * r["judge"] for r in fr if r["gold"]]
         table[family] = (auroc(good, [sign * r["judge"] for r in fr if not r["gold"]]),
                          auroc(good, [sign * r["judge"] for r in fr if r["kind"] == "contradiction"]))

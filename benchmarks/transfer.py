@@ -237,7 +237,8 @@ def main() -> None:
     print(f"dev: {len(rows)} sentences, {sum(not r['gold'] for r in rows)} unsupported, families: "
           + ", ".join(f"{f} {sum(r['family'] == f for r in rows)}" for f in sorted({r['family'] for r in rows})))
     results = []
-    for names in CANDIDATES:
+    judged = all("judge" in r["f"] for r in rows)  # judge_study.py --out dumps: the judge is a candidate too
+    for names in CANDIDATES + ([["judge"]] + [c + ["judge"] for c in CANDIDATES] if judged else []):
         inverted = [n for n, w in zip(names, fit_logistic(*matrix(rows, names), names).weights) if w < 0]
         if inverted:  # no signal may count against support
             print(f"  {'+'.join(names):60} not a candidate: a negative weight on {', '.join(inverted)}")
