@@ -5,6 +5,8 @@ Reads the ``support_study.py --tokens`` dumps of the dev splits and the judges' 
 ``judge_1.5b``), and prints, per support fit, the AUROC and the flag rates at one half over the ten families
 (mean / worst family; each family scored by a fit on the other nine), and the AUROC over the six new families
 alone. The first row is the shipped fit (fitted on realistic-dev, so its four families are not held out).
+``--test DUMP --test-judges FILE`` (once, after the choice) scores the 1.5B fit chosen on dev, fitted on all of
+dev, and the shipped fit on a held-out split, per family.
 
     python benchmarks/judge_transfer.py benchmarks/support/qwen_realistic_dev_tok.json \
         benchmarks/support/qwen_families_dev_tok.json --judges benchmarks/support/judge_dev.json
@@ -17,10 +19,11 @@ import json
 import statistics
 from pathlib import Path
 
-from transfer import leave_family_out, per_family, with_features, worst
+from transfer import leave_family_out, matrix, per_family, with_features, worst
 
 from rag_attrib.eval.data import FAMILY_OF_PREFIX
 from rag_attrib.model import default_support
+from rag_attrib.support import fit_logistic
 
 GAIN = ["best_share", "gain_per_token", "drop_per_token"]
 
@@ -48,6 +51,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dumps", nargs="+", help="support_study.py --tokens dumps of the dev splits")
     parser.add_argument("--judges", required=True, help="the judges' answers per sentence (support/judge_dev.json)")
+    parser.add_argument("--test", help="a support_study.py --tokens dump of a test split, scored once")
+    parser.add_argument("--test-judges", help="the 1.5B judge's answers for --test's sentences")
     args = parser.parse_args()
     small, large = (load(args.dumps, args.judges, key) for key in ("judge", "judge_1.5b"))
     shipped = default_support("qwen2.5-0.5b")
@@ -59,6 +64,17 @@ def main() -> None:
     line("... + judge, default model", leave_family_out(small, GAIN + ["judge"]).tolist(), small)
     line("best_share+gain_per_token + judge, 1.5B", leave_family_out(large, GAIN[:2] + ["judge"]).tolist(), large)
     line("+".join(GAIN) + " + judge, 1.5B", leave_family_out(large, GAIN + ["judge"]).tolist(), large)
+    if args.test:
+        chosen = GAIN[:2] + ["judge"]
+        test = load([args.test], args.test_judges, "judge_1.5b")
+        fit = fit_logistic(*matrix(large, chosen), chosen)
+        print(f"\nheld out, {len(test)} sentences; the 1.5B fit chosen on dev: {json.dumps(fit.to_dict())}")
+        print("| support fit | AUROC | supported flagged | unsupported caught | contradictions caught | AUROC, six new |")
+        print("|---|---|---|---|---|---|")
+        line("shipped", [shipped({k: v for k, v in r.items() if k != "judge"}) for r in test], test)
+        line("+".join(chosen) + ", 1.5B", fit.probability(matrix(test, chosen)[0]).tolist(), test)
+        for family, rates in per_family(fit.probability(matrix(test, chosen)[0]).tolist(), test).items():
+            print(f"  {family}: {json.dumps({k: round(v, 3) for k, v in rates.items()})}")
 
 
 if __name__ == "__main__":
