@@ -75,6 +75,7 @@ class Attributor:
         memory: Memory = "auto",
         support: Support | None = None,
         contradictions: bool = True,
+        judge: tuple[PreTrainedModel, PreTrainedTokenizerBase] | None = None,
     ) -> None:
         """An attributor on ``model`` (a causal LM of a registered family, ``rag_attrib.lrp.supported_model_types``)
         and its ``tokenizer`` (a fast one: sentences and chunks are located by character offsets).
@@ -102,6 +103,8 @@ class Attributor:
           forward passes per answer; ``rag_attrib.support``), or None to decide by the shares alone.
         - ``contradictions``: whether to compare each carried sentence with the passage of its top chunk that the
           relevance found (``SentenceAttribution.conflict``; no model cost).
+        - ``judge``: the ``(model, tokenizer)`` that answers whether a sentence's evidence passage supports it,
+          where the support model reads ``judge`` (``rag_attrib.judge``); None: the attribution model itself.
         """
         family_for(model)  # fail now, not at the first call, for an architecture without rules
         if target not in TARGETS:
@@ -119,6 +122,10 @@ class Attributor:
         self.evidence = evidence
         check_memory(memory)
         self.memory, self.support, self.contradictions = memory, support, contradictions
+        if judge is not None and (not isinstance(judge, tuple) or len(judge) != 2):
+            raise InvalidTypeError(f"judge must be a (model, tokenizer) pair, got {type(judge).__name__}; pass "
+                                   "judge=(model, tokenizer), or None to let the attribution model judge")
+        self.judge = judge
 
     @classmethod
     def load(cls, name_or_path: str | None = None, **kwargs: Any) -> Attributor:
@@ -356,8 +363,8 @@ class Attributor:
         ids = [c.id for c in chunks]
         top = with_evidence(citations[:1], ids, relevance, units, ids)[0]
         spans = [top.evidence[0].span] if top.evidence else []
-        return judge(self.model, self.tokenizer, [evidence_passage(chunks[ids.index(top.chunk_id)].text, spans)],
-                     sentence)
+        model, tokenizer = self.judge or (self.model, self.tokenizer)
+        return judge(model, tokenizer, [evidence_passage(chunks[ids.index(top.chunk_id)].text, spans)], sentence)
 
     def _logprobs_without(self, enc: Encoded, remove: Sequence[int]) -> torch.Tensor:
         prompt_ids = encode_prompt(self.tokenizer, without_chunks(enc.prompt.text, enc.prompt.chunk_spans, remove))[0]

@@ -80,3 +80,31 @@ def test_the_attributor_gives_the_judge_of_the_top_chunks_evidence_passage(tiny_
     with count_forwards(attributor.model) as counter:
         attributor.attribute("Which is third?", chunks, answer)
     assert counter.count == 3 and all("judge" not in s for s in seen)  # no fit reads it: no pass
+
+
+def test_another_model_may_judge(tiny_attributor):
+    from tiny_models import tiny_llama
+
+    from rag_attrib import Attributor
+    from rag_attrib.errors import InvalidTypeError
+
+    seen = []
+
+    class Recording(SupportModel):
+        def __call__(self, signals):
+            seen.append(signals["judge"])
+            return 0.9
+
+    other = tiny_llama(vocab_size=len(tiny_attributor.tokenizer), max_position_embeddings=2048, scale=1.0, seed=7)
+    reading = Recording(("judge",), (1.0,), 0.0, (0.0,), (1.0,))
+    args = ("Which is third?", [CHUNK], "Gamma is third.")
+    own = Attributor(tiny_attributor.model, tiny_attributor.tokenizer, support=reading, evidence="all")
+    by_other = Attributor(tiny_attributor.model, tiny_attributor.tokenizer, support=reading, evidence="all",
+                          judge=(other, tiny_attributor.tokenizer))
+    result = by_other.attribute(*args)
+    own.attribute(*args)
+    passage = evidence_passage(CHUNK, [result.sentences[0].citations[0].evidence[0].span])
+    assert seen[0] == pytest.approx(judge(other, tiny_attributor.tokenizer, [passage], "Gamma is third."), abs=1e-9)
+    assert seen[1] != seen[0]  # the attribution model judges otherwise
+    with pytest.raises(InvalidTypeError, match=r"judge must be a \(model, tokenizer\) pair"):
+        Attributor(tiny_attributor.model, tiny_attributor.tokenizer, judge=other)
