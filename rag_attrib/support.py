@@ -61,10 +61,11 @@ def features(signals: Mapping[str, Any]) -> dict[str, float]:
 
 
 def reads(support: Support, name: str, chunk_words: float) -> bool:
-    """Whether ``support`` reads the signal ``name`` on chunks of this mean length: a fit that names it, a
-    ``ByChunkLength`` whose deciding fit does; any other callable is given every signal."""
+    """Whether ``support`` reads the signal ``name`` on chunks of this mean length: a fit (or any callable) whose
+    ``names`` hold it, a ``ByChunkLength`` whose deciding fit's do. A signal that costs a model pass is computed
+    only where it is named, so a callable without ``names`` is not given it."""
     fits = support.deciding(chunk_words) if isinstance(support, ByChunkLength) else [support]
-    return any(name in getattr(fit, "names", (name,)) for fit in fits)
+    return any(name in getattr(fit, "names", ()) for fit in fits)
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,13 @@ def test_a_fit_reads_the_judge_only_where_it_names_it():
     with_judge = SupportModel(("best_share", "judge"), (1.0, 1.0), 0.0, (0.0, 0.0), (1.0, 1.0))
     without = SupportModel(("best_share",), (1.0,), 0.0, (0.0,), (1.0,))
     assert reads(with_judge, "judge", 5.0) and not reads(without, "judge", 5.0)
-    assert reads(lambda signals: 0.5, "judge", 5.0)  # a callable of one's own is given every signal
+    assert not reads(lambda signals: 0.5, "judge", 5.0)  # a callable of one's own pays for no pass it did not name
+
+    def named(signals):
+        return 0.5
+
+    named.names = ("judge",)
+    assert reads(named, "judge", 5.0)
     both = ByChunkLength(without, with_judge, short_words=10.0, long_words=40.0)
     assert not reads(both, "judge", 10.0) and reads(both, "judge", 20.0) and reads(both, "judge", 40.0)
     assert not reads(ByChunkLength(None, with_judge, 10.0, 40.0), "judge", 20.0)  # the shares decide there
