@@ -167,7 +167,9 @@ def main() -> None:
         parser.error("every candidate feature set gives some signal a negative weight; nothing to choose")
     best_value, best, predicted = max(results, key=lambda r: (r[0], -len(r[1])))
     model = fit_logistic(*matrix(dev, best), best)
-    print(f"chosen on dev: {'+'.join(best)} (cv AUROC {best_value})")
+    score = (f"worst family {best_value[0]:.3f}, mean {best_value[1]:.3f}" if group == "family"
+             else f"mean {best_value:.3f}")
+    print(f"chosen on dev: {'+'.join(best)} (held-out AUROC: {score})")
     groups = [(f, [dev[j] for j in i], i) for f, i in zip(families, in_part)] if group == "family" else \
         [(name, rows, in_part[i]) for i, (rows, name, _) in enumerate(parts)]
     for name, rows, i in groups:

@@ -1,11 +1,12 @@
-"""The model reads a sentence beside the passage its relevance found, and says whether the passage supports it.
+"""A model reads a sentence beside the passage its relevance found, and says whether the passage supports it.
 
 The AttnLRP shares say which chunk a sentence leans on; they cannot say whether the sentence states what the
 chunk states: a sentence that changes a chunk's number or negates it leans on that chunk as a faithful one does.
-Asked about the whole prompt, a 0.5B model is no judge of that; asked about one short passage (the sentences of the
-top chunk that its evidence span touches, and one on either side), it is a useful one
-(``benchmarks/transfer.py``). Its answer, log P(Yes) - log P(No), is the support feature ``judge``: one forward pass
-of about 200 tokens per sentence, through the attribution model itself.
+Asked about the whole prompt, a small model is no judge of that; asked about one short passage (the sentences of
+the top chunk that its evidence span touches, and one on either side), the 1.5B separates contradictions from
+supported sentences, the default model less well (``benchmarks/transfer.md``). Its answer, log P(Yes) - log P(No),
+is the support feature ``judge``: one forward pass of about 200 tokens per sentence, by the attribution model or
+the one given as ``Attributor(judge=...)``.
 """
 
 from __future__ import annotations
