@@ -14,7 +14,12 @@ dev dump too.
     python benchmarks/fit_support.py --dev benchmarks/support/qwen_dev_features.json --dev /tmp/study_short.json
 
 Dumps that ``benchmarks/judge_study.py --out`` wrote carry a judge's answer as one more candidate feature
-(``judge``: its log P(Yes) - log P(No)).
+(``judge``: its log P(Yes) - log P(No)). Their ``--calibration-out`` fit goes under the calibration's
+``support_judged`` key with the judge's name (``Attributor.load(judge=...)`` reads it), beside the plain fits:
+
+    python benchmarks/fit_support.py --dev /tmp/fdev_judge15.json --dev /tmp/rdev_judge15.json \
+        --features-out benchmarks/support/qwen_judged_dev_features.json \
+        --calibration-out rag_attrib/calibration/qwen2.5-0.5b.json
 
 ``--features-out`` writes the dev features the model was fitted on (no text), which a test refits to check that
 the shipped weights come from the dev split alone. ``--calibration-out`` writes the chosen fit, with that features
@@ -36,7 +41,7 @@ import torch
 from rag_attrib.eval import load_many
 from rag_attrib.eval.data import STYLES, UNSUPPORTED_KINDS, family_of
 from rag_attrib.eval.metrics import auroc
-from rag_attrib.model import provenance, write_calibration
+from rag_attrib.model import OFFLINE, provenance, write_calibration
 from rag_attrib.support import FEATURES, features, fit_logistic, mean_words
 
 # The dev set a fit is chosen on -> the part of a model's support (``ByChunkLength``) it is.
@@ -99,6 +104,19 @@ def print_by_style(p: torch.Tensor, rows: list[dict]) -> None:
             print(f"    {style} answers: {summary(p[styled], [rows[i] for i in styled])}")
 
 
+def judge_of(dumps: list[dict]) -> str | None:
+    """The offline name of the judge whose answers the dumps carry (None where they carry none). A fit that ships
+    reads the judge as ``Attributor`` asks it: on the evidence passage, ``rag_attrib.judge.QUESTION``."""
+    if not any("judge" in d for d in dumps):
+        return None
+    titles = {d.get("judge") for d in dumps}
+    names = [name for name, spec in OFFLINE.items() if {spec.title} == titles]
+    if not names or not all(d.get("evidence") and d.get("question") == "support" for d in dumps):
+        raise ValueError(f"the judged dumps must all come from one named offline model asked the 'support' question "
+                         f"on the evidence passage (judge_study.py --evidence); they hold {sorted(map(str, titles))}")
+    return names[0]
+
+
 def words_bound(dev_sets: list[str]) -> float:
     """The mean chunk length in words up to which a short fit decides (the longest of its dev sets' prompts), or
     from which a long one does (the shortest), to a tenth of a word."""
@@ -134,6 +152,10 @@ def main() -> None:
     if len({(dump["model"], dump["target"]) for _, _, dump in parts}) > 1:
         parser.error("the --dev dumps come from different models or targets; a support model is fitted per model")
     dev_sets = sorted({name for _, _, dump in parts for name in dump["data"]})
+    try:
+        judged = judge_of([dump for _, _, dump in parts])
+    except ValueError as e:
+        parser.error(str(e))
     if args.calibration_out and not args.features_out:
         parser.error("--calibration-out needs --features-out: a test refits every shipped fit from its dev features")
     if args.calibration_out and (not set(dev_sets) <= set(PARTS) or len({PARTS[d] for d in dev_sets}) != 1):
@@ -180,14 +202,22 @@ def main() -> None:
         rows = [{"case": r["case"], "family": r["family"], "sentence": r["sentence"], "gold": r["gold"],
                  "kind": r["kind"], "features": r["features"]} for r in dev]
         data = [name for _, _, dump in parts for name in dump["data"]]
-        head = json.dumps({"model": parts[0][2]["model"], "target": parts[0][2]["target"], "data": data})[:-1]
+        judge = {k: parts[0][2][k] for k in ("judge", "evidence", "question")} if judged else {}
+        head = json.dumps({"model": parts[0][2]["model"], "target": parts[0][2]["target"], "data": data,
+                           **judge})[:-1]
         with open(args.features_out, "w") as f:  # one row per line: readable, and a diff shows what changed
             f.write(head + ', "rows": [\n' + ",\n".join(json.dumps(r) for r in rows) + "\n]}\n")
     if args.calibration_out:
         fit = {**model.to_dict(), "features": args.features_out, **provenance(dev_sets)}
-        write_calibration(args.calibration_out, parts[0][2]["model"], f"support.{PARTS[dev_sets[0]]}",
+        part = PARTS[dev_sets[0]]
+        if judged:
+            if "judge" not in best:
+                parser.error(f"the fit chosen on the judged dumps ({'+'.join(best)}) does not read the judge; "
+                             "nothing to write for it (the plain fits come from dumps without a judge)")
+            write_calibration(args.calibration_out, parts[0][2]["model"], "support_judged.judge", judged)
+        write_calibration(args.calibration_out, parts[0][2]["model"], f"support{'_judged' if judged else ''}.{part}",
                           {"words": words_bound(dev_sets), "fit": fit})
-        print(f"wrote the {PARTS[dev_sets[0]]} fit to {args.calibration_out}")
+        print(f"wrote the {part} fit{f' read with the judge {judged}' if judged else ''} to {args.calibration_out}")
     for path in args.eval:
         rows, name, _ = load(path)
         p = model.probability(matrix(rows, best)[0])

@@ -35,7 +35,7 @@ from .prompt import (
     render_rag_prompt,
 )
 from .stream import AnswerStream, stream_pieces
-from .support import Support, contradiction, mean_words, reads, without_chunks
+from .support import Support, contradiction, ever_reads, mean_words, reads, without_chunks
 from .text import check_answer, is_blank, locate_chunks
 from .types import (
     TARGETS,
@@ -105,6 +105,7 @@ class Attributor:
           relevance found (``SentenceAttribution.conflict``; no model cost).
         - ``judge``: the ``(model, tokenizer)`` that answers whether a sentence's evidence passage supports it,
           where the support model reads ``judge`` (``rag_attrib.judge``); None: the attribution model itself.
+          ``Attributor.load(name, judge="qwen2.5-1.5b")`` loads it with the support fit that reads it.
         """
         family_for(model)  # fail now, not at the first call, for an architecture without rules
         if target not in TARGETS:
@@ -125,6 +126,11 @@ class Attributor:
         if judge is not None and (not isinstance(judge, tuple) or len(judge) != 2):
             raise InvalidTypeError(f"judge must be a (model, tokenizer) pair, got {type(judge).__name__}; pass "
                                    "judge=(model, tokenizer), or None to let the attribution model judge")
+        if judge is not None and not ever_reads(support, "judge"):
+            raise InvalidInputError(
+                "a judge is asked only where the support model reads 'judge', and this one never does; pass a "
+                "support fit that names it (Attributor.load(name, judge='qwen2.5-1.5b') brings one), or leave "
+                "judge out")
         self.judge = judge
 
     @classmethod
@@ -133,7 +139,10 @@ class Attributor:
 
         The other keyword arguments (``target``, ``memory``, ...) go to ``Attributor(...)``. A named offline
         model brings the ``min_share`` and the support model chosen for it on the dev sets unless they are given
-        (``support=None`` turns the support model off)."""
+        (``support=None`` turns the support model off). ``judge``, a model's name or path, is loaded beside it
+        (the same ``dtype``, ``device`` and ``cache``) to answer the judge question, and brings the support fit
+        chosen with that judge's answers (``qwen2.5-1.5b`` for the default model: slower, better verdicts on
+        documentation of other families, ``docs/verification.md``)."""
         from .model import default_min_share, default_support, load_model
 
         for taken in ("model", "tokenizer"):
@@ -146,9 +155,12 @@ class Attributor:
                         if k in kwargs}
         if kwargs.get("min_share") is None and (chosen := default_min_share(name_or_path)) is not None:
             kwargs["min_share"] = chosen
+        judge_name = kwargs.get("judge") if isinstance(kwargs.get("judge"), (str, os.PathLike)) else None
         if "support" not in kwargs:
-            kwargs["support"] = default_support(name_or_path)
+            kwargs["support"] = default_support(name_or_path, judge=None if judge_name is None else str(judge_name))
         model, tokenizer = load_model(name_or_path, **model_kwargs)
+        if judge_name is not None:
+            kwargs["judge"] = load_model(judge_name, **{k: v for k, v in model_kwargs.items() if k != "gguf_file"})
         return cls(model, tokenizer, **kwargs)
 
     @property

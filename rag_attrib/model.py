@@ -111,7 +111,8 @@ def calibration(name: str) -> dict | None:
 
     ``min_share``: the citation threshold chosen on realistic-dev (``benchmarks/choose_threshold.py``);
     ``support``: its ``short`` and ``long`` fits (``benchmarks/fit_support.py``), each with the mean chunk length in
-    ``words`` up to / from which it decides (``ByChunkLength``) and its ``fit`` (None: the shares decide there).
+    ``words`` up to / from which it decides (``ByChunkLength``) and its ``fit`` (None: the shares decide there);
+    ``support_judged``: the ``long`` fit that also reads the answers of the ``judge`` it names.
     Each value comes with its provenance: the dev sets, the date, and the command that chose it.
     """
     path = CALIBRATION_DIR / f"{name}.json"
@@ -130,19 +131,33 @@ def default_min_share(name_or_path: str | os.PathLike | None) -> float | None:
 
 
 @functools.cache
-def _support_of(name: str) -> Support | None:
-    parts = (calibration(name) or {}).get("support")
+def _support_of(name: str, judge: str | None = None) -> Support | None:
+    found = calibration(name) or {}
+    judged = found.get("support_judged") or {}
+    if judge is not None and judged.get("judge") != judge:
+        raise InvalidInputError(
+            f"no support fit of {name} reads the judge {judge!r}"
+            + (f"; its judged fit reads {judged['judge']!r}: pass judge={judged['judge']!r}" if judged else
+               "; leave judge out, or pass your own support fit that names 'judge'"))
+    parts = found.get("support")
     if not parts:
         return None
-    short, long = parts["short"], parts["long"]
+    short, long = parts["short"], judged["long"] if judge else parts["long"]
+    # with a judge, paragraphs only: on short chunks, where no judged fit was chosen, the plain fit decides
     return ByChunkLength(short=SupportModel.from_dict(short["fit"]) if short["fit"] else None,
                          long=SupportModel.from_dict(long["fit"]), short_words=short["words"], long_words=long["words"])
 
 
-def default_support(name_or_path: str | os.PathLike | None) -> Support | None:
-    """The support model fitted for a named offline model on the dev sets (``None`` for other models)."""
+def default_support(name_or_path: str | os.PathLike | None, judge: str | None = None) -> Support | None:
+    """The support model fitted for a named offline model on the dev sets (``None`` for other models); with
+    ``judge``, the named offline model whose answers it reads (``support_judged`` in its calibration)."""
     name = DEFAULT_MODEL if name_or_path is None else name_or_path
-    return _support_of(name) if isinstance(name, str) and name in OFFLINE else None
+    if isinstance(name, str) and name in OFFLINE:
+        return _support_of(name, judge)
+    if judge is not None:
+        raise InvalidInputError(f"no support fit of {name_or_path!r} reads a judge: only named offline models have "
+                                "fits; leave judge out, or pass your own support fit that names 'judge'")
+    return None
 
 
 def write_calibration(path: str | os.PathLike, model: str, key: str, value: object) -> None:

@@ -68,6 +68,12 @@ def reads(support: Support, name: str, chunk_words: float) -> bool:
     return any(name in getattr(fit, "names", ()) for fit in fits)
 
 
+def ever_reads(support: Support | None, name: str) -> bool:
+    """Whether ``support`` reads the signal ``name`` on chunks of any length."""
+    fits = [support.short, support.long] if isinstance(support, ByChunkLength) else [support]
+    return any(name in getattr(fit, "names", ()) for fit in fits)
+
+
 @dataclass(frozen=True)
 class SupportModel:
     """``support = sigmoid(bias + sum(weight * (feature - mean) / scale))``."""

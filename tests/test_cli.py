@@ -285,6 +285,26 @@ def test_no_support_loads_the_model_without_its_support_model(monkeypatch):
     assert args.no_support and not cli.build_parser().parse_args(["demo"]).no_support
 
 
+def test_judge_loads_the_judge_model_for_the_support_model(monkeypatch, tmp_path, capsys):
+    from rag_attrib import cli
+    from rag_attrib.attribute import Attributor
+    from rag_attrib.cli.common import load_attributor
+
+    calls = []
+    monkeypatch.setattr(Attributor, "load", classmethod(lambda cls, name=None, **kw: calls.append(kw) or "loaded"))
+    stderr = Console(file=io.StringIO())
+    assert load_attributor(None, stderr, judge="qwen2.5-1.5b") == "loaded"
+    assert calls == [{"memory": "auto", "judge": "qwen2.5-1.5b"}]
+    for command in (["demo"], ["attribute", "--chunks", "c.txt", "--question", "q"], ["eval"], ["serve"],
+                    ["verify", "in.jsonl", "--out", "o.jsonl"]):
+        assert cli.build_parser().parse_args([*command, "--judge", "qwen2.5-1.5b"]).judge == "qwen2.5-1.5b"
+    (tmp_path / "in.jsonl").write_text('{"question": "q", "chunks": ["c"], "answer": "a."}\n')
+    assert main(["verify", str(tmp_path / "in.jsonl"), "--out", str(tmp_path / "o.jsonl"), "--no-support",
+                 "--judge", "qwen2.5-1.5b"]) == 2
+    assert "--judge answers for the support model, which --no-support turns off" in capsys.readouterr().err
+    assert len(calls) == 1  # nothing loaded
+
+
 def local_commands(tmp_path: Path) -> list[list[str]]:
     """demo, attribute and verify, each on small inputs written to ``tmp_path``."""
     chunks = tmp_path / "c.txt"

@@ -84,7 +84,7 @@ def run_eval_command(monkeypatch, terminal: bool, cases: list[str], ran: list[in
     kept by a stopped run); what stderr shows."""
     import rag_attrib.eval as ev
 
-    monkeypatch.setattr("rag_attrib.cli.eval.load_attributor", lambda model, stderr, support=True: "attributor")
+    monkeypatch.setattr("rag_attrib.cli.eval.load_attributor", lambda model, stderr, support=True, **_: "attributor")
     monkeypatch.setattr(ev, "load_many", lambda data, limit: cases)
     monkeypatch.setattr(ev, "resolve_methods", lambda methods, attributor=None: (["attnlrp"], {}))
     monkeypatch.setattr(ev, "print_table", lambda report, console: None)

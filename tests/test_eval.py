@@ -370,7 +370,7 @@ def test_cli_eval(tmp_path: Path, monkeypatch, capsys, tiny_attributor):
 
     data = tmp_path / "cases.jsonl"
     data.write_text(json.dumps(CASE) + "\n" + json.dumps(dict(CASE, id="toy2")) + "\n")
-    monkeypatch.setattr("rag_attrib.cli.eval.load_attributor", lambda model, stderr, support=True: tiny_attributor)
+    monkeypatch.setattr("rag_attrib.cli.eval.load_attributor", lambda model, stderr, support=True, **_: tiny_attributor)
     out = tmp_path / "report.json"
     argv = ["eval", "--data", str(data), "--methods", "lexical,random,loo", "--json", str(out), "--limit", "1",
             "--k", "1,2"]
@@ -402,7 +402,7 @@ def test_a_stopped_eval_goes_on_where_it_stopped_and_gives_the_same_report(tmp_p
 
     data = tmp_path / "cases.jsonl"
     data.write_text("".join(json.dumps(dict(CASE, id=f"toy{i}")) + "\n" for i in range(3)))
-    monkeypatch.setattr("rag_attrib.cli.eval.load_attributor", lambda model, stderr, support=True: tiny_attributor)
+    monkeypatch.setattr("rag_attrib.cli.eval.load_attributor", lambda model, stderr, support=True, **_: tiny_attributor)
     out = tmp_path / "report.json"
     argv = ["eval", "--data", str(data), "--methods", "lexical,attnlrp", "--json", str(out), "--k", "1"]
     assert cli.main(argv) == 0
@@ -444,7 +444,7 @@ def test_an_eval_checkpoint_of_other_settings_is_refused_and_restart_discards_it
     data = tmp_path / "cases.jsonl"
     data.write_text(json.dumps(CASE) + "\n" + json.dumps(dict(CASE, id="toy2")) + "\n")
     loaded = []
-    monkeypatch.setattr("rag_attrib.cli.eval.load_attributor", lambda model, stderr, support=True: loaded.append(model) or tiny_attributor)
+    monkeypatch.setattr("rag_attrib.cli.eval.load_attributor", lambda model, stderr, support=True, **_: loaded.append(model) or tiny_attributor)
     out = tmp_path / "report.json"
     argv = ["eval", "--data", str(data), "--methods", "lexical", "--json", str(out), "--k", "1"]
     # a run stopped after one answer, then the same command with other --k, or with another --model
@@ -504,7 +504,7 @@ def _eval_argv(tmp_path, monkeypatch, tiny_attributor, n_cases: int) -> tuple[li
     data = tmp_path / "cases.jsonl"
     data.write_text("".join(json.dumps(dict(CASE, id=f"toy{i}")) + "\n" for i in range(n_cases)))
     loaded = []
-    monkeypatch.setattr("rag_attrib.cli.eval.load_attributor", lambda model, stderr, support=True: loaded.append(model) or tiny_attributor)
+    monkeypatch.setattr("rag_attrib.cli.eval.load_attributor", lambda model, stderr, support=True, **_: loaded.append(model) or tiny_attributor)
     out = tmp_path / "report.json"
     return ["eval", "--data", str(data), "--methods", "lexical", "--json", str(out), "--k", "1"], loaded
 
@@ -803,6 +803,25 @@ def test_the_support_method_flags_by_the_support_model_and_counts_its_passes(tin
     alone = run_eval(with_support, [case], ["attnlrp"], ks=(1,))  # attnlrp derived from the support run = run alone
     assert [r["methods"]["attnlrp"] for r in alone["records"]] == plain
     assert alone["methods"]["attnlrp"]["forwards_per_answer"] == 1
+
+
+def test_a_judge_beside_the_model_is_counted_in_the_support_cost_not_in_attnlrps(tiny_attributor, case):
+    from tiny_models import tiny_llama
+
+    from rag_attrib import Attributor
+    from rag_attrib.eval.table import caption
+    from rag_attrib.support import SupportModel
+
+    other = tiny_llama(vocab_size=len(tiny_attributor.tokenizer), max_position_embeddings=2048, scale=1.0, seed=7)
+    judged = Attributor(tiny_attributor.model, tiny_attributor.tokenizer, judge=(other, tiny_attributor.tokenizer),
+                        support=SupportModel(("best_share", "judge"), (1.0, 1.0), 0.0, (0.5, 0.0), (1.0, 1.0)))
+    with count_forwards(other) as judging:
+        report = run_eval(judged, [case], ["support", "attnlrp"], ks=(1,))
+    cost, n = report["methods"], len(case.sentences)
+    assert judging.count == n  # one judge pass per sentence
+    assert cost["support"]["forwards_per_answer"] == 3 + n and cost["attnlrp"]["forwards_per_answer"] == 1
+    assert report["judge"] == other.config.model_type and report["judge"] in caption(report)
+    assert run_eval(tiny_attributor, [case], ["attnlrp"], ks=(1,))["judge"] is None
 
 
 def test_where_the_support_model_leaves_a_case_to_the_shares_they_decide_and_no_mixed_auroc_is_pooled(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from rag_attrib.errors import InvalidInputError
 from rag_attrib.judge import QUESTION, answer_tokens, evidence_passage, judge
 from rag_attrib.support import ByChunkLength, SupportModel, features, reads
 from rag_attrib.types import Span
@@ -114,3 +115,39 @@ def test_another_model_may_judge(tiny_attributor):
     assert seen[1] != seen[0]  # the attribution model judges otherwise
     with pytest.raises(InvalidTypeError, match=r"judge must be a \(model, tokenizer\) pair"):
         Attributor(tiny_attributor.model, tiny_attributor.tokenizer, judge=other)
+    with pytest.raises(InvalidInputError, match="never does"):  # a judge no fit reads would only cost memory
+        Attributor(tiny_attributor.model, tiny_attributor.tokenizer, judge=(other, tiny_attributor.tokenizer))
+
+
+def test_the_default_model_brings_the_fit_that_reads_the_15b_judge():
+    from rag_attrib.model import calibration, default_support
+
+    plain, judged = default_support("qwen2.5-0.5b"), default_support("qwen2.5-0.5b", judge="qwen2.5-1.5b")
+    shipped = calibration("qwen2.5-0.5b")["support_judged"]
+    assert judged.long == SupportModel.from_dict(shipped["long"]["fit"]) and "judge" in judged.long.names
+    assert judged.long_words == shipped["long"]["words"]
+    assert judged.short == plain.short and judged.short_words == plain.short_words  # short chunks: no judged fit
+    assert reads(judged, "judge", 150.0) and not reads(judged, "judge", 10.0)  # asked on paragraphs only
+    with pytest.raises(InvalidInputError, match="its judged fit reads 'qwen2.5-1.5b'"):
+        default_support("qwen2.5-0.5b", judge="smollm2")
+    with pytest.raises(InvalidInputError, match="no support fit of smollm2 reads the judge"):
+        default_support("smollm2", judge="qwen2.5-1.5b")
+    with pytest.raises(InvalidInputError, match="only named offline models"):
+        default_support("a/folder", judge="qwen2.5-1.5b")
+
+
+def test_load_with_a_judge_loads_it_beside_the_model_with_its_fit(monkeypatch, tiny_attributor):
+    import rag_attrib.model as model_module
+    from rag_attrib import Attributor
+
+    loaded = []
+    pair = (tiny_attributor.model, tiny_attributor.tokenizer)
+    monkeypatch.setattr(model_module, "load_model", lambda name=None, **kw: loaded.append((name, kw)) or pair)
+    attributor = Attributor.load(judge="qwen2.5-1.5b", dtype=torch.float64)
+    assert loaded == [(None, {"dtype": torch.float64}), ("qwen2.5-1.5b", {"dtype": torch.float64})]
+    assert attributor.judge == pair
+    assert attributor.support is model_module.default_support(None, judge="qwen2.5-1.5b")
+    loaded.clear()
+    with pytest.raises(InvalidInputError, match="no support fit of smollm2 reads the judge"):
+        Attributor.load("smollm2", judge="qwen2.5-1.5b")
+    assert loaded == []  # told before any model loads

@@ -164,27 +164,33 @@ def test_named_models_bring_their_support_model(monkeypatch, tiny_attributor):
 ROOT = Path(__file__).parents[1]
 HELD_OUT = {"realistic-dev": ["realistic-test"], "short-dev": ["fictional", "paraphrase", "realistic-test"],
             "families-dev": ["families-test"]}
-SHIPPED_FITS = [(path.stem, part) for path in sorted((ROOT / "rag_attrib/calibration").glob("*.json"))
-                for part, calibrated in json.loads(path.read_text())["support"].items() if calibrated["fit"]]
+SHIPPED_FITS = [(path.stem, key, part) for path in sorted((ROOT / "rag_attrib/calibration").glob("*.json"))
+                for key, fits in json.loads(path.read_text()).items() if key.startswith("support")
+                for part, calibrated in fits.items() if part != "judge" and calibrated["fit"]]
 
 
 def test_every_calibrated_fit_is_checked():
-    assert sorted(SHIPPED_FITS) == [("qwen2.5-0.5b", "long"), ("qwen2.5-0.5b", "short"), ("qwen2.5-1.5b", "long"),
-                                    ("qwen2.5-1.5b", "short"), ("smollm2", "long")]
+    assert sorted(SHIPPED_FITS) == [
+        ("qwen2.5-0.5b", "support", "long"), ("qwen2.5-0.5b", "support", "short"),
+        ("qwen2.5-0.5b", "support_judged", "long"), ("qwen2.5-1.5b", "support", "long"),
+        ("qwen2.5-1.5b", "support", "short"), ("smollm2", "support", "long")]
 
 
-@pytest.mark.parametrize("model, part", SHIPPED_FITS)
-def test_the_shipped_support_model_is_fitted_on_the_dev_split_only(model, part):
+@pytest.mark.parametrize("model, key, part", SHIPPED_FITS)
+def test_the_shipped_support_model_is_fitted_on_the_dev_split_only(model, key, part):
     """The calibration's dev/test separation: each shipped support model is refitted here from the dev features
     its calibration file names (benchmarks/support/), and no case of those features is in a held-out set."""
     from rag_attrib.eval import load_many
     from rag_attrib.model import OFFLINE, calibration, default_support
 
-    fit = calibration(model)["support"][part]["fit"]
-    shipped = getattr(default_support(model), part)
+    judge = calibration(model)[key].get("judge")
+    fit = calibration(model)[key][part]["fit"]
+    shipped = getattr(default_support(model, judge=judge), part)
     assert shipped == SupportModel.from_dict(fit)
     dump = json.loads((ROOT / fit["features"]).read_text())
     assert dump["model"] == OFFLINE[model].title == calibration(model)["model"]
+    assert dump.get("judge") == (OFFLINE[judge].title if judge else None)  # its answers are the ones it reads
+    assert ("judge" in shipped.names) == bool(judge)
     cases = {r["case"] for r in dump["rows"]}
     assert dump["data"] == fit["dev"]
     assert cases == {c.id for c in load_many(fit["dev"])}
@@ -208,9 +214,10 @@ def _script(name):
     return module
 
 
-def test_fit_support_writes_its_fit_into_the_calibration_file(monkeypatch, tmp_path):
-    """``fit_support.py --calibration-out`` writes the fit that the shipped file holds, with its provenance, and
-    keeps the file's other values."""
+@pytest.mark.parametrize("key, part", [("support", "short"), ("support_judged", "long")])
+def test_fit_support_writes_its_fit_into_the_calibration_file(monkeypatch, tmp_path, key, part):
+    """``fit_support.py --calibration-out`` writes the fit that the shipped file holds, with its provenance (and
+    the judge whose answers it reads), and keeps the file's other values."""
     from rag_attrib.model import CALIBRATION_DIR, calibration
 
     fit_support = _script("fit_support")
@@ -218,21 +225,24 @@ def test_fit_support_writes_its_fit_into_the_calibration_file(monkeypatch, tmp_p
     out = tmp_path / "qwen.json"
     out.write_text((CALIBRATION_DIR / "qwen2.5-0.5b.json").read_text())
     features = tmp_path / "features.json"
-    monkeypatch.setattr(fit_support, "CANDIDATES", [shipped["support"]["short"]["fit"]["names"]])  # its choice, quickly
-    argv = ["fit_support.py", "--dev", str(ROOT / shipped["support"]["short"]["fit"]["features"]),
+    names = [n for n in shipped[key][part]["fit"]["names"] if n != "judge"]  # fit_support adds the judge
+    monkeypatch.setattr(fit_support, "CANDIDATES", [names])  # its choice, quickly
+    argv = ["fit_support.py", "--dev", str(ROOT / shipped[key][part]["fit"]["features"]),
             "--features-out", str(features), "--calibration-out", str(out)]
     monkeypatch.setattr("sys.argv", argv)
     fit_support.main()
     written = json.loads(out.read_text())
-    assert {k: v for k, v in written.items() if k != "support"} == {k: v for k, v in shipped.items() if k != "support"}
-    assert written["support"]["long"] == shipped["support"]["long"]
-    short, fit = written["support"]["short"], written["support"]["short"]["fit"]
-    assert short["words"] == shipped["support"]["short"]["words"]
-    for key in ("weights", "bias", "means", "scales"):
-        assert fit[key] == pytest.approx(shipped["support"]["short"]["fit"][key], abs=1e-9)
-    assert fit["names"] == shipped["support"]["short"]["fit"]["names"]
-    assert fit["dev"] == ["short-dev"] and fit["features"] == str(features)
+    assert {k: v for k, v in written.items() if k != key} == {k: v for k, v in shipped.items() if k != key}
+    assert {p: v for p, v in written[key].items() if p != part} == {p: v for p, v in shipped[key].items() if p != part}
+    fitted, fit = written[key][part], written[key][part]["fit"]
+    assert fitted["words"] == shipped[key][part]["words"]
+    for name in ("weights", "bias", "means", "scales"):
+        assert fit[name] == pytest.approx(shipped[key][part]["fit"][name], abs=1e-9)
+    assert fit["names"] == shipped[key][part]["fit"]["names"]
+    assert fit["dev"] == shipped[key][part]["fit"]["dev"] and fit["features"] == str(features)
     assert fit["command"].startswith("python fit_support.py --dev ") and len(fit["date"]) == 10
+    assert json.loads(features.read_text()).get("judge") == json.loads(
+        (ROOT / shipped[key][part]["fit"]["features"]).read_text()).get("judge")  # its features name the judge
     monkeypatch.setattr("sys.argv", argv[:3] + argv[5:])
     with pytest.raises(SystemExit):  # a shipped fit needs the dev features a test refits it from
         fit_support.main()

@@ -72,7 +72,7 @@ def cmd_attribute(args: argparse.Namespace, console: Any, stderr: Any) -> int:
     check_result_paths(args, [args.chunks, args.answer_file, args.prompt_file])
 
     set_threads(args)
-    attributor = load_attributor(args.model, stderr, not args.no_support, memory_and_allocator(args))
+    attributor = load_attributor(args.model, stderr, not args.no_support, memory_and_allocator(args), args.judge)
     if args.stream:
         pieces = None if answer is None else answer_pieces(answer)
         result = print_stream(attributor.stream(question, chunks, pieces, prompt=prompt, target=args.target),

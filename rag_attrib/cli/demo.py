@@ -43,7 +43,7 @@ def cmd_demo(args: argparse.Namespace, console: Any, stderr: Any) -> int:
     """Run ``demo`` as ``args`` say: the result on ``console``, progress on ``stderr``; the exit status."""
     check_result_paths(args)
     set_threads(args)
-    attributor = load_attributor(args.model, stderr, not args.no_support, memory_and_allocator(args))
+    attributor = load_attributor(args.model, stderr, not args.no_support, memory_and_allocator(args), args.judge)
     if args.stream:
         result = print_stream(attributor.stream(DEMO["question"], DEMO["chunks"]), console, stderr)
     else:

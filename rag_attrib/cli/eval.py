@@ -84,7 +84,7 @@ def cmd_eval(args: argparse.Namespace, console: Any, stderr: Any) -> int:
         if kept_in and not args.restart:
             Checkpoint.check(kept_in, settings)  # what can be told before the model loads (minutes)
         set_threads(args)
-        attributor = load_attributor(args.model, stderr, not args.no_support)
+        attributor = load_attributor(args.model, stderr, not args.no_support, judge=args.judge)
         names, skipped = resolve_methods(methods, attributor)  # now also what this model cannot do
         if not names:
             raise CliInputError("none of the requested methods can run with this model: " + "; ".join(skipped.values()))

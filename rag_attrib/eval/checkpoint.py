@@ -13,7 +13,7 @@ from typing import Any
 from ..types import finite_json
 from . import metrics as M
 from .data import EvalCase, EvalDataError
-from .run import FORMAT_VERSION
+from .run import FORMAT_VERSION, judge_name
 from .table import answers_phrase
 
 
@@ -30,6 +30,7 @@ def run_settings(args: Any, methods: Sequence[str], cases: Sequence[EvalCase], k
         "transformers": transformers.__version__, "--model": model_asked(args.model),
         "--no-support": args.no_support, "--methods": list(methods), "--k": list(ks), "--seed": args.seed,
         "cases": [[c.source, c.id] for c in cases], "data": hashlib.sha256(repr(list(cases)).encode()).hexdigest(),
+        **({"--judge": model_asked(args.judge)} if getattr(args, "judge", None) else {}),
     }
 
 
@@ -44,8 +45,10 @@ def model_asked(model: str | None) -> str:
 
 def model_settings(attributor: Any, names: Sequence[str]) -> dict[str, Any]:
     """What the loaded model and the methods it can run add to ``run_settings``."""
+    judge = judge_name(attributor)
     return {"model": attributor.model_name, "target": attributor.target, "min_share": attributor.min_share,
-            "support": repr(getattr(attributor, "support", None)), "methods": list(names)}
+            "support": repr(getattr(attributor, "support", None)), "methods": list(names),
+            **({"judge": judge} if judge else {})}
 
 
 class Checkpoint:

@@ -130,7 +130,8 @@ class ForwardCounter:
 
 
 @contextmanager
-def count_forwards(model: torch.nn.Module) -> Iterator[ForwardCounter]:
+def count_forwards(*models: torch.nn.Module) -> Iterator[ForwardCounter]:
+    """One counter over the calls of each of ``models`` (the attribution model, and a judge beside it)."""
     counter = ForwardCounter()
     started: list[float] = []
 
@@ -144,7 +145,8 @@ def count_forwards(model: torch.nn.Module) -> Iterator[ForwardCounter]:
         if not torch.is_grad_enabled() and started:
             counter.no_grad_seconds += time.perf_counter() - started.pop()
 
-    handles = [model.register_forward_pre_hook(before), model.register_forward_hook(after)]
+    handles = [hook for model in dict.fromkeys(models)
+               for hook in (model.register_forward_pre_hook(before), model.register_forward_hook(after))]
     try:
         yield counter
     finally:
@@ -226,7 +228,8 @@ def _has_support(attributor: AttributorLike | None) -> str | None:
     return f"{name} has no fitted support model; pass one as Attributor(..., support=...) (rag_attrib.support)"
 
 
-@method("support", "ours with the support model: AttnLRP + 2 forward passes without graph; a sentence is "
+@method("support", "ours with the support model: AttnLRP + 2 forward passes without graph (+ 1 of the judge per "
+        "sentence where it reads one, counted among the forward passes); a sentence is "
         "ungrounded when its support is below one half (where the support model leaves a prompt to the shares, "
         "as SmolLM2's does on short chunks, they decide, as for attnlrp)", available=_has_support)
 def support_method(attributor: AttributorLike, prepared: Prepared) -> MethodOutput:

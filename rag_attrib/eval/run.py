@@ -99,6 +99,7 @@ def run_eval(
         "format": FORMAT,
         "version": FORMAT_VERSION,
         "model": attributor.model_name,
+        "judge": judge_name(attributor),
         "target": attributor.target,
         "min_share": attributor.min_share,
         "ks": list(ks),
@@ -207,10 +208,22 @@ class LogprobCache:
         return self.cache[kept]
 
 
+def judge_model(attributor: AttributorLike) -> Any:
+    """The model beside the attribution model that answers the support model's judge question, or None."""
+    judge = getattr(attributor, "judge", None)
+    return judge[0] if judge and judge[0] is not attributor.model else None
+
+
+def judge_name(attributor: AttributorLike) -> str | None:
+    """The name of the judge model beside the attribution model, recorded in the report; None where it has none."""
+    model = judge_model(attributor)
+    return None if model is None else str(getattr(model, "name_or_path", "") or model.config.model_type)
+
+
 def run_method(m: Method, attributor: AttributorLike, prepared: Prepared
                ) -> tuple[MethodOutput, float, ForwardCounter]:
     """The method's output, its wall time and the forward passes it made."""
-    with count_forwards(attributor.model) as counter:
+    with count_forwards(attributor.model, *filter(None, [judge_model(attributor)])) as counter:
         start = time.perf_counter()
         out = m(attributor, prepared)
         seconds = time.perf_counter() - start

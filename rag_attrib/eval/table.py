@@ -48,7 +48,12 @@ def caption(report: dict[str, Any]) -> str:
     return (f"{report['model']} ({env['dtype']}, {env['device']}, {env['threads']} threads); data: "
             f"{', '.join(report['data'])}: {answers_phrase(report['cases'])}, {report['sentences']} sentences "
             f"({report['supported']} with a gold chunk, {report['unsupported']} unsupported); "
-            f"min_share {report['min_share']}" + _gold_positions(report) + _resumed(report))
+            f"min_share {report['min_share']}" + _judge(report) + _gold_positions(report) + _resumed(report))
+
+
+def _judge(report: dict[str, Any]) -> str:
+    judge = report.get("judge")
+    return f"; judge {judge} (its passes counted in fwd)" if judge else ""
 
 
 def _resumed(report: dict[str, Any]) -> str:
