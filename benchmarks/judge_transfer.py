@@ -6,7 +6,7 @@ Reads the ``support_study.py --tokens`` dumps of the dev splits and the judges' 
 (mean / worst family; each family scored by a fit on the other nine), and the AUROC over the six new families
 alone. The first row is the shipped fit (fitted on realistic-dev, so its four families are not held out).
 ``--test DUMP --test-judges FILE`` (once, after the choice) scores the 1.5B fit chosen on dev, fitted on all of
-dev, and the shipped fit on a held-out split, per family.
+dev (the one shipped as ``Attributor.load(judge="qwen2.5-1.5b")``'s), and the shipped fit on a held-out split, per family.
 
     python benchmarks/judge_transfer.py benchmarks/support/qwen_realistic_dev_tok.json \
         benchmarks/support/qwen_families_dev_tok.json --judges benchmarks/support/judge_dev.json
@@ -37,7 +37,7 @@ def line(name: str, p: list[float], rows: list[dict]) -> None:
         return f"{m:.3f} / {w:.3f}" if key == "auroc" else f"{m:.0%} / {w:.0%}"
 
     cells = [mean_worst(table, k) for k in ("auroc", "sup_flagged", "uns_flagged", "con_flagged")]
-    print(f"| {name} | {' | '.join(cells)} | {mean_worst(new, 'auroc')} |")
+    print(f"| {name} | {' | '.join(cells)} | {mean_worst(new, 'auroc') if new else 'n/a'} |")
 
 
 def load(dumps: list[str], judges: str, key: str) -> list[dict]:
@@ -67,13 +67,17 @@ def main() -> None:
     if args.test:
         chosen = GAIN[:2] + ["judge"]
         test = load([args.test], args.test_judges, "judge_1.5b")
-        fit = fit_logistic(*matrix(large, chosen), chosen)
-        print(f"\nheld out, {len(test)} sentences; the 1.5B fit chosen on dev: {json.dumps(fit.to_dict())}")
+        judged = default_support("qwen2.5-0.5b", judge="qwen2.5-1.5b")  # the fit chosen above, fitted on all of dev
+        refit = fit_logistic(*matrix(large, chosen), chosen).weights
+        assert judged.long.names == tuple(chosen) and all(abs(a - b) < 1e-4 for a, b in zip(judged.long.weights, refit)), \
+            "the shipped fit that reads the judge is not the one chosen here: refit it (fit_support.py)"
+        print(f"\nheld out, {len(test)} sentences; the shipped fit that reads the 1.5B judge (chosen on dev)")
         print("| support fit | AUROC | supported flagged | unsupported caught | contradictions caught | AUROC, six new |")
         print("|---|---|---|---|---|---|")
         line("shipped", [shipped({k: v for k, v in r.items() if k != "judge"}) for r in test], test)
-        line("+".join(chosen) + ", 1.5B", fit.probability(matrix(test, chosen)[0]).tolist(), test)
-        for family, rates in per_family(fit.probability(matrix(test, chosen)[0]).tolist(), test).items():
+        p = [judged(r) for r in test]
+        line("+".join(chosen) + ", 1.5B", p, test)
+        for family, rates in per_family(p, test).items():
             print(f"  {family}: {json.dumps({k: round(v, 3) for k, v in rates.items()})}")
 
 
