@@ -4,7 +4,8 @@ Each labelled sentence takes the verdict and the support of the ``verify`` sente
 characters (where the splitter joins two labelled sentences, both get the one verdict, as a user sees it). Per
 family, then mean and worst family: hit@1 (supported sentences whose top attributed chunk is a gold one),
 supported sentences flagged (``ungrounded`` or ``contradicted``), unsupported ones flagged, contradictions
-flagged, and the AUROC of ``support`` (of the top share where the shares decide). One record per labelled
+flagged, and the AUROC of ``support`` (of the top share where the shares decide); then the flag rates of supported
+/ unsupported sentences by answer style and by kind of unsupported sentence. One record per labelled
 sentence is appended to ``--out`` as each answer is done; a run that stops goes on where it stopped.
 
     python benchmarks/verify_labelled.py --data families-test --out /tmp/ftest_verify.jsonl --threads 2 \
@@ -87,9 +88,17 @@ def report(rows: list[dict]) -> None:
             worst = max(values) if c == "supported flagged" else min(values)
             cells.append(_cell(c, worst if pick else sum(values) / len(values)))
         print(f"| **{name}** | " + " | ".join(cells) + " |")
+    for key in ("style", "kind"):
+        values = sorted({r[key] for r in rows} - {None})
+        print(f"by {key}: " + "; ".join(_breakdown(value, [r for r in rows if r[key] == value], rate) for value in values))
     joined = sum(r["joined"] for r in rows)
     print(f"{len(rows)} labelled sentences, {sum(not r['gold'] for r in rows)} unsupported; {joined} share a "
           "verify sentence with another labelled one")
+
+
+def _breakdown(value: str, rows: list[dict], rate) -> str:
+    good, bad = [r for r in rows if r["gold"]], [r for r in rows if not r["gold"]]
+    return f"{value} " + " / ".join(f"{rate(part):.0%} of {len(part)}" for part in (good, bad) if part)
 
 
 def _cell(column: str, value: float | None) -> str:

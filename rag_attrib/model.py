@@ -137,8 +137,8 @@ def _support_of(name: str, judge: str | None = None) -> Support | None:
     if judge is not None and judged.get("judge") != judge:
         raise InvalidInputError(
             f"no support fit of {name} reads the judge {judge!r}"
-            + (f"; its judged fit reads {judged['judge']!r}: pass judge={judged['judge']!r}" if judged else
-               "; leave judge out, or pass your own support fit that names 'judge'"))
+            + (f"; its judged fit reads {judged['judge']!r}: choose that judge" if judged else
+               "; leave the judge out, or pass your own support fit that names 'judge'"))
     parts = found.get("support")
     if not parts:
         return None
@@ -156,7 +156,7 @@ def default_support(name_or_path: str | os.PathLike | None, judge: str | None = 
         return _support_of(name, judge)
     if judge is not None:
         raise InvalidInputError(f"no support fit of {name_or_path!r} reads a judge: only named offline models have "
-                                "fits; leave judge out, or pass your own support fit that names 'judge'")
+                                "fits; leave the judge out, or pass your own support fit that names 'judge'")
     return None
 
 
