@@ -211,6 +211,9 @@ def main() -> None:
         fit = {**model.to_dict(), "features": args.features_out, **provenance(dev_sets)}
         part = PARTS[dev_sets[0]]
         if judged:
+            if part != "long":
+                parser.error("a fit that reads a judge is chosen for paragraphs (realistic-dev, families-dev); on "
+                             "short chunks the plain fit decides, and rag_attrib reads no judged short fit")
             if "judge" not in best:
                 parser.error(f"the fit chosen on the judged dumps ({'+'.join(best)}) does not read the judge; "
                              "nothing to write for it (the plain fits come from dumps without a judge)")

@@ -35,7 +35,7 @@ from .prompt import (
     render_rag_prompt,
 )
 from .stream import AnswerStream, stream_pieces
-from .support import Support, contradiction, ever_reads, mean_words, reads, without_chunks
+from .support import Support, contradiction, mean_words, reads, without_chunks
 from .text import check_answer, is_blank, locate_chunks
 from .types import (
     TARGETS,
@@ -52,6 +52,16 @@ from .verdicts import carrying
 
 EvidenceMode = Literal["cited", "all", "none"]
 EVIDENCE_MODES = ("cited", "all", "none")
+
+
+def model_name(model: PreTrainedModel) -> str:
+    """A loaded model's name or path, or its model type where it has none."""
+    return str(getattr(model, "name_or_path", "") or model.config.model_type)
+
+
+NO_JUDGE_READER = ("a judge is asked only where the support model reads 'judge', and this one never does; pass a "
+                   "support fit that names it (Attributor.load(judge='qwen2.5-1.5b') brings the default model's), "
+                   "or leave the judge out")
 
 
 class Attributor:
@@ -126,11 +136,8 @@ class Attributor:
         if judge is not None and (not isinstance(judge, tuple) or len(judge) != 2):
             raise InvalidTypeError(f"judge must be a (model, tokenizer) pair, got {type(judge).__name__}; pass "
                                    "judge=(model, tokenizer), or None to let the attribution model judge")
-        if judge is not None and not ever_reads(support, "judge"):
-            raise InvalidInputError(
-                "a judge is asked only where the support model reads 'judge', and this one never does; pass a "
-                "support fit that names it (Attributor.load(name, judge='qwen2.5-1.5b') brings one), or leave "
-                "judge out")
+        if judge is not None and not reads(support, "judge"):
+            raise InvalidInputError(NO_JUDGE_READER)
         self.judge = judge
 
     @classmethod
@@ -140,9 +147,9 @@ class Attributor:
         The other keyword arguments (``target``, ``memory``, ...) go to ``Attributor(...)``. A named offline
         model brings the ``min_share`` and the support model chosen for it on the dev sets unless they are given
         (``support=None`` turns the support model off). ``judge``, a model's name or path, is loaded beside it
-        (the same ``dtype``, ``device`` and ``cache``) to answer the judge question, and brings the support fit
-        chosen with that judge's answers (``qwen2.5-1.5b`` for the default model: slower, better verdicts on
-        documentation of other families, ``docs/verification.md``)."""
+        (the same ``dtype``, ``device`` and ``cache``) to answer the judge question; a named model brings the
+        support fit chosen with that judge's answers where it has one: the default model with ``qwen2.5-1.5b``
+        (slower, better verdicts on documentation of other families, ``docs/verification.md``)."""
         from .model import default_min_share, default_support, load_model
 
         for taken in ("model", "tokenizer"):
@@ -158,15 +165,17 @@ class Attributor:
         judge_name = kwargs.get("judge") if isinstance(kwargs.get("judge"), (str, os.PathLike)) else None
         if "support" not in kwargs:
             kwargs["support"] = default_support(name_or_path, judge=None if judge_name is None else str(judge_name))
-        model, tokenizer = load_model(name_or_path, **model_kwargs)
-        if judge_name is not None:
+        if kwargs.get("judge") is not None and not reads(kwargs["support"], "judge"):
+            raise InvalidInputError(NO_JUDGE_READER)  # told before minutes of loading
+        if judge_name is not None:  # first: a judge that is not installed fails before the model loads
             kwargs["judge"] = load_model(judge_name, **{k: v for k, v in model_kwargs.items() if k != "gguf_file"})
+        model, tokenizer = load_model(name_or_path, **model_kwargs)
         return cls(model, tokenizer, **kwargs)
 
     @property
     def model_name(self) -> str:
         """The model's name or path, or its model type where it has none; recorded in each result."""
-        return str(getattr(self.model, "name_or_path", "") or self.model.config.model_type)
+        return model_name(self.model)
 
     def attribute(
         self,

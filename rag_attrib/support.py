@@ -60,17 +60,14 @@ def features(signals: Mapping[str, Any]) -> dict[str, float]:
     }
 
 
-def reads(support: Support, name: str, chunk_words: float) -> bool:
-    """Whether ``support`` reads the signal ``name`` on chunks of this mean length: a fit (or any callable) whose
-    ``names`` hold it, a ``ByChunkLength`` whose deciding fit's do. A signal that costs a model pass is computed
-    only where it is named, so a callable without ``names`` is not given it."""
-    fits = support.deciding(chunk_words) if isinstance(support, ByChunkLength) else [support]
-    return any(name in getattr(fit, "names", ()) for fit in fits)
-
-
-def ever_reads(support: Support | None, name: str) -> bool:
-    """Whether ``support`` reads the signal ``name`` on chunks of any length."""
-    fits = [support.short, support.long] if isinstance(support, ByChunkLength) else [support]
+def reads(support: Support | None, name: str, chunk_words: float | None = None) -> bool:
+    """Whether ``support`` reads the signal ``name`` on chunks of this mean length (None: of any length): a fit (or
+    any callable) whose ``names`` hold it, a ``ByChunkLength`` whose deciding fit's do. A signal that costs a
+    model pass is computed only where it is named, so a callable without ``names`` is not given it."""
+    if isinstance(support, ByChunkLength):
+        fits = [support.short, support.long] if chunk_words is None else support.deciding(chunk_words)
+    else:
+        fits = [support]
     return any(name in getattr(fit, "names", ()) for fit in fits)
 
 

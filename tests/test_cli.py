@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 from pathlib import Path
@@ -286,23 +287,53 @@ def test_no_support_loads_the_model_without_its_support_model(monkeypatch):
 
 
 def test_judge_loads_the_judge_model_for_the_support_model(monkeypatch, tmp_path, capsys):
-    from rag_attrib import cli
+    import rag_attrib.ray_engine
+    import rag_attrib.serve
     from rag_attrib.attribute import Attributor
+    from rag_attrib.cli import attribute, demo, verify
+    from rag_attrib.cli import eval as eval_cli
     from rag_attrib.cli.common import load_attributor
+    from rag_attrib.errors import CliInputError
 
     calls = []
     monkeypatch.setattr(Attributor, "load", classmethod(lambda cls, name=None, **kw: calls.append(kw) or "loaded"))
     stderr = Console(file=io.StringIO())
     assert load_attributor(None, stderr, judge="qwen2.5-1.5b") == "loaded"
     assert calls == [{"memory": "auto", "judge": "qwen2.5-1.5b"}]
-    for command in (["demo"], ["attribute", "--chunks", "c.txt", "--question", "q"], ["eval"], ["serve"],
-                    ["verify", "in.jsonl", "--out", "o.jsonl"]):
-        assert cli.build_parser().parse_args([*command, "--judge", "qwen2.5-1.5b"]).judge == "qwen2.5-1.5b"
+
+    judges = []
+
+    def loading(model, stderr, support=True, memory="auto", judge=None):
+        judges.append(judge)
+        raise CliInputError("stop here")
+
+    def running(model, load_kwargs, *args, **kwargs):
+        judges.append(load_kwargs.get("judge"))
+        return 0
+
+    for module in (attribute, demo, eval_cli, verify):
+        monkeypatch.setattr(module, "load_attributor", loading)
+    monkeypatch.setattr(rag_attrib.serve, "run_server", running)
+    monkeypatch.setattr(rag_attrib.ray_engine, "run_ray", lambda *a, load_kwargs, **k: running(None, load_kwargs) or 1 / 0)
+    (tmp_path / "c.txt").write_text("A chunk.")
     (tmp_path / "in.jsonl").write_text('{"question": "q", "chunks": ["c"], "answer": "a."}\n')
-    assert main(["verify", str(tmp_path / "in.jsonl"), "--out", str(tmp_path / "o.jsonl"), "--no-support",
-                 "--judge", "qwen2.5-1.5b"]) == 2
-    assert "--judge answers for the support model, which --no-support turns off" in capsys.readouterr().err
-    assert len(calls) == 1  # nothing loaded
+    out = str(tmp_path / "o.jsonl")
+    commands = [["demo"], ["attribute", "--chunks", str(tmp_path / "c.txt"), "--question", "q", "--answer", "a."],
+                ["eval", "--json", str(tmp_path / "e.json")], ["serve"], ["verify", str(tmp_path / "in.jsonl"), "--out", out],
+                ["verify", str(tmp_path / "in.jsonl"), "--out", str(tmp_path / "ray"), "--engine", "ray"]]
+    for command in commands:
+        with contextlib.suppress(ZeroDivisionError):  # the ray engine's stand-in stops after taking the options
+            main([*command, "--judge", "qwen2.5-1.5b"])
+    assert judges == ["qwen2.5-1.5b"] * len(commands)  # every command hands the judge on
+
+    Path(out).write_text("kept\n")
+    for wrong in (["--no-support"], ["--model", "smollm2"]):  # nothing would read the judge: told before OUT is touched
+        assert main(["verify", str(tmp_path / "in.jsonl"), "--out", out, "--restart", *wrong, "--judge", "qwen2.5-1.5b"]) == 2
+        assert Path(out).read_text() == "kept\n"
+    err = capsys.readouterr().err
+    assert "--judge answers for the support model, which --no-support turns off" in err
+    assert "no support fit of --model smollm2 reads its answers" in err and "--judge qwen2.5-1.5b" in err
+    assert main(["serve", "--model", "smollm2", "--judge", "qwen2.5-1.5b"]) == 2 and len(judges) == len(commands)
 
 
 def local_commands(tmp_path: Path) -> list[list[str]]:

@@ -453,11 +453,13 @@ def test_an_eval_checkpoint_of_other_settings_is_refused_and_restart_discards_it
         m.setattr(run, "eval_case", lambda a, case, *rest: real(a, case, *rest) if case.id == "toy" else (
             _ for _ in ()).throw(KeyboardInterrupt))
         assert cli.main(argv) == 130 and loaded == [None]
-    for other in (["--k", "2"], ["--model", "smollm2"]):
+    told = {"--k": "--k: [1] then, [2] now", "--model": '--model: "qwen2.5-0.5b" then, "smollm2" now',
+            "--judge": '--judge: none then, "qwen2.5-1.5b" now'}
+    for other in (["--k", "2"], ["--model", "smollm2"], ["--judge", "qwen2.5-1.5b"]):
         assert cli.main([*argv, *other]) == 2
         err = capsys.readouterr().err.replace("\n", "")
         assert "holds 1 answer of an earlier run with other settings" in err and "--restart" in err
-        assert ("--k: [1] then, [2] now" if other[0] == "--k" else '--model: "qwen2.5-0.5b" then, "smollm2" now') in err
+        assert told[other[0]] in err
     assert loaded == [None]  # refused before the model loads
     assert len(Path(f"{out}.partial.jsonl").read_text().splitlines()) == 2  # nothing of it lost
     assert cli.main([*argv, "--k", "2", "--restart"]) == 0

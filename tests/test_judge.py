@@ -143,11 +143,14 @@ def test_load_with_a_judge_loads_it_beside_the_model_with_its_fit(monkeypatch, t
     loaded = []
     pair = (tiny_attributor.model, tiny_attributor.tokenizer)
     monkeypatch.setattr(model_module, "load_model", lambda name=None, **kw: loaded.append((name, kw)) or pair)
-    attributor = Attributor.load(judge="qwen2.5-1.5b", dtype=torch.float64)
-    assert loaded == [(None, {"dtype": torch.float64}), ("qwen2.5-1.5b", {"dtype": torch.float64})]
+    attributor = Attributor.load(judge="qwen2.5-1.5b", dtype=torch.float64, cache="/c", gguf_file="m.gguf")
+    assert loaded == [("qwen2.5-1.5b", {"dtype": torch.float64, "cache": "/c"}),  # first: is it installed?
+                      (None, {"dtype": torch.float64, "cache": "/c", "gguf_file": "m.gguf"})]
     assert attributor.judge == pair
     assert attributor.support is model_module.default_support(None, judge="qwen2.5-1.5b")
     loaded.clear()
     with pytest.raises(InvalidInputError, match="no support fit of smollm2 reads the judge"):
         Attributor.load("smollm2", judge="qwen2.5-1.5b")
+    with pytest.raises(InvalidInputError, match="never does"):
+        Attributor.load(judge="qwen2.5-1.5b", support=None)
     assert loaded == []  # told before any model loads

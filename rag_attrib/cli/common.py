@@ -96,12 +96,30 @@ def memory_and_allocator(args: argparse.Namespace) -> str | int:
     return args.memory
 
 
-def load_options(support: bool, memory: str | int, judge: str | None = None) -> dict[str, Any]:
-    """What ``--no-support`` (``support`` False), ``--memory`` and ``--judge`` ask of ``Attributor.load``, in this
-    process or the Ray workers."""
-    if judge and not support:
-        raise CliInputError("--judge answers for the support model, which --no-support turns off; pass one of them")
+def load_options(model: str | None, support: bool, memory: str | int, judge: str | None = None) -> dict[str, Any]:
+    """What ``--no-support`` (``support`` False), ``--memory`` and ``--judge`` ask of ``Attributor.load(model)``, in
+    this process or the Ray workers; a ``--judge`` that nothing would read is refused here, before any model loads
+    or any output is touched."""
+    if judge:
+        if not support:
+            raise CliInputError("--judge answers for the support model, which --no-support turns off; pass one of them")
+        check_judge(model, judge)
     return {"memory": memory, **({} if support else {"support": None}), **({"judge": judge} if judge else {})}
+
+
+def check_judge(model: str | None, judge: str) -> None:
+    """``--judge`` needs a support fit of ``--model`` that reads that judge's answers."""
+    from ..errors import RagAttribError
+    from ..model import DEFAULT_MODEL, OFFLINE, calibration, default_support
+
+    try:
+        default_support(model, judge=judge)
+    except RagAttribError:
+        pairs = [f"--model {name} --judge {found['support_judged']['judge']}" for name in OFFLINE
+                 if (found := calibration(name)) and "support_judged" in found]
+        raise CliInputError(f"--judge {judge}: no support fit of --model {model or DEFAULT_MODEL} reads its answers; "
+                            f"the ones that ship: {', '.join(pairs)} (--model may be left out for the default)"
+                            ) from None
 
 
 def version() -> str:
@@ -182,7 +200,7 @@ class OnConversion(logging.Handler):
 
 def load_attributor(model: str | None, stderr: Any, support: bool = True, memory: str | int = "auto",
                     judge: str | None = None) -> Any:
-    """``Attributor.load(model)`` with the options of ``load_options(support, memory, judge)``, saying on ``stderr``
+    """``Attributor.load(model)`` with ``load_options(model, support, memory, judge)``, saying on ``stderr``
     what it is doing meanwhile. torch and transformers are imported here, so ``--help`` never waits for them."""
     with progress_line(stderr, "Starting: importing torch and transformers…") as update:
         from transformers.utils import logging as hf_logging
@@ -198,7 +216,7 @@ def load_attributor(model: str | None, stderr: Any, support: bool = True, memory
         if not model_log.isEnabledFor(logging.INFO):
             model_log.setLevel(logging.INFO)
         try:
-            return Attributor.load(model, **load_options(support, memory, judge))
+            return Attributor.load(model, **load_options(model, support, memory, judge))
         finally:
             model_log.removeHandler(handler)
             model_log.setLevel(level)

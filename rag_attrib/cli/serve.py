@@ -49,6 +49,7 @@ def cmd_serve(args: argparse.Namespace, console: Any, stderr: Any) -> int:
     settings = ServeSettings(max_body_bytes=args.max_body_bytes, max_chunks=args.max_chunks, max_tokens=args.max_tokens,
                              queue=args.queue, token=args.token or os.environ.get(TOKEN_ENV) or None,
                              log_bodies=args.log_bodies)
-    run_server(args.model, load_options(not args.no_support, args.memory, args.judge), settings, host=args.host,
-               port=args.port, workers=args.workers, threads=args.threads)
+    options = load_options(args.model, not args.no_support, args.memory, args.judge)
+    run_server(args.model, options, settings, host=args.host, port=args.port, workers=args.workers,
+               threads=args.threads)
     return 0

@@ -87,6 +87,7 @@ def cmd_verify(args: argparse.Namespace, console: Any, stderr: Any) -> int:
             raise CliInputError(f"{', '.join(ray_only)} only appl{'y' if len(ray_only) > 1 else 'ies'} with --engine ray")
         set_threads(args)
         memory = memory_and_allocator(args)
+        load_options(args.model, not args.no_support, memory, args.judge)  # a bad option is told before OUT is touched
         counts = run_local(lambda: load_attributor(args.model, stderr, not args.no_support, memory, args.judge), args.input,
                            args.out, token_relevance=bool(args.html), restart=args.restart,
                            retry_errors=args.retry_errors, progress=is_tty(stderr))
@@ -131,7 +132,7 @@ def _verify_on_ray(args: argparse.Namespace, console: Any, stderr: Any) -> tuple
     requested = given(args.num_workers, 1)
     counts = run_ray(
         args.input, args.out, model=args.model,
-        load_kwargs=load_options(not args.no_support, args.memory, args.judge),
+        load_kwargs=load_options(args.model, not args.no_support, args.memory, args.judge),
         num_workers=requested,
         num_cpus_per_worker=given(args.num_cpus_per_worker, 1),
         num_gpus_per_worker=given(args.num_gpus_per_worker, 0), batch_size=given(args.batch_size, 4),

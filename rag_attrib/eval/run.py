@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from ..attribute import model_name
 from ..types import AttributorLike
 from ..verdicts import is_supported
 from . import metrics as M
@@ -217,13 +218,14 @@ def judge_model(attributor: AttributorLike) -> Any:
 def judge_name(attributor: AttributorLike) -> str | None:
     """The name of the judge model beside the attribution model, recorded in the report; None where it has none."""
     model = judge_model(attributor)
-    return None if model is None else str(getattr(model, "name_or_path", "") or model.config.model_type)
+    return None if model is None else model_name(model)
 
 
 def run_method(m: Method, attributor: AttributorLike, prepared: Prepared
                ) -> tuple[MethodOutput, float, ForwardCounter]:
     """The method's output, its wall time and the forward passes it made."""
-    with count_forwards(attributor.model, *filter(None, [judge_model(attributor)])) as counter:
+    judge = judge_model(attributor)
+    with count_forwards(attributor.model, *([] if judge is None else [judge])) as counter:
         start = time.perf_counter()
         out = m(attributor, prepared)
         seconds = time.perf_counter() - start
