@@ -23,9 +23,10 @@ from transfer import leave_family_out, matrix, per_family, with_features, worst
 
 from rag_attrib.eval.data import FAMILY_OF_PREFIX
 from rag_attrib.model import default_support
-from rag_attrib.support import fit_logistic
+from rag_attrib.support import fit_logistic, with_answer
 
 GAIN = ["best_share", "gain_per_token", "drop_per_token"]
+REL = ["best_share", "rel_gain_per_token"]
 
 
 def line(name: str, p: list[float], rows: list[dict]) -> None:
@@ -43,8 +44,12 @@ def line(name: str, p: list[float], rows: list[dict]) -> None:
 def load(dumps: list[str], judges: str, key: str) -> list[dict]:
     """The dumps' rows with the judge ``key`` as their ``judge``."""
     answers = {(r["case"], r["sentence"]): r[key] for r in json.loads(Path(judges).read_text())["rows"]}
-    rows = [r for path in dumps for r in json.loads(Path(path).read_text())["rows"]]
-    return with_features([{**r, "judge": answers[r["case"], r["sentence"]]} for r in rows])
+    rows = [{**r, "judge": answers[r["case"], r["sentence"]]}
+            for path in dumps for r in json.loads(Path(path).read_text())["rows"]]
+    by_answer: dict[str, list[dict]] = {}
+    for r in rows:
+        by_answer.setdefault(r["case"], []).append(r)
+    return with_features([r for answer in by_answer.values() for r in with_answer(answer)])  # rel_ features too
 
 
 def main() -> None:
@@ -64,10 +69,11 @@ def main() -> None:
     line("... + judge, default model", leave_family_out(small, GAIN + ["judge"]).tolist(), small)
     line("best_share+gain_per_token + judge, 1.5B", leave_family_out(large, GAIN[:2] + ["judge"]).tolist(), large)
     line("+".join(GAIN) + " + judge, 1.5B", leave_family_out(large, GAIN + ["judge"]).tolist(), large)
+    line("best_share+rel_gain_per_token + judge, 1.5B", leave_family_out(large, REL + ["judge"]).tolist(), large)
     if args.test:
-        chosen = GAIN[:2] + ["judge"]
         test = load([args.test], args.test_judges, "judge_1.5b")
-        judged = default_support("qwen2.5-0.5b", judge="qwen2.5-1.5b")  # the fit chosen above, fitted on all of dev
+        judged = default_support("qwen2.5-0.5b", judge="qwen2.5-1.5b")  # chosen by fit_support.py, fitted on all of dev
+        chosen = list(judged.long.names)
         refit = fit_logistic(*matrix(large, chosen), chosen).weights
         assert judged.long.names == tuple(chosen) and all(abs(a - b) < 1e-4 for a, b in zip(judged.long.weights, refit)), \
             "the shipped fit that reads the judge is not the one chosen here: refit it (fit_support.py)"

@@ -35,7 +35,7 @@ from .prompt import (
     render_rag_prompt,
 )
 from .stream import AnswerStream, stream_pieces
-from .support import Support, contradiction, mean_words, reads, without_chunks
+from .support import Support, contradiction, mean_words, reads, with_answer, without_chunks
 from .text import check_answer, is_blank, locate_chunks
 from .types import (
     TARGETS,
@@ -367,7 +367,7 @@ class Attributor:
         tops = {ids.index(citations[0].chunk_id) for citations, _ in rows if citations}
         lp = {name: self._logprobs_without(enc, remove) for name, remove in
               (("lp_none", range(len(ids))), ("lp_without_tops", sorted(tops)))}
-        out = []
+        answer = []
         for i, (citations, grounding) in enumerate(rows):
             signals = {"shares": [c.share for c in citations], "grounding": grounding, "tokens": enc.target_tokens(i),
                        "chunk_words": chunk_words,
@@ -375,8 +375,8 @@ class Attributor:
             if reads(self.support, "judge", chunk_words):
                 signals["judge"] = self._judge(enc.sentence_spans[i].of(enc.answer), citations, chunks, relevance[i],
                                                units)
-            out.append(self.support(signals))
-        return out
+            answer.append(signals)
+        return [self.support(signals) for signals in with_answer(answer)]
 
     def _judge(self, sentence: str, citations: Sequence[Citation], chunks: Sequence[Chunk], relevance: torch.Tensor,
                units: Callable[[int], EvidenceUnits]) -> float:

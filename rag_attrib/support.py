@@ -12,6 +12,9 @@ model combines, per sentence (``features``):
 - ``lp_per_token``, ``grounding``: its log-probability per token with all chunks; the chunks' total share;
 - ``judge``: the model's log-odds that the evidence passage of its top chunk supports it (``rag_attrib.judge``;
   one short forward pass per sentence, only where a fit reads it);
+- ``rel_best_share``, ``rel_gain_per_token``: the sentence's value minus its answer's mean (``with_answer``): an
+  answer in heavy paraphrase lowers every sentence's share and gain, and the fit that reads the judge transfers
+  better across families on the difference (``benchmarks/transfer.md``);
 
 and, not a feature, ``chunk_words``, the chunks' mean length in words, which chooses the fit (``ByChunkLength``).
 
@@ -43,14 +46,17 @@ from .types import Chunk, Citation, Conflict, Span
 Support = Callable[[Mapping[str, Any]], float | None]
 
 FEATURES = ("best_share", "grounding", "gain_per_token", "drop_per_token", "lp_per_token")
+# How far a sentence's signal is from its answer's mean: the same answer written closely or in heavy paraphrase
+# shifts every sentence's share and gain together, the difference between its sentences stays (with_answer).
+RELATIVE = ("best_share", "gain_per_token")
 
 
 def features(signals: Mapping[str, Any]) -> dict[str, float]:
     """The support features of one sentence from its raw signals: ``shares`` (every chunk's), ``grounding``,
-    ``tokens`` (its length in tokens), its log-probabilities ``lp_all``, ``lp_none``, ``lp_without_tops``, and
-    ``judge`` where it was asked for (``reads``)."""
+    ``tokens`` (its length in tokens), its log-probabilities ``lp_all``, ``lp_none``, ``lp_without_tops``,
+    ``judge`` where it was asked for (``reads``), and ``rel_<name>`` where ``with_answer`` gave the answer's means."""
     tokens = max(int(signals["tokens"]), 1)
-    return {
+    row = {
         "best_share": max(signals["shares"], default=0.0),
         "grounding": float(signals["grounding"]),
         "gain_per_token": (signals["lp_all"] - signals["lp_none"]) / tokens,
@@ -58,6 +64,16 @@ def features(signals: Mapping[str, Any]) -> dict[str, float]:
         "lp_per_token": signals["lp_all"] / tokens,
         **({"judge": float(signals["judge"])} if "judge" in signals else {}),
     }
+    means = signals.get("answer_means") or {}
+    return {**row, **{f"rel_{name}": row[name] - means[name] for name in RELATIVE if name in means}}
+
+
+def with_answer(answer: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The signals of one answer's sentences, each with ``answer_means``: the mean over the answer of each
+    ``RELATIVE`` feature, from which ``features`` gives ``rel_<name>``."""
+    rows = [features(signals) for signals in answer]
+    means = {name: sum(row[name] for row in rows) / len(rows) for name in RELATIVE} if rows else {}
+    return [{**signals, "answer_means": means} for signals in answer]
 
 
 def reads(support: Support | None, name: str, chunk_words: float | None = None) -> bool:

@@ -20,6 +20,18 @@ def test_features_by_hand():
                                  "lp_per_token": -2.0}
 
 
+def test_a_sentences_relative_features_are_its_distance_from_its_answers_mean():
+    from rag_attrib.support import with_answer
+
+    other = {**SIGNALS, "shares": [0.8, 0.1, 0.1], "lp_all": -4.0}  # best share 0.8, gain 4.0 a token
+    first, second = with_answer([SIGNALS, other])
+    assert first["answer_means"] == second["answer_means"] == pytest.approx({"best_share": 0.6, "gain_per_token": 3.5})
+    assert features(first) == pytest.approx({**features(SIGNALS), "rel_best_share": -0.2, "rel_gain_per_token": -0.5})
+    assert features(second)["rel_gain_per_token"] == pytest.approx(0.5)
+    assert features(with_answer([SIGNALS])[0])["rel_gain_per_token"] == 0.0  # an answer of one sentence
+    assert with_answer([]) == []
+
+
 def test_the_fit_separates_what_is_separable_and_is_calibrated_at_the_middle():
     g = torch.Generator().manual_seed(0)
     x = torch.randn(400, 2, generator=g, dtype=torch.float64)
@@ -74,6 +86,8 @@ def test_the_attributor_scores_support_from_its_signals(tiny_attributor):
     lp_all = teacher_forced_logprobs(attributor.model, enc.input_ids, enc.answer_start, enc.sentence_tokens)
     assert [s["lp_all"] for s in seen] == pytest.approx(lp_all.tolist(), abs=1e-9)
     assert all(s["lp_none"] != s["lp_all"] for s in seen)  # a different prompt
+    gains = [features(s)["gain_per_token"] for s in seen]  # each sentence sees its answer's mean
+    assert [features(s)["rel_gain_per_token"] for s in seen] == pytest.approx([g - sum(gains) / 2 for g in gains])
     verdicts = verify(attributor, "Who built it?", chunks, "Harald Voss built it [1]. It is old.")
     assert [s.verdict for s in verdicts.sentences] == ["ungrounded", "ungrounded"]
     undecided = Attributor(tiny_attributor.model, tiny_attributor.tokenizer, min_share=0.1, support=lambda s: None)
@@ -225,7 +239,7 @@ def test_fit_support_writes_its_fit_into_the_calibration_file(monkeypatch, tmp_p
     out = tmp_path / "qwen.json"
     out.write_text((CALIBRATION_DIR / "qwen2.5-0.5b.json").read_text())
     features = tmp_path / "features.json"
-    names = [n for n in shipped[key][part]["fit"]["names"] if n != "judge"]  # fit_support adds the judge
+    names = [n.removeprefix("rel_") for n in shipped[key][part]["fit"]["names"] if n != "judge"]  # it adds these
     monkeypatch.setattr(fit_support, "CANDIDATES", [names])  # its choice, quickly
     argv = ["fit_support.py", "--dev", str(ROOT / shipped[key][part]["fit"]["features"]),
             "--features-out", str(features), "--calibration-out", str(out)]
