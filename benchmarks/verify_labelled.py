@@ -4,7 +4,7 @@ Each labelled sentence takes the verdict and the support of the ``verify`` sente
 characters (where the splitter joins two labelled sentences, both get the one verdict, as a user sees it). Per
 family, then mean and worst family: hit@1 (supported sentences whose top attributed chunk is a gold one),
 supported sentences flagged (``ungrounded`` or ``contradicted``), unsupported ones flagged, contradictions
-flagged, and the AUROC of ``support`` (of the top share where the shares decide); then the flag rates of supported
+flagged, and the AUROC of ``support`` (of the top share in a family where the shares decide somewhere); then the flag rates of supported
 / unsupported sentences by answer style and by kind of unsupported sentence. One record per labelled
 sentence is appended to ``--out`` as each answer is done; a run that stops goes on where it stopped.
 
@@ -63,13 +63,15 @@ def report(rows: list[dict]) -> None:
     def rate(subset: list[dict]) -> float | None:
         return sum(r["verdict"] in FLAGS for r in subset) / len(subset) if subset else None
 
-    def score(r: dict) -> float:
-        return r["support"] if r["support"] is not None else r["top_share"]
-
     table = {}
     for family in sorted({r["family"] for r in rows}):
         mine = [r for r in rows if r["family"] == family]
         good, bad = [r for r in mine if r["gold"]], [r for r in mine if not r["gold"]]
+        key = "support" if all(r["support"] is not None for r in mine) else "top_share"  # one scale, never mixed
+
+        def score(r: dict, key: str = key) -> float:
+            return r[key]
+
         table[family] = {
             "hit@1": sum(r["top"] in r["gold"] for r in good) / len(good),
             "supported flagged": rate(good), "unsupported flagged": rate(bad),
