@@ -14,9 +14,10 @@ dev dump too.
     python benchmarks/fit_support.py --dev benchmarks/support/qwen_dev_features.json --dev /tmp/study_short.json
 
 Dumps that ``benchmarks/judge_study.py --out`` wrote carry a judge's answer as one more candidate feature
-(``judge``: its log P(Yes) - log P(No)). Each candidate is also tried with its gain, and then its share too,
-relative to the answer's mean (``rel_gain_per_token``, ``rel_best_share``: ``rag_attrib.support.with_answer``). Their ``--calibration-out`` fit goes under the calibration's
-``support_judged`` key with the judge's name (``Attributor.load(judge=...)`` reads it), beside the plain fits:
+(``judge``: its log P(Yes) - log P(No)); their ``--calibration-out`` fit goes under the calibration's
+``support_judged`` key with the judge's name (``Attributor.load(judge=...)`` reads it), beside the plain fits.
+Each candidate is also tried with its gain, and then its share too, relative to the answer's mean
+(``rel_gain_per_token``, ``rel_best_share``: ``rag_attrib.support.with_answer``):
 
     python benchmarks/fit_support.py --dev /tmp/fdev_judge15.json --dev /tmp/rdev_judge15.json \
         --features-out benchmarks/support/qwen_judged_dev_features.json \
@@ -43,7 +44,7 @@ from rag_attrib.eval import load_many
 from rag_attrib.eval.data import STYLES, UNSUPPORTED_KINDS, family_of
 from rag_attrib.eval.metrics import auroc
 from rag_attrib.model import OFFLINE, provenance, write_calibration
-from rag_attrib.support import FEATURES, RELATIVE, features, fit_logistic, mean_words, with_answer
+from rag_attrib.support import FEATURES, RELATIVE, features, fit_logistic, mean_words, with_answers
 
 # The dev set a fit is chosen on -> the part of a model's support (``ByChunkLength``) it is.
 PARTS = {"short-dev": "short", "realistic-dev": "long", "families-dev": "long"}
@@ -53,14 +54,9 @@ def load(path: str) -> tuple[list[dict], str, dict]:
     """The dump's rows (each with its ``features``), a name for it, and the dump."""
     with open(path) as f:
         dump = json.load(f)
-    answers: dict[str, list[dict]] = {}
-    for r in dump["rows"]:
-        answers.setdefault(r["case"], []).append(r)
-    context = {} if "features" in dump["rows"][0] else {  # the answer's means, for the rel_ features
-        (r["case"], r["sentence"]): r for answer in answers.values() for r in with_answer(answer)}
+    signals = dump["rows"] if "features" in dump["rows"][0] else with_answers(dump["rows"], "case")  # rel_ features
     rows = [{**r, "family": family_of(r["case"], r.get("family")) or "-".join(dump["data"]),
-             "features": r["features"] if "features" in r else features(context[r["case"], r["sentence"]])}
-            for r in dump["rows"]]
+             "features": r["features"] if "features" in r else features(r)} for r in signals]
     for r in rows:
         if "judge" in r:  # a judge_study.py --out dump: the judge's log-odds is a candidate feature too
             r["features"] = {**r["features"], "judge": r["judge"]}

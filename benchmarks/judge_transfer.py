@@ -23,7 +23,7 @@ from transfer import leave_family_out, matrix, per_family, with_features, worst
 
 from rag_attrib.eval.data import FAMILY_OF_PREFIX
 from rag_attrib.model import default_support
-from rag_attrib.support import fit_logistic, with_answer
+from rag_attrib.support import fit_logistic, with_answers
 
 GAIN = ["best_share", "gain_per_token", "drop_per_token"]
 REL = ["best_share", "rel_gain_per_token"]
@@ -46,10 +46,7 @@ def load(dumps: list[str], judges: str, key: str) -> list[dict]:
     answers = {(r["case"], r["sentence"]): r[key] for r in json.loads(Path(judges).read_text())["rows"]}
     rows = [{**r, "judge": answers[r["case"], r["sentence"]]}
             for path in dumps for r in json.loads(Path(path).read_text())["rows"]]
-    by_answer: dict[str, list[dict]] = {}
-    for r in rows:
-        by_answer.setdefault(r["case"], []).append(r)
-    return with_features([r for answer in by_answer.values() for r in with_answer(answer)])  # rel_ features too
+    return with_features(with_answers(rows, "case"))  # the rel_ features too
 
 
 def main() -> None:

@@ -24,32 +24,26 @@ import torch
 
 from rag_attrib import Attributor, verify
 from rag_attrib.eval import load_many
-from rag_attrib.eval.data import family_of
+from rag_attrib.eval.data import family_of, sentence_spans_in
 from rag_attrib.eval.metrics import auroc
 
 FLAGS = ("ungrounded", "contradicted")
 
 
-def labelled_spans(printed: str, sentences: list[str]) -> list[tuple[int, int]]:
-    """Where each labelled sentence is in the printed answer (they are in it verbatim, in order)."""
-    spans, pos = [], 0
-    for text in sentences:
-        start = printed.index(text, pos)
-        spans.append((start, start + len(text)))
-        pos = start + len(text)
-    return spans
+def _overlap(a, b) -> int:
+    """Characters two spans share."""
+    return max(0, min(a.end, b.end) - max(a.start, b.start))
 
 
 def records(case, verification) -> list[dict]:
     """One record per labelled sentence of ``case``: the verdict of the ``verify`` sentence holding most of it."""
     printed = case.answer_text or case.answer
     out = []
-    spans = labelled_spans(printed, [s.text for s in case.sentences])
-    for i, ((a, b), sentence) in enumerate(zip(spans, case.sentences)):
-        overlaps = [max(0, min(b, v.span.end) - max(a, v.span.start)) for v in verification.sentences]
-        j = max(range(len(overlaps)), key=overlaps.__getitem__)
+    spans = sentence_spans_in(printed, [s.text for s in case.sentences])
+    for i, (span, sentence) in enumerate(zip(spans, case.sentences)):
+        j = max(range(len(verification.sentences)), key=lambda k: _overlap(span, verification.sentences[k].span))
         verdict, attributed = verification.sentences[j], verification.result.sentences[j]
-        holds = sum(max(0, min(e, verdict.span.end) - max(s, verdict.span.start)) > 0 for s, e in spans)
+        holds = sum(verdict.span.overlaps(other) for other in spans)
         out.append({"case": case.id, "source": case.source, "family": family_of(case.id, case.family),
                     "style": case.style, "sentence": i, "gold": list(sentence.gold), "kind": sentence.kind,
                     "verdict": verdict.verdict, "support": attributed.support, "top_share": verdict.top_share,

@@ -76,6 +76,16 @@ def with_answer(answer: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return [{**signals, "answer_means": means} for signals in answer]
 
 
+def with_answers(rows: Sequence[Mapping[str, Any]], key: str) -> list[dict[str, Any]]:
+    """``with_answer`` over the rows of several answers (a study's dump), each answer's rows found by ``row[key]``;
+    the rows keep their order."""
+    answers: dict[Any, list[Mapping[str, Any]]] = {}
+    for row in rows:
+        answers.setdefault(row[key], []).append(row)
+    done = {id(old): new for answer in answers.values() for old, new in zip(answer, with_answer(answer))}
+    return [done[id(row)] for row in rows]
+
+
 def reads(support: Support | None, name: str, chunk_words: float | None = None) -> bool:
     """Whether ``support`` reads the signal ``name`` on chunks of this mean length (None: of any length): a fit (or
     any callable) whose ``names`` hold it, a ``ByChunkLength`` whose deciding fit's do. A signal that costs a

@@ -30,6 +30,13 @@ def test_a_sentences_relative_features_are_its_distance_from_its_answers_mean():
     assert features(second)["rel_gain_per_token"] == pytest.approx(0.5)
     assert features(with_answer([SIGNALS])[0])["rel_gain_per_token"] == 0.0  # an answer of one sentence
     assert with_answer([]) == []
+    from rag_attrib.support import with_answers
+
+    rows = [{**SIGNALS, "case": "a"}, {**other, "case": "b"}, {**other, "case": "a"}]  # two answers, interleaved
+    grouped = with_answers(rows, "case")
+    assert [r["case"] for r in grouped] == ["a", "b", "a"]  # the rows keep their order
+    assert grouped[0]["answer_means"] == grouped[2]["answer_means"] == first["answer_means"]
+    assert grouped[1]["answer_means"] == pytest.approx({"best_share": 0.8, "gain_per_token": 4.0})
 
 
 def test_the_fit_separates_what_is_separable_and_is_calibrated_at_the_middle():

@@ -213,12 +213,20 @@ def _spans(sentence: dict, key: str, text: str, texts: dict[str, str], allowed) 
 def _check_answer_text(answer_text: object, sentences: list[str]) -> None:
     if not isinstance(answer_text, str):
         raise TypeError(f'"answer_text" must be a string, got {type(answer_text).__name__}')
-    pos = 0
+    sentence_spans_in(answer_text, sentences)
+
+
+def sentence_spans_in(printed: str, sentences: Sequence[str]) -> list[Span]:
+    """Where each sentence is in the printed answer, verbatim and after the ones before it; ValueError naming the
+    first that is not."""
+    spans, pos = [], 0
     for text in sentences:
-        found = answer_text.find(text, pos)
+        found = printed.find(text, pos)
         if found < 0:
             raise ValueError(f'"answer_text" does not hold the sentence {text!r} (verbatim, after the ones before it)')
+        spans.append(Span(found, found + len(text)))
         pos = found + len(text)
+    return spans
 
 
 def load_many(paths: Sequence[str | Path] | None, limit: int | None = None) -> list[EvalCase]:
