@@ -57,9 +57,6 @@ def load(path: str) -> tuple[list[dict], str, dict]:
     signals = dump["rows"] if "features" in dump["rows"][0] else with_answers(dump["rows"], "case")  # rel_ features
     rows = [{**r, "family": family_of(r["case"], r.get("family")) or "-".join(dump["data"]),
              "features": r["features"] if "features" in r else features(r)} for r in signals]
-    for r in rows:
-        if "judge" in r:  # a judge_study.py --out dump: the judge's log-odds is a candidate feature too
-            r["features"] = {**r["features"], "judge": r["judge"]}
     return rows, f"{dump['data']} ({dump['model']}, target {dump['target']})", dump
 
 
